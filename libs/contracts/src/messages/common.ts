@@ -1,0 +1,32 @@
+import { IsInt, IsISO4217CurrencyCode, IsNotEmpty, IsString, IsUUID, Max, Min } from 'class-validator';
+
+/** Largest amount in minor units we accept: keeps every sum exact in a JS number and a Postgres bigint. */
+export const MAX_MINOR_UNITS = Number.MAX_SAFE_INTEGER;
+
+export class OrderLine {
+  @IsString() @IsNotEmpty()
+  sku!: string;
+
+  /** Units ordered, ≥ 1. */
+  @IsInt() @Min(1) @Max(1_000_000)
+  quantity!: number;
+
+  /** Price of one unit in minor units of the order's currency (cents for USD), ≥ 0. */
+  @IsInt() @Min(0) @Max(MAX_MINOR_UNITS)
+  unitPrice!: number;
+}
+
+export class StockLine {
+  @IsString() @IsNotEmpty()
+  sku!: string;
+
+  @IsInt() @Min(1)
+  quantity!: number;
+}
+
+export class OrderScoped {
+  @IsUUID()
+  orderId!: string;
+}
+
+export const currency = () => IsISO4217CurrencyCode({ message: 'currency must be an ISO 4217 code such as USD' });

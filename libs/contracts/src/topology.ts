@@ -1,0 +1,101 @@
+import { Subjects } from './subjects';
+
+/** The streams: one per owner capturing `<owner>.>`, plus the dead-letter stream. */
+export type StreamName = 'ORDER' | 'INVENTORY' | 'PAYMENT' | 'NOTIFICATION' | 'DLQ';
+
+export interface StreamSpec {
+  name: StreamName;
+  /** Logical subjects (namespace is applied by the messaging layer). */
+  subjects: string[];
+}
+
+export const Streams: Record<StreamName, StreamSpec> = {
+  ORDER: { name: 'ORDER', subjects: ['order.>'] },
+  INVENTORY: { name: 'INVENTORY', subjects: ['inventory.>'] },
+  PAYMENT: { name: 'PAYMENT', subjects: ['payment.>'] },
+  NOTIFICATION: { name: 'NOTIFICATION', subjects: ['notification.>'] },
+  // Limits retention, never work-queue: a dead letter stays until an operator deals with it.
+  // It also captures the server's MAX_DELIVERIES advisories (see `maxDeliveriesAdvisory`).
+  DLQ: { name: 'DLQ', subjects: ['dlq.>'] },
+};
+
+/** Subject of the advisory the server publishes when a consumer exhausts MaxDeliver. */
+export const maxDeliveriesAdvisory = (stream: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.>`;
+
+/**
+ * A durable pull consumer with explicit ack, named `<consuming-app>-<purpose>`.
+ * nats-server 2.9 allows one filter subject per consumer; a consumer belongs to one stream,
+ * so the saga listens to its replies through one consumer on each participant's stream.
+ */
+export interface ConsumerSpec {
+  stream: StreamName;
+  durable: string;
+  filterSubject: string;
+  /** Subjects this consumer handles. Anything else matching the filter is dead-lettered... */
+  handles: string[];
+  /** ...unless listed here: events on the filter that this consumer deliberately skips (acked). */
+  ignores?: string[];
+}
+
+export const Consumers = {
+  orderPlacement: {
+    stream: 'ORDER', durable: 'order-placement', filterSubject: Subjects.OrderCreated,
+    handles: [Subjects.OrderCreated],
+  },
+  orderSagaInventoryReplies: {
+    stream: 'INVENTORY', durable: 'order-saga-replies', filterSubject: 'inventory.evt.>',
+    handles: [Subjects.InventoryReserved, Subjects.InventoryRejected, Subjects.InventoryReleased],
+    ignores: [Subjects.InventoryRestocked],
+  },
+  orderSagaPaymentReplies: {
+    stream: 'PAYMENT', durable: 'order-saga-replies', filterSubject: 'payment.evt.>',
+    handles: [Subjects.PaymentCharged, Subjects.PaymentDeclined, Subjects.PaymentRefunded],
+    ignores: [Subjects.PaymentDeposited],
+  },
+  inventoryCommands: {
+    stream: 'INVENTORY', durable: 'inventory-commands', filterSubject: 'inventory.cmd.>',
+    handles: [Subjects.InventoryReserve, Subjects.InventoryRelease, Subjects.InventoryRestock],
+  },
+  paymentCommands: {
+    stream: 'PAYMENT', durable: 'payment-commands', filterSubject: 'payment.cmd.>',
+    handles: [Subjects.PaymentCharge, Subjects.PaymentRefund, Subjects.PaymentDeposit],
+  },
+  notificationOrderConfirmed: {
+    stream: 'ORDER', durable: 'notification-order-confirmed', filterSubject: Subjects.OrderConfirmed,
+    handles: [Subjects.OrderConfirmed],
+  },
+  notificationOrderCancelled: {
+    stream: 'ORDER', durable: 'notification-order-cancelled', filterSubject: Subjects.OrderCancelled,
+    handles: [Subjects.OrderCancelled],
+  },
+} satisfies Record<string, ConsumerSpec>;
+
+/**
+ * A namespace isolates one deployment (or one test run) on a shared NATS server:
+ * subjects become `<ns>.<subject>` and streams `<NS>_<STREAM>`. The empty namespace is the default
+ * and leaves every name as DESIGN.md spells it.
+ */
+export class Namespace {
+  readonly prefix: string;
+
+  /** @throws Error when `prefix` is not `[A-Za-z0-9_-]*` (it becomes a subject token and a stream name part). */
+  constructor(prefix = '') {
+    if (!/^[A-Za-z0-9_-]*$/.test(prefix)) {
+      throw new Error(`namespace "${prefix}" must match [A-Za-z0-9_-]*`);
+    }
+    this.prefix = prefix;
+  }
+
+  subject(logical: string): string {
+    return this.prefix ? `${this.prefix}.${logical}` : logical;
+  }
+
+  /** The logical subject of a namespaced one (inverse of `subject`). */
+  logical(subject: string): string {
+    return this.prefix && subject.startsWith(this.prefix + '.') ? subject.slice(this.prefix.length + 1) : subject;
+  }
+
+  stream(name: StreamName): string {
+    return this.prefix ? `${this.prefix.toUpperCase().replace(/-/g, '_')}_${name}` : name;
+  }
+}

@@ -1,0 +1,33 @@
+import { headers, JsMsg } from 'nats';
+import { Headers, Subjects } from '@orderflow/contracts';
+import { JetStreamClient } from './jetstream.client';
+
+/** Why and where a message failed: becomes the `Dlq-*` headers of its dead letter. */
+export interface DeadLetterReason {
+  consumer: string;
+  attempts: number;
+  error: string;
+}
+
+/**
+ * Publishes `msg` unchanged (body and original headers) to `dlq.<original subject>` with headers naming
+ * the original stream, sequence, subject, consumer, attempts, error and time. Waits for the DLQ stream's ack,
+ * so the caller may ack the original only once the dead letter is stored ("never leave a message in a
+ * silent terminal state", nestjs-jetstream's dead-letter guide).
+ * @throws when the DLQ stream does not ack; the caller must then nak, not ack.
+ */
+export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: DeadLetterReason): Promise<void> {
+  const logical = client.ns.logical(msg.subject);
+  const h = msg.headers ?? headers();
+  h.set(Headers.Dlq.Stream, msg.info.stream);
+  h.set(Headers.Dlq.Sequence, String(msg.info.streamSequence));
+  h.set(Headers.Dlq.Subject, msg.subject);
+  h.set(Headers.Dlq.Consumer, reason.consumer);
+  h.set(Headers.Dlq.Attempts, String(reason.attempts));
+  h.set(Headers.Dlq.Error, reason.error.replace(/[\r\n]+/g, ' ').slice(0, 1024));
+  h.set(Headers.Dlq.Time, new Date().toISOString());
+  // The dead letter's own id: one per original message, so a repeated dead-lettering is de-duplicated.
+  const msgID = `dlq:${msg.info.stream}:${msg.info.streamSequence}`;
+  h.delete(Headers.MsgId);
+  await client.js.publish(client.ns.subject(Subjects.deadLetter(logical)), msg.data, { msgID, headers: h });
+}

@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './message';
+export * from './jetstream.client';
+export * from './dead-letter';
+export * from './consumer.runner';
+export * from './query.responder';

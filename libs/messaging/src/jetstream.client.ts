@@ -1,0 +1,122 @@
+import { AckPolicy, connect, DeliverPolicy, JetStreamClient as NatsJetStream, JetStreamManager, NatsConnection, NatsError, RetentionPolicy, StorageType } from 'nats';
+import { ConsumerSpec, maxDeliveriesAdvisory, Namespace, StreamName, Streams } from '@orderflow/contracts';
+import type { Logger } from '@orderflow/runtime';
+import { UnreachableError } from './errors';
+import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
+
+const isNotFound = (e: unknown) => e instanceof NatsError && (e.api_error?.code === 404 || /not found/i.test(e.message));
+
+/**
+ * One NATS connection with its JetStream contexts, bound to a namespace.
+ * Source: nats.js JetStream API (`jetstreamManager`, `jetstream().publish` with `msgID` for
+ * server-side de-duplication, https://docs.nats.io/using-nats/developer/develop_jetstream/model_deep_dive#message-deduplication).
+ */
+export class JetStreamClient {
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly jsm: JetStreamManager,
+    readonly js: NatsJetStream,
+    readonly ns: Namespace,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Connects to `url`.
+   * @throws UnreachableError when the server does not answer within `timeoutMs`, or has no JetStream.
+   */
+  static async connect(url: string, ns: Namespace, log: Logger, name: string, timeoutMs = 5000): Promise<JetStreamClient> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: url, name, timeout: timeoutMs, maxReconnectAttempts: -1 });
+    } catch (e) {
+      throw new UnreachableError(`NATS at ${url} is unreachable: ${(e as Error).message}`);
+    }
+    try {
+      const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
+      return new JetStreamClient(nc, jsm, nc.jetstream({ timeout: timeoutMs }), ns, log);
+    } catch (e) {
+      await nc.close();
+      throw new UnreachableError(`NATS at ${url} has no JetStream (start nats-server with -js): ${(e as Error).message}`);
+    }
+  }
+
+  /** Creates (or updates to match) the given streams; idempotent, safe to race with other apps. */
+  async ensureStreams(names: StreamName[]): Promise<void> {
+    for (const name of names) {
+      const spec = Streams[name];
+      const streamName = this.ns.stream(name);
+      const subjects = spec.subjects.map((s) => this.ns.subject(s));
+      if (name === 'DLQ') {
+        // Safety net: advisories for messages whose last delivery ended without our own dead-lettering (a crash).
+        subjects.push(...(['ORDER', 'INVENTORY', 'PAYMENT', 'NOTIFICATION'] as const).map((s) => maxDeliveriesAdvisory(this.ns.stream(s))));
+      }
+      const config = {
+        name: streamName,
+        subjects,
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        duplicate_window: 2 * 60 * 1_000_000_000,
+      };
+      await this.upsert(
+        () => this.jsm.streams.info(streamName),
+        () => this.jsm.streams.add(config),
+        () => this.jsm.streams.update(streamName, config),
+      );
+    }
+  }
+
+  /** Creates (or updates) a durable pull consumer with explicit ack; idempotent. */
+  async ensureConsumer(spec: ConsumerSpec, maxDeliver: number, ackWaitMs = 30_000): Promise<void> {
+    const stream = this.ns.stream(spec.stream);
+    const config = {
+      durable_name: spec.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: this.ns.subject(spec.filterSubject),
+      // One more than ours: we dead-letter on the last attempt ourselves; the server's limit (and its
+      // MAX_DELIVERIES advisory) only catches a process that died while handling that attempt.
+      max_deliver: maxDeliver + 1,
+      ack_wait: ackWaitMs * 1_000_000,
+      max_ack_pending: 10_000,
+    };
+    await this.upsert(
+      () => this.jsm.consumers.info(stream, spec.durable),
+      () => this.jsm.consumers.add(stream, config),
+      () => this.jsm.consumers.update(stream, spec.durable, config),
+    );
+  }
+
+  private async upsert(info: () => Promise<unknown>, add: () => Promise<unknown>, update: () => Promise<unknown>) {
+    try {
+      await info();
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      try {
+        await add();
+        return;
+      } catch (addError) {
+        // Another app created it between our info and add: fall through to update.
+        if (!/already in use|exists/i.test((addError as Error).message)) throw addError;
+      }
+    }
+    await update();
+  }
+
+  /**
+   * Publishes to JetStream and waits for the stream's ack.
+   * @param msgId becomes `Nats-Msg-Id`: the stream drops a second publish with the same id within its duplicate window.
+   * @throws NatsError when no stream acks (timeout, no stream for the subject).
+   */
+  async publish(msg: OutgoingMessage, msgId: string): Promise<void> {
+    await this.js.publish(this.ns.subject(msg.subject), encodeBody(msg.body), { msgID: msgId, headers: toNatsHeaders(msg) });
+  }
+
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch (e) {
+      this.log.warn({ err: e }, 'NATS drain failed');
+    }
+  }
+}

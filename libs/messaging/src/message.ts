@@ -1,0 +1,55 @@
+import { headers as natsHeaders, MsgHdrs } from 'nats';
+import { Headers } from '@orderflow/contracts';
+
+/** A message to publish. `subject` is logical (the namespace is added on publish); `body` is JSON-serialisable. */
+export interface OutgoingMessage {
+  subject: string;
+  body: object;
+  correlationId?: string;
+  causationId?: string;
+  sagaId?: string;
+  traceparent?: string;
+  /** Extra headers, e.g. replay lineage. */
+  headers?: Record<string, string>;
+}
+
+/** A validated message handed to a handler. */
+export interface InboundMessage<T = unknown> {
+  /** Logical subject. */
+  subject: string;
+  body: T;
+  /** Identity of this message for the inbox: `Replay-Of` if it is a replay, else `Nats-Msg-Id`, else `<stream>:<sequence>`. */
+  messageId: string;
+  correlationId?: string;
+  causationId?: string;
+  sagaId?: string;
+  traceparent?: string;
+  /** 1 on first delivery. */
+  attempt: number;
+  stream: string;
+  sequence: number;
+}
+
+/** Headers of a message caused by `cause`: same correlation, saga and trace; causation = the cause's id. */
+export function causedBy(cause: InboundMessage, extra: Partial<OutgoingMessage> = {}): Omit<OutgoingMessage, 'subject' | 'body'> {
+  return {
+    correlationId: cause.correlationId,
+    causationId: cause.messageId,
+    sagaId: cause.sagaId,
+    traceparent: cause.traceparent,
+    ...extra,
+  };
+}
+
+export function toNatsHeaders(msg: OutgoingMessage): MsgHdrs {
+  const h = natsHeaders();
+  const set = (k: string, v?: string) => v !== undefined && v !== '' && h.set(k, v);
+  set(Headers.CorrelationId, msg.correlationId);
+  set(Headers.CausationId, msg.causationId);
+  set(Headers.SagaId, msg.sagaId);
+  set(Headers.TraceParent, msg.traceparent);
+  for (const [k, v] of Object.entries(msg.headers ?? {})) set(k, v);
+  return h;
+}
+
+export const encodeBody = (body: object): Uint8Array => Buffer.from(JSON.stringify(body));

@@ -1,0 +1,127 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { ArrayMinSize, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+
+/** The Postgres schema each service owns (DESIGN.md "Persistence"). */
+export const ServiceSchemas = {
+  order: 'orders',
+  inventory: 'inventory',
+  payment: 'payments',
+  notification: 'notifications',
+} as const;
+export type ServiceName = keyof typeof ServiceSchemas;
+export const ServiceNames = Object.keys(ServiceSchemas) as ServiceName[];
+
+/** Thrown when the environment does not describe a usable configuration; the message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const int = () => Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)));
+const msList = () =>
+  Transform(({ value }) => (typeof value === 'string' ? value.split(',').map((v) => Number(v.trim())) : value));
+
+/**
+ * Every environment variable the apps read, with its default. Read once at start-up by `loadConfig`.
+ * Durations are milliseconds.
+ */
+export class EnvConfig {
+  @IsString() @Matches(/^(nats|tls|wss?):\/\/\S+$/, { message: 'NATS_URL must look like nats://host:port' })
+  NATS_URL = 'nats://127.0.0.1:4222';
+
+  /** Prefix for subjects and streams, to run several deployments (or test runs) on one NATS server. */
+  @IsString() @Matches(/^[A-Za-z0-9_-]*$/, { message: 'ORDERFLOW_NAMESPACE must match [A-Za-z0-9_-]*' })
+  ORDERFLOW_NAMESPACE = '';
+
+  @IsString()
+  PGHOST = '127.0.0.1';
+
+  @int() @IsInt() @Min(1) @Max(65535)
+  PGPORT = 5432;
+
+  @IsString() @Matches(/^[a-z_][a-z0-9_]*$/, { message: 'PGDATABASE must be a plain lower-case identifier' })
+  PGDATABASE = 'orderflow';
+
+  /** Role that creates the database, the service roles and their schemas (needs CREATEDB and CREATEROLE). */
+  @IsString()
+  PG_ADMIN_USER = 'postgres';
+
+  @IsString() @IsOptional()
+  PG_ADMIN_PASSWORD = '';
+
+  /** Password given to every service role when it is created, and used to log in as it (empty: trust/peer auth). */
+  @IsString() @IsOptional()
+  PG_SERVICE_PASSWORD = '';
+
+  @int() @IsInt() @Min(1) @Max(200)
+  PG_POOL_SIZE = 10;
+
+  /** Delays before each redelivery of a failed message; the last one repeats. */
+  @msList() @ArrayMinSize(1) @IsInt({ each: true }) @Min(0, { each: true })
+  RETRY_BACKOFF_MS: number[] = [1000, 5000, 30000];
+
+  /** Deliveries of one message before it is dead-lettered. */
+  @int() @IsInt() @Min(1) @Max(100)
+  MAX_DELIVER = 5;
+
+  /** Messages one consumer processes at once. */
+  @int() @IsInt() @Min(1) @Max(4096)
+  CONSUMER_CONCURRENCY = 64;
+
+  /** How long a saga step waits for its reply before the command is sent again. */
+  @int() @IsInt() @Min(100)
+  SAGA_STEP_TIMEOUT_MS = 30000;
+
+  /** Sends of one step's command before the step counts as failed (compensation) or, for a compensation, the saga as FAILED. */
+  @int() @IsInt() @Min(1) @Max(100)
+  SAGA_STEP_MAX_ATTEMPTS = 3;
+
+  /** How often the outbox relay looks for rows a crash left behind (it is also woken after every commit). */
+  @int() @IsInt() @Min(10)
+  OUTBOX_POLL_MS = 1000;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+}
+
+export type Config = EnvConfig;
+
+/**
+ * Reads and validates the configuration from `env` (default `process.env`). Unknown variables are ignored.
+ * @throws ConfigError naming each invalid variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(new EnvConfig());
+  const picked = Object.fromEntries(known.filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]]));
+  if (env.ORDERFLOW_NAMESPACE === '') picked.ORDERFLOW_NAMESPACE = '';
+  const config = plainToInstance(EnvConfig, picked);
+  const errors = validateSync(config);
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.property}=${JSON.stringify(env[e.property])}: ${Object.values(e.constraints ?? {}).join(', ')}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  if (config.MAX_DELIVER < 1) throw new ConfigError('MAX_DELIVER must be at least 1');
+  return config;
+}
+
+/** Connection settings of one service's own role, derived from the config. */
+export function serviceDb(config: Config, service: ServiceName) {
+  const schema = ServiceSchemas[service];
+  return {
+    host: config.PGHOST,
+    port: config.PGPORT,
+    database: config.PGDATABASE,
+    schema,
+    user: `orderflow_${schema}`,
+    password: config.PG_SERVICE_PASSWORD || undefined,
+  };
+}
+
+export function adminDb(config: Config, database = config.PGDATABASE) {
+  return {
+    host: config.PGHOST,
+    port: config.PGPORT,
+    database,
+    user: config.PG_ADMIN_USER,
+    password: config.PG_ADMIN_PASSWORD || undefined,
+  };
+}
