@@ -1,6 +1,6 @@
 import { ConsumerMessages, JsMsg } from 'nats';
 import { ConsumerSpec, Headers, MalformedMessageError, MessageTypes, parseMessage } from '@orderflow/contracts';
-import type { Logger } from '@orderflow/runtime';
+import type { Logger } from 'pino';
 import { deadLetter } from './dead-letter';
 import { PermanentError } from './errors';
 import { JetStreamClient } from './jetstream.client';

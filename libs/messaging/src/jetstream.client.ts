@@ -1,6 +1,6 @@
 import { AckPolicy, connect, DeliverPolicy, JetStreamClient as NatsJetStream, JetStreamManager, NatsConnection, NatsError, RetentionPolicy, StorageType } from 'nats';
 import { ConsumerSpec, maxDeliveriesAdvisory, Namespace, StreamName, Streams } from '@orderflow/contracts';
-import type { Logger } from '@orderflow/runtime';
+import type { Logger } from 'pino';
 import { UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
 

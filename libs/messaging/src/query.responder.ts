@@ -1,6 +1,6 @@
 import { Subscription } from 'nats';
 import { MalformedMessageError, parseMessage, QueryReply } from '@orderflow/contracts';
-import type { Logger } from '@orderflow/runtime';
+import type { Logger } from 'pino';
 import { JetStreamClient } from './jetstream.client';
 import { encodeBody } from './message';
 

@@ -1,0 +1,19 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { Config, ServiceModule } from '@orderflow/runtime';
+import { Stock1763800000100 } from './migrations/1763800000100-stock';
+import { StockHandlers } from './stock/stock.handlers';
+import { StockService } from './stock/stock.service';
+
+export const inventoryMigrations = [Stock1763800000100];
+
+/** The inventory app: stock per SKU, reservations per order. Owns the `inventory` schema. */
+@Module({})
+export class InventoryModule {
+  static register(config: Config): DynamicModule {
+    return {
+      module: InventoryModule,
+      imports: [ServiceModule.forService({ service: 'inventory', migrations: inventoryMigrations }, config)],
+      providers: [StockService, StockHandlers],
+    };
+  }
+}

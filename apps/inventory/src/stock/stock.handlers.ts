@@ -1,0 +1,50 @@
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Consumers, ReleaseStock, ReserveStock, RestockSku, StockQuery, Subjects } from '@orderflow/contracts';
+import { causedBy, ConsumerRunner, NotFoundError, QueryResponder } from '@orderflow/messaging';
+import { Transactor } from '@orderflow/persistence';
+import { Logger, LOGGER } from '@orderflow/runtime';
+import { StockService } from './stock.service';
+
+const consumer = Consumers.inventoryCommands;
+
+/** Inventory's side of the saga: `inventory.cmd.*` in, `inventory.evt.*` out (through the outbox). */
+@Injectable()
+export class StockHandlers implements OnApplicationBootstrap {
+  constructor(
+    private readonly stock: StockService,
+    private readonly tx: Transactor,
+    private readonly runner: ConsumerRunner,
+    private readonly queries: QueryResponder,
+    private readonly ds: DataSource,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  async onApplicationBootstrap() {
+    await this.runner.start(consumer, {
+      [Subjects.InventoryReserve]: this.tx.inboxed<ReserveStock>(consumer.durable, async (tx, msg) => {
+        const outcome = await this.stock.reserve(tx, msg.body);
+        const { orderId } = msg.body;
+        if (outcome.reserved) {
+          tx.send({ subject: Subjects.InventoryReserved, body: { orderId }, ...causedBy(msg) });
+        } else {
+          this.log.info({ orderId, sagaId: msg.sagaId, reason: outcome.reason, detail: outcome.detail }, 'reservation rejected');
+          tx.send({ subject: Subjects.InventoryRejected, body: { orderId, reason: outcome.reason, detail: outcome.detail }, ...causedBy(msg) });
+        }
+      }),
+      [Subjects.InventoryRelease]: this.tx.inboxed<ReleaseStock>(consumer.durable, async (tx, msg) => {
+        await this.stock.release(tx, msg.body);
+        tx.send({ subject: Subjects.InventoryReleased, body: { orderId: msg.body.orderId }, ...causedBy(msg) });
+      }),
+      [Subjects.InventoryRestock]: this.tx.inboxed<RestockSku>(consumer.durable, async (tx, msg) => {
+        const level = await this.stock.restock(tx, msg.body);
+        tx.send({ subject: Subjects.InventoryRestocked, body: level, ...causedBy(msg) });
+      }),
+    });
+    this.queries.serve(Subjects.QueryStock, StockQuery, async (q) => {
+      const level = await this.stock.level(this.ds, q.sku);
+      if (!level) throw new NotFoundError(`unknown SKU ${q.sku}`);
+      return level;
+    });
+  }
+}

@@ -1,0 +1,19 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { Config, ServiceModule } from '@orderflow/runtime';
+import { LogChannel, NotificationChannel } from './channels/notification.channel';
+import { Notifications1763800000300 } from './migrations/1763800000300-notifications';
+import { NotificationsHandlers } from './notifications/notifications.handlers';
+
+export const notificationMigrations = [Notifications1763800000300];
+
+/** The notification app: one notification per order outcome. Owns the `notifications` schema. */
+@Module({})
+export class NotificationModule {
+  static register(config: Config): DynamicModule {
+    return {
+      module: NotificationModule,
+      imports: [ServiceModule.forService({ service: 'notification', migrations: notificationMigrations }, config)],
+      providers: [{ provide: NotificationChannel, useClass: LogChannel }, NotificationsHandlers],
+    };
+  }
+}

@@ -1,0 +1,38 @@
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Consumers, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
+import { ConsumerRunner } from '@orderflow/messaging';
+import { Transactor, Tx } from '@orderflow/persistence';
+import { Notification, NotificationChannel } from '../channels/notification.channel';
+
+const formatMoney = (minor: number, currency: string) => `${(minor / 100).toFixed(2)} ${currency}`;
+
+/** Records one notification per order outcome and hands it to the channel. */
+@Injectable()
+export class NotificationsHandlers implements OnApplicationBootstrap {
+  constructor(private readonly tx: Transactor, private readonly runner: ConsumerRunner, private readonly channel: NotificationChannel) {}
+
+  async onApplicationBootstrap() {
+    const confirmed = Consumers.notificationOrderConfirmed;
+    const cancelled = Consumers.notificationOrderCancelled;
+    await this.runner.start(confirmed, {
+      [Subjects.OrderConfirmed]: this.tx.inboxed<OrderConfirmed>(confirmed.durable, (tx, { body }) =>
+        this.notify(tx, { orderId: body.orderId, customerId: body.customerId, outcome: 'CONFIRMED', message: `order ${body.orderId} confirmed: ${formatMoney(body.total, body.currency)} charged` }),
+      ),
+    });
+    await this.runner.start(cancelled, {
+      [Subjects.OrderCancelled]: this.tx.inboxed<OrderCancelled>(cancelled.durable, (tx, { body }) =>
+        this.notify(tx, { orderId: body.orderId, customerId: body.customerId, outcome: 'CANCELLED', message: `order ${body.orderId} cancelled: ${body.reason}` }),
+      ),
+    });
+  }
+
+  /** Sends inside the transaction: if the commit fails the message is redelivered and sent again (at-least-once). */
+  private async notify(tx: Tx, n: Notification): Promise<void> {
+    const inserted = await tx.query(
+      `insert into notifications (order_id, outcome, customer_id, channel, message) values ($1, $2, $3, $4, $5)
+         on conflict (order_id) do nothing returning 1`,
+      [n.orderId, n.outcome, n.customerId, this.channel.name, n.message],
+    );
+    if (inserted.length === 1) await this.channel.send(n);
+  }
+}

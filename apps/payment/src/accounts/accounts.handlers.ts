@@ -1,0 +1,50 @@
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AccountQuery, ChargePayment, Consumers, DepositFunds, RefundPayment, Subjects } from '@orderflow/contracts';
+import { causedBy, ConsumerRunner, NotFoundError, QueryResponder } from '@orderflow/messaging';
+import { Transactor } from '@orderflow/persistence';
+import { Logger, LOGGER } from '@orderflow/runtime';
+import { AccountsService } from './accounts.service';
+
+const consumer = Consumers.paymentCommands;
+
+/** Payment's side of the saga: `payment.cmd.*` in, `payment.evt.*` out (through the outbox). */
+@Injectable()
+export class AccountsHandlers implements OnApplicationBootstrap {
+  constructor(
+    private readonly accounts: AccountsService,
+    private readonly tx: Transactor,
+    private readonly runner: ConsumerRunner,
+    private readonly queries: QueryResponder,
+    private readonly ds: DataSource,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  async onApplicationBootstrap() {
+    await this.runner.start(consumer, {
+      [Subjects.PaymentCharge]: this.tx.inboxed<ChargePayment>(consumer.durable, async (tx, msg) => {
+        const { orderId, currency } = msg.body;
+        const outcome = await this.accounts.charge(tx, msg.body);
+        if (outcome.charged) {
+          tx.send({ subject: Subjects.PaymentCharged, body: { orderId, amount: outcome.amount, currency }, ...causedBy(msg) });
+        } else {
+          this.log.info({ orderId, sagaId: msg.sagaId, reason: outcome.reason, detail: outcome.detail }, 'charge declined');
+          tx.send({ subject: Subjects.PaymentDeclined, body: { orderId, reason: outcome.reason, detail: outcome.detail }, ...causedBy(msg) });
+        }
+      }),
+      [Subjects.PaymentRefund]: this.tx.inboxed<RefundPayment>(consumer.durable, async (tx, msg) => {
+        const amount = await this.accounts.refund(tx, msg.body);
+        tx.send({ subject: Subjects.PaymentRefunded, body: { orderId: msg.body.orderId, amount }, ...causedBy(msg) });
+      }),
+      [Subjects.PaymentDeposit]: this.tx.inboxed<DepositFunds>(consumer.durable, async (tx, msg) => {
+        const balance = await this.accounts.deposit(tx, msg.body);
+        tx.send({ subject: Subjects.PaymentDeposited, body: balance, ...causedBy(msg) });
+      }),
+    });
+    this.queries.serve(Subjects.QueryAccount, AccountQuery, async (q) => {
+      const balance = await this.accounts.balance(this.ds, q.customerId);
+      if (!balance) throw new NotFoundError(`unknown customer ${q.customerId}`);
+      return balance;
+    });
+  }
+}

@@ -1,0 +1,19 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { Config, ServiceModule } from '@orderflow/runtime';
+import { AccountsHandlers } from './accounts/accounts.handlers';
+import { AccountsService } from './accounts/accounts.service';
+import { Accounts1763800000200 } from './migrations/1763800000200-accounts';
+
+export const paymentMigrations = [Accounts1763800000200];
+
+/** The payment app: customer balances and the ledger of charges and refunds. Owns the `payments` schema. */
+@Module({})
+export class PaymentModule {
+  static register(config: Config): DynamicModule {
+    return {
+      module: PaymentModule,
+      imports: [ServiceModule.forService({ service: 'payment', migrations: paymentMigrations }, config)],
+      providers: [AccountsService, AccountsHandlers],
+    };
+  }
+}

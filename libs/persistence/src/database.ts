@@ -1,0 +1,128 @@
+import { Client, ClientConfig } from 'pg';
+import { DataSource, EntitySchema, MixedList } from 'typeorm';
+
+/** Postgres refused or did not answer; the message names host, port and database. */
+export class DatabaseUnreachableError extends Error {
+  override name = 'DatabaseUnreachableError';
+}
+
+export interface PgTarget {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password?: string;
+}
+
+const describe = (t: PgTarget) => `postgres://${t.user}@${t.host}:${t.port}/${t.database}`;
+const ident = (name: string) => {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe SQL identifier: ${name}`);
+  return `"${name}"`;
+};
+/** SQLSTATEs of "already exists" races between apps bootstrapping at once. */
+const ALREADY_EXISTS = new Set(['42P04', '42710', '42P06', '23505']);
+
+async function withClient<T>(target: PgTarget, fn: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ ...target, connectionTimeoutMillis: 5000 } as ClientConfig);
+  try {
+    await client.connect();
+  } catch (e) {
+    throw new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${(e as Error).message}`);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function tolerateExists(run: () => Promise<unknown>) {
+  try {
+    await run();
+  } catch (e) {
+    if (!ALREADY_EXISTS.has((e as { code?: string }).code ?? '')) throw e;
+  }
+}
+
+/**
+ * Creates `database` if missing, connecting as the admin role to the `postgres` maintenance database.
+ * @throws DatabaseUnreachableError when Postgres does not answer.
+ */
+export async function ensureDatabase(admin: PgTarget): Promise<void> {
+  await withClient({ ...admin, database: 'postgres' }, async (c) => {
+    const { rowCount } = await c.query('select 1 from pg_database where datname = $1', [admin.database]);
+    if (!rowCount) await tolerateExists(() => c.query(`create database ${ident(admin.database)}`));
+  });
+}
+
+/**
+ * Creates a service's login role and its schema owned by that role. The role gets no rights on any other
+ * schema, so a service cannot read another's tables (DESIGN.md "one schema per service, its own role").
+ * Idempotent.
+ */
+export async function ensureServiceSchema(admin: PgTarget, role: string, schema: string, password?: string): Promise<void> {
+  await withClient(admin, async (c) => {
+    const { rowCount } = await c.query('select 1 from pg_roles where rolname = $1', [role]);
+    if (!rowCount) {
+      const withPassword = password ? ` password ${Client.prototype.escapeLiteral(password)}` : '';
+      await tolerateExists(() => c.query(`create role ${ident(role)} login${withPassword}`));
+    }
+    await tolerateExists(() => c.query(`create schema if not exists ${ident(schema)} authorization ${ident(role)}`));
+    // Owned schemas only: nothing in public either.
+    await c.query(`revoke all on schema public from ${ident(role)}`);
+  });
+}
+
+export interface ServiceDataSourceOptions {
+  target: PgTarget & { schema: string };
+  entities: MixedList<Function | string | EntitySchema>;
+  migrations: MixedList<Function | string>;
+  poolSize: number;
+}
+
+/**
+ * A TypeORM data source on the service's own role and schema (`search_path` = the schema, so migrations
+ * and raw SQL use unqualified names). Initialises it and applies pending migrations (idempotent;
+ * TypeORM keeps its `migrations` table in the schema). `synchronize` is off: migrations only.
+ * @throws DatabaseUnreachableError when Postgres does not answer.
+ */
+export async function openServiceDataSource(opts: ServiceDataSourceOptions): Promise<DataSource> {
+  const { target } = opts;
+  const ds = new DataSource({
+    type: 'postgres',
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    username: target.user,
+    password: target.password,
+    schema: target.schema,
+    entities: opts.entities,
+    migrations: opts.migrations,
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+    extra: { max: opts.poolSize, options: `-c search_path=${target.schema}`, connectionTimeoutMillis: 5000 },
+  });
+  try {
+    await ds.initialize();
+  } catch (e) {
+    throw new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${(e as Error).message}`);
+  }
+  await runMigrationsOnce(ds, target.schema);
+  return ds;
+}
+
+/** Applies pending migrations under an advisory lock, so several instances starting at once do not race. */
+export async function runMigrationsOnce(ds: DataSource, schema: string): Promise<string[]> {
+  const runner = ds.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('select pg_advisory_lock(hashtext($1))', [`orderflow-migrate:${schema}`]);
+    const applied = await ds.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await runner.query('select pg_advisory_unlock(hashtext($1))', [`orderflow-migrate:${schema}`]).catch(() => undefined);
+    await runner.release();
+  }
+}

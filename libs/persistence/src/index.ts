@@ -1,0 +1,4 @@
+export * from './database';
+export * from './messaging-tables.migration';
+export * from './outbox.relay';
+export * from './transactor';

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import { InboundMessage, MessageHandler, OutgoingMessage } from '@orderflow/messaging';
+import { OutboxRelay } from './outbox.relay';
+
+/** One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. */
+export class Tx {
+  /** @internal */ readonly outgoing: OutgoingMessage[] = [];
+
+  constructor(readonly manager: EntityManager) {}
+
+  /** Queues `msg` in the outbox; it is written in this transaction and published after commit. */
+  send(msg: OutgoingMessage): void {
+    this.outgoing.push(msg);
+  }
+
+  /**
+   * Records `(consumer, messageId)` in the inbox (pattern: "Idempotent consumer").
+   * @returns false when it was already there: the message was handled before and must change nothing.
+   */
+  async claim(consumer: string, messageId: string): Promise<boolean> {
+    const rows = await this.manager.query(
+      'insert into inbox (consumer, message_id) values ($1, $2) on conflict do nothing returning 1',
+      [consumer, messageId],
+    );
+    return rows.length === 1;
+  }
+
+  query<T = any>(sql: string, params?: unknown[]): Promise<T[]> {
+    return this.manager.query(sql, params);
+  }
+}
+
+/** Runs units of work: state change + inbox + outbox in one Postgres transaction, then wakes the relay. */
+export class Transactor {
+  constructor(private readonly ds: DataSource, private readonly relay: OutboxRelay) {}
+
+  async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    let sent = false;
+    const result = await this.ds.transaction(async (manager) => {
+      const tx = new Tx(manager);
+      const value = await work(tx);
+      if (tx.outgoing.length > 0) {
+        await insertOutbox(manager, tx.outgoing);
+        sent = true;
+      }
+      return value;
+    });
+    if (sent) this.relay.kick();
+    return result;
+  }
+
+  /**
+   * A consumer handler that runs `work` in a transaction guarded by the inbox: a redelivered or
+   * re-published message (same id) is acked without effect.
+   */
+  inboxed<T>(consumer: string, work: (tx: Tx, msg: InboundMessage<T>) => Promise<void>): MessageHandler<T> {
+    return (msg) =>
+      this.run(async (tx) => {
+        if (await tx.claim(consumer, msg.messageId)) await work(tx, msg);
+      });
+  }
+}
+
+async function insertOutbox(manager: EntityManager, messages: OutgoingMessage[]) {
+  const params: unknown[] = [];
+  const values = messages.map(({ subject, body, ...headers }, i) => {
+    params.push(randomUUID(), subject, JSON.stringify(headers), JSON.stringify(body));
+    return `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4})`;
+  });
+  await manager.query(`insert into outbox (id, subject, headers, payload) values ${values.join(', ')}`, params);
+}

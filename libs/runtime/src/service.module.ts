@@ -1,0 +1,103 @@
+import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { ConsumerRunner, JetStreamClient, QueryResponder } from '@orderflow/messaging';
+import { ensureDatabase, ensureServiceSchema, MessagingTables1763800000000, openServiceDataSource, OutboxRelay, Transactor } from '@orderflow/persistence';
+import { adminDb, Config, EnvConfig, ServiceName, serviceDb } from './config';
+import { createLogger, Logger } from './logger';
+
+/** Injection token of the app's pino logger. */
+export const LOGGER = 'ORDERFLOW_LOGGER';
+/** Injection token of the app's name. */
+export const SERVICE_NAME = 'ORDERFLOW_SERVICE_NAME';
+
+export interface ServiceDefinition {
+  service: ServiceName;
+  /** The service's TypeORM migrations, oldest first (the outbox/inbox migration is added before them). */
+  migrations: Function[];
+}
+
+/** Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land. */
+@Injectable()
+class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  constructor(
+    @Inject(SERVICE_NAME) private readonly service: ServiceName,
+    @Inject(LOGGER) private readonly log: Logger,
+    private readonly client: JetStreamClient,
+    private readonly ds: DataSource,
+    private readonly relay: OutboxRelay,
+    private readonly runner: ConsumerRunner,
+    private readonly queries: QueryResponder,
+  ) {}
+
+  onApplicationBootstrap() {
+    this.relay.start();
+    this.queries.serve(Subjects.ping(this.service), null, async () => ({ app: this.service, pid: process.pid }));
+    this.log.info({ namespace: this.client.ns.prefix || undefined }, `${this.service} service started`);
+  }
+
+  async beforeApplicationShutdown() {
+    this.log.info(`${this.service} service stopping`);
+    await this.queries.stop();
+    await this.runner.stop();
+    await this.relay.stop();
+  }
+
+  async onApplicationShutdown() {
+    await this.client.close();
+    if (this.ds.isInitialized) await this.ds.destroy();
+  }
+}
+
+/**
+ * What every service app needs, wired once: validated config, logger, the NATS connection (with every
+ * stream ensured), its own database role + schema + migrations, outbox relay, transactions, consumers and
+ * query responders. Global, so feature modules inject these directly.
+ */
+@Module({})
+export class ServiceModule {
+  static forService(def: ServiceDefinition, config: Config): DynamicModule {
+    const log = createLogger(def.service, config.LOG_LEVEL);
+    return {
+      module: ServiceModule,
+      global: true,
+      providers: [
+        { provide: EnvConfig, useValue: config },
+        { provide: LOGGER, useValue: log },
+        { provide: SERVICE_NAME, useValue: def.service },
+        {
+          provide: JetStreamClient,
+          useFactory: async () => {
+            const client = await JetStreamClient.connect(config.NATS_URL, new Namespace(config.ORDERFLOW_NAMESPACE), log, `orderflow-${def.service}`);
+            await client.ensureStreams(Object.keys(Streams) as StreamName[]);
+            return client;
+          },
+        },
+        {
+          provide: DataSource,
+          useFactory: async () => {
+            const own = serviceDb(config, def.service);
+            await ensureDatabase(adminDb(config));
+            await ensureServiceSchema(adminDb(config), own.user, own.schema, own.password);
+            return openServiceDataSource({ target: own, entities: [], migrations: [MessagingTables1763800000000, ...def.migrations], poolSize: config.PG_POOL_SIZE });
+          },
+        },
+        {
+          provide: OutboxRelay,
+          useFactory: (ds: DataSource, client: JetStreamClient) => new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS),
+          inject: [DataSource, JetStreamClient],
+        },
+        { provide: Transactor, useFactory: (ds: DataSource, relay: OutboxRelay) => new Transactor(ds, relay), inject: [DataSource, OutboxRelay] },
+        {
+          provide: ConsumerRunner,
+          useFactory: (client: JetStreamClient) =>
+            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, concurrency: config.CONSUMER_CONCURRENCY }, log),
+          inject: [JetStreamClient],
+        },
+        { provide: QueryResponder, useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log), inject: [JetStreamClient] },
+        ServiceLifecycle,
+      ],
+      exports: [EnvConfig, LOGGER, SERVICE_NAME, JetStreamClient, DataSource, OutboxRelay, Transactor, ConsumerRunner, QueryResponder],
+    };
+  }
+}
