@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 export * from './subjects';
 export * from './topology';
 export * from './validate';

@@ -1,0 +1,142 @@
+import { Subjects } from '@orderflow/contracts';
+import { SagaEngine, SagaState, STEP_TIMEOUT, Transition } from '../saga/saga.engine';
+import { PlaceOrderData, placeOrderSaga } from './place-order.saga';
+
+const order: PlaceOrderData = {
+  orderId: '5b0c1a52-6f0e-4a55-9a53-0d7d1c7c0001',
+  customerId: 'alice',
+  currency: 'USD',
+  items: [{ sku: 'BOOK', quantity: 2, unitPrice: 1250 }, { sku: 'PEN', quantity: 1, unitPrice: 300 }],
+  total: 2800,
+};
+
+/** A saga test that reads as a script: given a state, expect a command; given a reply, expect the next. */
+class Script {
+  private readonly engine = new SagaEngine(placeOrderSaga, () => new Date('2026-11-22T10:00:00Z'));
+  last!: Transition;
+  get state(): SagaState {
+    return this.last.state;
+  }
+
+  start() {
+    this.last = this.engine.begin(order);
+    return this;
+  }
+  reply(subject: string, body: object = {}) {
+    this.last = this.engine.onReply(this.state, order, subject, { orderId: order.orderId, ...body });
+    return this;
+  }
+  local(ok: boolean, reason = 'order_not_pending') {
+    this.last = this.engine.onLocalResult(this.state, order, ok ? { ok: true } : { ok: false, reason });
+    return this;
+  }
+  timeout(maxAttempts = 3) {
+    this.last = this.engine.onTimeout(this.state, order, maxAttempts);
+    return this;
+  }
+  expectCommand(subject: string, body?: object) {
+    expect(this.last.effects).toEqual([{ type: 'send', command: { subject, body: body ?? expect.anything() } }]);
+    expect(this.last.awaitingReply).toBe(true);
+    return this;
+  }
+  expectLocal(step: string) {
+    expect(this.last.effects).toEqual([{ type: 'runLocal', step }]);
+    return this;
+  }
+  expectStatus(status: SagaState['status']) {
+    expect(this.state.status).toBe(status);
+    return this;
+  }
+  expectHistory(...entries: string[]) {
+    expect(this.state.history.map((h) => `${h.name}:${h.status}`)).toEqual(entries);
+    return this;
+  }
+}
+
+describe('PlaceOrder saga', () => {
+  it('happy path: reserve → charge → create order → completed', () => {
+    const s = new Script()
+      .start().expectStatus('RUNNING')
+      .expectCommand(Subjects.InventoryReserve, { orderId: order.orderId, items: [{ sku: 'BOOK', quantity: 2 }, { sku: 'PEN', quantity: 1 }] })
+      .reply(Subjects.InventoryReserved)
+      .expectCommand(Subjects.PaymentCharge, { orderId: order.orderId, customerId: 'alice', amount: 2800, currency: 'USD' })
+      .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
+      .expectLocal('createOrder')
+      .local(true);
+    expect(s.last.effects).toEqual([{ type: 'completed' }]);
+    s.expectStatus('COMPLETED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED');
+  });
+
+  it('out of stock: nothing to compensate, cancelled with the reason', () => {
+    const s = new Script().start().reply(Subjects.InventoryRejected, { reason: 'out_of_stock', detail: 'BOOK: wanted 2, available 1' });
+    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'out_of_stock', detail: 'BOOK: wanted 2, available 1' }]);
+    s.expectStatus('CANCELLED').expectHistory('reserveStock:FAILED');
+    expect(s.state.history[0].error).toBe('out_of_stock: BOOK: wanted 2, available 1');
+  });
+
+  it('unknown SKU: cancelled with unknown_sku, no charge sent', () => {
+    const s = new Script().start().reply(Subjects.InventoryRejected, { reason: 'unknown_sku' });
+    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'unknown_sku', detail: null }]);
+    s.expectStatus('CANCELLED');
+  });
+
+  it('payment declined: stock released, then cancelled with the decline reason', () => {
+    const s = new Script().start()
+      .reply(Subjects.InventoryReserved)
+      .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' })
+      .expectStatus('COMPENSATING')
+      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId })
+      .reply(Subjects.InventoryReleased);
+    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'insufficient_funds', detail: null }]);
+    s.expectStatus('CANCELLED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:SUCCEEDED');
+  });
+
+  it('order-creation failure: refund, then release (reverse order), then cancelled', () => {
+    const s = new Script().start()
+      .reply(Subjects.InventoryReserved)
+      .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
+      .local(false, 'order_not_pending')
+      .expectStatus('COMPENSATING')
+      .expectCommand(Subjects.PaymentRefund, { orderId: order.orderId, customerId: 'alice' })
+      .reply(Subjects.PaymentRefunded, { amount: 2800 })
+      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId })
+      .reply(Subjects.InventoryReleased);
+    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'order_not_pending', detail: null }]);
+    s.expectStatus('CANCELLED').expectHistory(
+      'reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED',
+    );
+  });
+
+  it('ignores a reply that does not belong to the current step (duplicate or stale)', () => {
+    const s = new Script().start().reply(Subjects.InventoryReserved);
+    const before = s.state;
+    s.reply(Subjects.InventoryReserved);
+    expect(s.last.ignored).toBe(true);
+    expect(s.last.effects).toEqual([]);
+    expect(s.state).toBe(before);
+  });
+
+  it('a step without reply is sent again on its deadline, then failed and compensated (itself included)', () => {
+    const s = new Script().start().reply(Subjects.InventoryReserved)
+      .timeout(2).expectCommand(Subjects.PaymentCharge)
+      .expectStatus('RUNNING')
+      .timeout(2)
+      .expectStatus('COMPENSATING')
+      // The charge may have been applied without us hearing back: refund it first.
+      .expectCommand(Subjects.PaymentRefund)
+      .reply(Subjects.PaymentRefunded, { amount: 0 })
+      .expectCommand(Subjects.InventoryRelease)
+      .reply(Subjects.InventoryReleased);
+    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: STEP_TIMEOUT, detail: 'chargePayment: no reply after 2 attempt(s)' }]);
+  });
+
+  it('a compensation that never answers leaves the saga FAILED, not silently done', () => {
+    const s = new Script().start()
+      .reply(Subjects.InventoryReserved)
+      .reply(Subjects.PaymentDeclined, { reason: 'unknown_customer' })
+      .expectCommand(Subjects.InventoryRelease)
+      .timeout(1);
+    s.expectStatus('FAILED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:FAILED');
+    expect(s.last.effects).toEqual([{ type: 'failed', error: 'compensation releaseStock failed: no reply after 1 attempt(s)' }]);
+  });
+});
