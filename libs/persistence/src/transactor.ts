@@ -19,15 +19,17 @@ export class Tx {
    * @returns false when it was already there: the message was handled before and must change nothing.
    */
   async claim(consumer: string, messageId: string): Promise<boolean> {
-    const rows = await this.manager.query(
+    const rows = await this.query(
       'insert into inbox (consumer, message_id) values ($1, $2) on conflict do nothing returning 1',
       [consumer, messageId],
     );
     return rows.length === 1;
   }
 
-  query<T = any>(sql: string, params?: unknown[]): Promise<T[]> {
-    return this.manager.query(sql, params);
+  /** Runs SQL in this transaction; returns the rows (also for `update … returning` / `delete … returning`). */
+  async query<T = any>(sql: string, params?: unknown[]): Promise<T[]> {
+    const result = await this.manager.queryRunner!.query(sql, params, true);
+    return result.records;
   }
 }
 

@@ -1,0 +1,34 @@
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { OrderQuery, OrderView, Subjects } from '@orderflow/contracts';
+import { NotFoundError, QueryResponder } from '@orderflow/messaging';
+
+/** Answers `query.order.get` with the order, its status and reason, and its saga's step history. */
+@Injectable()
+export class OrdersQuery implements OnApplicationBootstrap {
+  constructor(private readonly ds: DataSource, private readonly queries: QueryResponder) {}
+
+  onApplicationBootstrap() {
+    this.queries.serve(Subjects.QueryOrder, OrderQuery, (q) => this.find(q.orderId));
+  }
+
+  /** @throws NotFoundError when no order has this id. */
+  async find(orderId: string): Promise<OrderView> {
+    const [row] = await this.ds.query(
+      `select o.order_id, o.status, o.reason, s.id as saga_id, s.status as saga_status, s.history
+         from orders o join sagas s on s.order_id = o.order_id where o.order_id = $1`,
+      [orderId],
+    );
+    if (!row) throw new NotFoundError(`no order ${orderId}`);
+    return {
+      orderId: row.order_id,
+      status: row.status,
+      reason: row.reason,
+      saga: {
+        id: row.saga_id,
+        status: row.saga_status,
+        steps: row.history.map((h: any) => ({ name: h.name, status: h.status, startedAt: h.startedAt, finishedAt: h.finishedAt, error: h.error })),
+      },
+    };
+  }
+}
