@@ -62,14 +62,17 @@ export async function ensureDatabase(admin: PgTarget): Promise<void> {
  */
 export async function ensureServiceSchema(admin: PgTarget, role: string, schema: string, password?: string): Promise<void> {
   await withClient(admin, async (c) => {
+    // Apps start together: serialise catalog changes (concurrent DDL on shared catalogs can fail with
+    // "tuple concurrently updated").
+    await c.query('begin');
+    await c.query(`select pg_advisory_xact_lock(hashtext('orderflow-bootstrap'))`);
     const { rowCount } = await c.query('select 1 from pg_roles where rolname = $1', [role]);
     if (!rowCount) {
-      const withPassword = password ? ` password ${Client.prototype.escapeLiteral(password)}` : '';
-      await tolerateExists(() => c.query(`create role ${ident(role)} login${withPassword}`));
+      const withPassword = password ? ` password ${c.escapeLiteral(password)}` : '';
+      await c.query(`create role ${ident(role)} login${withPassword}`);
     }
-    await tolerateExists(() => c.query(`create schema if not exists ${ident(schema)} authorization ${ident(role)}`));
-    // Owned schemas only: nothing in public either.
-    await c.query(`revoke all on schema public from ${ident(role)}`);
+    await c.query(`create schema if not exists ${ident(schema)} authorization ${ident(role)}`);
+    await c.query('commit');
   });
 }
 

@@ -1,0 +1,140 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { INestApplicationContext } from '@nestjs/common';
+import { connect, headers as natsHeaders, JetStreamManager, NatsConnection } from 'nats';
+import { Pool } from 'pg';
+import { Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { Config, loadConfig, startService } from '@orderflow/runtime';
+import { OrderModule } from '../../apps/order/src/order.module';
+import { InventoryModule } from '../../apps/inventory/src/inventory.module';
+import { PaymentModule } from '../../apps/payment/src/payment.module';
+import { NotificationModule } from '../../apps/notification/src/notification.module';
+
+export interface DeadLetter {
+  subject: string;
+  data: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The four real apps, booted in this process against the real NATS and Postgres, isolated by a
+ * namespace of their own (subjects `<ns>.…`, streams `<NS>_…`) and a fresh database, both removed by `stop()`.
+ * Tests talk to the apps only as any client would: a plain NATS connection. `db` (the admin role) is there
+ * for asserting the final state of every schema.
+ */
+export class Stack {
+  readonly ns: Namespace;
+  apps: INestApplicationContext[] = [];
+  nc!: NatsConnection;
+  jsm!: JetStreamManager;
+  db!: Pool;
+
+  private constructor(readonly config: Config) {
+    this.ns = new Namespace(config.ORDERFLOW_NAMESPACE);
+  }
+
+  static async start(overrides: Record<string, string> = {}): Promise<Stack> {
+    const id = `it${process.pid}${randomUUID().slice(0, 6)}`;
+    const config = loadConfig({
+      ...process.env,
+      ORDERFLOW_NAMESPACE: id,
+      PGDATABASE: `orderflow_${id}`,
+      RETRY_BACKOFF_MS: '50,100',
+      MAX_DELIVER: '3',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+      OUTBOX_POLL_MS: '200',
+      ...overrides,
+    });
+    const stack = new Stack(config);
+    stack.nc = await connect({ servers: config.NATS_URL });
+    stack.jsm = await stack.nc.jetstreamManager();
+    const started = await Promise.allSettled([OrderModule, InventoryModule, PaymentModule, NotificationModule].map((m) => startService((c) => m.register(c), config)));
+    stack.apps = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(stack.apps.map((a) => a.close()));
+      await stack.nc.close();
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    stack.db = new Pool({ host: config.PGHOST, port: config.PGPORT, user: config.PG_ADMIN_USER, password: config.PG_ADMIN_PASSWORD || undefined, database: config.PGDATABASE, max: 2 });
+    return stack;
+  }
+
+  /** Publishes to JetStream like any client; `body` is JSON-encoded unless it is already a string. */
+  async publish(subject: string, body: unknown, msgId: string = randomUUID()): Promise<void> {
+    const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const h = natsHeaders();
+    await this.nc.jetstream().publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
+  }
+
+  /** Asks a service over NATS request/reply; returns the reply envelope. */
+  async query<T = any>(subject: string, body: object): Promise<{ ok: boolean; data?: T; error?: { code: string; message: string } }> {
+    const reply = await this.nc.request(this.ns.subject(subject), Buffer.from(JSON.stringify(body)), { timeout: 5000 });
+    return JSON.parse(reply.string());
+  }
+
+  async restock(sku: string, quantity: number) {
+    const before = (await this.query(Subjects.QueryStock, { sku })).data?.available ?? 0;
+    await this.publish(Subjects.InventoryRestock, { sku, quantity });
+    await waitFor(async () => (await this.query(Subjects.QueryStock, { sku })).data?.available === before + quantity);
+  }
+
+  async deposit(customerId: string, amount: number, currency = 'USD') {
+    const before = (await this.query(Subjects.QueryAccount, { customerId })).data?.balance ?? 0;
+    await this.publish(Subjects.PaymentDeposit, { customerId, amount, currency });
+    await waitFor(async () => (await this.query(Subjects.QueryAccount, { customerId })).data?.balance === before + amount);
+  }
+
+  /** Waits until the order is no longer PENDING, and its notification is recorded; returns the order row. */
+  async outcome(orderId: string): Promise<{ status: string; reason: string | null }> {
+    let row: any;
+    await waitFor(async () => {
+      [row] = (await this.db.query('select status, reason from orders.orders where order_id = $1', [orderId])).rows;
+      if (!row || row.status === 'PENDING') return false;
+      const n = await this.db.query('select 1 from notifications.notifications where order_id = $1', [orderId]);
+      return n.rowCount === 1;
+    });
+    return row;
+  }
+
+  /** Every message of the dead-letter stream, oldest first. */
+  async deadLetters(): Promise<DeadLetter[]> {
+    const stream = this.ns.stream('DLQ');
+    const info = await this.jsm.streams.info(stream);
+    const out: DeadLetter[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const m = await this.jsm.streams.getMessage(stream, { seq });
+      const h: Record<string, string> = {};
+      for (const [k] of m.header ?? []) h[k] = m.header.get(k);
+      out.push({ subject: this.ns.logical(m.subject), data: Buffer.from(m.data).toString('utf8'), headers: h });
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.apps.map((a) => a.close()));
+    for (const s of Object.keys(Streams) as StreamName[]) await this.jsm.streams.delete(this.ns.stream(s)).catch(() => undefined);
+    await this.nc.close();
+    await this.db.end();
+    const admin = new Pool({ host: this.config.PGHOST, port: this.config.PGPORT, user: this.config.PG_ADMIN_USER, password: this.config.PG_ADMIN_PASSWORD || undefined, database: 'postgres', max: 1 });
+    await admin.query(`drop database if exists "${this.config.PGDATABASE}" with (force)`);
+    await admin.end();
+  }
+}
+
+/** Polls `check` until it returns true. @throws Error after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15000, everyMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const order = (customerId: string, items: { sku: string; quantity: number; unitPrice: number }[], currency = 'USD') => ({
+  orderId: randomUUID(),
+  customerId,
+  currency,
+  items,
+});
