@@ -17,6 +17,18 @@ export interface ServiceDefinition {
   migrations: Function[];
 }
 
+/**
+ * Creates what a service needs in Postgres if missing (database, its role, its schema), connects as its
+ * role and applies its pending migrations. Used at start-up and by `orderflow db migrate`.
+ * @throws DatabaseUnreachableError naming the server when Postgres does not answer.
+ */
+export async function openServiceDatabase(config: Config, def: ServiceDefinition): Promise<DataSource> {
+  const own = serviceDb(config, def.service);
+  await ensureDatabase(adminDb(config));
+  await ensureServiceSchema(adminDb(config), own.user, own.schema, own.password);
+  return openServiceDataSource({ target: own, entities: [], migrations: [MessagingTables1763800000000, ...def.migrations], poolSize: config.PG_POOL_SIZE });
+}
+
 /** Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land. */
 @Injectable()
 class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -75,12 +87,7 @@ export class ServiceModule {
         },
         {
           provide: DataSource,
-          useFactory: async () => {
-            const own = serviceDb(config, def.service);
-            await ensureDatabase(adminDb(config));
-            await ensureServiceSchema(adminDb(config), own.user, own.schema, own.password);
-            return openServiceDataSource({ target: own, entities: [], migrations: [MessagingTables1763800000000, ...def.migrations], poolSize: config.PG_POOL_SIZE });
-          },
+          useFactory: () => openServiceDatabase(config, def),
         },
         {
           provide: OutboxRelay,

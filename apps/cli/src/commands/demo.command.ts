@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { AccountBalance, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
+import { loadConfig, ServiceName, ServiceNames } from '@orderflow/runtime';
+import { CliFailure } from '../cli.errors';
+import { PipelineClient } from '../client';
+import { cliConfig } from '../context';
+import { printOutcomes } from '../output';
+import { AppProcesses } from '../stack/apps';
+import { natsProblem, postgresProblem, PrivateServer, startPrivateNats, startPrivatePostgres } from '../stack/infra';
+import { publishOrders } from './publish.command';
+
+const say = (line: string) => process.stderr.write(`demo: ${line}\n`);
+
+/**
+ * The demo's orders, one of each outcome. Names carry a run id so every run starts from fresh stock and
+ * accounts, whatever earlier runs left in the database.
+ */
+export function demoOrders(run: string) {
+  const sku = (s: string) => `${s}-${run}`;
+  const customer = (c: string) => `${c}-${run}`;
+  const o = (c: string, items: [string, number, number][]): OrderCreated =>
+    ({ orderId: randomUUID(), customerId: customer(c), currency: 'USD', items: items.map(([s, quantity, unitPrice]) => ({ sku: sku(s), quantity, unitPrice })) });
+  return {
+    stock: [[sku('BOOK'), 20], [sku('PEN'), 100], [sku('LAMP'), 2]] as [string, number][],
+    deposits: [[customer('alice'), 50_000], [customer('bob'), 500]] as [string, number][],
+    orders: [
+      o('alice', [['BOOK', 2, 1250], ['PEN', 3, 199]]), // confirmed
+      o('alice', [['PEN', 10, 199]]), // confirmed
+      o('alice', [['LAMP', 5, 3999]]), // out_of_stock
+      o('alice', [['GHOST', 1, 100]]), // unknown_sku
+      o('bob', [['BOOK', 1, 1250]]), // insufficient_funds (stock released)
+      o('mallory', [['PEN', 1, 199]]), // unknown_customer
+    ],
+  };
+}
+
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description('start what is missing, seed stock and accounts, publish a mixed batch of orders, print the outcomes, stop what it started')
+    .option('--data-dir <path>', 'where private servers and app logs go', process.env.ORDERFLOW_DATA_DIR ?? '.orderflow')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { dataDir: string; json?: boolean }, cmd: Command) => {
+      let config = cliConfig(cmd);
+      const dir = resolve(opts.dataDir, 'demo');
+      mkdirSync(dir, { recursive: true });
+      const servers: PrivateServer[] = [];
+      const apps = new AppProcesses();
+      let client: PipelineClient | undefined;
+      const hint = 'start them with `docker compose up -d nats postgres`';
+      try {
+        const env: Record<string, string | undefined> = { ...process.env, NATS_URL: config.NATS_URL, ORDERFLOW_NAMESPACE: config.ORDERFLOW_NAMESPACE, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+        const natsDown = await natsProblem(config.NATS_URL);
+        if (natsDown) {
+          const nats = await startPrivateNats(dir);
+          if (!nats) throw new CliFailure(`${natsDown}, and nats-server is not installed; ${hint}`);
+          servers.push(nats);
+          env.NATS_URL = nats.url;
+          say(`${natsDown}; started a private ${nats.name}`);
+        }
+        const pgDown = await postgresProblem(config);
+        if (pgDown) {
+          const pg = await startPrivatePostgres(dir);
+          if (!pg) throw new CliFailure(`${pgDown}, and the PostgreSQL server is not installed; ${hint}`);
+          servers.push(pg);
+          Object.assign(env, { PGHOST: '127.0.0.1', PGPORT: String(pg.port), PG_ADMIN_USER: 'postgres', PG_ADMIN_PASSWORD: '' });
+          say(`${pgDown}; started a private ${pg.name}`);
+        }
+        config = loadConfig(env);
+        client = await PipelineClient.connect(config.NATS_URL, config.ORDERFLOW_NAMESPACE);
+
+        const missing: ServiceName[] = [];
+        for (const app of ServiceNames) if (!(await client.ping(app))) missing.push(app);
+        if (missing.length) {
+          const logs = join(dir, 'logs');
+          mkdirSync(logs, { recursive: true });
+          let exited: string | undefined;
+          apps.start(missing, env, (app, code) => (exited = `the ${app} service exited (code ${code}); see ${join(logs, app + '.log')}`), logs);
+          say(`started ${missing.join(', ')} (logs in ${logs})`);
+          const deadline = Date.now() + 60_000;
+          for (const app of missing) {
+            while (!(await client.ping(app, 250))) {
+              if (exited) throw new CliFailure(exited);
+              if (Date.now() > deadline) throw new CliFailure(`the ${app} service did not start within 60 s; see ${join(logs, app + '.log')}`);
+            }
+          }
+        } else {
+          say('using the services already running');
+        }
+
+        const run = randomUUID().slice(0, 6);
+        const plan = demoOrders(run);
+        for (const [sku, qty] of plan.stock) await client.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked);
+        for (const [customerId, amount] of plan.deposits) await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: 'USD' }, Subjects.PaymentDeposited);
+        say(`seeded ${plan.stock.map(([s, q]) => `${s}×${q}`).join(', ')}; deposits ${plan.deposits.map(([c, a]) => `${c} ${(a / 100).toFixed(2)} USD`).join(', ')}`);
+        say(`publishing ${plan.orders.length} orders and waiting for their outcomes`);
+        const outcomes = (await publishOrders(client, plan.orders, true, 30_000))!;
+        printOutcomes(!!opts.json, outcomes);
+        if (outcomes.some((o) => o.status === 'PENDING')) process.exitCode = 1;
+      } finally {
+        await client?.close();
+        if (apps.running.length) say(`stopping ${apps.running.join(', ')}`);
+        await apps.stop();
+        for (const s of servers.reverse()) {
+          say(`stopping the private ${s.name}`);
+          await s.stop().catch((e: Error) => say(`could not stop ${s.name}: ${e.message}`));
+        }
+      }
+    });
+}

@@ -1,0 +1,79 @@
+import { Command } from 'commander';
+import { OrderCreated, Subjects } from '@orderflow/contracts';
+import { UsageError } from '../cli.errors';
+import { Outcome, PipelineClient } from '../client';
+import { currencyCode, wholeNumber, withClient } from '../context';
+import { printOutcomes, print } from '../output';
+import { generateOrders, parseItem, readOrders, toOrder } from './order-input';
+
+interface PublishOptions {
+  customer?: string;
+  item: string[];
+  currency: string;
+  orderId?: string;
+  file?: string;
+  count?: number;
+  wait?: boolean;
+  json?: boolean;
+  timeout: number;
+}
+
+/**
+ * Publishes orders, `window` at a time, and (with `wait`) waits for each outcome; null without `wait`.
+ */
+export async function publishOrders(client: PipelineClient, orders: OrderCreated[], wait: boolean, timeoutMs: number, window = 256): Promise<Outcome[] | null> {
+  const listener = wait ? client.outcomes() : undefined;
+  const publishedAt = new Map<string, number>();
+  for (let i = 0; i < orders.length; i += window) {
+    await Promise.all(orders.slice(i, i + window).map(async (o) => {
+      publishedAt.set(o.orderId, Date.now());
+      await client.publish(Subjects.OrderCreated, o);
+    }));
+  }
+  return listener ? listener.wait(publishedAt, timeoutMs) : null;
+}
+
+export function publishCommand(): Command {
+  return new Command('publish')
+    .description('publish order.created events (from flags, a file, or generated)')
+    .argument('<event>', 'the event to publish: order.created')
+    .option('--customer <id>', 'customer id')
+    .option('--item <SKU:QTY:UNIT_PRICE>', 'an order line, unit price in minor units (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--currency <code>', 'ISO 4217 currency', currencyCode, 'USD')
+    .option('--order-id <uuid>', 'order id (default: a new UUID)')
+    .option('--file <path|->', 'orders as one JSON object, an array, or NDJSON; - for stdin')
+    .option('--count <n>', 'publish N generated orders (uses --customer and --item SKUs when given)', wholeNumber('--count', 1, 1_000_000))
+    .option('--wait', 'wait for each outcome and print it')
+    .option('--timeout <ms>', 'how long --wait waits', wholeNumber('--timeout', 1), 30000)
+    .option('--json', 'print JSON instead of a table')
+    .action(async (event: string, opts: PublishOptions, cmd: Command) => {
+      if (event !== Subjects.OrderCreated) throw new UsageError(`can only publish ${Subjects.OrderCreated}, not "${event}"`);
+      const orders = ordersFrom(opts);
+      const outcomes = await withClient(cmd, (client) => publishOrders(client, orders, !!opts.wait, opts.timeout));
+      if (outcomes) {
+        printOutcomes(!!opts.json, outcomes);
+        // An order with no outcome within --timeout is a failure of the run.
+        if (outcomes.some((o) => o.status === 'PENDING')) process.exitCode = 1;
+      } else {
+        print(!!opts.json, orders.map((o) => ({ orderId: o.orderId })), ['order id', 'status'], orders.map((o) => [o.orderId, 'published']));
+      }
+    });
+}
+
+function ordersFrom(opts: PublishOptions): OrderCreated[] {
+  if (opts.file !== undefined && opts.count !== undefined) throw new UsageError('use either --file or --count, not both');
+  if (opts.file !== undefined) {
+    if (opts.customer || opts.item.length || opts.orderId) throw new UsageError('--file cannot be combined with --customer, --item or --order-id');
+    return readOrders(opts.file);
+  }
+  if (opts.count !== undefined) {
+    if (opts.orderId) throw new UsageError('--order-id cannot be combined with --count');
+    const skus = opts.item.length ? opts.item.map((i) => parseItem(i).sku) : ['DEMO-SKU'];
+    return generateOrders(opts.count, [opts.customer ?? 'demo-customer'], skus, opts.currency);
+  }
+  if (!opts.customer) throw new UsageError('--customer is required (or use --file or --count)');
+  if (opts.item.length === 0) throw new UsageError('at least one --item SKU:QTY:UNIT_PRICE is required');
+  const record: Record<string, unknown> = { customerId: opts.customer, currency: opts.currency, items: opts.item.map(parseItem) };
+  if (opts.orderId) record.orderId = opts.orderId;
+  return [toOrder(record, 'order')];
+}

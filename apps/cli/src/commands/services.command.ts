@@ -1,0 +1,40 @@
+import { Command } from 'commander';
+import { Config, ServiceNames } from '@orderflow/runtime';
+import { CliFailure } from '../cli.errors';
+import { cliConfig } from '../context';
+import { AppProcesses } from '../stack/apps';
+import { natsProblem, postgresProblem } from '../stack/infra';
+
+const START_HINT = 'start them with `docker compose up -d nats postgres`';
+
+/** @throws CliFailure with one line per unreachable server, naming its URL. */
+export async function requireInfrastructure(config: Config): Promise<void> {
+  const problems = (await Promise.all([natsProblem(config.NATS_URL), postgresProblem(config)])).filter((p): p is string => !!p);
+  if (problems.length) throw new CliFailure(`${problems.join('; ')}; ${START_HINT}`);
+}
+
+export function servicesCommand(): Command {
+  const services = new Command('services').description('the four service apps');
+  services
+    .command('start')
+    .description('start order, inventory, payment and notification as separate processes (Ctrl-C stops them)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const config = cliConfig(cmd);
+      await requireInfrastructure(config);
+      const apps = new AppProcesses();
+      const stop = async (code: number) => {
+        await apps.stop();
+        process.exit(code);
+      };
+      const env = { ...process.env, NATS_URL: config.NATS_URL, ORDERFLOW_NAMESPACE: config.ORDERFLOW_NAMESPACE };
+      apps.start(ServiceNames, env, (app, code) => {
+        process.stderr.write(`orderflow: the ${app} service exited (code ${code}); stopping the others\n`);
+        void stop(1);
+      });
+      process.once('SIGINT', () => void stop(0));
+      process.once('SIGTERM', () => void stop(0));
+      process.stderr.write(`orderflow: started ${ServiceNames.join(', ')} (NATS ${config.NATS_URL}, Postgres ${config.PGHOST}:${config.PGPORT}/${config.PGDATABASE}); Ctrl-C stops them\n`);
+      await new Promise<never>(() => undefined);
+    });
+  return services;
+}

@@ -1,0 +1,58 @@
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '@orderflow/runtime';
+import { CliFailure, UsageError } from './cli.errors';
+import { accountsCommand } from './commands/accounts.command';
+import { dbCommand } from './commands/db.command';
+import { demoCommand } from './commands/demo.command';
+import { ordersCommand } from './commands/orders.command';
+import { publishCommand } from './commands/publish.command';
+import { servicesCommand } from './commands/services.command';
+import { stockCommand } from './commands/stock.command';
+
+/**
+ * `orderflow`: the operator's CLI (commander). Errors the user can act on print one line and exit non-zero
+ * (2: bad usage, 1: the pipeline failed or did not answer); only a bug prints a stack trace.
+ */
+export function buildProgram(): Command {
+  const program = new Command('orderflow')
+    .description('operate the orderflow pipeline: publish orders, look at orders, stock and accounts, run the services')
+    .option('--nats-url <url>', 'NATS server (default: $NATS_URL or nats://127.0.0.1:4222)')
+    .option('--namespace <ns>', 'subject/stream namespace (default: $ORDERFLOW_NAMESPACE or none)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const cmd of [publishCommand(), ordersCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand()]) {
+    program.addCommand(cmd);
+  }
+  // Sub-commands share the parent's error handling: throw instead of exiting.
+  const inherit = (c: Command) => c.commands.forEach((sub) => (sub.exitOverride(), sub.showHelpAfterError('(run with --help for usage)'), inherit(sub)));
+  inherit(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander already printed its one line
+    if (e instanceof UsageError) return fail(e.message, 2);
+    if (e instanceof CliFailure || e instanceof ConfigError) return fail(e.message, 1);
+    throw e;
+  }
+}
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`orderflow: ${message}\n`);
+  return code;
+}
+
+if (require.main === module || process.env.ORDERFLOW_CLI === '1') {
+  main(process.argv).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`orderflow: unexpected error: ${(e as Error).stack ?? e}\n`);
+      process.exit(70);
+    },
+  );
+}

@@ -1,0 +1,49 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ServiceName } from '@orderflow/runtime';
+import { CliFailure } from '../cli.errors';
+
+/** The compiled entry point of a service app (`dist/apps/<app>/src/main.js`). */
+export function appEntry(app: ServiceName): string {
+  const file = resolve(__dirname, '..', '..', '..', app, 'src', 'main.js');
+  if (!existsSync(file)) throw new CliFailure(`${file} is missing; run \`npm run build\` first`);
+  return file;
+}
+
+/** The four service apps running as child processes of this one. */
+export class AppProcesses {
+  private readonly children = new Map<ServiceName, ChildProcess>();
+  private stopping = false;
+
+  /**
+   * Starts each app with `env`. With `quiet`, their logs go to `<logDir>/<app>.log` instead of this terminal.
+   * `onExit` is told when an app exits while we were not stopping it.
+   */
+  start(apps: ServiceName[], env: NodeJS.ProcessEnv, onExit: (app: ServiceName, code: number | null) => void, logDir?: string): void {
+    for (const app of apps) {
+      const out = logDir ? require('node:fs').openSync(join(logDir, `${app}.log`), 'a') : 'inherit';
+      const child = spawn(process.execPath, [appEntry(app)], { env, stdio: ['ignore', out, out] });
+      this.children.set(app, child);
+      child.once('exit', (code) => {
+        this.children.delete(app);
+        if (!this.stopping) onExit(app, code);
+      });
+    }
+  }
+
+  get running(): ServiceName[] {
+    return [...this.children.keys()];
+  }
+
+  /** SIGTERM to every app (graceful shutdown), SIGKILL after `graceMs`. */
+  async stop(graceMs = 10000): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.children.values()].map((child) => new Promise<void>((r) => {
+      if (child.exitCode !== null) return r();
+      const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      child.once('exit', () => (clearTimeout(kill), r()));
+      child.kill('SIGTERM');
+    })));
+  }
+}

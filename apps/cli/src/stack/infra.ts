@@ -1,0 +1,106 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, chownSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { connect } from 'nats';
+import { Client } from 'pg';
+import { adminDb, Config } from '@orderflow/runtime';
+
+/** Null when NATS with JetStream answers at `url`, else why not. */
+export async function natsProblem(url: string): Promise<string | null> {
+  try {
+    const nc = await connect({ servers: url, timeout: 2000, maxReconnectAttempts: 0 });
+    try {
+      await nc.jetstreamManager({ timeout: 2000 });
+      return null;
+    } catch {
+      return `NATS at ${url} answers but has no JetStream (start nats-server with -js)`;
+    } finally {
+      await nc.close();
+    }
+  } catch (e) {
+    return `NATS at ${url} is unreachable (${(e as Error).message})`;
+  }
+}
+
+/** Null when Postgres answers as the admin role, else why not. */
+export async function postgresProblem(config: Config): Promise<string | null> {
+  const target = adminDb(config, 'postgres');
+  const c = new Client({ ...target, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return null;
+  } catch (e) {
+    return `Postgres at postgres://${target.user}@${target.host}:${target.port} is unreachable (${(e as Error).message})`;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export interface PrivateServer {
+  name: string;
+  stop(): Promise<void>;
+}
+
+const which = (bin: string, extra: string[]) =>
+  [...(process.env.PATH ?? '').split(':'), ...extra].map((d) => join(d, bin)).find((p) => existsSync(p));
+
+/** Starts `nats-server -js` on a free port with its store under `dir`; null when nats-server is not installed. */
+export async function startPrivateNats(dir: string): Promise<(PrivateServer & { url: string }) | null> {
+  const bin = which('nats-server', ['/usr/sbin', '/usr/local/bin']);
+  if (!bin) return null;
+  const port = await freePort();
+  mkdirSync(join(dir, 'nats'), { recursive: true });
+  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
+  const url = `nats://127.0.0.1:${port}`;
+  for (let i = 0; i < 100 && (await natsProblem(url)); i++) await new Promise((r) => setTimeout(r, 100));
+  return {
+    name: `nats-server (${url})`,
+    url,
+    stop: () => new Promise<void>((r) => (child.exitCode !== null ? r() : (child.once('exit', () => r()), child.kill('SIGTERM')))),
+  };
+}
+
+/**
+ * Starts a throw-away PostgreSQL cluster (initdb, trust auth) on a free port under `dir`; null when the
+ * PostgreSQL server binaries are not installed. As root it runs as the `postgres` user, as Postgres requires.
+ */
+export async function startPrivatePostgres(dir: string): Promise<(PrivateServer & { port: number }) | null> {
+  const roots = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort().reverse().map((v) => `/usr/lib/postgresql/${v}/bin`) : [];
+  const bin = [...roots, ...(process.env.PATH ?? '').split(':')].find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
+  if (!bin) return null;
+  const data = join(dir, 'postgres');
+  const port = await freePort();
+  const asRoot = process.getuid?.() === 0;
+  const run = (cmd: string, args: string[]) =>
+    execFileSync(asRoot ? 'runuser' : join(bin, cmd), asRoot ? ['-u', 'postgres', '--', join(bin, cmd), ...args] : args, { stdio: 'pipe' });
+  mkdirSync(data, { recursive: true });
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    chownSync(dir, uid, gid);
+    chownSync(data, uid, gid);
+  }
+  if (!existsSync(join(data, 'PG_VERSION'))) run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
+  writeFileSync(join(dir, 'postgres.port'), String(port));
+  run('pg_ctl', ['-D', data, '-l', join(data, 'server.log'), '-w', '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1`, 'start']);
+  return {
+    name: `postgres (127.0.0.1:${port})`,
+    port,
+    stop: async () => {
+      run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+  };
+}
