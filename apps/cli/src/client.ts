@@ -51,7 +51,8 @@ export class PipelineClient {
       text = (await this.nc.request(this.ns.subject(subject), Buffer.from(JSON.stringify(body)), { timeout: timeoutMs })).string();
     } catch (e) {
       const owner = subject.split('.')[1];
-      throw new CliFailure(`the ${owner} service did not answer ${subject} (${(e as Error).message}); is it running? (\`npm start\`)`);
+      const why = (e as { code?: string }).code === '503' ? 'no instance is listening' : (e as Error).message;
+      throw new CliFailure(`the ${owner} service did not answer ${subject} (${why}); is it running? (\`npm start\`)`);
     }
     const reply = JSON.parse(text) as QueryReply<T>;
     if (reply.ok) return reply.data;

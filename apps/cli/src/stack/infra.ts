@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, chownSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'nats';
@@ -94,7 +94,6 @@ export async function startPrivatePostgres(dir: string): Promise<(PrivateServer 
     chownSync(data, uid, gid);
   }
   if (!existsSync(join(data, 'PG_VERSION'))) run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
-  writeFileSync(join(dir, 'postgres.port'), String(port));
   run('pg_ctl', ['-D', data, '-l', join(data, 'server.log'), '-w', '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1`, 'start']);
   return {
     name: `postgres (127.0.0.1:${port})`,

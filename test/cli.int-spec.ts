@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Stack } from './support/stack';
+
+const BIN = join(__dirname, '..', 'bin', 'orderflow.js');
+
+/** Runs the built `orderflow` command as a user would (needs `npm run build`, which `npm test` runs first). */
+function orderflow(stack: Stack | null, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...process.env, ...(stack ? { ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE, PGDATABASE: stack.config.PGDATABASE } : {}) };
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { env, timeout: 30000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+describe('orderflow CLI', () => {
+  describe('against the running pipeline', () => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await Stack.start();
+    });
+    afterAll(async () => {
+      await stack?.stop();
+    });
+
+    it('seeds stock and an account, publishes with --wait, and shows order, stock and account as JSON', async () => {
+      const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
+      expect(JSON.parse((await orderflow(stack, ['stock', 'add', sku, '5', '--json'])).stdout)).toEqual({ sku, available: 5, reserved: 0 });
+      expect(JSON.parse((await orderflow(stack, ['accounts', 'deposit', customer, '10000', '--json'])).stdout)).toEqual({ customerId: customer, balance: 10000, currency: 'USD' });
+
+      const orderId = randomUUID();
+      const published = await orderflow(stack, ['publish', 'order.created', '--customer', customer, '--item', `${sku}:2:1500`, '--order-id', orderId, '--wait', '--json']);
+      expect(published.code).toBe(0);
+      expect(JSON.parse(published.stdout)).toEqual([{ orderId, status: 'CONFIRMED', reason: null, ms: expect.any(Number) }]);
+
+      const shown = JSON.parse((await orderflow(stack, ['orders', 'show', orderId, '--json'])).stdout);
+      expect(shown).toEqual({
+        orderId,
+        status: 'CONFIRMED',
+        reason: null,
+        saga: {
+          id: expect.any(String),
+          status: 'COMPLETED',
+          steps: ['reserveStock', 'chargePayment', 'createOrder'].map((name) => ({ name, status: 'SUCCEEDED', startedAt: expect.any(String), finishedAt: expect.any(String), error: null })),
+        },
+      });
+      expect(JSON.parse((await orderflow(stack, ['stock', 'show', sku, '--json'])).stdout)).toEqual({ sku, available: 3, reserved: 2 });
+      expect(JSON.parse((await orderflow(stack, ['accounts', 'show', customer, '--json'])).stdout)).toEqual({ customerId: customer, balance: 7000, currency: 'USD' });
+    });
+
+    it('publishes NDJSON from stdin and reports each outcome', async () => {
+      const sku = `CLI-${randomUUID().slice(0, 6)}`;
+      await stack.restock(sku, 1);
+      const lines = [
+        { customerId: 'nobody', currency: 'USD', items: [{ sku, quantity: 1, unitPrice: 1 }] },
+        { customerId: 'nobody', currency: 'USD', items: [{ sku: 'NO-SUCH-SKU', quantity: 1, unitPrice: 1 }] },
+      ].map((o) => JSON.stringify(o)).join('\n');
+      const r = await orderflow(stack, ['publish', 'order.created', '--file', '-', '--wait', '--json'], lines);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).map((o: any) => o.reason).sort()).toEqual(['unknown_customer', 'unknown_sku']);
+    });
+
+    it('says an unknown order is not there, in one line, exit 1', async () => {
+      const r = await orderflow(stack, ['orders', 'show', randomUUID()]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^orderflow: no order [0-9a-f-]{36}\n$/);
+    });
+  });
+
+  describe('bad input', () => {
+    it.each([
+      [['publish', 'order.created', '--customer', 'a', '--item', 'BOOK:two:100'], /--item "BOOK:two:100" must be SKU:QTY:UNIT_PRICE/],
+      [['publish', 'order.created', '--item', 'BOOK:1:100'], /--customer is required/],
+      [['publish', 'order.shipped', '--customer', 'a', '--item', 'BOOK:1:100'], /can only publish order.created/],
+      [['publish', 'order.created', '--customer', 'a', '--item', 'BOOK:0:100'], /quantity must not be less than 1/],
+      [['publish', 'order.created', '--file', '/no/such/file'], /cannot read \/no\/such\/file: ENOENT/],
+      [['stock', 'add', 'BOOK', 'lots'], /QTY must be a whole number/],
+      [['accounts', 'deposit', 'alice', '10', '--currency', 'dollars'], /--currency must be an ISO 4217 code/],
+      [['orders', 'show', 'not-a-uuid'], /order id must be a UUID/],
+    ])('%j → one line, exit 2', async (args, message) => {
+      const r = await orderflow(null, args as string[]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it('names the NATS URL when it is unreachable, in one line, exit 1', async () => {
+      const r = await orderflow(null, ['--nats-url', 'nats://127.0.0.1:1', 'stock', 'show', 'BOOK']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^orderflow: NATS at nats:\/\/127.0.0.1:1 is unreachable/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    });
+  });
+});
