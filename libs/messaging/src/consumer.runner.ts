@@ -57,7 +57,6 @@ export class ConsumerRunner {
   private async handle(spec: ConsumerSpec, handlers: Record<string, MessageHandler>, m: JsMsg): Promise<void> {
     const subject = this.client.ns.logical(m.subject);
     const attempt = m.info.deliveryCount;
-    const log = this.log.child({ consumer: spec.durable, subject, seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined });
     try {
       if (spec.ignores?.includes(subject)) return m.ack();
       const handler = handlers[subject];
@@ -68,6 +67,8 @@ export class ConsumerRunner {
       m.ack();
     } catch (e) {
       const error = e as Error;
+      // Built only on failure: the success path is the hot path.
+      const log = this.log.child({ consumer: spec.durable, subject, seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined });
       const permanent = error instanceof MalformedMessageError || error instanceof PermanentError;
       if (!permanent && attempt < this.policy.maxDeliver) {
         const delay = backoffFor(this.policy, attempt);

@@ -92,14 +92,12 @@ export type Config = EnvConfig;
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const known = Object.keys(new EnvConfig());
   const picked = Object.fromEntries(known.filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]]));
-  if (env.ORDERFLOW_NAMESPACE === '') picked.ORDERFLOW_NAMESPACE = '';
   const config = plainToInstance(EnvConfig, picked);
   const errors = validateSync(config);
   if (errors.length > 0) {
     const lines = errors.map((e) => `${e.property}=${JSON.stringify(env[e.property])}: ${Object.values(e.constraints ?? {}).join(', ')}`);
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
-  if (config.MAX_DELIVER < 1) throw new ConfigError('MAX_DELIVER must be at least 1');
   return config;
 }
 

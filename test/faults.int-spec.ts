@@ -1,0 +1,50 @@
+import { Subjects } from '@orderflow/contracts';
+import { order, Stack, waitFor } from './support/stack';
+
+/**
+ * Faults injected in the real Postgres (a trigger that fails one order's reservation), not mocks:
+ * retries with backoff, dead-lettering after MAX_DELIVER, and recovery through the saga step deadline.
+ */
+describe('faults', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await Stack.start({ MAX_DELIVER: '3', RETRY_BACKOFF_MS: '50,100', SAGA_STEP_TIMEOUT_MS: '1500', SAGA_STEP_MAX_ATTEMPTS: '10' });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('retries a failing command, dead-letters it after MAX_DELIVER, and the saga re-sends it once the fault is gone', async () => {
+    await stack.restock('FAULT-SKU', 5);
+    await stack.deposit('faulty', 10_000);
+    const o = order('faulty', [{ sku: 'FAULT-SKU', quantity: 1, unitPrice: 100 }]);
+    await stack.db.query(`create function inventory.fail_reservation() returns trigger language plpgsql as $$
+      begin raise exception 'injected fault for order %', new.order_id; end $$`);
+    await stack.db.query(`create trigger fail_reservation before insert on inventory.reservations for each row
+      when (new.order_id = '${o.orderId}') execute function inventory.fail_reservation()`);
+    const before = (await stack.deadLetters()).length;
+
+    await stack.publish(Subjects.OrderCreated, o);
+
+    let letters: Awaited<ReturnType<Stack['deadLetters']>> = [];
+    await waitFor(async () => (letters = (await stack.deadLetters()).slice(before)).length === 1);
+    expect(letters[0].subject).toBe('dlq.inventory.cmd.reserve');
+    expect(letters[0].headers).toMatchObject({ 'Dlq-Consumer': 'inventory-commands', 'Dlq-Attempts': '3', 'Correlation-Id': o.orderId });
+    expect(letters[0].headers['Dlq-Error']).toMatch(/injected fault for order/);
+    expect(JSON.parse(letters[0].data)).toEqual({ orderId: o.orderId, items: [{ sku: 'FAULT-SKU', quantity: 1 }] });
+    expect((await stack.db.query('select status from orders.orders where order_id = $1', [o.orderId])).rows[0].status).toBe('PENDING');
+
+    // Other orders are not held up meanwhile.
+    const other = order('faulty', [{ sku: 'FAULT-SKU', quantity: 1, unitPrice: 100 }]);
+    await stack.publish(Subjects.OrderCreated, other);
+    expect(await stack.outcome(other.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+
+    // The fault goes away; the step deadline re-sends the command from the saga state in Postgres.
+    await stack.db.query('drop trigger fail_reservation on inventory.reservations');
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
+    expect(view.data.saga.steps[0]).toMatchObject({ name: 'reserveStock', status: 'SUCCEEDED', error: expect.stringMatching(/sent again/) });
+    expect((await stack.db.query(`select available::int, reserved::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0]).toEqual({ available: 3, reserved: 2 });
+  });
+});
