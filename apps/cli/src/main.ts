@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '@orderflow/runtime';
 import { CliFailure, UsageError } from './cli.errors';
 import { accountsCommand } from './commands/accounts.command';
+import { benchCommand } from './commands/bench.command';
 import { dbCommand } from './commands/db.command';
 import { demoCommand } from './commands/demo.command';
 import { ordersCommand } from './commands/orders.command';
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .option('--namespace <ns>', 'subject/stream namespace (default: $ORDERFLOW_NAMESPACE or none)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const cmd of [publishCommand(), ordersCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand()]) {
+  for (const cmd of [publishCommand(), ordersCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand(), benchCommand()]) {
     program.addCommand(cmd);
   }
   // Sub-commands share the parent's error handling: throw instead of exiting.

@@ -1,0 +1,129 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { Client } from 'pg';
+import { Namespace, OrderCreated, StockLevel, AccountBalance, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { adminDb, loadConfig, ServiceNames } from '@orderflow/runtime';
+import { CliFailure } from '../cli.errors';
+import { PipelineClient } from '../client';
+import { cliConfig, wholeNumber } from '../context';
+import { AppProcesses } from '../stack/apps';
+import { requireInfrastructure } from './services.command';
+
+const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** Resolves when each order's outcome event arrives (core subscription to order.confirmed / order.cancelled). */
+class OutcomeWaiter {
+  private readonly waiting = new Map<string, () => void>();
+  constructor(client: PipelineClient) {
+    for (const subject of [Subjects.OrderConfirmed, Subjects.OrderCancelled]) {
+      const sub = client.nc.subscribe(client.ns.subject(subject));
+      (async () => {
+        for await (const m of sub) this.waiting.get(JSON.parse(m.string()).orderId)?.();
+      })();
+    }
+  }
+  /** Publishes `o` and resolves with the milliseconds until its outcome. */
+  run(client: PipelineClient, o: OrderCreated): Promise<number> {
+    const t = performance.now();
+    const done = new Promise<number>((r) => this.waiting.set(o.orderId, () => (this.waiting.delete(o.orderId), r(performance.now() - t))));
+    return client.publish(Subjects.OrderCreated, o).then(() => done);
+  }
+}
+
+/**
+ * `orderflow bench`: the four apps as separate processes (as deployed), in a namespace and database of
+ * their own, driven with PlaceOrder sagas that all confirm: a closed loop (one saga at a time: latency)
+ * and an open loop (up to WINDOW in flight: throughput). Then the raw floor (`../shared/bench/floor.mjs`:
+ * bare nats + pg, 5 hops) runs in the same process tree on the same servers, and the figures are reported
+ * as ratios to it. Prints one JSON line.
+ */
+export function benchCommand(): Command {
+  return new Command('bench')
+    .description('measure saga throughput and latency, and their ratio to the raw nats + pg floor')
+    .option('--sagas <n>', 'open-loop sagas', wholeNumber('--sagas'), Number(process.env.N ?? 3000))
+    .option('--closed <n>', 'closed-loop sagas', wholeNumber('--closed'), Number(process.env.N_CLOSED ?? 200))
+    .option('--window <n>', 'sagas in flight in the open loop', wholeNumber('--window'), Number(process.env.WINDOW ?? 256))
+    .option('--floor <path>', 'the floor benchmark', resolve('..', 'shared', 'bench', 'floor.mjs'))
+    .action(async (opts: { sagas: number; closed: number; window: number; floor: string }, cmd: Command) => {
+      const base = cliConfig(cmd);
+      await requireInfrastructure(base);
+      const id = `bench${process.pid}`;
+      const env = { ...process.env, NATS_URL: base.NATS_URL, ORDERFLOW_NAMESPACE: id, PGDATABASE: `orderflow_${id}`, LOG_LEVEL: 'warn' };
+      const config = loadConfig(env);
+      const apps = new AppProcesses();
+      const client = await PipelineClient.connect(config.NATS_URL, id);
+      try {
+        let exited: string | undefined;
+        apps.start(ServiceNames, env, (app, code) => (exited = `${app} exited (code ${code})`));
+        for (const app of ServiceNames) {
+          for (const deadline = Date.now() + 60_000; !(await client.ping(app, 250)); ) {
+            if (exited || Date.now() > deadline) throw new CliFailure(`bench: ${exited ?? `${app} did not start`}`);
+          }
+        }
+        const total = opts.sagas + opts.closed;
+        await client.command<StockLevel>(Subjects.InventoryRestock, { sku: 'BENCH', quantity: total }, Subjects.InventoryRestocked);
+        await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId: 'bench', amount: total * 100, currency: 'USD' }, Subjects.PaymentDeposited);
+        const waiter = new OutcomeWaiter(client);
+        const make = (): OrderCreated => ({ orderId: randomUUID(), customerId: 'bench', currency: 'USD', items: [{ sku: 'BENCH', quantity: 1, unitPrice: 100 }] });
+
+        const closed: number[] = [];
+        for (let i = 0; i < opts.closed; i++) closed.push(await waiter.run(client, make()));
+
+        const lat: number[] = [];
+        const inflight = new Set<Promise<void>>();
+        const t0 = performance.now();
+        for (let i = 0; i < opts.sagas; i++) {
+          const p: Promise<void> = waiter.run(client, make()).then((ms) => void lat.push(ms)).finally(() => inflight.delete(p));
+          inflight.add(p);
+          if (inflight.size >= opts.window) await Promise.race(inflight);
+        }
+        await Promise.all(inflight);
+        const secs = (performance.now() - t0) / 1000;
+        const ours = {
+          sagas: opts.sagas, window: opts.window, sagas_per_s: Math.round(opts.sagas / secs),
+          p50_ms: round(pct(lat, 0.5)), p99_ms: round(pct(lat, 0.99)),
+          closed_sagas: opts.closed, closed_p50_ms: round(pct(closed, 0.5), 2), closed_p99_ms: round(pct(closed, 0.99), 2),
+        };
+        await apps.stop();
+
+        const floor = existsSync(opts.floor) ? await runFloor(opts.floor, {
+          ...env, PGHOST: config.PGHOST, PGPORT: String(config.PGPORT), PGUSER: config.PG_ADMIN_USER, PGPASSWORD: config.PG_ADMIN_PASSWORD, PGDATABASE: config.PGDATABASE,
+          N: String(opts.sagas), N_CLOSED: String(opts.closed), WINDOW: String(opts.window),
+        }) : null;
+        const ratio = floor && {
+          throughput: round(ours.sagas_per_s / floor.sagas_per_s, 3),
+          p50: round(ours.p50_ms / floor.p50_ms, 2),
+          p99: round(ours.p99_ms / floor.p99_ms, 2),
+          closed_p50: round(ours.closed_p50_ms / floor.closed_p50_ms, 2),
+        };
+        process.stdout.write(JSON.stringify({ orderflow: ours, floor, ratio_to_floor: ratio ?? `no floor at ${opts.floor}` }) + '\n');
+      } finally {
+        await apps.stop();
+        await cleanUp(client, config, id);
+        await client.close();
+      }
+    });
+}
+
+function runFloor(script: string, env: NodeJS.ProcessEnv): Promise<any> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(process.execPath, [script], { env, cwd: process.cwd(), maxBuffer: 1 << 20 }, (err, stdout) => {
+      if (err) return reject(new CliFailure(`bench: the floor failed: ${err.message}`));
+      resolvePromise(JSON.parse(stdout.trim().split('\n').pop()!).floor);
+    });
+  });
+}
+
+async function cleanUp(client: PipelineClient, config: ReturnType<typeof loadConfig>, id: string) {
+  const jsm = await client.nc.jetstreamManager();
+  const ns = new Namespace(id);
+  for (const s of Object.keys(Streams) as StreamName[]) await jsm.streams.delete(ns.stream(s)).catch(() => undefined);
+  const admin = new Client(adminDb(config, 'postgres'));
+  await admin.connect();
+  await admin.query(`drop database if exists "${config.PGDATABASE}" with (force)`);
+  await admin.end();
+}
