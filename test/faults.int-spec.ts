@@ -1,4 +1,5 @@
-import { Subjects } from '@orderflow/contracts';
+import { randomUUID } from 'node:crypto';
+import { Headers, Subjects } from '@orderflow/contracts';
 import { order, Stack, waitFor } from './support/stack';
 
 /**
@@ -46,5 +47,22 @@ describe('faults', () => {
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
     expect(view.data.saga.steps[0]).toMatchObject({ name: 'reserveStock', status: 'SUCCEEDED', error: expect.stringMatching(/sent again/) });
     expect((await stack.db.query(`select available::int, reserved::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0]).toEqual({ available: 3, reserved: 2 });
+  });
+
+  it('publishes outbox rows a crash left behind (committed, never published), then deletes them', async () => {
+    const id = randomUUID();
+    const received = new Promise<{ id: string | undefined; body: unknown }>((resolve) => {
+      const sub = stack.nc.subscribe(stack.ns.subject(Subjects.InventoryRestocked), { max: 1 });
+      (async () => {
+        for await (const m of sub) resolve({ id: m.headers?.get(Headers.MsgId), body: JSON.parse(m.string()) });
+      })();
+    });
+    await stack.db.query(
+      `insert into inventory.outbox (id, subject, headers, payload, created_at) values ($1, $2, '{}', $3, now() - interval '1 hour')`,
+      [id, Subjects.InventoryRestocked, JSON.stringify({ sku: 'LEFT-BEHIND', available: 1, reserved: 0 })],
+    );
+
+    expect(await received).toEqual({ id, body: { sku: 'LEFT-BEHIND', available: 1, reserved: 0 } });
+    await waitFor(async () => (await stack.db.query('select 1 from inventory.outbox where id = $1', [id])).rowCount === 0);
   });
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { InboundMessage, MessageHandler, OutgoingMessage } from '@orderflow/messaging';
-import { OutboxRelay } from './outbox.relay';
+import { OutboxRelay, OutboxRow } from './outbox.relay';
 
 /** One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. */
 export class Tx {
@@ -33,22 +33,19 @@ export class Tx {
   }
 }
 
-/** Runs units of work: state change + inbox + outbox in one Postgres transaction, then wakes the relay. */
+/** Runs units of work: state change + inbox + outbox in one Postgres transaction, then hands the outbox rows to the relay. */
 export class Transactor {
   constructor(private readonly ds: DataSource, private readonly relay: OutboxRelay) {}
 
   async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    let sent = false;
+    let rows: OutboxRow[] = [];
     const result = await this.ds.transaction(async (manager) => {
       const tx = new Tx(manager);
       const value = await work(tx);
-      if (tx.outgoing.length > 0) {
-        await insertOutbox(manager, tx.outgoing);
-        sent = true;
-      }
+      if (tx.outgoing.length > 0) rows = await insertOutbox(manager, tx.outgoing);
       return value;
     });
-    if (sent) this.relay.kick();
+    if (rows.length > 0) this.relay.publishCommitted(rows);
     return result;
   }
 
@@ -64,11 +61,10 @@ export class Transactor {
   }
 }
 
-async function insertOutbox(manager: EntityManager, messages: OutgoingMessage[]) {
-  const params: unknown[] = [];
-  const values = messages.map(({ subject, body, ...headers }, i) => {
-    params.push(randomUUID(), subject, JSON.stringify(headers), JSON.stringify(body));
-    return `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4})`;
-  });
+async function insertOutbox(manager: EntityManager, messages: OutgoingMessage[]): Promise<OutboxRow[]> {
+  const rows: OutboxRow[] = messages.map(({ subject, body, ...headers }) => ({ id: randomUUID(), subject, headers, payload: body }));
+  const params = rows.flatMap((r) => [r.id, r.subject, JSON.stringify(r.headers), JSON.stringify(r.payload)]);
+  const values = rows.map((_, i) => `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4})`);
   await manager.query(`insert into outbox (id, subject, headers, payload) values ${values.join(', ')}`, params);
+  return rows;
 }

@@ -75,7 +75,7 @@ export class EnvConfig {
   @int() @IsInt() @Min(1) @Max(100)
   SAGA_STEP_MAX_ATTEMPTS = 3;
 
-  /** How often the outbox relay looks for rows a crash left behind (it is also woken after every commit). */
+  /** How often the outbox relay sweeps for rows older than this (rows are published right after their commit; the sweep catches what a crash or failed publish left). */
   @int() @IsInt() @Min(10)
   OUTBOX_POLL_MS = 1000;
 
