@@ -1,4 +1,4 @@
-import { IsInt, IsISO4217CurrencyCode, IsNotEmpty, IsString, IsUUID, Max, Min } from 'class-validator';
+import { IsInt, IsISO4217CurrencyCode, IsNotEmpty, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
 
 /** Largest amount in minor units we accept: keeps every sum exact in a JS number and a Postgres bigint. */
 export const MAX_MINOR_UNITS = Number.MAX_SAFE_INTEGER;
@@ -29,4 +29,9 @@ export class OrderScoped {
   orderId!: string;
 }
 
-export const currency = () => IsISO4217CurrencyCode({ message: 'currency must be an ISO 4217 code such as USD' });
+/** An ISO 4217 code, upper case as the standard writes it ("USD", not "usd"). */
+export const currency = (): PropertyDecorator => (target, key) => {
+  const message = `${String(key)} must be an upper-case ISO 4217 code such as USD`;
+  Matches(/^[A-Z]{3}$/, { message })(target, key);
+  IsISO4217CurrencyCode({ message })(target, key);
+};

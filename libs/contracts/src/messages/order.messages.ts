@@ -1,6 +1,8 @@
 import { Type } from 'class-transformer';
 import { ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
 import { currency, OrderLine, OrderScoped } from './common';
+import { StockRejectReasons } from './inventory.messages';
+import { DeclineReasons } from './payment.messages';
 
 /**
  * `order.created`: the public ingress contract (DESIGN.md). `orderId` is the idempotency key:
@@ -31,10 +33,7 @@ export class OrderConfirmed extends OrderScoped {
 }
 
 /** Why an order was cancelled: a participant's rejection reason, or a saga-level one. */
-export const CancelReasons = [
-  'out_of_stock', 'unknown_sku', 'insufficient_funds', 'unknown_customer', 'currency_mismatch',
-  'order_not_pending', 'step_timeout', 'rejected',
-] as const;
+export const CancelReasons = [...StockRejectReasons, ...DeclineReasons, 'order_not_pending', 'step_timeout', 'rejected'] as const;
 export type CancelReason = (typeof CancelReasons)[number];
 
 /** `order.cancelled`: compensations ran (in reverse) before this was published. */

@@ -1,0 +1,25 @@
+import { MalformedMessageError, OrderCreated, parseMessage } from './index';
+
+const valid = { orderId: '5b0c1a52-6f0e-4a55-9a53-0d7d1c7c0001', customerId: 'alice', currency: 'USD', items: [{ sku: 'BOOK', quantity: 2, unitPrice: 1250 }] };
+
+describe('parseMessage', () => {
+  it('returns a validated instance of the contract class', () => {
+    const o = parseMessage(OrderCreated, Buffer.from(JSON.stringify(valid)));
+    expect(o).toBeInstanceOf(OrderCreated);
+    expect(o).toEqual(valid);
+  });
+
+  it.each([
+    ['bad JSON', '{"orderId": ', /body is not valid JSON/],
+    ['an array', '[]', /must be a JSON object, got array/],
+    ['a missing field', JSON.stringify({ ...valid, customerId: undefined }), /customerId/],
+    ['quantity 0', JSON.stringify({ ...valid, items: [{ sku: 'BOOK', quantity: 0, unitPrice: 1 }] }), /items\.0\.quantity must not be less than 1/],
+    ['a fractional price', JSON.stringify({ ...valid, items: [{ sku: 'BOOK', quantity: 1, unitPrice: 12.5 }] }), /unitPrice must be an integer/],
+    ['a bad currency', JSON.stringify({ ...valid, currency: 'usd' }), /ISO 4217/],
+    ['no items', JSON.stringify({ ...valid, items: [] }), /items must contain at least 1/],
+    ['an unknown field', JSON.stringify({ ...valid, priority: 'high' }), /property priority should not exist/],
+  ])('rejects %s with a MalformedMessageError naming the problem', (_, body, message) => {
+    expect(() => parseMessage(OrderCreated, body)).toThrow(MalformedMessageError);
+    expect(() => parseMessage(OrderCreated, body)).toThrow(message);
+  });
+});
