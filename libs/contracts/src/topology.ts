@@ -60,13 +60,10 @@ export const Consumers = {
     stream: 'PAYMENT', durable: 'payment-commands', filterSubject: 'payment.cmd.>',
     handles: [Subjects.PaymentCharge, Subjects.PaymentRefund, Subjects.PaymentDeposit],
   },
-  notificationOrderConfirmed: {
-    stream: 'ORDER', durable: 'notification-order-confirmed', filterSubject: Subjects.OrderConfirmed,
-    handles: [Subjects.OrderConfirmed],
-  },
-  notificationOrderCancelled: {
-    stream: 'ORDER', durable: 'notification-order-cancelled', filterSubject: Subjects.OrderCancelled,
-    handles: [Subjects.OrderCancelled],
+  notificationOrderEvents: {
+    stream: 'ORDER', durable: 'notification-order-events', filterSubject: 'order.>',
+    handles: [Subjects.OrderConfirmed, Subjects.OrderCancelled],
+    ignores: [Subjects.OrderCreated],
   },
 } satisfies Record<string, ConsumerSpec>;
 
