@@ -2,7 +2,6 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json nest-cli.json ./
-COPY bin ./bin
 COPY apps ./apps
 COPY libs ./libs
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
@@ -13,6 +12,5 @@ ENV NODE_ENV=production
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY --from=build /app/bin ./bin
 USER node
-CMD ["node", "bin/orderflow.js", "--help"]
+CMD ["node", "dist/apps/cli/src/main.js", "--help"]

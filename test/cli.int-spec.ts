@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Stack } from './support/stack';
 
-const BIN = join(__dirname, '..', 'bin', 'orderflow.js');
+const BIN = join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js');
 
 /** Runs the built `orderflow` command as a user would (needs `npm run build`, which `npm test` runs first). */
 function orderflow(stack: Stack | null, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '@orderflow/runtime';
@@ -48,7 +49,7 @@ function fail(message: string, code: number): number {
   return code;
 }
 
-if (require.main === module || process.env.ORDERFLOW_CLI === '1') {
+if (require.main === module) {
   main(process.argv).then(
     (code) => process.exit(code),
     (e) => {
