@@ -65,4 +65,20 @@ describe('faults', () => {
     expect(await received).toEqual({ id, body: { sku: 'LEFT-BEHIND', available: 1, reserved: 0 } });
     await waitFor(async () => (await stack.db.query('select 1 from inventory.outbox where id = $1', [id])).rowCount === 0);
   });
+
+  it('finishes the orders published while a participant was down, once it is back', async () => {
+    await stack.restock('RESTART-SKU', 10);
+    await stack.deposit('patient', 10_000);
+    await stack.stopApp('payment');
+    const orders = [1, 2, 3].map(() => order('patient', [{ sku: 'RESTART-SKU', quantity: 1, unitPrice: 500 }]));
+    for (const o of orders) await stack.publish(Subjects.OrderCreated, o);
+
+    // Stock is reserved, the charge waits in the PAYMENT stream for its durable consumer.
+    await waitFor(async () => (await stack.db.query(`select reserved::int from inventory.stock where sku = 'RESTART-SKU'`)).rows[0].reserved === 3);
+    expect((await stack.db.query('select distinct status from orders.orders where order_id = any($1)', [orders.map((o) => o.orderId)])).rows).toEqual([{ status: 'PENDING' }]);
+
+    await stack.startApp('payment');
+    for (const o of orders) expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    expect(Number((await stack.db.query(`select balance from payments.accounts where customer_id = 'patient'`)).rows[0].balance)).toBe(10_000 - 1500);
+  });
 });

@@ -10,6 +10,8 @@ import { InventoryModule } from '../../apps/inventory/src/inventory.module';
 import { PaymentModule } from '../../apps/payment/src/payment.module';
 import { NotificationModule } from '../../apps/notification/src/notification.module';
 
+const APP_MODULES = { order: OrderModule, inventory: InventoryModule, payment: PaymentModule, notification: NotificationModule };
+
 export interface DeadLetter {
   subject: string;
   data: string;
@@ -48,7 +50,7 @@ export class Stack {
     const stack = new Stack(config);
     stack.nc = await connect({ servers: config.NATS_URL });
     stack.jsm = await stack.nc.jetstreamManager();
-    const started = await Promise.allSettled([OrderModule, InventoryModule, PaymentModule, NotificationModule].map((m) => startService((c) => m.register(c), config)));
+    const started = await Promise.allSettled(Object.values(APP_MODULES).map((m) => startService((c) => m.register(c), config)));
     stack.apps = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) {
@@ -58,6 +60,17 @@ export class Stack {
     }
     stack.db = new Pool({ host: config.PGHOST, port: config.PGPORT, user: config.PG_ADMIN_USER, password: config.PG_ADMIN_PASSWORD || undefined, database: config.PGDATABASE, max: 2 });
     return stack;
+  }
+
+  /** Stops one app (graceful shutdown, as on SIGTERM); `start` brings up a new instance of it. */
+  async stopApp(name: keyof typeof APP_MODULES): Promise<void> {
+    const i = Object.keys(APP_MODULES).indexOf(name);
+    await this.apps[i].close();
+  }
+
+  async startApp(name: keyof typeof APP_MODULES): Promise<void> {
+    const i = Object.keys(APP_MODULES).indexOf(name);
+    this.apps[i] = await startService((c) => APP_MODULES[name].register(c), this.config);
   }
 
   /** Publishes to JetStream like any client; `body` is JSON-encoded unless it is already a string. */
@@ -112,7 +125,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.apps.map((a) => a.close()));
+    await Promise.all(this.apps.map((a) => a.close().catch(() => undefined)));
     for (const s of Object.keys(Streams) as StreamName[]) await this.jsm.streams.delete(this.ns.stream(s)).catch(() => undefined);
     await this.nc.close();
     await this.db.end();
