@@ -1,28 +1,46 @@
-import { DynamicModule, INestApplicationContext } from '@nestjs/common';
+import { DynamicModule, INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { UnreachableError } from '@orderflow/messaging';
+import { DatabaseUnreachableError } from '@orderflow/persistence';
 import { Config, ConfigError, loadConfig } from './config';
+import { createLogger, Logger } from './logger';
+
+/** Nest's own log lines, through the app's pino logger. */
+class NestPinoLogger implements LoggerService {
+  constructor(private readonly pino: Logger) {}
+  log(message: unknown, context?: string) {
+    this.pino.debug({ context }, String(message));
+  }
+  error(message: unknown, trace?: string, context?: string) {
+    this.pino.error({ context, trace }, String(message));
+  }
+  warn(message: unknown, context?: string) {
+    this.pino.warn({ context }, String(message));
+  }
+}
 
 /**
  * Starts one service app as a standalone Nest application context (no HTTP: services talk only over NATS).
- * Graceful shutdown on SIGINT/SIGTERM. Returns the context so tests can close it.
+ * Start-up errors are thrown, not logged by Nest, so the caller decides how to report them.
  */
-export async function startService(module: (config: Config) => DynamicModule, config: Config): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(module(config), { logger: ['error', 'warn'], abortOnError: false });
+export async function startService(module: (config: Config) => DynamicModule, config: Config, name = 'nest'): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(module(config), { logger: false, abortOnError: false });
+  app.useLogger(new NestPinoLogger(createLogger(name, config.LOG_LEVEL)));
   return app;
 }
 
 /**
- * `main.ts` of a service: read the config once, start, and turn start-up failures (bad config, NATS or
- * Postgres unreachable) into one line on stderr and exit code 1.
+ * `main.ts` of a service: read the config once, start, shut down gracefully on SIGINT/SIGTERM. A bad
+ * config or an unreachable NATS or Postgres prints one line on stderr and exits 1.
  */
 export async function runServiceMain(name: string, module: (config: Config) => DynamicModule): Promise<void> {
   try {
     const config = loadConfig();
-    const app = await startService(module, config);
+    const app = await startService(module, config, name);
     app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
   } catch (e) {
     const err = e as Error;
-    const known = err instanceof ConfigError || /Unreachable/.test(err.name);
+    const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof DatabaseUnreachableError;
     process.stderr.write(`${name}: ${known ? err.message : err.stack ?? err.message}\n`);
     process.exit(1);
   }
