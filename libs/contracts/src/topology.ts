@@ -60,10 +60,15 @@ export const Consumers = {
     stream: 'PAYMENT', durable: 'payment-commands', filterSubject: 'payment.cmd.>',
     handles: [Subjects.PaymentCharge, Subjects.PaymentRefund, Subjects.PaymentDeposit],
   },
-  notificationOrderEvents: {
-    stream: 'ORDER', durable: 'notification-order-events', filterSubject: 'order.>',
-    handles: [Subjects.OrderConfirmed, Subjects.OrderCancelled],
-    ignores: [Subjects.OrderCreated],
+  // Two consumers on the exact outcome subjects rather than one on `order.>`: one filter subject per
+  // consumer on 2.9, and a filter on `order.>` would deliver (and make us ack) every order.created too.
+  notificationOrderConfirmed: {
+    stream: 'ORDER', durable: 'notification-order-confirmed', filterSubject: Subjects.OrderConfirmed,
+    handles: [Subjects.OrderConfirmed],
+  },
+  notificationOrderCancelled: {
+    stream: 'ORDER', durable: 'notification-order-cancelled', filterSubject: Subjects.OrderCancelled,
+    handles: [Subjects.OrderCancelled],
   },
 } satisfies Record<string, ConsumerSpec>;
 

@@ -37,7 +37,15 @@ export async function runServiceMain(name: string, module: (config: Config) => D
   try {
     const config = loadConfig();
     const app = await startService(module, config, name);
-    app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        // Nest's shutdown hooks run in app.close(): consumers drain, the outbox flushes, connections close.
+        app.close().then(() => process.exit(0), (e: Error) => {
+          process.stderr.write(`${name}: shutdown failed: ${e.message}\n`);
+          process.exit(1);
+        });
+      });
+    }
   } catch (e) {
     const err = e as Error;
     const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof DatabaseUnreachableError;

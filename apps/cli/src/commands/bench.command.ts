@@ -12,6 +12,7 @@ import { cliConfig, wholeNumber } from '../context';
 import { AppProcesses } from '../stack/apps';
 import { requireInfrastructure } from './services.command';
 
+const KEYS = 100;
 const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
@@ -64,11 +65,20 @@ export function benchCommand(): Command {
             if (exited || Date.now() > deadline) throw new CliFailure(`bench: ${exited ?? `${app} did not start`}`);
           }
         }
+        // Orders spread over KEYS SKUs and customers, as real traffic is: one hot stock row or account would
+        // serialise every reservation or charge on its row lock and measure that instead of the pipeline.
         const total = opts.sagas + opts.closed;
-        await client.command<StockLevel>(Subjects.InventoryRestock, { sku: 'BENCH', quantity: total }, Subjects.InventoryRestocked);
-        await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId: 'bench', amount: total * 100, currency: 'USD' }, Subjects.PaymentDeposited);
+        const keys = Array.from({ length: KEYS }, (_, i) => i);
+        await Promise.all(keys.map(async (i) => {
+          await client.command<StockLevel>(Subjects.InventoryRestock, { sku: `BENCH-${i}`, quantity: total }, Subjects.InventoryRestocked);
+          await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId: `bench-${i}`, amount: total * 100, currency: 'USD' }, Subjects.PaymentDeposited);
+        }));
         const waiter = new OutcomeWaiter(client);
-        const make = (): OrderCreated => ({ orderId: randomUUID(), customerId: 'bench', currency: 'USD', items: [{ sku: 'BENCH', quantity: 1, unitPrice: 100 }] });
+        let n = 0;
+        const make = (): OrderCreated => {
+          const i = n++ % KEYS;
+          return { orderId: randomUUID(), customerId: `bench-${i}`, currency: 'USD', items: [{ sku: `BENCH-${i}`, quantity: 1, unitPrice: 100 }] };
+        };
 
         const closed: number[] = [];
         for (let i = 0; i < opts.closed; i++) closed.push(await waiter.run(client, make()));

@@ -12,12 +12,15 @@ export class NotificationsHandlers implements OnApplicationBootstrap {
   constructor(private readonly tx: Transactor, private readonly runner: ConsumerRunner, private readonly channel: NotificationChannel) {}
 
   async onApplicationBootstrap() {
-    const consumer = Consumers.notificationOrderEvents;
-    await this.runner.start(consumer, {
-      [Subjects.OrderConfirmed]: this.tx.inboxed<OrderConfirmed>(consumer.durable, (tx, { body }) =>
+    const confirmed = Consumers.notificationOrderConfirmed;
+    const cancelled = Consumers.notificationOrderCancelled;
+    await this.runner.start(confirmed, {
+      [Subjects.OrderConfirmed]: this.tx.inboxed<OrderConfirmed>(confirmed.durable, (tx, { body }) =>
         this.notify(tx, { orderId: body.orderId, customerId: body.customerId, outcome: 'CONFIRMED', message: `order ${body.orderId} confirmed: ${formatMoney(body.total, body.currency)} charged` }),
       ),
-      [Subjects.OrderCancelled]: this.tx.inboxed<OrderCancelled>(consumer.durable, (tx, { body }) =>
+    });
+    await this.runner.start(cancelled, {
+      [Subjects.OrderCancelled]: this.tx.inboxed<OrderCancelled>(cancelled.durable, (tx, { body }) =>
         this.notify(tx, { orderId: body.orderId, customerId: body.customerId, outcome: 'CANCELLED', message: `order ${body.orderId} cancelled: ${body.reason}` }),
       ),
     });

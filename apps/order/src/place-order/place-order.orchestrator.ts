@@ -49,13 +49,8 @@ export class PlaceOrderOrchestrator {
       return;
     }
     const saga = { id: randomUUID(), order_id: data.orderId, data } as SagaRow;
-    const t = this.engine.begin(data);
-    await tx.query(
-      `insert into sagas (id, type, order_id, status, step, history, data) values ($1, $2, $3, $4, 0, '[]', $5)`,
-      [saga.id, placeOrderSaga.name, data.orderId, t.state.status, JSON.stringify(data)],
-    );
     this.log.info({ orderId: data.orderId, sagaId: saga.id, total: data.total, currency: data.currency }, 'saga started');
-    await this.apply(tx, saga, t, msg.messageId, msg.traceparent);
+    await this.apply(tx, saga, this.engine.begin(data), msg.messageId, msg.traceparent, true);
   }
 
   /**
@@ -91,7 +86,7 @@ export class PlaceOrderOrchestrator {
   }
 
   /** Carries out a transition's effects (running local steps inline) and stores the resulting state. */
-  private async apply(tx: Tx, saga: SagaRow, t: Transition, causationId: string, traceparent?: string): Promise<void> {
+  private async apply(tx: Tx, saga: SagaRow, t: Transition, causationId: string, traceparent?: string, isNew = false): Promise<void> {
     const log = this.log.child({ orderId: saga.order_id, sagaId: saga.id });
     const headers = { correlationId: saga.order_id, sagaId: saga.id, causationId, traceparent };
     for (let effects = t.effects; effects.length > 0; ) {
@@ -122,13 +117,27 @@ export class PlaceOrderOrchestrator {
       }
       effects = next;
     }
+    await this.save(tx, saga, t, isNew);
+  }
+
+  /** Stores the saga's state and its step deadline (set while it waits for a reply). */
+  private async save(tx: Tx, saga: SagaRow, t: Transition, isNew: boolean): Promise<void> {
     const s = t.state;
-    await tx.query(
-      `update sagas set status = $2, step = $3, reason = $4, detail = $5, history = $6,
-         deadline_at = case when $7::boolean then now() + make_interval(secs => $8::double precision / 1000) end, updated_at = now()
-       where id = $1`,
-      [saga.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), t.awaitingReply, this.config.SAGA_STEP_TIMEOUT_MS],
-    );
+    const deadline = `case when $7::boolean then now() + make_interval(secs => $8::double precision / 1000) end`;
+    const params = [saga.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), t.awaitingReply, this.config.SAGA_STEP_TIMEOUT_MS];
+    if (isNew) {
+      await tx.query(
+        `insert into sagas (id, status, step, reason, detail, history, deadline_at, type, order_id, data)
+         values ($1, $2, $3, $4, $5, $6, ${deadline}, $9, $10, $11)`,
+        [...params, placeOrderSaga.name, saga.order_id, JSON.stringify(saga.data)],
+      );
+    } else {
+      await tx.query(
+        `update sagas set status = $2, step = $3, reason = $4, detail = $5, history = $6, deadline_at = ${deadline}, updated_at = now()
+         where id = $1`,
+        params,
+      );
+    }
   }
 
   /** The saga's local steps, run in its transaction. */
