@@ -11,6 +11,9 @@ describe('faults', () => {
 
   beforeAll(async () => {
     stack = await Stack.start({ MAX_DELIVER: '3', RETRY_BACKOFF_MS: '50,100', SAGA_STEP_TIMEOUT_MS: '1500', SAGA_STEP_MAX_ATTEMPTS: '10' });
+    // The fault: a trigger (created per test, for one order) that makes that order's reservation fail.
+    await stack.db.query(`create function inventory.fail_reservation() returns trigger language plpgsql as $$
+      begin raise exception 'injected fault for order %', new.order_id; end $$`);
   });
   afterAll(async () => {
     await stack?.stop();
@@ -20,8 +23,6 @@ describe('faults', () => {
     await stack.restock('FAULT-SKU', 5);
     await stack.deposit('faulty', 10_000);
     const o = order('faulty', [{ sku: 'FAULT-SKU', quantity: 1, unitPrice: 100 }]);
-    await stack.db.query(`create function inventory.fail_reservation() returns trigger language plpgsql as $$
-      begin raise exception 'injected fault for order %', new.order_id; end $$`);
     await stack.db.query(`create trigger fail_reservation before insert on inventory.reservations for each row
       when (new.order_id = '${o.orderId}') execute function inventory.fail_reservation()`);
     const before = (await stack.deadLetters()).length;
@@ -47,6 +48,23 @@ describe('faults', () => {
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
     expect(view.data.saga.steps[0]).toMatchObject({ name: 'reserveStock', status: 'SUCCEEDED', error: expect.stringMatching(/sent again/) });
     expect((await stack.db.query(`select available::int, reserved::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0]).toEqual({ available: 3, reserved: 2 });
+  });
+
+  it('keeps one failing message from holding back the others handled with it', async () => {
+    await stack.restock('BATCH-SKU', 100);
+    await stack.deposit('batcher', 100_000);
+    const orders = Array.from({ length: 30 }, () => order('batcher', [{ sku: 'BATCH-SKU', quantity: 1, unitPrice: 100 }]));
+    const poisoned = orders[13];
+    await stack.db.query(`create trigger fail_reservation_2 before insert on inventory.reservations for each row
+      when (new.order_id = '${poisoned.orderId}') execute function inventory.fail_reservation()`);
+    const before = (await stack.deadLetters()).length;
+
+    await Promise.all(orders.map((o) => stack.publish(Subjects.OrderCreated, o)));
+
+    for (const o of orders.filter((o) => o !== poisoned)) expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    await waitFor(async () => (await stack.deadLetters()).slice(before).some((l) => JSON.parse(l.data).orderId === poisoned.orderId));
+    expect((await stack.db.query(`select available::int, reserved::int from inventory.stock where sku = 'BATCH-SKU'`)).rows[0]).toEqual({ available: 71, reserved: 29 });
+    await stack.db.query('drop trigger fail_reservation_2 on inventory.reservations');
   });
 
   it('publishes outbox rows a crash left behind (committed, never published), then deletes them', async () => {

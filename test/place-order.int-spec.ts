@@ -143,6 +143,23 @@ describe('PlaceOrder end to end', () => {
     }
   });
 
+  it('never oversells: of 40 concurrent orders for 25 units, exactly 25 are confirmed', async () => {
+    const sku = uniq('HOT');
+    const customers = [uniq('c1'), uniq('c2'), uniq('c3'), uniq('c4')];
+    await stack.restock(sku, 25);
+    for (const c of customers) await stack.deposit(c, 100_000);
+    const orders = Array.from({ length: 40 }, (_, i) => order(customers[i % 4], [{ sku, quantity: 1, unitPrice: 700 }]));
+
+    await Promise.all(orders.map((o) => stack.publish(Subjects.OrderCreated, o)));
+
+    const outcomes = await Promise.all(orders.map((o) => stack.outcome(o.orderId)));
+    expect(outcomes.filter((o) => o.status === 'CONFIRMED')).toHaveLength(25);
+    expect(outcomes.filter((o) => o.status === 'CANCELLED').every((o) => o.reason === 'out_of_stock')).toBe(true);
+    expect(await stock(sku)).toEqual({ available: 0, reserved: 25 });
+    const charged = (await Promise.all(customers.map(balance))).reduce((sum, b) => sum + (100_000 - b), 0);
+    expect(charged).toBe(25 * 700);
+  });
+
   it('never creates or loses money: balance + charged − refunded = deposited, per customer', async () => {
     const rows = (await stack.db.query(`
       select a.customer_id, a.balance::bigint as balance,

@@ -1,29 +1,44 @@
 import { ConsumerMessages, JsMsg } from 'nats';
-import { ConsumerSpec, Headers, MalformedMessageError, MessageTypes, parseMessage } from '@orderflow/contracts';
 import type { Logger } from 'pino';
+import { ConsumerSpec, Headers, MalformedMessageError, MessageTypes, parseMessage } from '@orderflow/contracts';
 import { deadLetter } from './dead-letter';
 import { PermanentError } from './errors';
 import { JetStreamClient } from './jetstream.client';
 import { InboundMessage } from './message';
 
-export type MessageHandler<T = any> = (msg: InboundMessage<T>) => Promise<void>;
+/**
+ * Handles a batch of validated messages all or nothing: it either returns (every message's effect is
+ * committed) or throws (none is). The runner acks only after it returns.
+ */
+export type BatchHandler = (msgs: InboundMessage[]) => Promise<void>;
 
 /** Redelivery policy: `backoffMs[n-1]` before delivery n+1 (the last value repeats); dead letter after `maxDeliver` deliveries. */
 export interface RetryPolicy {
   backoffMs: number[];
   maxDeliver: number;
-  concurrency: number;
+  /** Most messages handed to the handler at once (one transaction). */
+  maxBatch: number;
 }
 
 export const backoffFor = (policy: RetryPolicy, attempt: number) =>
   policy.backoffMs[Math.min(attempt - 1, policy.backoffMs.length - 1)];
 
+interface Ready {
+  m: JsMsg;
+  msg: InboundMessage;
+}
+
 /**
- * The pull-consumer loop: one per durable consumer, explicit ack. For each message:
- * validate the body against its contract class → run the handler → `ack`.
- * - malformed body, unknown subject or PermanentError → dead letter, then `ack` (never retried);
- * - any other error → `nak` with the policy's backoff; on the last attempt → dead letter, then `ack`;
+ * The pull-consumer loop: one per durable consumer, explicit ack. Messages that arrived while the previous
+ * batch was being handled form the next batch (up to `maxBatch`; never waits to fill one), so an idle
+ * consumer handles each message at once and a busy one amortises a transaction over many ("group commit").
+ * For each message: validate the body against its contract class, then:
+ * - malformed body or unknown subject → dead letter, then `ack` (never retried); ignored subject → `ack`;
+ * - batch handled → `ack` each; batch failed → each message is handled alone, so one bad message cannot
+ *   hold back the others;
+ * - alone and failed → `nak` with the policy's backoff; PermanentError or the last attempt → dead letter, then `ack`;
  * - a dead letter that cannot be stored → `nak`, so nothing is lost.
+ * Batches of one consumer run one after another, so they never wait on each other's row locks.
  * Source: nats.js JetStream `consume()` examples (explicit ack, nak to retry).
  */
 export class ConsumerRunner {
@@ -31,55 +46,83 @@ export class ConsumerRunner {
 
   constructor(private readonly client: JetStreamClient, private readonly policy: RetryPolicy, private readonly log: Logger) {}
 
-  /** Creates the durable consumer if needed and starts consuming. `handlers` are keyed by logical subject. */
-  async start(spec: ConsumerSpec, handlers: Record<string, MessageHandler>): Promise<void> {
-    for (const subject of spec.handles) {
-      if (!handlers[subject]) throw new Error(`consumer ${spec.durable} handles ${subject} but has no handler for it`);
-    }
+  /** Creates the durable consumer if needed and starts consuming into `handler`. */
+  async start(spec: ConsumerSpec, handler: BatchHandler): Promise<void> {
     await this.client.ensureConsumer(spec, this.policy.maxDeliver);
     const consumer = await this.client.js.consumers.get(this.client.ns.stream(spec.stream), spec.durable);
-    const messages = await consumer.consume({ max_messages: Math.min(this.policy.concurrency * 2, 1024) });
-    const done = this.loop(spec, handlers, messages);
-    this.loops.push({ messages, done });
+    const messages = await consumer.consume({ max_messages: Math.min(this.policy.maxBatch * 2, 1024) });
+    this.loops.push({ messages, done: this.loop(spec, handler, messages) });
     this.log.info({ consumer: spec.durable, stream: spec.stream, filter: spec.filterSubject }, 'consumer started');
   }
 
-  private async loop(spec: ConsumerSpec, handlers: Record<string, MessageHandler>, messages: ConsumerMessages): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
-    for await (const m of messages) {
-      const p = this.handle(spec, handlers, m).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= this.policy.concurrency) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  }
-
-  private async handle(spec: ConsumerSpec, handlers: Record<string, MessageHandler>, m: JsMsg): Promise<void> {
-    const subject = this.client.ns.logical(m.subject);
-    const attempt = m.info.deliveryCount;
-    try {
-      if (spec.ignores?.includes(subject)) return m.ack();
-      const handler = handlers[subject];
-      const type = MessageTypes[subject];
-      if (!handler || !type) throw new MalformedMessageError(`unknown message type: no handler for subject ${subject} on consumer ${spec.durable}`);
-      const body = parseMessage(type, m.data);
-      await handler(toInbound(m, subject, body));
-      m.ack();
-    } catch (e) {
-      const error = e as Error;
-      // Built only on failure: the success path is the hot path.
-      const log = this.log.child({ consumer: spec.durable, subject, seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined });
-      const permanent = error instanceof MalformedMessageError || error instanceof PermanentError;
-      if (!permanent && attempt < this.policy.maxDeliver) {
-        const delay = backoffFor(this.policy, attempt);
-        log.warn({ err: error, attempt, retryInMs: delay }, 'handler failed; will retry');
-        return m.nak(delay);
+  private async loop(spec: ConsumerSpec, handler: BatchHandler, messages: ConsumerMessages): Promise<void> {
+    const queue: JsMsg[] = [];
+    let wake: (() => void) | undefined;
+    let closed = false;
+    const worker = (async () => {
+      for (;;) {
+        if (queue.length === 0) {
+          if (closed) return;
+          await new Promise<void>((r) => (wake = r));
+          continue;
+        }
+        await this.handleBatch(spec, handler, queue.splice(0, this.policy.maxBatch));
       }
-      await this.sendToDeadLetter(spec, m, attempt, error, log);
+    })();
+    for await (const m of messages) {
+      queue.push(m);
+      wake?.();
+    }
+    closed = true;
+    wake?.();
+    await worker;
+  }
+
+  private async handleBatch(spec: ConsumerSpec, handler: BatchHandler, batch: JsMsg[]): Promise<void> {
+    const ready: Ready[] = [];
+    for (const m of batch) {
+      const subject = this.client.ns.logical(m.subject);
+      if (spec.ignores?.includes(subject)) {
+        m.ack();
+        continue;
+      }
+      try {
+        const type = MessageTypes[subject];
+        if (!spec.handles.includes(subject) || !type) throw new MalformedMessageError(`unknown message type: ${subject} is not handled by consumer ${spec.durable}`);
+        ready.push({ m, msg: toInbound(m, subject, parseMessage(type, m.data)) });
+      } catch (e) {
+        await this.fail(spec, m, e as Error);
+      }
+    }
+    if (ready.length > 1) {
+      try {
+        await handler(ready.map((r) => r.msg));
+        for (const r of ready) r.m.ack();
+        return;
+      } catch (e) {
+        this.log.debug({ err: e, consumer: spec.durable, size: ready.length }, 'batch failed; handling its messages one by one');
+      }
+    }
+    for (const r of ready) {
+      try {
+        await handler([r.msg]);
+        r.m.ack();
+      } catch (e) {
+        await this.fail(spec, r.m, e as Error);
+      }
     }
   }
 
-  private async sendToDeadLetter(spec: ConsumerSpec, m: JsMsg, attempt: number, error: Error, log: Logger) {
+  /** A message failed alone: retry later, or dead-letter it. */
+  private async fail(spec: ConsumerSpec, m: JsMsg, error: Error): Promise<void> {
+    const attempt = m.info.deliveryCount;
+    const log = this.log.child({ consumer: spec.durable, subject: this.client.ns.logical(m.subject), seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined });
+    const permanent = error instanceof MalformedMessageError || error instanceof PermanentError;
+    if (!permanent && attempt < this.policy.maxDeliver) {
+      const delay = backoffFor(this.policy, attempt);
+      log.warn({ err: error, attempt, retryInMs: delay }, 'handler failed; will retry');
+      return m.nak(delay);
+    }
     try {
       await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: `${error.name}: ${error.message}` });
       log.error({ err: error, attempt }, 'message dead-lettered');

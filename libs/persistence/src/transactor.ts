@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
-import { InboundMessage, MessageHandler, OutgoingMessage } from '@orderflow/messaging';
+import { ConsumerSpec } from '@orderflow/contracts';
+import { BatchHandler, InboundMessage, OutgoingMessage } from '@orderflow/messaging';
 import { OutboxRelay, OutboxRow } from './outbox.relay';
+
+/** What one message does in a consumer's transaction. */
+export type Work<T = any> = (tx: Tx, msg: InboundMessage<T>) => Promise<void>;
 
 /** One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. */
 export class Tx {
@@ -15,15 +19,15 @@ export class Tx {
   }
 
   /**
-   * Records `(consumer, messageId)` in the inbox (pattern: "Idempotent consumer").
-   * @returns false when it was already there: the message was handled before and must change nothing.
+   * Records `(consumer, id)` in the inbox for each id, in one statement.
+   * @returns the ids that were not there yet: the others were handled before and must change nothing.
    */
-  async claim(consumer: string, messageId: string): Promise<boolean> {
-    const rows = await this.query(
-      'insert into inbox (consumer, message_id) values ($1, $2) on conflict do nothing returning 1',
-      [consumer, messageId],
+  async claimAll(consumer: string, messageIds: string[]): Promise<Set<string>> {
+    const rows = await this.query<{ message_id: string }>(
+      'insert into inbox (consumer, message_id) select $1, unnest($2::text[]) on conflict do nothing returning message_id',
+      [consumer, messageIds],
     );
-    return rows.length === 1;
+    return new Set(rows.map((r) => r.message_id));
   }
 
   /** Runs SQL in this transaction; returns the rows (also for `update … returning` / `delete … returning`). */
@@ -50,13 +54,23 @@ export class Transactor {
   }
 
   /**
-   * A consumer handler that runs `work` in a transaction guarded by the inbox: a redelivered or
-   * re-published message (same id) is acked without effect.
+   * The handler of a consumer: each message's `works[subject]` runs in one transaction for the whole batch,
+   * guarded by the inbox (pattern: "Idempotent consumer"): a message whose id the inbox already holds
+   * (redelivered, re-published, or twice in the batch) changes nothing.
+   * @throws Error at once when `works` lacks a subject the consumer handles.
    */
-  inboxed<T>(consumer: string, work: (tx: Tx, msg: InboundMessage<T>) => Promise<void>): MessageHandler<T> {
-    return (msg) =>
+  handler(spec: ConsumerSpec, works: Record<string, Work>): BatchHandler {
+    for (const subject of spec.handles) {
+      if (!works[subject]) throw new Error(`consumer ${spec.durable} handles ${subject} but has no work for it`);
+    }
+    // The durable name alone is not unique: the saga's `order-saga-replies` exists on two streams.
+    const inbox = `${spec.stream}/${spec.durable}`;
+    return (msgs) =>
       this.run(async (tx) => {
-        if (await tx.claim(consumer, msg.messageId)) await work(tx, msg);
+        const claimed = await tx.claimAll(inbox, msgs.map((m) => m.messageId));
+        for (const msg of msgs) {
+          if (claimed.delete(msg.messageId)) await works[msg.subject](tx, msg);
+        }
       });
   }
 }

@@ -63,9 +63,9 @@ export class EnvConfig {
   @int() @IsInt() @Min(1) @Max(100)
   MAX_DELIVER = 5;
 
-  /** Messages one consumer processes at once. */
-  @int() @IsInt() @Min(1) @Max(4096)
-  CONSUMER_CONCURRENCY = 64;
+  /** Most messages one consumer handles in one transaction (it never waits to fill a batch). */
+  @int() @IsInt() @Min(1) @Max(1024)
+  CONSUMER_MAX_BATCH = 64;
 
   /** How long a saga step waits for its reply before the command is sent again. */
   @int() @IsInt() @Min(100)

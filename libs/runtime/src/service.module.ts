@@ -98,7 +98,7 @@ export class ServiceModule {
         {
           provide: ConsumerRunner,
           useFactory: (client: JetStreamClient) =>
-            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, concurrency: config.CONSUMER_CONCURRENCY }, log),
+            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, maxBatch: config.CONSUMER_MAX_BATCH }, log),
           inject: [JetStreamClient],
         },
         { provide: QueryResponder, useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log), inject: [JetStreamClient] },

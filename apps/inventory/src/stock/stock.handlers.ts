@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Consumers, ReleaseStock, ReserveStock, RestockSku, StockQuery, Subjects } from '@orderflow/contracts';
-import { causedBy, ConsumerRunner, NotFoundError, QueryResponder } from '@orderflow/messaging';
+import { causedBy, ConsumerRunner, InboundMessage, NotFoundError, QueryResponder } from '@orderflow/messaging';
 import { Transactor } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { StockService } from './stock.service';
@@ -21,8 +21,8 @@ export class StockHandlers implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap() {
-    await this.runner.start(consumer, {
-      [Subjects.InventoryReserve]: this.tx.inboxed<ReserveStock>(consumer.durable, async (tx, msg) => {
+    await this.runner.start(consumer, this.tx.handler(consumer, {
+      [Subjects.InventoryReserve]: async (tx, msg: InboundMessage<ReserveStock>) => {
         const outcome = await this.stock.reserve(tx, msg.body);
         const { orderId } = msg.body;
         if (outcome.reserved) {
@@ -31,16 +31,16 @@ export class StockHandlers implements OnApplicationBootstrap {
           this.log.info({ orderId, sagaId: msg.sagaId, reason: outcome.reason, detail: outcome.detail }, 'reservation rejected');
           tx.send({ subject: Subjects.InventoryRejected, body: { orderId, reason: outcome.reason, detail: outcome.detail }, ...causedBy(msg) });
         }
-      }),
-      [Subjects.InventoryRelease]: this.tx.inboxed<ReleaseStock>(consumer.durable, async (tx, msg) => {
+      },
+      [Subjects.InventoryRelease]: async (tx, msg: InboundMessage<ReleaseStock>) => {
         await this.stock.release(tx, msg.body);
         tx.send({ subject: Subjects.InventoryReleased, body: { orderId: msg.body.orderId }, ...causedBy(msg) });
-      }),
-      [Subjects.InventoryRestock]: this.tx.inboxed<RestockSku>(consumer.durable, async (tx, msg) => {
+      },
+      [Subjects.InventoryRestock]: async (tx, msg: InboundMessage<RestockSku>) => {
         const level = await this.stock.restock(tx, msg.body);
         tx.send({ subject: Subjects.InventoryRestocked, body: level, ...causedBy(msg) });
-      }),
-    });
+      },
+    }));
     this.queries.serve(Subjects.QueryStock, StockQuery, async (q) => {
       const level = await this.stock.level(this.ds, q.sku);
       if (!level) throw new NotFoundError(`unknown SKU ${q.sku}`);

@@ -1,6 +1,6 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Consumers, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
-import { ConsumerRunner } from '@orderflow/messaging';
+import { ConsumerRunner, InboundMessage } from '@orderflow/messaging';
 import { Transactor, Tx } from '@orderflow/persistence';
 import { Notification, NotificationChannel } from '../channels/notification.channel';
 
@@ -14,16 +14,14 @@ export class NotificationsHandlers implements OnApplicationBootstrap {
   async onApplicationBootstrap() {
     const confirmed = Consumers.notificationOrderConfirmed;
     const cancelled = Consumers.notificationOrderCancelled;
-    await this.runner.start(confirmed, {
-      [Subjects.OrderConfirmed]: this.tx.inboxed<OrderConfirmed>(confirmed.durable, (tx, { body }) =>
+    await this.runner.start(confirmed, this.tx.handler(confirmed, {
+      [Subjects.OrderConfirmed]: (tx, { body }: InboundMessage<OrderConfirmed>) =>
         this.notify(tx, { orderId: body.orderId, customerId: body.customerId, outcome: 'CONFIRMED', message: `order ${body.orderId} confirmed: ${formatMoney(body.total, body.currency)} charged` }),
-      ),
-    });
-    await this.runner.start(cancelled, {
-      [Subjects.OrderCancelled]: this.tx.inboxed<OrderCancelled>(cancelled.durable, (tx, { body }) =>
+    }));
+    await this.runner.start(cancelled, this.tx.handler(cancelled, {
+      [Subjects.OrderCancelled]: (tx, { body }: InboundMessage<OrderCancelled>) =>
         this.notify(tx, { orderId: body.orderId, customerId: body.customerId, outcome: 'CANCELLED', message: `order ${body.orderId} cancelled: ${body.reason}` }),
-      ),
-    });
+    }));
   }
 
   /** Sends inside the transaction: if the commit fails the message is redelivered and sent again (at-least-once). */

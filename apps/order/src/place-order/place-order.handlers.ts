@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Consumers, OrderCreated, Subjects } from '@orderflow/contracts';
-import { ConsumerRunner, MessageHandler } from '@orderflow/messaging';
-import { Transactor } from '@orderflow/persistence';
+import { ConsumerRunner, InboundMessage } from '@orderflow/messaging';
+import { Transactor, Tx } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
 import { PlaceOrderOrchestrator } from './place-order.orchestrator';
 
@@ -24,14 +24,12 @@ export class PlaceOrderHandlers implements OnApplicationBootstrap, BeforeApplica
 
   async onApplicationBootstrap() {
     const placement = Consumers.orderPlacement;
-    await this.runner.start(placement, {
-      [Subjects.OrderCreated]: this.tx.inboxed<OrderCreated>(placement.durable, (tx, msg) => this.saga.start(tx, msg)),
-    });
+    await this.runner.start(placement, this.tx.handler(placement, {
+      [Subjects.OrderCreated]: (tx, msg: InboundMessage<OrderCreated>) => this.saga.start(tx, msg),
+    }));
     for (const spec of [Consumers.orderSagaInventoryReplies, Consumers.orderSagaPaymentReplies]) {
-      // The durable name is the same on both streams; the inbox key includes the stream's subject family.
-      const inboxName = `${spec.durable}:${spec.stream}`;
-      const reply: MessageHandler = this.tx.inboxed<{ orderId: string }>(inboxName, (tx, msg) => this.saga.onReply(tx, msg));
-      await this.runner.start(spec, Object.fromEntries(spec.handles.map((s) => [s, reply])));
+      const reply = (tx: Tx, msg: InboundMessage<{ orderId: string }>) => this.saga.onReply(tx, msg);
+      await this.runner.start(spec, this.tx.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, reply]))));
     }
     const every = Math.max(50, Math.min(1000, Math.floor(this.config.SAGA_STEP_TIMEOUT_MS / 4)));
     let busy = false;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AccountQuery, ChargePayment, Consumers, DepositFunds, RefundPayment, Subjects } from '@orderflow/contracts';
-import { causedBy, ConsumerRunner, NotFoundError, QueryResponder } from '@orderflow/messaging';
+import { causedBy, ConsumerRunner, InboundMessage, NotFoundError, QueryResponder } from '@orderflow/messaging';
 import { Transactor } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { AccountsService } from './accounts.service';
@@ -21,8 +21,8 @@ export class AccountsHandlers implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap() {
-    await this.runner.start(consumer, {
-      [Subjects.PaymentCharge]: this.tx.inboxed<ChargePayment>(consumer.durable, async (tx, msg) => {
+    await this.runner.start(consumer, this.tx.handler(consumer, {
+      [Subjects.PaymentCharge]: async (tx, msg: InboundMessage<ChargePayment>) => {
         const { orderId, currency } = msg.body;
         const outcome = await this.accounts.charge(tx, msg.body);
         if (outcome.charged) {
@@ -31,16 +31,16 @@ export class AccountsHandlers implements OnApplicationBootstrap {
           this.log.info({ orderId, sagaId: msg.sagaId, reason: outcome.reason, detail: outcome.detail }, 'charge declined');
           tx.send({ subject: Subjects.PaymentDeclined, body: { orderId, reason: outcome.reason, detail: outcome.detail }, ...causedBy(msg) });
         }
-      }),
-      [Subjects.PaymentRefund]: this.tx.inboxed<RefundPayment>(consumer.durable, async (tx, msg) => {
+      },
+      [Subjects.PaymentRefund]: async (tx, msg: InboundMessage<RefundPayment>) => {
         const amount = await this.accounts.refund(tx, msg.body);
         tx.send({ subject: Subjects.PaymentRefunded, body: { orderId: msg.body.orderId, amount }, ...causedBy(msg) });
-      }),
-      [Subjects.PaymentDeposit]: this.tx.inboxed<DepositFunds>(consumer.durable, async (tx, msg) => {
+      },
+      [Subjects.PaymentDeposit]: async (tx, msg: InboundMessage<DepositFunds>) => {
         const balance = await this.accounts.deposit(tx, msg.body);
         tx.send({ subject: Subjects.PaymentDeposited, body: balance, ...causedBy(msg) });
-      }),
-    });
+      },
+    }));
     this.queries.serve(Subjects.QueryAccount, AccountQuery, async (q) => {
       const balance = await this.accounts.balance(this.ds, q.customerId);
       if (!balance) throw new NotFoundError(`unknown customer ${q.customerId}`);
