@@ -80,6 +80,9 @@ describe('orderflow CLI', () => {
       [['stock', 'add', 'BOOK', 'lots'], /QTY must be a whole number/],
       [['accounts', 'deposit', 'alice', '10', '--currency', 'dollars'], /--currency must be an ISO 4217 code/],
       [['orders', 'show', 'not-a-uuid'], /order id must be a UUID/],
+      [['orders', 'show'], /^orderflow: missing required argument 'orderId'/],
+      [['stock', 'show', 'BOOK', '--colour'], /^orderflow: unknown option '--colour'/],
+      [['bogus'], /^orderflow: unknown command 'bogus'/],
     ])('%j → one line, exit 2', async (args, message) => {
       const r = await orderflow(null, args as string[]);
       expect(r.code).toBe(2);

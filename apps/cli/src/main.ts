@@ -21,14 +21,18 @@ export function buildProgram(): Command {
     .description('operate the orderflow pipeline: publish orders, look at orders, stock and accounts, run the services')
     .option('--nats-url <url>', 'NATS server (default: $NATS_URL or nats://127.0.0.1:4222)')
     .option('--namespace <ns>', 'subject/stream namespace (default: $ORDERFLOW_NAMESPACE or none)')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const cmd of [publishCommand(), ordersCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand(), benchCommand()]) {
     program.addCommand(cmd);
   }
-  // Sub-commands share the parent's error handling: throw instead of exiting.
-  const inherit = (c: Command) => c.commands.forEach((sub) => (sub.exitOverride(), sub.showHelpAfterError('(run with --help for usage)'), inherit(sub)));
-  inherit(program);
+  // Every command reports commander's own errors (unknown option, missing argument) as one line, and throws
+  // instead of exiting so `main` picks the exit code.
+  const oneLine = { outputError: (text: string, write: (s: string) => void) => write(`orderflow: ${text.replace(/^error: /, '').trim()} (see --help)\n`) };
+  const configure = (c: Command) => {
+    c.exitOverride().configureOutput(oneLine);
+    c.commands.forEach(configure);
+  };
+  configure(program);
   return program;
 }
 
