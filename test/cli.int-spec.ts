@@ -63,6 +63,22 @@ describe('orderflow CLI', () => {
       expect(JSON.parse(r.stdout).map((o: any) => o.reason).sort()).toEqual(['unknown_customer', 'unknown_sku']);
     });
 
+    it('runs the demo against the running services: one of each outcome', async () => {
+      const r = await orderflow(stack, ['demo', '--json']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/using the services already running/);
+      const outcomes = JSON.parse(r.stdout);
+      expect(outcomes.map((o: any) => o.reason ?? o.status)).toEqual(['CONFIRMED', 'CONFIRMED', 'out_of_stock', 'unknown_sku', 'insufficient_funds', 'unknown_customer']);
+    });
+
+    it('migrates idempotently: a second db migrate applies nothing new', async () => {
+      const first = await orderflow(stack, ['db', 'migrate', '--json']);
+      const second = await orderflow(stack, ['db', 'migrate', '--json']);
+      expect(first.code).toBe(0);
+      expect(JSON.parse(second.stdout)).toEqual(JSON.parse(first.stdout));
+      expect(JSON.parse(first.stdout).map((r: any) => r.schema)).toEqual(['orders', 'inventory', 'payments', 'notifications']);
+    });
+
     it('says an unknown order is not there, in one line, exit 1', async () => {
       const r = await orderflow(stack, ['orders', 'show', randomUUID()]);
       expect(r.code).toBe(1);
