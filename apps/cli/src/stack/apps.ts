@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ServiceName } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
@@ -17,12 +17,12 @@ export class AppProcesses {
   private stopping = false;
 
   /**
-   * Starts each app with `env`. With `quiet`, their logs go to `<logDir>/<app>.log` instead of this terminal.
+   * Starts each app with `env`. With `logDir`, their logs go to `<logDir>/<app>.log` instead of this terminal.
    * `onExit` is told when an app exits while we were not stopping it.
    */
   start(apps: ServiceName[], env: NodeJS.ProcessEnv, onExit: (app: ServiceName, code: number | null) => void, logDir?: string): void {
     for (const app of apps) {
-      const out = logDir ? require('node:fs').openSync(join(logDir, `${app}.log`), 'a') : 'inherit';
+      const out = logDir ? openSync(join(logDir, `${app}.log`), 'a') : 'inherit';
       const child = spawn(process.execPath, [appEntry(app)], { env, stdio: ['ignore', out, out] });
       this.children.set(app, child);
       child.once('exit', (code) => {
