@@ -119,7 +119,7 @@ describe('PlaceOrder end to end', () => {
     const good = order(customer, [{ sku, quantity: 1, unitPrice: 1000 }]);
     const zeroQty = order(customer, [{ sku, quantity: 0, unitPrice: 1000 }]);
 
-    await stack.publish(Subjects.OrderCreated, '{"orderId": "not json');
+    await stack.publish(Subjects.OrderCreated, '{"orderId": "nöt json');
     await stack.publish(Subjects.OrderCreated, { orderId: randomUUID(), currency: 'USD' });
     await stack.publish(Subjects.OrderCreated, zeroQty);
     await stack.publish(Subjects.OrderCreated, good);
@@ -133,7 +133,7 @@ describe('PlaceOrder end to end', () => {
     expect(errors[1]).toMatch(/customerId/);
     expect(errors[1]).toMatch(/items/);
     expect(errors[2]).toMatch(/quantity must not be less than 1/);
-    expect(letters[0].data).toBe('{"orderId": "not json');
+    expect(letters[0].data).toBe('{"orderId": "nöt json');
     expect(letters[2].headers).toMatchObject({ 'Dlq-Consumer': 'order-placement', 'Dlq-Attempts': '1', 'Dlq-Stream': stack.ns.stream('ORDER') });
     expect(Number(letters[2].headers['Dlq-Sequence'])).toBeGreaterThan(0);
     // Nothing was half-done for the invalid order, and every service still answers.
