@@ -9,7 +9,7 @@ const BIN = join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js');
 function orderflow(stack: Stack | null, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = { ...process.env, ...(stack ? { ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE, PGDATABASE: stack.config.PGDATABASE } : {}) };
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { env, timeout: 30000 }, (error, stdout, stderr) =>
+    const child = execFile(process.execPath, [BIN, ...args], { env, timeout: 30000, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
     if (input !== undefined) child.stdin!.end(input);
@@ -77,6 +77,18 @@ describe('orderflow CLI', () => {
       expect(first.code).toBe(0);
       expect(JSON.parse(second.stdout)).toEqual(JSON.parse(first.stdout));
       expect(JSON.parse(first.stdout).map((r: any) => r.schema)).toEqual(['orders', 'inventory', 'payments', 'notifications']);
+    });
+
+    it('prints every outcome of a large --count batch, even past a pipe buffer (64 KiB)', async () => {
+      const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
+      await stack.restock(sku, 2000);
+      await stack.deposit(customer, 1_000_000);
+      const r = await orderflow(stack, ['publish', 'order.created', '--count', '800', '--customer', customer, '--item', `${sku}:1:1`, '--wait', '--json']);
+      expect(r.code).toBe(0);
+      expect(r.stdout.length).toBeGreaterThan(65536);
+      const outcomes = JSON.parse(r.stdout);
+      expect(outcomes).toHaveLength(800);
+      expect(outcomes.every((o: any) => o.status === 'CONFIRMED')).toBe(true);
     });
 
     it('says an unknown order is not there, in one line, exit 1', async () => {

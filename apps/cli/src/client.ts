@@ -105,7 +105,8 @@ export class PipelineClient {
 export class OutcomeListener {
   private readonly seen = new Map<string, { status: 'CONFIRMED' | 'CANCELLED'; reason: string | null; at: number }>();
   private readonly subs: Subscription[];
-  private notify = () => {};
+  private onSeen: (orderId: string) => void = () => undefined;
+  private lastEventAt = Date.now();
 
   constructor(private readonly client: PipelineClient) {
     const listen = (subject: string, status: 'CONFIRMED' | 'CANCELLED') => {
@@ -113,8 +114,8 @@ export class OutcomeListener {
       (async () => {
         for await (const m of sub) {
           const body = JSON.parse(m.string());
-          this.seen.set(body.orderId, { status, reason: body.reason ?? null, at: Date.now() });
-          this.notify();
+          this.lastEventAt = Date.now();
+          if (this.record(body.orderId, status, body.reason ?? null)) this.onSeen(body.orderId);
         }
       })();
       return sub;
@@ -123,34 +124,53 @@ export class OutcomeListener {
   }
 
   /**
-   * Waits until every order has an outcome or `timeoutMs` passes; orders whose event was missed (e.g. an
-   * order published before) are asked of the order service. `publishedAt` maps order id → publish time.
+   * Waits until every order has an outcome or `timeoutMs` passes. After a quiet second, orders still without
+   * one are asked of the order service (their event may have come before we listened, e.g. a re-published
+   * order). `publishedAt` maps order id → publish time. Orders with no outcome come back as PENDING.
    */
   async wait(publishedAt: Map<string, number>, timeoutMs: number): Promise<Outcome[]> {
     const deadline = Date.now() + timeoutMs;
-    const done = () => [...publishedAt.keys()].every((id) => this.seen.has(id));
-    while (!done() && Date.now() < deadline) {
-      const woken = await new Promise<boolean>((r) => {
-        this.notify = () => r(true);
-        setTimeout(() => r(false), Math.min(1000, Math.max(0, deadline - Date.now())));
-      });
-      // A quiet second: some outcomes may have been published before we listened.
-      if (!woken) await this.askForMissing(publishedAt);
-    }
+    let remaining = [...publishedAt.keys()].filter((id) => !this.seen.has(id)).length;
+    await new Promise<void>((resolve) => {
+      let asking = false;
+      const timer = setInterval(async () => {
+        if (Date.now() >= deadline) return finish();
+        if (asking || Date.now() - this.lastEventAt < 1000) return;
+        asking = true;
+        remaining -= await this.askForMissing(publishedAt);
+        asking = false;
+        if (remaining <= 0) finish();
+      }, 250);
+      const finish = () => {
+        clearInterval(timer);
+        resolve();
+      };
+      this.onSeen = (id) => publishedAt.has(id) && --remaining <= 0 && finish();
+      if (remaining <= 0) finish();
+    });
     for (const s of this.subs) s.unsubscribe();
-    await this.askForMissing(publishedAt);
     return [...publishedAt].map(([orderId, at]) => {
       const o = this.seen.get(orderId);
       return o ? { orderId, status: o.status, reason: o.reason, ms: o.at - at } : { orderId, status: 'PENDING', reason: null, ms: null };
     });
   }
 
-  private async askForMissing(publishedAt: Map<string, number>) {
-    for (const id of publishedAt.keys()) {
-      if (this.seen.has(id)) continue;
-      const view = await this.client.query<OrderView>(Subjects.QueryOrder, { orderId: id }, 2000).catch(() => undefined);
-      if (view && view.status !== 'PENDING') this.seen.set(id, { status: view.status, reason: view.reason, at: Date.now() });
+  /** @returns false when the order already had an outcome. */
+  private record(orderId: string, status: 'CONFIRMED' | 'CANCELLED', reason: string | null): boolean {
+    if (this.seen.has(orderId)) return false;
+    this.seen.set(orderId, { status, reason, at: Date.now() });
+    return true;
+  }
+
+  /** Asks the order service about (at most 200) orders still without an outcome; returns how many had one. */
+  private async askForMissing(publishedAt: Map<string, number>): Promise<number> {
+    const missing = [...publishedAt.keys()].filter((id) => !this.seen.has(id)).slice(0, 200);
+    const views = await Promise.all(missing.map((id) => this.client.query<OrderView>(Subjects.QueryOrder, { orderId: id }, 2000).catch(() => undefined)));
+    let found = 0;
+    for (const view of views) {
+      if (view && view.status !== 'PENDING' && publishedAt.has(view.orderId) && this.record(view.orderId, view.status, view.reason)) found++;
     }
+    return found;
   }
 }
 

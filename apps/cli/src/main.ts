@@ -53,12 +53,14 @@ function fail(message: string, code: number): number {
   return code;
 }
 
+/** Exits once stdout and stderr are flushed: a pipe takes writes asynchronously, and exit() would cut them short. */
+function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 if (require.main === module) {
-  main(process.argv).then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`orderflow: unexpected error: ${(e as Error).stack ?? e}\n`);
-      process.exit(70);
-    },
-  );
+  main(process.argv).then(exitAfterFlush, (e) => {
+    process.stderr.write(`orderflow: unexpected error: ${(e as Error).stack ?? e}\n`);
+    exitAfterFlush(70);
+  });
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MalformedMessageError, OrderCreated, parseMessage } from '@orderflow/contracts';
+import { MalformedMessageError, OrderCreated, OrderLine, parseMessage } from '@orderflow/contracts';
 import { UsageError } from '../cli.errors';
 
 /**
  * Parses `SKU:QTY:UNIT_PRICE` (unit price in minor units, e.g. `BOOK:2:1250` = 2 × 12.50).
  * @throws UsageError on any other shape.
  */
-export function parseItem(spec: string): { sku: string; quantity: number; unitPrice: number } {
+export function parseItem(spec: string): OrderLine {
   const m = /^([^:\s]+):(\d+):(\d+)$/.exec(spec);
   if (!m) throw new UsageError(`--item "${spec}" must be SKU:QTY:UNIT_PRICE with whole numbers, unit price in minor units (e.g. BOOK:2:1250)`);
   return { sku: m[1], quantity: Number(m[2]), unitPrice: Number(m[3]) };
@@ -54,14 +54,17 @@ export function toOrder(record: unknown, where: string): OrderCreated {
   }
 }
 
-/** `n` generated orders of one unit of one of `skus` for one of `customers`, prices 1.00–50.00. */
-export function generateOrders(n: number, customers: string[], skus: string[], currency: string): OrderCreated[] {
+/**
+ * `n` generated orders, each with a new id, for `customer`: every order has `items` when given, otherwise one
+ * line of `DEMO-SKU` with 1–3 units at 1.00–50.00.
+ */
+export function generateOrders(n: number, customer: string, currency: string, items?: OrderLine[]): OrderCreated[] {
   return Array.from({ length: n }, (_, i) =>
     toOrder({
       orderId: randomUUID(),
-      customerId: customers[i % customers.length],
+      customerId: customer,
       currency,
-      items: [{ sku: skus[i % skus.length], quantity: 1 + (i % 3), unitPrice: 100 * (1 + (i % 50)) }],
+      items: items ?? [{ sku: 'DEMO-SKU', quantity: 1 + (i % 3), unitPrice: 100 * (1 + (i % 50)) }],
     }, `generated order ${i + 1}`),
   );
 }

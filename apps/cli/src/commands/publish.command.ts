@@ -42,7 +42,7 @@ export function publishCommand(): Command {
     .option('--currency <code>', 'ISO 4217 currency', currencyCode, 'USD')
     .option('--order-id <uuid>', 'order id (default: a new UUID)')
     .option('--file <path|->', 'orders as one JSON object, an array, or NDJSON; - for stdin')
-    .option('--count <n>', 'publish N generated orders (uses --customer and --item SKUs when given)', wholeNumber('--count', 1, 1_000_000))
+    .option('--count <n>', 'publish N generated orders (each with --customer and --item when given)', wholeNumber('--count', 1, 1_000_000))
     .option('--wait', 'wait for each outcome and print it')
     .option('--timeout <ms>', 'how long --wait waits', wholeNumber('--timeout', 1), 30000)
     .option('--json', 'print JSON instead of a table')
@@ -68,8 +68,7 @@ function ordersFrom(opts: PublishOptions): OrderCreated[] {
   }
   if (opts.count !== undefined) {
     if (opts.orderId) throw new UsageError('--order-id cannot be combined with --count');
-    const skus = opts.item.length ? opts.item.map((i) => parseItem(i).sku) : ['DEMO-SKU'];
-    return generateOrders(opts.count, [opts.customer ?? 'demo-customer'], skus, opts.currency);
+    return generateOrders(opts.count, opts.customer ?? 'demo-customer', opts.currency, opts.item.length ? opts.item.map(parseItem) : undefined);
   }
   if (!opts.customer) throw new UsageError('--customer is required (or use --file or --count)');
   if (opts.item.length === 0) throw new UsageError('at least one --item SKU:QTY:UNIT_PRICE is required');
