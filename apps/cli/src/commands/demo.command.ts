@@ -14,6 +14,16 @@ import { publishOrders } from './publish.command';
 
 const say = (line: string) => process.stderr.write(`demo: ${line}\n`);
 
+/** Runs `start`, turning a failure (initdb or pg_ctl refusing, say) into one line. */
+async function startPrivate<T>(name: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (e) {
+    const detail = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim().split('\n')[0];
+    throw new CliFailure(`could not start a private ${name}: ${detail}`);
+  }
+}
+
 /**
  * The demo's orders, one of each outcome. Names carry a run id so every run starts from fresh stock and
  * accounts, whatever earlier runs left in the database.
@@ -54,7 +64,7 @@ export function demoCommand(): Command {
         const env: Record<string, string | undefined> = { ...process.env, NATS_URL: config.NATS_URL, ORDERFLOW_NAMESPACE: config.ORDERFLOW_NAMESPACE, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
         const natsDown = await natsProblem(config.NATS_URL);
         if (natsDown) {
-          const nats = await startPrivateNats(dir);
+          const nats = await startPrivate('nats-server', () => startPrivateNats(dir));
           if (!nats) throw new CliFailure(`${natsDown}, and nats-server is not installed; ${hint}`);
           servers.push(nats);
           env.NATS_URL = nats.url;
@@ -62,7 +72,7 @@ export function demoCommand(): Command {
         }
         const pgDown = await postgresProblem(config);
         if (pgDown) {
-          const pg = await startPrivatePostgres(dir);
+          const pg = await startPrivate('postgres', () => startPrivatePostgres(dir));
           if (!pg) throw new CliFailure(`${pgDown}, and the PostgreSQL server is not installed; ${hint}`);
           servers.push(pg);
           Object.assign(env, { PGHOST: '127.0.0.1', PGPORT: String(pg.port), PG_ADMIN_USER: 'postgres', PG_ADMIN_PASSWORD: '' });
