@@ -26,8 +26,6 @@ export const Subjects = {
   PaymentRefunded: 'payment.evt.refunded',
   PaymentDeposited: 'payment.evt.deposited',
 
-  NotificationSent: 'notification.evt.sent',
-
   QueryOrder: 'query.order.get',
   QueryStock: 'query.inventory.stock',
   QueryAccount: 'query.payment.account',
