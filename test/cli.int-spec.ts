@@ -91,6 +91,12 @@ describe('orderflow CLI', () => {
       expect(outcomes.every((o: any) => o.status === 'CONFIRMED')).toBe(true);
     });
 
+    it('reports every service up', async () => {
+      const r = await orderflow(stack, ['services', 'status', '--json']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual(['order', 'inventory', 'payment', 'notification'].map((app) => ({ app, up: true })));
+    });
+
     it('says an unknown order is not there, in one line, exit 1', async () => {
       const r = await orderflow(stack, ['orders', 'show', randomUUID()]);
       expect(r.code).toBe(1);

@@ -116,7 +116,7 @@ export class ConsumerRunner {
   /** A message failed alone: retry later, or dead-letter it. */
   private async fail(spec: ConsumerSpec, m: JsMsg, error: Error): Promise<void> {
     const attempt = m.info.deliveryCount;
-    const log = this.log.child({ consumer: spec.durable, subject: this.client.ns.logical(m.subject), seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined });
+    const log = this.log.child({ consumer: spec.durable, subject: this.client.ns.logical(m.subject), seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined, sagaId: m.headers?.get(Headers.SagaId) || undefined });
     const permanent = error instanceof MalformedMessageError || error instanceof PermanentError;
     if (!permanent && attempt < this.policy.maxDeliver) {
       const delay = backoffFor(this.policy, attempt);

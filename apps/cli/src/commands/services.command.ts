@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { Config, ServiceNames } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
-import { cliConfig } from '../context';
+import { cliConfig, withClient } from '../context';
+import { print } from '../output';
 import { AppProcesses } from '../stack/apps';
 import { natsProblem, postgresProblem } from '../stack/infra';
 
@@ -35,6 +36,17 @@ export function servicesCommand(): Command {
       process.once('SIGTERM', () => void stop(0));
       process.stderr.write(`orderflow: started ${ServiceNames.join(', ')} (NATS ${config.NATS_URL}, Postgres ${config.PGHOST}:${config.PGPORT}/${config.PGDATABASE}); Ctrl-C stops them\n`);
       await new Promise<never>(() => undefined);
+    });
+  services
+    .command('status')
+    .description('which service apps answer (query.<app>.ping over NATS)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const rows = await withClient(cmd, (client) =>
+        Promise.all(ServiceNames.map(async (app) => ({ app, up: await client.ping(app, 1000) }))),
+      );
+      print(!!opts.json, rows, ['service', 'status'], rows.map((r) => [r.app, r.up ? 'up' : 'down']));
+      if (rows.some((r) => !r.up)) process.exitCode = 1;
     });
   return services;
 }
