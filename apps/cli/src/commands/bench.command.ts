@@ -58,13 +58,7 @@ export function benchCommand(): Command {
       const apps = new AppProcesses();
       const client = await PipelineClient.connect(config.NATS_URL, id);
       try {
-        let exited: string | undefined;
-        apps.start(ServiceNames, env, (app, code) => (exited = `${app} exited (code ${code})`));
-        for (const app of ServiceNames) {
-          for (const deadline = Date.now() + 60_000; !(await client.ping(app, 250)); ) {
-            if (exited || Date.now() > deadline) throw new CliFailure(`bench: ${exited ?? `${app} did not start`}`);
-          }
-        }
+        await apps.startAndWait(ServiceNames, env, client);
         // Orders spread over KEYS SKUs and customers, as real traffic is: one hot stock row or account would
         // serialise every reservation or charge on its row lock and measure that instead of the pipeline.
         const total = opts.sagas + opts.closed;

@@ -86,16 +86,8 @@ export function demoCommand(): Command {
         if (missing.length) {
           const logs = join(dir, 'logs');
           mkdirSync(logs, { recursive: true });
-          let exited: string | undefined;
-          apps.start(missing, env, (app, code) => (exited = `the ${app} service exited (code ${code}); see ${join(logs, app + '.log')}`), logs);
+          await apps.startAndWait(missing, env, client, logs);
           say(`started ${missing.join(', ')} (logs in ${logs})`);
-          const deadline = Date.now() + 60_000;
-          for (const app of missing) {
-            while (!(await client.ping(app, 250))) {
-              if (exited) throw new CliFailure(exited);
-              if (Date.now() > deadline) throw new CliFailure(`the ${app} service did not start within 60 s; see ${join(logs, app + '.log')}`);
-            }
-          }
         } else {
           say('using the services already running');
         }

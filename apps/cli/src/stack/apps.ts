@@ -3,6 +3,7 @@ import { existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ServiceName } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
+import { PipelineClient } from '../client';
 
 /** The compiled entry point of a service app (`dist/apps/<app>/src/main.js`). */
 export function appEntry(app: ServiceName): string {
@@ -29,6 +30,23 @@ export class AppProcesses {
         this.children.delete(app);
         if (!this.stopping) onExit(app, code);
       });
+    }
+  }
+
+  /**
+   * Starts `apps` and waits until each answers its ping over NATS.
+   * @throws CliFailure when one exits first or does not answer within `timeoutMs` (naming its log file, if any).
+   */
+  async startAndWait(apps: ServiceName[], env: NodeJS.ProcessEnv, client: PipelineClient, logDir?: string, timeoutMs = 60_000): Promise<void> {
+    const logOf = (app: ServiceName) => (logDir ? `; see ${join(logDir, app + '.log')}` : '');
+    let exited: string | undefined;
+    this.start(apps, env, (app, code) => (exited = `the ${app} service exited (code ${code})${logOf(app)}`), logDir);
+    const deadline = Date.now() + timeoutMs;
+    for (const app of apps) {
+      while (!(await client.ping(app, 250))) {
+        if (exited) throw new CliFailure(exited);
+        if (Date.now() > deadline) throw new CliFailure(`the ${app} service did not start within ${timeoutMs / 1000} s${logOf(app)}`);
+      }
     }
   }
 
