@@ -28,7 +28,7 @@ describe('orderflow CLI', () => {
 
     it('seeds stock and an account, publishes with --wait, and shows order, stock and account as JSON', async () => {
       const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
-      expect(JSON.parse((await orderflow(stack, ['stock', 'add', sku, '5', '--json'])).stdout)).toEqual({ sku, available: 5, reserved: 0 });
+      expect(JSON.parse((await orderflow(stack, ['stock', 'add', sku, '5', '--json'])).stdout)).toEqual({ sku, available: 5, reserved: 0, sold: 0 });
       expect(JSON.parse((await orderflow(stack, ['accounts', 'deposit', customer, '10000', '--json'])).stdout)).toEqual({ customerId: customer, balance: 10000, currency: 'USD' });
 
       const orderId = randomUUID();
@@ -43,11 +43,12 @@ describe('orderflow CLI', () => {
         reason: null,
         saga: {
           id: expect.any(String),
+          attempt: 1,
           status: 'COMPLETED',
-          steps: ['reserveStock', 'chargePayment', 'createOrder'].map((name) => ({ name, status: 'SUCCEEDED', startedAt: expect.any(String), finishedAt: expect.any(String), error: null })),
+          steps: ['reserveStock', 'chargePayment', 'createOrder', 'commitReservation'].map((name) => ({ name, status: 'SUCCEEDED', startedAt: expect.any(String), finishedAt: expect.any(String), error: null })),
         },
       });
-      expect(JSON.parse((await orderflow(stack, ['stock', 'show', sku, '--json'])).stdout)).toEqual({ sku, available: 3, reserved: 2 });
+      expect(JSON.parse((await orderflow(stack, ['stock', 'show', sku, '--json'])).stdout)).toEqual({ sku, available: 3, reserved: 0, sold: 2 });
       expect(JSON.parse((await orderflow(stack, ['accounts', 'show', customer, '--json'])).stdout)).toEqual({ customerId: customer, balance: 7000, currency: 'USD' });
     });
 

@@ -35,7 +35,7 @@ describe('faults', () => {
     expect(letters[0].subject).toBe('dlq.inventory.cmd.reserve');
     expect(letters[0].headers).toMatchObject({ 'Dlq-Consumer': 'inventory-commands', 'Dlq-Attempts': '3', 'Correlation-Id': o.orderId });
     expect(letters[0].headers['Dlq-Error']).toMatch(/injected fault for order/);
-    expect(JSON.parse(letters[0].data)).toEqual({ orderId: o.orderId, items: [{ sku: 'FAULT-SKU', quantity: 1 }] });
+    expect(JSON.parse(letters[0].data)).toEqual({ orderId: o.orderId, sagaId: expect.any(String), items: [{ sku: 'FAULT-SKU', quantity: 1 }] });
     expect((await stack.db.query('select status from orders.orders where order_id = $1', [o.orderId])).rows[0].status).toBe('PENDING');
 
     // Other orders are not held up meanwhile.
@@ -48,7 +48,7 @@ describe('faults', () => {
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
     expect(view.data.saga.steps[0]).toMatchObject({ name: 'reserveStock', status: 'SUCCEEDED', error: expect.stringMatching(/sent again/) });
-    expect((await stack.db.query(`select available::int, reserved::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0]).toEqual({ available: 3, reserved: 2 });
+    expect((await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0]).toEqual({ available: 3, reserved: 0, sold: 2 });
   });
 
   it('keeps one failing message from holding back the others handled with it', async () => {
@@ -64,7 +64,7 @@ describe('faults', () => {
 
     for (const o of orders.filter((o) => o !== poisoned)) expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     await waitFor(async () => (await stack.deadLetters()).slice(before).some((l) => JSON.parse(l.data).orderId === poisoned.orderId));
-    expect((await stack.db.query(`select available::int, reserved::int from inventory.stock where sku = 'BATCH-SKU'`)).rows[0]).toEqual({ available: 71, reserved: 29 });
+    expect((await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'BATCH-SKU'`)).rows[0]).toEqual({ available: 71, reserved: 0, sold: 29 });
     await stack.db.query('drop trigger fail_reservation_2 on inventory.reservations');
   });
 

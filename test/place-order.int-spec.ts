@@ -15,11 +15,11 @@ describe('PlaceOrder end to end', () => {
     await stack?.stop();
   });
 
-  const stock = async (sku: string) => (await stack.db.query('select available::int, reserved::int from inventory.stock where sku = $1', [sku])).rows[0];
+  const stock = async (sku: string) => (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku])).rows[0];
   const balance = async (customer: string) => Number((await stack.db.query('select balance from payments.accounts where customer_id = $1', [customer])).rows[0].balance);
   const notifications = async (orderId: string) => (await stack.db.query('select outcome, message from notifications.notifications where order_id = $1', [orderId])).rows;
 
-  it('confirms an order: stock reserved, payment charged, one notification', async () => {
+  it('confirms an order: stock reserved then sold, payment charged, one notification', async () => {
     const [sku, customer] = [uniq('BOOK'), uniq('alice')];
     await stack.restock(sku, 10);
     await stack.deposit(customer, 10_000);
@@ -28,12 +28,12 @@ describe('PlaceOrder end to end', () => {
     await stack.publish(Subjects.OrderCreated, o);
 
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
-    expect(await stock(sku)).toEqual({ available: 7, reserved: 3 });
+    expect(await stock(sku)).toEqual({ available: 7, reserved: 0, sold: 3 });
     expect(await balance(customer)).toBe(10_000 - 3750);
     expect(await notifications(o.orderId)).toEqual([{ outcome: 'CONFIRMED', message: expect.stringContaining('37.50 USD') }]);
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
     expect(view.data.saga.status).toBe('COMPLETED');
-    expect(view.data.saga.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED']);
+    expect(view.data.saga.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED', 'commitReservation:SUCCEEDED']);
   });
 
   it('cancels with out_of_stock: nothing reserved, nothing charged', async () => {
@@ -45,7 +45,7 @@ describe('PlaceOrder end to end', () => {
     await stack.publish(Subjects.OrderCreated, o);
 
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'out_of_stock' });
-    expect(await stock(sku)).toEqual({ available: 2, reserved: 0 });
+    expect(await stock(sku)).toEqual({ available: 2, reserved: 0, sold: 0 });
     expect(await balance(customer)).toBe(10_000);
     expect(await notifications(o.orderId)).toEqual([{ outcome: 'CANCELLED', message: expect.stringContaining('out_of_stock') }]);
   });
@@ -59,7 +59,7 @@ describe('PlaceOrder end to end', () => {
     await stack.publish(Subjects.OrderCreated, o);
 
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'unknown_sku' });
-    expect(await stock(sku)).toEqual({ available: 5, reserved: 0 });
+    expect(await stock(sku)).toEqual({ available: 5, reserved: 0, sold: 0 });
     expect(await balance(customer)).toBe(10_000);
     expect(await notifications(o.orderId)).toHaveLength(1);
   });
@@ -73,7 +73,7 @@ describe('PlaceOrder end to end', () => {
     await stack.publish(Subjects.OrderCreated, o);
 
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'insufficient_funds' });
-    expect(await stock(sku)).toEqual({ available: 4, reserved: 0 });
+    expect(await stock(sku)).toEqual({ available: 4, reserved: 0, sold: 0 });
     expect(await balance(customer)).toBe(999);
     expect(await notifications(o.orderId)).toHaveLength(1);
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
@@ -88,7 +88,7 @@ describe('PlaceOrder end to end', () => {
     await stack.publish(Subjects.OrderCreated, o);
 
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'unknown_customer' });
-    expect(await stock(sku)).toEqual({ available: 1, reserved: 0 });
+    expect(await stock(sku)).toEqual({ available: 1, reserved: 0, sold: 0 });
   });
 
   it('runs one saga for the same order published twice, with different Nats-Msg-Ids', async () => {
@@ -106,7 +106,7 @@ describe('PlaceOrder end to end', () => {
     expect((await stack.db.query('select count(*)::int as n from orders.sagas where order_id = $1', [o.orderId])).rows[0].n).toBe(1);
     expect((await stack.db.query(`select count(*)::int as n from payments.ledger where order_id = $1 and kind = 'CHARGE'`, [o.orderId])).rows[0].n).toBe(1);
     expect((await stack.db.query('select count(*)::int as n from inventory.reservations where order_id = $1', [o.orderId])).rows[0].n).toBe(1);
-    expect(await stock(sku)).toEqual({ available: 9, reserved: 1 });
+    expect(await stock(sku)).toEqual({ available: 9, reserved: 0, sold: 1 });
     expect(await balance(customer)).toBe(8000);
     expect(await notifications(o.orderId)).toHaveLength(1);
   });
@@ -155,7 +155,7 @@ describe('PlaceOrder end to end', () => {
     const outcomes = await Promise.all(orders.map((o) => stack.outcome(o.orderId)));
     expect(outcomes.filter((o) => o.status === 'CONFIRMED')).toHaveLength(25);
     expect(outcomes.filter((o) => o.status === 'CANCELLED').every((o) => o.reason === 'out_of_stock')).toBe(true);
-    expect(await stock(sku)).toEqual({ available: 0, reserved: 25 });
+    expect(await stock(sku)).toEqual({ available: 0, reserved: 0, sold: 25 });
     const charged = (await Promise.all(customers.map(balance))).reduce((sum, b) => sum + (100_000 - b), 0);
     expect(charged).toBe(25 * 700);
   });

@@ -3,8 +3,9 @@ import { Config, ServiceModule } from '@orderflow/runtime';
 import { LogChannel, NotificationChannel } from './channels/notification.channel';
 import { Notifications1763800000300 } from './migrations/1763800000300-notifications';
 import { NotificationsHandlers } from './notifications/notifications.handlers';
+import { NotificationPerAttempt1763800000310 } from './migrations/1763800000310-notification-per-attempt';
 
-export const notificationMigrations = [Notifications1763800000300];
+export const notificationMigrations = [Notifications1763800000300, NotificationPerAttempt1763800000310];
 
 /** The notification app: one notification per order outcome. Owns the `notifications` schema. */
 @Module({})

@@ -3,8 +3,9 @@ import { Config, ServiceModule } from '@orderflow/runtime';
 import { AccountsHandlers } from './accounts/accounts.handlers';
 import { AccountsService } from './accounts/accounts.service';
 import { Accounts1763800000200 } from './migrations/1763800000200-accounts';
+import { LedgerPerAttempt1763800000210 } from './migrations/1763800000210-ledger-per-attempt';
 
-export const paymentMigrations = [Accounts1763800000200];
+export const paymentMigrations = [Accounts1763800000200, LedgerPerAttempt1763800000210];
 
 /** The payment app: customer balances and the ledger of charges and refunds. Owns the `payments` schema. */
 @Module({})

@@ -9,13 +9,21 @@ export const Subjects = {
   OrderCreated: 'order.created',
   OrderConfirmed: 'order.confirmed',
   OrderCancelled: 'order.cancelled',
+  /** Operator commands to the order app (`orderflow saga retry|resume`), and what it answers them. */
+  OrderRetrySaga: 'order.cmd.retry-saga',
+  OrderResumeSaga: 'order.cmd.resume-saga',
+  OrderSagaRetried: 'order.evt.saga-retried',
+  OrderSagaResumed: 'order.evt.saga-resumed',
+  OrderCommandRefused: 'order.evt.command-refused',
 
   InventoryReserve: 'inventory.cmd.reserve',
   InventoryRelease: 'inventory.cmd.release',
   InventoryRestock: 'inventory.cmd.restock',
+  InventoryCommit: 'inventory.cmd.commit',
   InventoryReserved: 'inventory.evt.reserved',
   InventoryRejected: 'inventory.evt.rejected',
   InventoryReleased: 'inventory.evt.released',
+  InventoryCommitted: 'inventory.evt.committed',
   InventoryRestocked: 'inventory.evt.restocked',
 
   PaymentCharge: 'payment.cmd.charge',
@@ -27,13 +35,19 @@ export const Subjects = {
   PaymentDeposited: 'payment.evt.deposited',
 
   QueryOrder: 'query.order.get',
+  QuerySaga: 'query.order.saga',
+  QuerySagas: 'query.order.sagas',
   QueryStock: 'query.inventory.stock',
+  QueryReservations: 'query.inventory.reservations',
   QueryAccount: 'query.payment.account',
+  QueryCharges: 'query.payment.charges',
   /** Every app answers `query.<app>.ping` with `{"app": name}`: a liveness probe over NATS. */
   ping: (app: string) => `query.${app}.ping`,
 
   /** Dead letters of `subject` (a logical subject). */
   deadLetter: (subject: string) => `dlq.${subject}`,
+  /** Operator actions on dead letters (`ops.dlq.replayed`, `ops.dlq.purged`), kept on the OPS stream as an audit log. */
+  operatorEvent: (action: string) => `ops.${action}`,
 } as const;
 
 /** Metadata headers (DESIGN.md: metadata travels in headers, not in the body). */
@@ -43,9 +57,14 @@ export const Headers = {
   CausationId: 'Causation-Id',
   SagaId: 'Saga-Id',
   TraceParent: 'traceparent',
+  /** Replay lineage (OPERATIONS.md): the original message id (what inboxes key on), how many replays, by whom, why. */
   ReplayOf: 'Replay-Of',
   ReplayCount: 'Replay-Count',
+  ReplayedBy: 'Replayed-By',
+  ReplayWhy: 'Replay-Why',
   Dlq: {
+    /** The original message's `Nats-Msg-Id` (the dead letter gets an id of its own). */
+    MsgId: 'Dlq-Msg-Id',
     Stream: 'Dlq-Stream',
     Sequence: 'Dlq-Sequence',
     Subject: 'Dlq-Subject',

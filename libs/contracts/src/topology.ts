@@ -1,7 +1,10 @@
 import { Subjects } from './subjects';
 
 /** The streams: one per owner capturing `<owner>.>`, plus the dead-letter stream. */
-export type StreamName = 'ORDER' | 'INVENTORY' | 'PAYMENT' | 'NOTIFICATION' | 'DLQ';
+export type StreamName = 'ORDER' | 'INVENTORY' | 'PAYMENT' | 'NOTIFICATION' | 'DLQ' | 'OPS';
+
+/** The streams whose messages are handled by consumers (and so can be dead-lettered). */
+export const WorkStreams = ['ORDER', 'INVENTORY', 'PAYMENT', 'NOTIFICATION'] as const satisfies readonly StreamName[];
 
 export interface StreamSpec {
   name: StreamName;
@@ -17,7 +20,15 @@ export const Streams: Record<StreamName, StreamSpec> = {
   // Limits retention, never work-queue: a dead letter stays until an operator deals with it.
   // It also captures the server's MAX_DELIVERIES advisories (see `maxDeliveriesAdvisory`).
   DLQ: { name: 'DLQ', subjects: ['dlq.>'] },
+  // The operators' audit log: one event per replay or purge of dead letters (`orderflow dlq`). Limits retention.
+  OPS: { name: 'OPS', subjects: ['ops.>'] },
 };
+
+/**
+ * JetStream key-value bucket holding the state of each dead letter, keyed by its DLQ stream sequence:
+ * `new` (no key) → `replayed` → `resolved` | `failed_again`; `purged` (OPERATIONS.md).
+ */
+export const DLQ_STATE_BUCKET = 'DLQ_STATE';
 
 /** Subject of the advisory the server publishes when a consumer exhausts MaxDeliver. */
 export const maxDeliveriesAdvisory = (stream: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.>`;
@@ -42,9 +53,13 @@ export const Consumers = {
     stream: 'ORDER', durable: 'order-placement', filterSubject: Subjects.OrderCreated,
     handles: [Subjects.OrderCreated],
   },
+  orderOperatorCommands: {
+    stream: 'ORDER', durable: 'order-operator-commands', filterSubject: 'order.cmd.>',
+    handles: [Subjects.OrderRetrySaga, Subjects.OrderResumeSaga],
+  },
   orderSagaInventoryReplies: {
     stream: 'INVENTORY', durable: 'order-saga-replies', filterSubject: 'inventory.evt.>',
-    handles: [Subjects.InventoryReserved, Subjects.InventoryRejected, Subjects.InventoryReleased],
+    handles: [Subjects.InventoryReserved, Subjects.InventoryRejected, Subjects.InventoryReleased, Subjects.InventoryCommitted],
     ignores: [Subjects.InventoryRestocked],
   },
   orderSagaPaymentReplies: {
@@ -54,7 +69,7 @@ export const Consumers = {
   },
   inventoryCommands: {
     stream: 'INVENTORY', durable: 'inventory-commands', filterSubject: 'inventory.cmd.>',
-    handles: [Subjects.InventoryReserve, Subjects.InventoryRelease, Subjects.InventoryRestock],
+    handles: [Subjects.InventoryReserve, Subjects.InventoryRelease, Subjects.InventoryCommit, Subjects.InventoryRestock],
   },
   paymentCommands: {
     stream: 'PAYMENT', durable: 'payment-commands', filterSubject: 'payment.cmd.>',
@@ -97,7 +112,8 @@ export class Namespace {
     return this.prefix && subject.startsWith(this.prefix + '.') ? subject.slice(this.prefix.length + 1) : subject;
   }
 
-  stream(name: StreamName): string {
+  /** A stream or key-value bucket name: `<NS>_<NAME>`. */
+  stream(name: StreamName | typeof DLQ_STATE_BUCKET): string {
     return this.prefix ? `${this.prefix.toUpperCase().replace(/-/g, '_')}_${name}` : name;
   }
 }

@@ -18,6 +18,8 @@ describe('parseMessage', () => {
     ['a bad currency', JSON.stringify({ ...valid, currency: 'usd' }), /ISO 4217/],
     ['no items', JSON.stringify({ ...valid, items: [] }), /items must contain at least 1/],
     ['an unknown field', JSON.stringify({ ...valid, priority: 'high' }), /property priority should not exist/],
+    ['an empty customer id', JSON.stringify({ ...valid, customerId: '' }), /customerId should not be empty/],
+    ['a total above 2^53 − 1 minor units', JSON.stringify({ ...valid, items: [{ sku: 'GOLD', quantity: 1_000_000, unitPrice: 2 ** 40 }] }), /items total .* must not exceed 9007199254740991 minor units/],
   ])('rejects %s with a MalformedMessageError naming the problem', (_, body, message) => {
     expect(() => parseMessage(OrderCreated, body)).toThrow(MalformedMessageError);
     expect(() => parseMessage(OrderCreated, body)).toThrow(message);

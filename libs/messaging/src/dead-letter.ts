@@ -11,14 +11,23 @@ export interface DeadLetterReason {
 
 /**
  * Publishes `msg` unchanged (body and original headers) to `dlq.<original subject>` with headers naming
- * the original stream, sequence, subject, consumer, attempts, error and time. Waits for the DLQ stream's ack,
- * so the caller may ack the original only once the dead letter is stored ("never leave a message in a
- * silent terminal state", nestjs-jetstream's dead-letter guide).
+ * the original stream, sequence, subject, consumer, attempts, error and time, and the original
+ * `Nats-Msg-Id` as `Dlq-Msg-Id` (a replay names it in `Replay-Of`, so inboxes recognise it). A message
+ * without `Correlation-Id` (an `order.created` from a client) gets one from its body's `orderId`, so the
+ * dead letter can be found by order. Waits for the DLQ stream's ack, so the caller may ack the original only
+ * once the dead letter is stored ("never leave a message in a silent terminal state", nestjs-jetstream's
+ * dead-letter guide).
  * @throws when the DLQ stream does not ack; the caller must then nak, not ack.
  */
 export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: DeadLetterReason): Promise<void> {
   const logical = client.ns.logical(msg.subject);
   const h = msg.headers ?? headers();
+  const originalId = h.get(Headers.MsgId);
+  if (originalId) h.set(Headers.Dlq.MsgId, originalId);
+  if (!h.get(Headers.CorrelationId)) {
+    const orderId = orderIdOf(msg.data);
+    if (orderId) h.set(Headers.CorrelationId, orderId);
+  }
   h.set(Headers.Dlq.Stream, msg.info.stream);
   h.set(Headers.Dlq.Sequence, String(msg.info.streamSequence));
   h.set(Headers.Dlq.Subject, msg.subject);
@@ -30,4 +39,14 @@ export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: De
   const msgID = `dlq:${msg.info.stream}:${msg.info.streamSequence}`;
   h.delete(Headers.MsgId);
   await client.js.publish(client.ns.subject(Subjects.deadLetter(logical)), msg.data, { msgID, headers: h });
+}
+
+/** The `orderId` of a JSON body, if it has a plausible one (the body may be anything: it is being dead-lettered). */
+function orderIdOf(data: Uint8Array): string | undefined {
+  try {
+    const id = (JSON.parse(Buffer.from(data).toString('utf8')) as { orderId?: unknown })?.orderId;
+    return typeof id === 'string' && /^[0-9a-fA-F-]{36}$/.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,5 @@
 import { AckPolicy, connect, DeliverPolicy, JetStreamClient as NatsJetStream, JetStreamManager, NatsConnection, NatsError, RetentionPolicy, StorageType } from 'nats';
-import { ConsumerSpec, maxDeliveriesAdvisory, Namespace, StreamName, Streams } from '@orderflow/contracts';
+import { ConsumerSpec, maxDeliveriesAdvisory, Namespace, StreamName, Streams, WorkStreams } from '@orderflow/contracts';
 import type { Logger } from 'pino';
 import { UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
@@ -48,7 +48,7 @@ export class JetStreamClient {
       const subjects = spec.subjects.map((s) => this.ns.subject(s));
       if (name === 'DLQ') {
         // Safety net: advisories for messages whose last delivery ended without our own dead-lettering (a crash).
-        subjects.push(...(['ORDER', 'INVENTORY', 'PAYMENT', 'NOTIFICATION'] as const).map((s) => maxDeliveriesAdvisory(this.ns.stream(s))));
+        subjects.push(...WorkStreams.map((s) => maxDeliveriesAdvisory(this.ns.stream(s))));
       }
       const config = {
         name: streamName,

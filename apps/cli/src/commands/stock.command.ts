@@ -4,7 +4,7 @@ import { CliFailure } from '../cli.errors';
 import { wholeNumber, withClient } from '../context';
 import { print } from '../output';
 
-const show = (json: boolean, s: StockLevel) => print(json, s, ['sku', 'available', 'reserved'], [[s.sku, s.available, s.reserved]]);
+const show = (json: boolean, s: StockLevel) => print(json, s, ['sku', 'available', 'reserved', 'sold'], [[s.sku, s.available, s.reserved, s.sold]]);
 
 export function stockCommand(): Command {
   const stock = new Command('stock').description('stock per SKU (owned by the inventory service)');
@@ -20,7 +20,7 @@ export function stockCommand(): Command {
     });
   stock
     .command('show')
-    .description('available and reserved units of a SKU')
+    .description('available, reserved and sold units of a SKU')
     .argument('<sku>', 'the SKU')
     .option('--json', 'print JSON')
     .action(async (sku: string, opts: { json?: boolean }, cmd: Command) => {

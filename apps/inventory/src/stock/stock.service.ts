@@ -1,24 +1,34 @@
 import { Injectable } from '@nestjs/common';
-import { ReleaseStock, ReserveStock, RestockSku, StockLevel, StockLine, StockRejectReason } from '@orderflow/contracts';
+import { CommitStock, MAX_MINOR_UNITS, ReleaseStock, ReservationStatus, ReservationView, ReserveStock, RestockSku, StockLevel, StockLine, StockRejectReason } from '@orderflow/contracts';
+import { PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 
 export type ReserveOutcome = { reserved: true } | { reserved: false; reason: StockRejectReason; detail?: string };
 
-type ReservationStatus = 'RESERVED' | 'REJECTED' | 'RELEASED';
+interface ReservationRow {
+  saga_id: string;
+  order_id: string;
+  status: ReservationStatus;
+  items: StockLine[];
+  reason: StockRejectReason | null;
+  updated_at: Date;
+}
 
-/** Stock per SKU and reservations per order. Every method runs inside the caller's transaction. */
+type LevelRow = { sku: string; available: string; reserved: string; sold: string };
+
+/**
+ * Stock per SKU and one reservation per saga attempt. Per SKU, `available + reserved + sold` is everything
+ * ever restocked (a check constraint holds it). Every method runs inside the caller's transaction.
+ */
 @Injectable()
 export class StockService {
   /**
-   * Reserves all lines of an order or none. A repeated reserve for the same order returns the first outcome;
-   * a reserve after a release of the same order is rejected with `released` (the release was a countermeasure
-   * against a late reserve).
+   * Reserves all lines of an order for a saga attempt, or none. A repeated reserve of the same attempt
+   * returns the first outcome; a reserve after a release of the same attempt is rejected with `released`
+   * (the release was a countermeasure against a late reserve).
    */
   async reserve(tx: Tx, cmd: ReserveStock): Promise<ReserveOutcome> {
-    const [existing] = await tx.query<{ status: ReservationStatus; reason: StockRejectReason | null }>(
-      'select status, reason from reservations where order_id = $1 for update',
-      [cmd.orderId],
-    );
+    const existing = await this.lockReservation(tx, cmd.sagaId);
     if (existing) return outcomeOf(existing.status, existing.reason);
 
     const wanted = sumBySku(cmd.items);
@@ -36,14 +46,9 @@ export class StockService {
       : short.length > 0 ? { reserved: false, reason: 'out_of_stock', detail: short.map((s) => `${s}: wanted ${wanted.get(s)}, available ${available.get(s)}`).join('; ') }
       : { reserved: true };
 
-    if (outcome.reserved) {
-      await tx.query(
-        `update stock s set available = s.available - w.qty, reserved = s.reserved + w.qty, updated_at = now()
-           from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
-        [skus, skus.map((s) => wanted.get(s))],
-      );
-    }
-    await tx.query('insert into reservations (order_id, status, items, reason) values ($1, $2, $3, $4)', [
+    if (outcome.reserved) await this.move(tx, wanted, 'available', 'reserved');
+    await tx.query('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
+      cmd.sagaId,
       cmd.orderId,
       outcome.reserved ? 'RESERVED' : 'REJECTED',
       JSON.stringify(cmd.items),
@@ -52,47 +57,95 @@ export class StockService {
     return outcome;
   }
 
-  /** Returns a reservation's units to `available`. Idempotent; a release with no reservation records one as RELEASED. */
+  /**
+   * Returns an attempt's reserved units to `available`. Idempotent; a release with no reservation records
+   * one as RELEASED (which blocks a late reserve of that attempt).
+   * @throws PermanentError when the reservation was committed (sold units are never released).
+   */
   async release(tx: Tx, cmd: ReleaseStock): Promise<void> {
-    const [existing] = await tx.query<{ status: ReservationStatus; items: StockLine[] }>(
-      'select status, items from reservations where order_id = $1 for update',
-      [cmd.orderId],
-    );
+    const existing = await this.lockReservation(tx, cmd.sagaId);
     if (!existing) {
-      await tx.query(`insert into reservations (order_id, status, items) values ($1, 'RELEASED', '[]') on conflict do nothing`, [cmd.orderId]);
+      await tx.query(`insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`, [cmd.sagaId, cmd.orderId]);
       return;
     }
+    if (existing.status === 'COMMITTED') throw new PermanentError(`reservation of saga ${cmd.sagaId} is COMMITTED: sold units cannot be released`);
     if (existing.status !== 'RESERVED') return;
-    const wanted = sumBySku(existing.items);
-    const skus = [...wanted.keys()].sort();
-    await tx.query(
-      `update stock s set available = s.available + w.qty, reserved = s.reserved - w.qty, updated_at = now()
-         from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
-      [skus, skus.map((s) => wanted.get(s))],
-    );
-    await tx.query(`update reservations set status = 'RELEASED', updated_at = now() where order_id = $1`, [cmd.orderId]);
+    await this.move(tx, sumBySku(existing.items), 'reserved', 'available');
+    await this.setStatus(tx, cmd.sagaId, 'RELEASED');
   }
 
-  /** Adds units to a SKU, creating it if new. */
+  /**
+   * The attempt's reserved units become sold (after the saga's pivot). Idempotent.
+   * @throws PermanentError when the attempt has no reservation to commit (never reserved, rejected or released).
+   */
+  async commit(tx: Tx, cmd: CommitStock): Promise<void> {
+    const existing = await this.lockReservation(tx, cmd.sagaId);
+    if (existing?.status === 'COMMITTED') return;
+    if (existing?.status !== 'RESERVED') {
+      throw new PermanentError(`saga ${cmd.sagaId} has no reservation to commit (${existing ? existing.status : 'none'})`);
+    }
+    await this.move(tx, sumBySku(existing.items), 'reserved', 'sold');
+    await this.setStatus(tx, cmd.sagaId, 'COMMITTED');
+  }
+
+  /**
+   * Adds units to a SKU, creating it if new.
+   * @throws PermanentError when the SKU's restocked total would exceed 2^53 − 1 units.
+   */
   async restock(tx: Tx, cmd: RestockSku): Promise<StockLevel> {
-    const [row] = await tx.query<{ sku: string; available: string; reserved: string }>(
-      `insert into stock (sku, available, reserved) values ($1, $2, 0)
-         on conflict (sku) do update set available = stock.available + excluded.available, updated_at = now()
-         returning sku, available, reserved`,
-      [cmd.sku, cmd.quantity],
+    const [row] = await tx.query<LevelRow>(
+      `insert into stock (sku, available, reserved, sold, restocked) values ($1, $2, 0, 0, $2)
+         on conflict (sku) do update set available = stock.available + excluded.available, restocked = stock.restocked + excluded.restocked, updated_at = now()
+           where stock.restocked + excluded.restocked <= $3
+         returning sku, available, reserved, sold`,
+      [cmd.sku, cmd.quantity, MAX_MINOR_UNITS],
     );
+    if (!row) throw new PermanentError(`restocking ${cmd.quantity} units of ${cmd.sku} would take it past ${MAX_MINOR_UNITS} units`);
     return toLevel(row);
   }
 
-  async level(tx: Pick<Tx, 'query'>, sku: string): Promise<StockLevel | undefined> {
-    const [row] = await tx.query('select sku, available, reserved from stock where sku = $1', [sku]);
+  async level(db: Pick<Tx, 'query'>, sku: string): Promise<StockLevel | undefined> {
+    const [row] = await db.query<LevelRow>('select sku, available, reserved, sold from stock where sku = $1', [sku]);
     return row && toLevel(row);
+  }
+
+  /** Every attempt's reservation for an order, oldest first. */
+  async reservations(db: Pick<Tx, 'query'>, orderId: string): Promise<ReservationView[]> {
+    const rows = await db.query<ReservationRow>('select * from reservations where order_id = $1 order by created_at', [orderId]);
+    return rows.map((r) => ({
+      sagaId: r.saga_id,
+      orderId: r.order_id,
+      status: r.status,
+      units: r.items.reduce((n, l) => n + l.quantity, 0),
+      items: r.items,
+      reason: r.reason,
+      updatedAt: new Date(r.updated_at).toISOString(),
+    }));
+  }
+
+  private async lockReservation(tx: Tx, sagaId: string): Promise<ReservationRow | undefined> {
+    const [row] = await tx.query<ReservationRow>('select * from reservations where saga_id = $1 for update', [sagaId]);
+    return row;
+  }
+
+  private setStatus(tx: Tx, sagaId: string, status: ReservationStatus) {
+    return tx.query('update reservations set status = $2, updated_at = now() where saga_id = $1', [sagaId, status]);
+  }
+
+  /** Moves units per SKU from one column to another (`available`, `reserved`, `sold`). */
+  private move(tx: Tx, units: Map<string, number>, from: 'available' | 'reserved', to: 'available' | 'reserved' | 'sold') {
+    const skus = [...units.keys()].sort();
+    return tx.query(
+      `update stock s set ${from} = s.${from} - w.qty, ${to} = s.${to} + w.qty, updated_at = now()
+         from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
+      [skus, skus.map((s) => units.get(s))],
+    );
   }
 }
 
 function outcomeOf(status: ReservationStatus, reason: StockRejectReason | null): ReserveOutcome {
-  if (status === 'RESERVED') return { reserved: true };
-  if (status === 'RELEASED') return { reserved: false, reason: 'released', detail: 'the order was released before it was reserved' };
+  if (status === 'RESERVED' || status === 'COMMITTED') return { reserved: true };
+  if (status === 'RELEASED') return { reserved: false, reason: 'released', detail: 'the attempt was released before it was reserved' };
   return { reserved: false, reason: reason ?? 'out_of_stock' };
 }
 
@@ -102,8 +155,9 @@ function sumBySku(lines: StockLine[]): Map<string, number> {
   return m;
 }
 
-const toLevel = (r: { sku: string; available: string; reserved: string }): StockLevel => ({
+const toLevel = (r: LevelRow): StockLevel => ({
   sku: r.sku,
   available: Number(r.available),
   reserved: Number(r.reserved),
+  sold: Number(r.sold),
 });

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { OrderQuery, OrderView, Subjects } from '@orderflow/contracts';
 import { NotFoundError, QueryResponder } from '@orderflow/messaging';
 
-/** Answers `query.order.get` with the order, its status and reason, and its saga's step history. */
+/** Answers `query.order.get` with the order, its status and reason, and its newest saga attempt's step history. */
 @Injectable()
 export class OrdersQuery implements OnApplicationBootstrap {
   constructor(private readonly ds: DataSource, private readonly queries: QueryResponder) {}
@@ -15,8 +15,8 @@ export class OrdersQuery implements OnApplicationBootstrap {
   /** @throws NotFoundError when no order has this id. */
   async find(orderId: string): Promise<OrderView> {
     const [row] = await this.ds.query(
-      `select o.order_id, o.status, o.reason, s.id as saga_id, s.status as saga_status, s.history
-         from orders o join sagas s on s.order_id = o.order_id where o.order_id = $1`,
+      `select o.order_id, o.status, o.reason, s.id as saga_id, s.attempt, s.status as saga_status, s.history
+         from orders o join sagas s on s.order_id = o.order_id where o.order_id = $1 order by s.attempt desc limit 1`,
       [orderId],
     );
     if (!row) throw new NotFoundError(`no order ${orderId}`);
@@ -26,6 +26,7 @@ export class OrdersQuery implements OnApplicationBootstrap {
       reason: row.reason,
       saga: {
         id: row.saga_id,
+        attempt: row.attempt,
         status: row.saga_status,
         steps: row.history.map((h: any) => ({ name: h.name, status: h.status, startedAt: h.startedAt, finishedAt: h.finishedAt, error: h.error })),
       },

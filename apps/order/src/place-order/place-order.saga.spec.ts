@@ -3,6 +3,7 @@ import { SagaEngine, SagaState, STEP_TIMEOUT, Transition } from '../saga/saga.en
 import { PlaceOrderData, placeOrderSaga } from './place-order.saga';
 
 const order: PlaceOrderData = {
+  sagaId: '0d6f4c8e-6a1b-4f7e-9b55-3c2a1d0e0001',
   orderId: '5b0c1a52-6f0e-4a55-9a53-0d7d1c7c0001',
   customerId: 'alice',
   currency: 'USD',
@@ -34,6 +35,14 @@ class Script {
     this.last = this.engine.onTimeout(this.state, order, maxAttempts);
     return this;
   }
+  resume() {
+    this.last = this.engine.resume(this.state, order);
+    return this;
+  }
+  expectRemaining(...names: string[]) {
+    expect(this.engine.remaining(this.state)).toEqual(names);
+    return this;
+  }
   expectCommand(subject: string, body?: object) {
     expect(this.last.effects).toEqual([{ type: 'send', command: { subject, body: body ?? expect.anything() } }]);
     expect(this.last.awaitingReply).toBe(true);
@@ -54,17 +63,38 @@ class Script {
 }
 
 describe('PlaceOrder saga', () => {
-  it('happy path: reserve → charge → create order → completed', () => {
+  const sagaId = order.sagaId;
+
+  it('happy path: reserve → charge → create order (pivot) → commit the reservation → completed; every command names the attempt', () => {
     const s = new Script()
       .start().expectStatus('RUNNING')
-      .expectCommand(Subjects.InventoryReserve, { orderId: order.orderId, items: [{ sku: 'BOOK', quantity: 2 }, { sku: 'PEN', quantity: 1 }] })
+      .expectCommand(Subjects.InventoryReserve, { orderId: order.orderId, sagaId, items: [{ sku: 'BOOK', quantity: 2 }, { sku: 'PEN', quantity: 1 }] })
+      .expectRemaining('chargePayment', 'createOrder', 'commitReservation')
       .reply(Subjects.InventoryReserved)
-      .expectCommand(Subjects.PaymentCharge, { orderId: order.orderId, customerId: 'alice', amount: 2800, currency: 'USD' })
+      .expectCommand(Subjects.PaymentCharge, { orderId: order.orderId, sagaId, customerId: 'alice', amount: 2800, currency: 'USD' })
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .expectLocal('createOrder')
-      .local(true);
+      .local(true)
+      .expectCommand(Subjects.InventoryCommit, { orderId: order.orderId, sagaId })
+      .expectRemaining()
+      .reply(Subjects.InventoryCommitted);
     expect(s.last.effects).toEqual([{ type: 'completed' }]);
-    s.expectStatus('COMPLETED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED');
+    s.expectStatus('COMPLETED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED', 'commitReservation:SUCCEEDED');
+  });
+
+  it('after the pivot a step without reply is re-sent, never compensated; out of sends the saga is FAILED and its late reply completes it', () => {
+    const s = new Script().start()
+      .reply(Subjects.InventoryReserved)
+      .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
+      .local(true)
+      .timeout(2).expectCommand(Subjects.InventoryCommit)
+      .timeout(2);
+    s.expectStatus('FAILED').expectRemaining('commitReservation');
+    expect(s.last.effects).toEqual([{ type: 'failed', error: 'retriable step commitReservation failed: no reply after 2 attempt(s)' }]);
+    s.reply(Subjects.InventoryCommitted);
+    expect(s.last.effects).toEqual([{ type: 'completed' }]);
+    s.expectStatus('COMPLETED');
+    expect(s.state.history[3]).toMatchObject({ name: 'commitReservation', status: 'SUCCEEDED', note: expect.stringMatching(/late reply .* after the saga had FAILED/) });
   });
 
   it('out of stock: nothing to compensate, cancelled with the reason', () => {
@@ -85,7 +115,7 @@ describe('PlaceOrder saga', () => {
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' })
       .expectStatus('COMPENSATING')
-      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId })
+      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId, sagaId })
       .reply(Subjects.InventoryReleased);
     expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'insufficient_funds', detail: null }]);
     s.expectStatus('CANCELLED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:SUCCEEDED');
@@ -97,9 +127,9 @@ describe('PlaceOrder saga', () => {
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .local(false, 'order_not_pending')
       .expectStatus('COMPENSATING')
-      .expectCommand(Subjects.PaymentRefund, { orderId: order.orderId, customerId: 'alice' })
+      .expectCommand(Subjects.PaymentRefund, { orderId: order.orderId, sagaId, customerId: 'alice' })
       .reply(Subjects.PaymentRefunded, { amount: 2800 })
-      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId })
+      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId, sagaId })
       .reply(Subjects.InventoryReleased);
     expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'order_not_pending', detail: null }]);
     s.expectStatus('CANCELLED').expectHistory(
@@ -138,5 +168,45 @@ describe('PlaceOrder saga', () => {
       .timeout(1);
     s.expectStatus('FAILED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:FAILED');
     expect(s.last.effects).toEqual([{ type: 'failed', error: 'compensation releaseStock failed: no reply after 1 attempt(s)' }]);
+  });
+
+  it('a FAILED saga that receives the reply of the compensation it gave up on resumes and compensates to the end', () => {
+    const s = new Script().start()
+      .reply(Subjects.InventoryReserved)
+      .timeout(1) // the charge: out of sends → compensate it
+      .expectCommand(Subjects.PaymentRefund)
+      .timeout(1) // the refund: out of sends → FAILED
+      .expectStatus('FAILED')
+      .expectRemaining('refundPayment', 'releaseStock');
+    // Replies to other steps (the charge that finally went through) change nothing.
+    s.reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' });
+    expect(s.last.ignored).toBe(true);
+    s.reply(Subjects.PaymentRefunded, { amount: 2800 })
+      .expectStatus('COMPENSATING')
+      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId, sagaId })
+      .reply(Subjects.InventoryReleased);
+    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: STEP_TIMEOUT, detail: 'chargePayment: no reply after 1 attempt(s)' }]);
+    s.expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED');
+    expect(s.state.history[2].note).toMatch(/late reply payment.evt.refunded after the saga had FAILED: resumed/);
+  });
+
+  it('an operator resume sends the given-up compensation again as a new execution, then compensates on', () => {
+    const s = new Script().start()
+      .reply(Subjects.InventoryReserved)
+      .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' })
+      .timeout(1)
+      .expectStatus('FAILED')
+      .resume()
+      .expectStatus('COMPENSATING')
+      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId, sagaId })
+      .reply(Subjects.InventoryReleased);
+    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'insufficient_funds', detail: null }]);
+    s.expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:FAILED', 'releaseStock:SUCCEEDED');
+    expect(s.state.history[3].note).toBe('resumed by operator');
+  });
+
+  it('refuses to resume a saga that is not FAILED', () => {
+    const s = new Script().start();
+    expect(() => s.resume()).toThrow(/only a FAILED saga/);
   });
 });

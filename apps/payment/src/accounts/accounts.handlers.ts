@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AccountQuery, ChargePayment, Consumers, DepositFunds, RefundPayment, Subjects } from '@orderflow/contracts';
+import { AccountQuery, ChargePayment, ChargesQuery, Consumers, DepositFunds, RefundPayment, Subjects } from '@orderflow/contracts';
 import { causedBy, ConsumerRunner, InboundMessage, NotFoundError, QueryResponder } from '@orderflow/messaging';
 import { Transactor } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
@@ -8,7 +8,10 @@ import { AccountsService } from './accounts.service';
 
 const consumer = Consumers.paymentCommands;
 
-/** Payment's side of the saga: `payment.cmd.*` in, `payment.evt.*` out (through the outbox). */
+/**
+ * Payment's side of the saga: `payment.cmd.*` in, `payment.evt.*` out (through the outbox). A reply names
+ * the attempt it answers (`Saga-Id`) from the command's body, which is what the effect was keyed on.
+ */
 @Injectable()
 export class AccountsHandlers implements OnApplicationBootstrap {
   constructor(
@@ -26,15 +29,15 @@ export class AccountsHandlers implements OnApplicationBootstrap {
         const { orderId, currency } = msg.body;
         const outcome = await this.accounts.charge(tx, msg.body);
         if (outcome.charged) {
-          tx.send({ subject: Subjects.PaymentCharged, body: { orderId, amount: outcome.amount, currency }, ...causedBy(msg) });
+          tx.send({ subject: Subjects.PaymentCharged, body: { orderId, amount: outcome.amount, currency }, ...causedBy(msg, { sagaId: msg.body.sagaId }) });
         } else {
           this.log.info({ orderId, sagaId: msg.sagaId, reason: outcome.reason, detail: outcome.detail }, 'charge declined');
-          tx.send({ subject: Subjects.PaymentDeclined, body: { orderId, reason: outcome.reason, detail: outcome.detail }, ...causedBy(msg) });
+          tx.send({ subject: Subjects.PaymentDeclined, body: { orderId, reason: outcome.reason, detail: outcome.detail }, ...causedBy(msg, { sagaId: msg.body.sagaId }) });
         }
       },
       [Subjects.PaymentRefund]: async (tx, msg: InboundMessage<RefundPayment>) => {
         const amount = await this.accounts.refund(tx, msg.body);
-        tx.send({ subject: Subjects.PaymentRefunded, body: { orderId: msg.body.orderId, amount }, ...causedBy(msg) });
+        tx.send({ subject: Subjects.PaymentRefunded, body: { orderId: msg.body.orderId, amount }, ...causedBy(msg, { sagaId: msg.body.sagaId }) });
       },
       [Subjects.PaymentDeposit]: async (tx, msg: InboundMessage<DepositFunds>) => {
         const balance = await this.accounts.deposit(tx, msg.body);
@@ -46,5 +49,6 @@ export class AccountsHandlers implements OnApplicationBootstrap {
       if (!balance) throw new NotFoundError(`unknown customer ${q.customerId}`);
       return balance;
     });
+    this.queries.serve(Subjects.QueryCharges, ChargesQuery, (q) => this.accounts.charges(this.ds, q.orderId));
   }
 }

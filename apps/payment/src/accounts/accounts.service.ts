@@ -1,71 +1,88 @@
 import { Injectable } from '@nestjs/common';
-import { AccountBalance, ChargePayment, DeclineReason, DepositFunds, RefundPayment } from '@orderflow/contracts';
+import { AccountBalance, ChargePayment, ChargeView, DeclineReason, DepositFunds, MAX_MINOR_UNITS, RefundPayment } from '@orderflow/contracts';
 import { PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 
 export type ChargeOutcome = { charged: true; amount: number } | { charged: false; reason: DeclineReason; detail?: string };
 
 interface AccountRow { customer_id: string; currency: string; balance: string }
+interface EntryRow { saga_id: string; kind: 'CHARGE' | 'REFUND' | 'DECLINE'; amount: string; reason: string | null; customer_id: string; currency: string }
 
 /**
  * Customer balances and their ledger, in integer minor units. Money is never created or lost: for every
- * account, balance + charged − refunded = deposited. Every method runs inside the caller's transaction.
+ * account, balance + charged − refunded = deposited. Charges and refunds are keyed on the saga attempt,
+ * and at most one charge per order is not refunded at any time. Every method runs inside the caller's
+ * transaction; charge and refund lock the account row first, which serialises everything about one order.
  */
 @Injectable()
 export class AccountsService {
-  /** Charges an order once; a repeated charge returns the first outcome; a charge after a refund of the order is declined (`refunded`). */
+  /**
+   * Charges a saga attempt once; a repeated charge returns the first outcome; a charge after a refund of the
+   * attempt is declined (`refunded`), and so is one while another attempt of the order holds an un-refunded
+   * charge (`already_charged`).
+   */
   async charge(tx: Tx, cmd: ChargePayment): Promise<ChargeOutcome> {
-    const previous = await this.entriesOf(tx, cmd.orderId);
-    const charge = previous.find((e) => e.kind === 'CHARGE');
-    if (charge) return { charged: true, amount: Number(charge.amount) };
-    const decline = previous.find((e) => e.kind === 'DECLINE');
-    if (decline) return { charged: false, reason: decline.reason as DeclineReason };
-    if (previous.some((e) => e.kind === 'REFUND')) return { charged: false, reason: 'refunded', detail: 'the order was refunded before it was charged' };
-
     const account = await this.lock(tx, cmd.customerId);
+    const entries = await this.entriesOf(tx, cmd.orderId);
+    const mine = entries.filter((e) => e.saga_id === cmd.sagaId);
+    const charge = mine.find((e) => e.kind === 'CHARGE');
+    if (charge) return { charged: true, amount: Number(charge.amount) };
+    const decline = mine.find((e) => e.kind === 'DECLINE');
+    if (decline) return { charged: false, reason: decline.reason as DeclineReason };
+    if (mine.some((e) => e.kind === 'REFUND')) return { charged: false, reason: 'refunded', detail: 'the attempt was refunded before it was charged' };
+    const held = entries.find((e) => e.kind === 'CHARGE' && !entries.some((r) => r.kind === 'REFUND' && r.saga_id === e.saga_id));
+
     const outcome: ChargeOutcome =
-      !account ? { charged: false, reason: 'unknown_customer', detail: `no account for customer ${cmd.customerId}` }
+      held ? { charged: false, reason: 'already_charged', detail: `saga ${held.saga_id} of this order holds a charge of ${held.amount} that is not refunded` }
+      : !account ? { charged: false, reason: 'unknown_customer', detail: `no account for customer ${cmd.customerId}` }
       : account.currency !== cmd.currency ? { charged: false, reason: 'currency_mismatch', detail: `account is in ${account.currency}, order in ${cmd.currency}` }
       : Number(account.balance) < cmd.amount ? { charged: false, reason: 'insufficient_funds', detail: `balance ${account.balance} < ${cmd.amount}` }
       : { charged: true, amount: cmd.amount };
 
     if (outcome.charged) {
       await tx.query('update accounts set balance = balance - $2, updated_at = now() where customer_id = $1', [cmd.customerId, cmd.amount]);
-      await this.record(tx, cmd.customerId, cmd.orderId, 'CHARGE', cmd.amount, cmd.currency);
+      await this.record(tx, cmd.customerId, cmd, 'CHARGE', cmd.amount, cmd.currency);
     } else {
-      await this.record(tx, cmd.customerId, cmd.orderId, 'DECLINE', 0, cmd.currency, outcome.reason);
+      await this.record(tx, cmd.customerId, cmd, 'DECLINE', 0, cmd.currency, outcome.reason);
     }
     return outcome;
   }
 
-  /** Returns an order's charge to the balance. Idempotent; with no charge it records a zero refund that blocks a late charge. */
+  /** Returns an attempt's charge to the balance. Idempotent; with no charge it records a zero refund that blocks a late charge. */
   async refund(tx: Tx, cmd: RefundPayment): Promise<number> {
-    const previous = await this.entriesOf(tx, cmd.orderId);
-    const refund = previous.find((e) => e.kind === 'REFUND');
+    const account = await this.lock(tx, cmd.customerId);
+    const mine = (await this.entriesOf(tx, cmd.orderId)).filter((e) => e.saga_id === cmd.sagaId);
+    const refund = mine.find((e) => e.kind === 'REFUND');
     if (refund) return Number(refund.amount);
-    const charge = previous.find((e) => e.kind === 'CHARGE');
+    const charge = mine.find((e) => e.kind === 'CHARGE');
     if (!charge) {
-      await this.record(tx, cmd.customerId, cmd.orderId, 'REFUND', 0, previous[0]?.currency ?? 'XXX');
+      await this.record(tx, cmd.customerId, cmd, 'REFUND', 0, account?.currency ?? mine[0]?.currency ?? 'XXX');
       return 0;
     }
     await tx.query('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [charge.customer_id, charge.amount]);
-    await this.record(tx, charge.customer_id, cmd.orderId, 'REFUND', Number(charge.amount), charge.currency);
+    await this.record(tx, charge.customer_id, cmd, 'REFUND', Number(charge.amount), charge.currency);
     return Number(charge.amount);
   }
 
   /**
    * Adds funds, opening the account in `currency` on first deposit.
-   * @throws PermanentError when the account exists in another currency (retrying cannot help).
+   * @throws PermanentError when the account exists in another currency, or the balance would exceed
+   *   2^53 − 1 minor units (retrying cannot help).
    */
   async deposit(tx: Tx, cmd: DepositFunds): Promise<AccountBalance> {
     const [row] = await tx.query<AccountRow>(
       `insert into accounts (customer_id, currency, balance) values ($1, $2, $3)
          on conflict (customer_id) do update set balance = accounts.balance + excluded.balance, updated_at = now()
-           where accounts.currency = excluded.currency
+           where accounts.currency = excluded.currency and accounts.balance + excluded.balance <= $4
          returning customer_id, currency, balance`,
-      [cmd.customerId, cmd.currency, cmd.amount],
+      [cmd.customerId, cmd.currency, cmd.amount, MAX_MINOR_UNITS],
     );
-    if (!row) throw new PermanentError(`account ${cmd.customerId} is not in ${cmd.currency}; deposit refused`);
+    if (!row) {
+      const existing = await this.balance(tx, cmd.customerId);
+      throw new PermanentError(existing?.currency !== cmd.currency
+        ? `account ${cmd.customerId} is in ${existing?.currency}, not ${cmd.currency}; deposit refused`
+        : `account ${cmd.customerId} would exceed ${MAX_MINOR_UNITS} minor units; deposit refused`);
+    }
     await this.record(tx, cmd.customerId, null, 'DEPOSIT', cmd.amount, cmd.currency);
     return toBalance(row);
   }
@@ -75,21 +92,33 @@ export class AccountsService {
     return row && toBalance(row);
   }
 
+  /** What each saga attempt of an order was charged and refunded, oldest attempt first. */
+  async charges(db: Pick<Tx, 'query'>, orderId: string): Promise<ChargeView[]> {
+    const rows = await db.query<EntryRow & { order_id: string }>('select * from ledger where order_id = $1 order by id', [orderId]);
+    const bySaga = new Map<string, ChargeView>();
+    for (const r of rows) {
+      const v = bySaga.get(r.saga_id) ?? { sagaId: r.saga_id, orderId: r.order_id, customerId: r.customer_id, currency: r.currency, charged: 0, refunded: 0, declined: null };
+      if (r.kind === 'CHARGE') v.charged += Number(r.amount);
+      if (r.kind === 'REFUND') v.refunded += Number(r.amount);
+      if (r.kind === 'DECLINE') v.declined = r.reason;
+      bySaga.set(r.saga_id, v);
+    }
+    return [...bySaga.values()];
+  }
+
   private async lock(tx: Tx, customerId: string): Promise<AccountRow | undefined> {
     const [row] = await tx.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1 for update', [customerId]);
     return row;
   }
 
+  /** Every entry of an order, all attempts. */
   private entriesOf(tx: Tx, orderId: string) {
-    return tx.query<{ kind: string; amount: string; reason: string | null; customer_id: string; currency: string }>(
-      `select kind, amount, reason, customer_id, currency from ledger where order_id = $1 for update`,
-      [orderId],
-    );
+    return tx.query<EntryRow>('select saga_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 for update', [orderId]);
   }
 
-  private record(tx: Tx, customerId: string, orderId: string | null, kind: string, amount: number, currency: string, reason?: string) {
-    return tx.query('insert into ledger (customer_id, order_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6)', [
-      customerId, orderId, kind, amount, currency, reason ?? null,
+  private record(tx: Tx, customerId: string, of: { orderId: string; sagaId: string } | null, kind: string, amount: number, currency: string, reason?: string) {
+    return tx.query('insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)', [
+      customerId, of?.orderId ?? null, of?.sagaId ?? null, kind, amount, currency, reason ?? null,
     ]);
   }
 }

@@ -1,15 +1,18 @@
 import { Type } from 'class-transformer';
 import { ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min, ValidateNested } from 'class-validator';
-import { OrderScoped, StockLine } from './common';
+import { OrderScoped, SagaScoped, StockLine } from './common';
 
-/** `inventory.cmd.reserve`: reserve every line of the order, all or nothing. */
-export class ReserveStock extends OrderScoped {
+/** `inventory.cmd.reserve`: reserve every line of the order for this saga attempt, all or nothing. */
+export class ReserveStock extends SagaScoped {
   @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => StockLine)
   items!: StockLine[];
 }
 
-/** `inventory.cmd.release`: compensation of ReserveStock; idempotent, and a release that arrives first blocks a late reserve. */
-export class ReleaseStock extends OrderScoped {}
+/** `inventory.cmd.release`: compensation of ReserveStock; idempotent, and a release that arrives first blocks a late reserve of the same attempt. */
+export class ReleaseStock extends SagaScoped {}
+
+/** `inventory.cmd.commit`: the attempt's reserved units become sold (after the pivot: retriable, never compensated). */
+export class CommitStock extends SagaScoped {}
 
 /** `inventory.cmd.restock`: add `quantity` units to `sku` (creating the SKU if new). */
 export class RestockSku {
@@ -36,7 +39,12 @@ export class StockRejected extends OrderScoped {
 
 export class StockReleased extends OrderScoped {}
 
-/** `inventory.evt.restocked` and the answer of `query.inventory.stock`. */
+export class StockCommitted extends OrderScoped {}
+
+/**
+ * `inventory.evt.restocked` and the answer of `query.inventory.stock`. Units; per SKU
+ * `available + reserved + sold` is everything ever restocked.
+ */
 export class StockLevel {
   @IsString() @IsNotEmpty()
   sku!: string;
@@ -46,9 +54,28 @@ export class StockLevel {
 
   @IsInt() @Min(0)
   reserved!: number;
+
+  @IsInt() @Min(0)
+  sold!: number;
 }
 
 export class StockQuery {
   @IsString() @IsNotEmpty()
   sku!: string;
+}
+
+/** `query.inventory.reservations`: every saga attempt's reservation for an order. */
+export class ReservationsQuery extends OrderScoped {}
+
+export type ReservationStatus = 'RESERVED' | 'REJECTED' | 'RELEASED' | 'COMMITTED';
+
+/** One element of the answer of `query.inventory.reservations`. `units` is the sum of the lines' quantities. */
+export interface ReservationView {
+  sagaId: string;
+  orderId: string;
+  status: ReservationStatus;
+  units: number;
+  items: StockLine[];
+  reason: string | null;
+  updatedAt: string;
 }

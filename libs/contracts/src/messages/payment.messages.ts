@@ -1,8 +1,8 @@
 import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min } from 'class-validator';
-import { currency, MAX_MINOR_UNITS, OrderScoped } from './common';
+import { currency, MAX_MINOR_UNITS, OrderScoped, SagaScoped } from './common';
 
-/** `payment.cmd.charge`: take `amount` minor units of `currency` from the customer's balance. */
-export class ChargePayment extends OrderScoped {
+/** `payment.cmd.charge`: take `amount` minor units of `currency` from the customer's balance, once per saga attempt. */
+export class ChargePayment extends SagaScoped {
   @IsString() @IsNotEmpty()
   customerId!: string;
 
@@ -13,8 +13,8 @@ export class ChargePayment extends OrderScoped {
   currency!: string;
 }
 
-/** `payment.cmd.refund`: compensation of ChargePayment; idempotent, and a refund that arrives first blocks a late charge. */
-export class RefundPayment extends OrderScoped {
+/** `payment.cmd.refund`: compensation of ChargePayment; idempotent, and a refund that arrives first blocks a late charge of the same attempt. */
+export class RefundPayment extends SagaScoped {
   @IsString() @IsNotEmpty()
   customerId!: string;
 }
@@ -39,7 +39,8 @@ export class PaymentCharged extends OrderScoped {
   currency!: string;
 }
 
-export const DeclineReasons = ['insufficient_funds', 'unknown_customer', 'currency_mismatch', 'refunded'] as const;
+/** `already_charged`: another attempt of the same order holds a charge that is not refunded (at most one per order). */
+export const DeclineReasons = ['insufficient_funds', 'unknown_customer', 'currency_mismatch', 'refunded', 'already_charged'] as const;
 export type DeclineReason = (typeof DeclineReasons)[number];
 
 export class PaymentDeclined extends OrderScoped {
@@ -72,4 +73,19 @@ export class AccountBalance {
 export class AccountQuery {
   @IsString() @IsNotEmpty()
   customerId!: string;
+}
+
+/** `query.payment.charges`: what payment recorded for each saga attempt of an order. */
+export class ChargesQuery extends OrderScoped {}
+
+/** One element of the answer of `query.payment.charges`; amounts in minor units of `currency`. */
+export interface ChargeView {
+  sagaId: string;
+  orderId: string;
+  customerId: string;
+  currency: string;
+  charged: number;
+  refunded: number;
+  /** Set when the charge was declined. */
+  declined: string | null;
 }

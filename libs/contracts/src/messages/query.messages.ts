@@ -1,8 +1,37 @@
-import { IsUUID } from 'class-validator';
+import { IsArray, IsDateString, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Max, Min } from 'class-validator';
+
+export const SagaStatuses = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'CANCELLED', 'FAILED'] as const;
+export type SagaStatus = (typeof SagaStatuses)[number];
 
 export class OrderQuery {
   @IsUUID()
   orderId!: string;
+}
+
+/** `query.order.saga`: one saga attempt by its id, or the newest attempt of an order by the order id. */
+export class SagaQuery {
+  @IsUUID()
+  id!: string;
+}
+
+/** `query.order.sagas`: saga attempts, newest first, filtered. */
+export class SagaListQuery {
+  @IsOptional() @IsArray() @IsIn(SagaStatuses, { each: true })
+  status?: SagaStatus[];
+
+  @IsOptional() @IsString() @IsNotEmpty()
+  reason?: string;
+
+  /** Only attempts updated at or after this time (ISO 8601). */
+  @IsOptional() @IsDateString()
+  since?: string;
+
+  /** Only attempts whose current (or last) step has this name. */
+  @IsOptional() @IsString() @IsNotEmpty()
+  step?: string;
+
+  @IsOptional() @IsInt() @Min(1) @Max(10_000)
+  limit?: number;
 }
 
 /** Answer of `query.order.get` (also what `orderflow orders show --json` prints). */
@@ -10,15 +39,57 @@ export interface OrderView {
   orderId: string;
   status: 'PENDING' | 'CONFIRMED' | 'CANCELLED';
   reason: string | null;
+  /** The newest saga attempt of the order. */
   saga: {
     id: string;
-    status: 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'CANCELLED' | 'FAILED';
+    attempt: number;
+    status: SagaStatus;
     steps: { name: string; status: string; startedAt: string; finishedAt: string | null; error: string | null }[];
   };
 }
 
+/** A line of `saga list --json` (OPERATIONS.md); times ISO 8601. */
+export interface SagaSummary {
+  sagaId: string;
+  orderId: string;
+  type: string;
+  attempt: number;
+  status: SagaStatus;
+  reason: string | null;
+  /** Name of the current step (or compensation), or of the last one for a finished saga. */
+  step: string | null;
+  startedAt: string;
+  updatedAt: string;
+}
+
+/** One execution of a step or a compensation in `saga show` (OPERATIONS.md). Durations in milliseconds. */
+export interface SagaStepView {
+  name: string;
+  kind: 'action' | 'compensation';
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  /** Times its command was sent (0 for a local step). */
+  sends: number;
+  error: string | null;
+  /** How the step came to run or end other than by its own reply, e.g. "resumed by operator". */
+  note: string | null;
+}
+
+/** Answer of `query.order.saga`; `saga show --json` adds `deadLetters` from the DLQ stream. */
+export interface SagaView extends SagaSummary {
+  detail: string | null;
+  data: { customerId: string; currency: string; total: number; items: { sku: string; quantity: number; unitPrice: number }[] };
+  steps: SagaStepView[];
+  /** Steps and compensations still to run, by the saga definition. */
+  remaining: string[];
+  attempts: { sagaId: string; attempt: number; status: SagaStatus; reason: string | null }[];
+  actions: { action: string; sagaId: string; operator: string; why: string; at: string }[];
+}
+
 /**
  * Envelope of every query reply: `{"ok": true, "data": …}` or `{"ok": false, "error": {"code", "message"}}`.
- * `code` is `not_found` or `bad_request`.
+ * `code` is `not_found`, `bad_request` or `internal`.
  */
 export type QueryReply<T> = { ok: true; data: T } | { ok: false; error: { code: 'not_found' | 'bad_request' | 'internal'; message: string } };

@@ -1,0 +1,77 @@
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { SagaListQuery, SagaQuery, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { NotFoundError, QueryResponder } from '@orderflow/messaging';
+import { PlaceOrderOrchestrator, SagaRow, stateOf } from '../place-order/place-order.orchestrator';
+
+const iso = (d: Date | string) => new Date(d).toISOString();
+
+/**
+ * Answers `query.order.sagas` (`orderflow saga list`) and `query.order.saga` (`orderflow saga show`) from
+ * `orders.sagas` and `orders.operator_actions`. A saga id or an order id (its newest attempt) is accepted.
+ */
+@Injectable()
+export class SagaViewsQuery implements OnApplicationBootstrap {
+  constructor(private readonly ds: DataSource, private readonly queries: QueryResponder, private readonly saga: PlaceOrderOrchestrator) {}
+
+  onApplicationBootstrap() {
+    this.queries.serve(Subjects.QuerySagas, SagaListQuery, (q) => this.list(q));
+    this.queries.serve(Subjects.QuerySaga, SagaQuery, (q) => this.show(q.id));
+  }
+
+  /** Attempts matching every given filter, most recently updated first (default limit 100). */
+  async list(q: SagaListQuery): Promise<SagaSummary[]> {
+    const rows: SagaRow[] = await this.ds.query(
+      `select * from sagas
+        where ($1::text[] is null or status = any($1)) and ($2::text is null or reason = $2)
+          and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4)
+        order by updated_at desc limit $5`,
+      [q.status ?? null, q.reason ?? null, q.since ?? null, q.step ?? null, q.limit ?? 100],
+    );
+    return rows.map(summary);
+  }
+
+  /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
+  async show(id: string): Promise<SagaView> {
+    const [row]: SagaRow[] = await this.ds.query('select * from sagas where id = $1 or order_id = $1 order by (id = $1) desc, attempt desc limit 1', [id]);
+    if (!row) throw new NotFoundError(`no saga or order ${id}`);
+    const attempts = await this.ds.query('select id, attempt, status, reason from sagas where order_id = $1 order by attempt', [row.order_id]);
+    const actions = await this.ds.query(
+      'select action, saga_id, operator, why, at from operator_actions where saga_id = any($1::uuid[]) order by at',
+      [attempts.map((a: { id: string }) => a.id)],
+    );
+    return {
+      ...summary(row),
+      detail: row.detail,
+      data: { customerId: row.data.customerId, currency: row.data.currency, total: row.data.total, items: row.data.items },
+      steps: row.history.map((h) => ({
+        name: h.name,
+        kind: h.kind,
+        status: h.status,
+        startedAt: h.startedAt,
+        finishedAt: h.finishedAt,
+        durationMs: h.finishedAt ? Date.parse(h.finishedAt) - Date.parse(h.startedAt) : null,
+        sends: h.attempts,
+        error: h.error,
+        note: h.note ?? null,
+      })),
+      remaining: this.saga.engine.remaining(stateOf(row)),
+      attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({ sagaId: a.id, attempt: a.attempt, status: a.status, reason: a.reason })),
+      actions: actions.map((a: { action: string; saga_id: string; operator: string; why: string; at: Date }) => ({ action: a.action, sagaId: a.saga_id, operator: a.operator, why: a.why, at: iso(a.at) })),
+    };
+  }
+}
+
+function summary(r: SagaRow): SagaSummary {
+  return {
+    sagaId: r.id,
+    orderId: r.order_id,
+    type: r.type,
+    attempt: r.attempt,
+    status: r.status,
+    reason: r.reason,
+    step: r.history[r.history.length - 1]?.name ?? null,
+    startedAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
