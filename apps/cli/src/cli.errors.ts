@@ -7,3 +7,12 @@ export class UsageError extends Error {
 export class CliFailure extends Error {
   override name = 'CliFailure';
 }
+
+/** The service dead-lettered a command the CLI sent: printed as one line with the service's reason, exit code 1. */
+export class CommandRejected extends CliFailure {
+  override name = 'CommandRejected';
+
+  constructor(message: string, readonly error: string, readonly deadLetterSeq: number | null) {
+    super(message);
+  }
+}

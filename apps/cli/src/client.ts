@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, JetStreamClient, NatsConnection, Subscription } from 'nats';
-import { Headers, Namespace, OrderView, QueryReply, Subjects } from '@orderflow/contracts';
-import { CliFailure } from './cli.errors';
+import { Headers, MalformedMessageError, MessageTypes, Namespace, OrderView, parseMessage, QueryReply, Subjects } from '@orderflow/contracts';
+import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
 export interface Outcome {
   orderId: string;
@@ -29,12 +29,15 @@ export class PipelineClient {
   }
 
   /**
-   * Publishes to JetStream and waits for the stream's ack.
+   * Publishes to JetStream and waits for the stream's ack. `headers` are added to the message (lineage, …).
    * @throws CliFailure when no stream stores it (the services never ran with this namespace, or NATS has no JetStream).
    */
-  async publish(subject: string, body: object, msgId: string = randomUUID()): Promise<string> {
+  async publish(subject: string, body: object | Uint8Array, msgId: string = randomUUID(), headers: Record<string, string> = {}): Promise<string> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    const data = body instanceof Uint8Array ? body : Buffer.from(JSON.stringify(body));
     try {
-      await this.js.publish(this.ns.subject(subject), Buffer.from(JSON.stringify(body)), { msgID: msgId, headers: natsHeaders() });
+      await this.js.publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
       return msgId;
     } catch (e) {
       throw new CliFailure(`could not publish ${subject} to ${this.url}: ${(e as Error).message} (have the services run once, to create the streams?)`);
@@ -70,23 +73,53 @@ export class PipelineClient {
   }
 
   /**
-   * Publishes a command and waits for the event it causes (matched on `Causation-Id`).
-   * @throws CliFailure after `timeoutMs` without it.
+   * Validates `body` against the subject's contract class (as the service will), publishes the command and
+   * waits for the first event it causes on one of `replies` (matched on `Causation-Id`).
+   * @param check how to tell the user to look at the outcome if it does not come, e.g. "orderflow accounts show alice".
+   * @throws UsageError when the body fails validation (nothing is sent).
+   * @throws CommandRejected when the service dead-letters the command (with its reason, within a second).
+   * @throws CliFailure after `timeoutMs` without either: the command may still be applied later.
    */
-  async command<T>(subject: string, body: object, replySubject: string, timeoutMs = 10000): Promise<T> {
-    const msgId = randomUUID();
-    const sub = this.nc.subscribe(this.ns.subject(replySubject));
+  async command<T>(subject: string, body: object, replies: string | string[], opts: { timeoutMs?: number; check?: string; msgId?: string } = {}): Promise<{ subject: string; body: T }> {
+    validated(subject, body);
+    const msgId = opts.msgId ?? randomUUID();
+    const timeoutMs = opts.timeoutMs ?? 10000;
+    const subs = [...[replies].flat(), Subjects.deadLetter(subject)].map((s) => this.nc.subscribe(this.ns.subject(s)));
     try {
-      const reply = new Promise<T>((resolve) => {
-        (async () => {
-          for await (const m of sub) if (m.headers?.get(Headers.CausationId) === msgId) return resolve(JSON.parse(m.string()));
-        })();
+      const answer = new Promise<{ subject: string; body: T }>((resolve, reject) => {
+        for (const sub of subs) {
+          (async () => {
+            for await (const m of sub) {
+              if (m.headers?.get(Headers.Dlq.MsgId) === msgId) return reject(await this.rejection(subject, m.headers.get(Headers.Dlq.Error), msgId));
+              if (m.headers?.get(Headers.CausationId) === msgId) return resolve({ subject: this.ns.logical(m.subject), body: JSON.parse(m.string()) });
+            }
+          })();
+        }
       });
       await this.publish(subject, body, msgId);
       const owner = subject.split('.')[0];
-      return await withTimeout(reply, timeoutMs, `no answer from the ${owner} service within ${timeoutMs} ms; is it running? (\`npm start\`)`);
+      const check = opts.check ? `; check with \`${opts.check}\` before sending it again` : '';
+      return await withTimeout(answer, timeoutMs, `no answer from the ${owner} service within ${timeoutMs} ms: ${subject} is stored and may still be applied when the service runs${check}`);
     } finally {
-      sub.unsubscribe();
+      for (const sub of subs) sub.unsubscribe();
+    }
+  }
+
+  /** The dead letter of our command `msgId`, as an error naming the service's reason and the entry to look at. */
+  private async rejection(subject: string, error: string, msgId: string): Promise<CommandRejected> {
+    const seq = await this.deadLetterSeq(subject, msgId);
+    const where = seq ? ` (dead letter ${seq}: \`orderflow dlq show ${seq}\`)` : '';
+    return new CommandRejected(`${subject} was rejected by the ${subject.split('.')[0]} service: ${error.replace(/^\w+Error: /, '')}${where}`, error, seq);
+  }
+
+  /** The DLQ stream sequence of the newest dead letter of `subject` if it is the one of `msgId`. */
+  async deadLetterSeq(subject: string, msgId: string): Promise<number | null> {
+    try {
+      const jsm = await this.nc.jetstreamManager();
+      const m = await jsm.streams.getMessage(this.ns.stream('DLQ'), { last_by_subj: this.ns.subject(Subjects.deadLetter(subject)) });
+      return m.header?.get(Headers.Dlq.MsgId) === msgId ? m.seq : null;
+    } catch {
+      return null;
     }
   }
 
@@ -172,6 +205,22 @@ export class OutcomeListener {
     }
     return found;
   }
+}
+
+/**
+ * `body` checked against the contract class of `subject`, exactly as the consuming service will check it.
+ * @throws UsageError naming every failed field.
+ */
+export function validated<T extends object>(subject: string, body: T): T {
+  const type = MessageTypes[subject];
+  if (!type) throw new Error(`no message class for ${subject}`);
+  try {
+    parseMessage(type, body);
+  } catch (e) {
+    if (e instanceof MalformedMessageError) throw new UsageError(`${subject}: ${e.message}`);
+    throw e;
+  }
+  return body;
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

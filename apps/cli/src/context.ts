@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import { Config, loadConfig } from '@orderflow/runtime';
 import { UsageError } from './cli.errors';
@@ -35,4 +36,43 @@ export function wholeNumber(name: string, min = 1, max = Number.MAX_SAFE_INTEGER
 export function currencyCode(value: string): string {
   if (!/^[A-Z]{3}$/.test(value)) throw new UsageError(`--currency must be an ISO 4217 code such as USD, got "${value}"`);
   return value;
+}
+
+/**
+ * `--since`: a duration back from now (`90s`, `30m`, `1h`, `7d`) or an ISO 8601 time; returns an ISO time.
+ * @throws UsageError on anything else.
+ */
+export function since(value: string): string {
+  const m = /^(\d+)(s|m|h|d)$/.exec(value);
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const t = m ? Date.now() - Number(m[1]) * unit[m[2] as keyof typeof unit] : Date.parse(value);
+  if (!Number.isFinite(t)) throw new UsageError(`--since must be a duration such as 30m, 1h or 7d, or an ISO 8601 time, got "${value}"`);
+  return new Date(t).toISOString();
+}
+
+/** `--rate`: `N/s` or `N` (per second), N > 0. @throws UsageError. */
+export function rate(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(value);
+  const n = m ? Number(m[1]) : NaN;
+  if (!(n > 0)) throw new UsageError(`--rate must be a number per second such as 20/s, got "${value}"`);
+  return n;
+}
+
+/** A repeatable option: collects every value. */
+export const collect = (value: string, all: string[]) => [...all, value];
+
+/** Who is acting: `--operator`, else the OS user. */
+export function operatorOf(opts: { operator?: string }): string {
+  return opts.operator || userInfo().username || 'unknown';
+}
+
+/** Waits so that calls to the returned function happen at most `perSecond` times a second. */
+export function pacer(perSecond: number | undefined): () => Promise<void> {
+  let next = 0;
+  return async () => {
+    if (!perSecond) return;
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    next = Math.max(Date.now(), next) + 1000 / perSecond;
+  };
 }

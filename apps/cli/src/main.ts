@@ -7,8 +7,10 @@ import { accountsCommand } from './commands/accounts.command';
 import { benchCommand } from './commands/bench.command';
 import { dbCommand } from './commands/db.command';
 import { demoCommand } from './commands/demo.command';
+import { dlqCommand } from './commands/dlq.command';
 import { ordersCommand } from './commands/orders.command';
 import { publishCommand } from './commands/publish.command';
+import { sagaCommand } from './commands/saga.command';
 import { servicesCommand } from './commands/services.command';
 import { stockCommand } from './commands/stock.command';
 
@@ -22,7 +24,7 @@ export function buildProgram(): Command {
     .option('--nats-url <url>', 'NATS server (default: $NATS_URL or nats://127.0.0.1:4222)')
     .option('--namespace <ns>', 'subject/stream namespace (default: $ORDERFLOW_NAMESPACE or none)')
     .exitOverride();
-  for (const cmd of [publishCommand(), ordersCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand(), benchCommand()]) {
+  for (const cmd of [publishCommand(), ordersCommand(), sagaCommand(), dlqCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand(), benchCommand()]) {
     program.addCommand(cmd);
   }
   // Every command reports commander's own errors (unknown option, missing argument) as one line, and throws

@@ -17,8 +17,10 @@ export function accountsCommand(): Command {
     .option('--currency <code>', 'ISO 4217 currency of a new account', currencyCode, 'USD')
     .option('--json', 'print JSON')
     .action(async (customerId: string, amount: number, opts: { currency: string; json?: boolean }, cmd: Command) => {
-      const balance = await withClient(cmd, (c) => c.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: opts.currency }, Subjects.PaymentDeposited));
-      show(!!opts.json, balance);
+      const deposited = await withClient(cmd, (c) =>
+        c.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: opts.currency }, Subjects.PaymentDeposited, { check: `orderflow accounts show ${customerId}` }),
+      );
+      show(!!opts.json, deposited.body);
     });
   accounts
     .command('show')

@@ -15,8 +15,10 @@ export function stockCommand(): Command {
     .argument('<qty>', 'units to add', wholeNumber('QTY', 1, 1_000_000_000))
     .option('--json', 'print JSON')
     .action(async (sku: string, qty: number, opts: { json?: boolean }, cmd: Command) => {
-      const level = await withClient(cmd, (c) => c.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked));
-      show(!!opts.json, level);
+      const restocked = await withClient(cmd, (c) =>
+        c.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked, { check: `orderflow stock show ${sku}` }),
+      );
+      show(!!opts.json, restocked.body);
     });
   stock
     .command('show')

@@ -1,0 +1,97 @@
+import { Command } from 'commander';
+import { SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { CliFailure, UsageError } from '../cli.errors';
+import { PipelineClient } from '../client';
+import { collect, operatorOf, rate, since, wholeNumber, withClient } from '../context';
+import { DeadLetters } from '../dlq/dead-letters';
+import { print } from '../output';
+import { operate, OperateResult, SagaAction } from '../saga/operate';
+
+const status = (value: string, all: string[]) => {
+  if (!(SagaStatuses as readonly string[]).includes(value)) throw new UsageError(`--status must be one of ${SagaStatuses.join(', ')}, got "${value}"`);
+  return collect(value, all);
+};
+
+/** `saga show --json`: the order service's view plus the order's dead letters (OPERATIONS.md). */
+async function showSaga(client: PipelineClient, id: string) {
+  const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
+  if (!view) throw new CliFailure(`no saga or order ${id}`);
+  const letters = (await (await DeadLetters.open(client)).all()).filter((e) => e.orderId === view.orderId);
+  return { ...view, deadLetters: letters.map((e) => ({ seq: e.seq, subject: e.subject, error: e.error, state: e.state })) };
+}
+
+function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
+  const out = process.stdout;
+  out.write(`saga ${v.sagaId} (${v.type}, attempt ${v.attempt} of order ${v.orderId}): ${v.status}${v.reason ? ` (${v.reason}${v.detail ? `: ${v.detail}` : ''})` : ''}\n`);
+  print(false, v, ['step', 'kind', 'status', 'started', 'ms', 'sends', 'error / note'], v.steps.map((s) => [s.name, s.kind, s.status, s.startedAt, s.durationMs, s.sends, [s.error, s.note].filter(Boolean).join('; ') || null]));
+  out.write(`still to run: ${v.remaining.length ? v.remaining.join(', ') : '-'}\n`);
+  print(false, v, ['attempt', 'saga id', 'status', 'reason'], v.attempts.map((a) => [a.attempt, a.sagaId, a.status, a.reason]));
+  out.write(v.deadLetters.length ? 'dead letters:\n' : 'dead letters: none\n');
+  if (v.deadLetters.length) print(false, v, ['seq', 'subject', 'state', 'error'], v.deadLetters.map((d) => [d.seq, d.subject, d.state, d.error]));
+  out.write(v.actions.length ? 'operator actions:\n' : 'operator actions: none\n');
+  if (v.actions.length) print(false, v, ['at', 'action', 'saga id', 'operator', 'why'], v.actions.map((a) => [a.at, a.action, a.sagaId, a.operator, a.why]));
+}
+
+function printResults(json: boolean, report: { dryRun: boolean; results: OperateResult[] }): void {
+  print(json, report, ['saga id', 'order id', 'action', 'new saga / reason', 'plan'], report.results.map((r) => [
+    r.sagaId, r.orderId, r.action, r.newSagaId ?? r.reason, [...r.plan, ...r.recorded].join('\n') || null,
+  ]));
+  const count = (a: string) => report.results.filter((r) => r.action === a).length;
+  const done = report.results.length - count('skipped');
+  process.stderr.write(`${report.dryRun ? 'dry run: nothing sent; ' : ''}${done} of ${report.results.length} saga(s) ${report.dryRun ? 'would be acted on' : 'acted on'}, ${count('skipped')} skipped\n`);
+}
+
+function operateCommand(action: SagaAction): Command {
+  const wanted = action === 'retry' ? 'CANCELLED' : 'FAILED';
+  const about = action === 'retry'
+    ? 'start a new attempt, from the first step, of CANCELLED sagas (the order goes back to PENDING)'
+    : 'send again the step FAILED sagas gave up on, and carry on compensating';
+  return new Command(action)
+    .description(about)
+    .argument('[ids...]', 'saga ids, or order ids (their newest attempt)')
+    .option('--status <status>', `every saga with this status (${wanted})`)
+    .option('--reason <reason>', 'with --status: only this cancel reason')
+    .option('--since <when>', 'with --status: updated since (30m, 1h, 7d, or ISO 8601)', since)
+    .requiredOption('--why <text>', 'why (recorded with the action)')
+    .option('--operator <name>', 'who acts (default: the OS user)')
+    .option('--dry-run', 'print the plan, change nothing')
+    .option('--rate <n/s>', 'most commands per second', rate)
+    .option('--yes', 'do not ask for confirmation above 10 sagas')
+    .option('--json', 'print JSON')
+    .action(async (ids: string[], opts: { status?: string; reason?: string; since?: string; why: string; operator?: string; dryRun?: boolean; rate?: number; yes?: boolean; json?: boolean }, cmd: Command) => {
+      if (!opts.why.trim()) throw new UsageError('--why must say why');
+      const report = await withClient(cmd, (c) => operate(c, action, ids, { ...opts, operator: operatorOf(opts) }));
+      printResults(!!opts.json, report);
+    });
+}
+
+export function sagaCommand(): Command {
+  const saga = new Command('saga').description('look at saga attempts, retry CANCELLED ones, resume FAILED ones (asks the order service)');
+  saga
+    .command('list')
+    .description('saga attempts, most recently updated first')
+    .option('--status <status>', `${SagaStatuses.join(' | ')} (repeatable)`, status, [] as string[])
+    .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or step_timeout')
+    .option('--since <when>', 'updated since (30m, 1h, 7d, or ISO 8601)', since)
+    .option('--step <name>', 'current (or last) step, e.g. chargePayment')
+    .option('--limit <n>', 'at most N', wholeNumber('--limit', 1, 10_000), 100)
+    .option('--json', 'print JSON')
+    .action(async (opts: { status: string[]; reason?: string; since?: string; step?: string; limit: number; json?: boolean }, cmd: Command) => {
+      const query = { status: opts.status.length ? opts.status : undefined, reason: opts.reason, since: opts.since, step: opts.step, limit: opts.limit };
+      const rows = (await withClient(cmd, (c) => c.query<SagaSummary[]>(Subjects.QuerySagas, query))) ?? [];
+      print(!!opts.json, rows, ['saga id', 'order id', 'attempt', 'status', 'reason', 'step', 'updated'], rows.map((r) => [r.sagaId, r.orderId, r.attempt, r.status, r.reason, r.step, r.updatedAt]));
+    });
+  saga
+    .command('show')
+    .description('an attempt step by step, what is still to run, every attempt of its order, its dead letters and operator actions')
+    .argument('<id>', 'a saga id, or an order id (its newest attempt)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const v = await withClient(cmd, (c) => showSaga(c, id));
+      if (opts.json) print(true, v);
+      else printShow(v);
+    });
+  saga.addCommand(operateCommand('retry'));
+  saga.addCommand(operateCommand('resume'));
+  return saga;
+}

@@ -1,0 +1,242 @@
+import { createHash } from 'node:crypto';
+import { JsMsg, KV, MsgHdrs, NatsError } from 'nats';
+import { DLQ_STATE_BUCKET, Headers, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
+import { PipelineClient } from '../client';
+
+export type DlqState = 'new' | 'replayed' | 'resolved' | 'failed_again' | 'purged' | 'lost';
+export const DlqStates: DlqState[] = ['new', 'replayed', 'resolved', 'failed_again', 'purged', 'lost'];
+
+/** A dead letter as `dlq list --json` prints it (OPERATIONS.md); times ISO 8601. */
+export interface DlqEntry {
+  seq: number;
+  time: string;
+  /** The original (logical) subject. */
+  subject: string;
+  stream: string | null;
+  streamSeq: number | null;
+  consumer: string | null;
+  attempts: number | null;
+  error: string;
+  fingerprint: string;
+  orderId: string | null;
+  sagaId: string | null;
+  replayCount: number;
+  state: DlqState;
+}
+
+/** An entry with what `show` and `replay` need: the original message and its state record. */
+export interface DlqMessage extends DlqEntry {
+  source: 'dead_letter' | 'advisory';
+  headers: Record<string, string>;
+  /** The original body; null when it is gone (`lost`, `purged`). */
+  data: Uint8Array | null;
+  /** The id an inbox knows the original by: what a replay names in `Replay-Of`. */
+  originalId: string;
+  record: StateRecord | null;
+}
+
+/** The value kept per entry in the `DLQ_STATE` bucket. */
+export interface StateRecord {
+  state: DlqState;
+  at: string;
+  operator: string;
+  why: string;
+  /** Set by a replay: the new message's `Nats-Msg-Id`. */
+  newMsgId?: string;
+  /** Set by a purge: the entry as it was, since its message is deleted. */
+  entry?: DlqEntry;
+}
+
+const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
+const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.';
+
+/**
+ * The error without what varies between occurrences (ids, numbers, quoted values), so that dead letters of
+ * one cause group together; and a short hash of it, the fingerprint.
+ */
+export function fingerprintOf(error: string): { masked: string; fingerprint: string } {
+  const masked = error
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '<id>')
+    .replace(/"[^"]*"|'[^']*'/g, '<v>')
+    .replace(/\b\d+(\.\d+)?\b/g, '<n>');
+  return { masked, fingerprint: createHash('sha1').update(masked).digest('hex').slice(0, 10) };
+}
+
+const headersOf = (h: MsgHdrs | undefined): Record<string, string> => Object.fromEntries([...(h ?? [])].map(([k]) => [k, h!.get(k)]));
+const num = (v: string | undefined) => (v ? Number(v) : null);
+
+/**
+ * The dead-letter stream as operators see it: every entry with its state. Entry state lives in the
+ * `DLQ_STATE` key-value bucket, keyed by DLQ sequence; a `replayed` entry becomes `failed_again` once the
+ * replayed message is dead-lettered in turn, or `resolved` once its saga reaches a final state — worked out
+ * here whenever an operator looks, and stored.
+ */
+export class DeadLetters {
+  private constructor(private readonly client: PipelineClient, readonly kv: KV) {}
+
+  static async open(client: PipelineClient): Promise<DeadLetters> {
+    return new DeadLetters(client, await client.js.views.kv(client.ns.stream(DLQ_STATE_BUCKET)));
+  }
+
+  get stream(): string {
+    return this.client.ns.stream('DLQ');
+  }
+
+  /** Every entry, oldest first (purged ones from their state records). */
+  async all(): Promise<DlqMessage[]> {
+    const records = await this.records();
+    const out: DlqMessage[] = [];
+    for (const m of await this.read()) out.push(await this.toEntry(m, records.get(m.seq) ?? null));
+    const present = new Set(out.map((e) => e.seq));
+    for (const [seq, r] of records) {
+      if (r.state === 'purged' && r.entry && !present.has(seq)) out.push({ ...r.entry, state: 'purged', source: 'dead_letter', headers: {}, data: null, originalId: '', record: r });
+    }
+    out.sort((a, b) => a.seq - b.seq);
+    await this.refresh(out);
+    return out;
+  }
+
+  /** @returns undefined when no entry has this sequence. */
+  async get(seq: number): Promise<DlqMessage | undefined> {
+    return (await this.all()).find((e) => e.seq === seq);
+  }
+
+  async setState(seq: number, record: StateRecord): Promise<void> {
+    await this.kv.put(String(seq), JSON.stringify(record));
+  }
+
+  /** Deletes the entry's message from the stream (its state record keeps what it was). */
+  async deleteMessage(seq: number): Promise<void> {
+    const jsm = await this.client.nc.jetstreamManager();
+    await jsm.streams.deleteMessage(this.stream, seq, false).catch((e: NatsError) => {
+      if (e.api_error?.err_code !== 10037) throw e; // 10037: no message found (already deleted)
+    });
+  }
+
+  private async records(): Promise<Map<number, StateRecord>> {
+    const out = new Map<number, StateRecord>();
+    for await (const key of await this.kv.keys()) {
+      const e = await this.kv.get(key);
+      if (e && e.value.length) out.set(Number(key), JSON.parse(e.string()));
+    }
+    return out;
+  }
+
+  /** Every message of the DLQ stream, with an ordered consumer (no server-side state left behind). */
+  private async read(): Promise<JsMsg[]> {
+    const jsm = await this.client.nc.jetstreamManager();
+    const info = await jsm.streams.info(this.stream).catch(() => undefined);
+    if (!info || info.state.messages === 0) return [];
+    const consumer = await this.client.js.consumers.get(this.stream);
+    const messages = await consumer.consume({ max_messages: 512 });
+    const out: JsMsg[] = [];
+    for await (const m of messages) {
+      out.push(m);
+      if (m.info.pending === 0) break;
+    }
+    return out;
+  }
+
+  private async toEntry(m: JsMsg, record: StateRecord | null): Promise<DlqMessage> {
+    const time = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
+    if (m.subject.startsWith(ADVISORY)) return this.fromAdvisory(m, time, record);
+    const h = headersOf(m.headers);
+    const error = h[Headers.Dlq.Error] ?? 'unknown error';
+    const originalId = h[Headers.ReplayOf] ?? h[Headers.Dlq.MsgId] ?? `${h[Headers.Dlq.Stream]}:${h[Headers.Dlq.Sequence]}`;
+    return {
+      seq: m.seq,
+      time: h[Headers.Dlq.Time] ?? time,
+      subject: this.client.ns.logical(m.subject).replace(/^dlq\./, ''),
+      stream: h[Headers.Dlq.Stream] ?? null,
+      streamSeq: num(h[Headers.Dlq.Sequence]),
+      consumer: h[Headers.Dlq.Consumer] ?? null,
+      attempts: num(h[Headers.Dlq.Attempts]),
+      error,
+      fingerprint: fingerprintOf(error).fingerprint,
+      orderId: h[Headers.CorrelationId] ?? null,
+      sagaId: h[Headers.SagaId] ?? null,
+      replayCount: Number(h[Headers.ReplayCount] ?? 0),
+      state: record?.state ?? 'new',
+      source: 'dead_letter',
+      headers: h,
+      data: m.data,
+      originalId,
+      record,
+    };
+  }
+
+  /** A MAX_DELIVERIES advisory: a consumer gave up without our dead-lettering (the handler never finished). */
+  private async fromAdvisory(m: JsMsg, time: string, record: StateRecord | null): Promise<DlqMessage> {
+    const a = JSON.parse(m.string()) as { stream: string; consumer: string; stream_seq: number; deliveries: number };
+    const error = `MaxDeliveriesExceeded: consumer ${a.consumer} gave up after ${a.deliveries} deliveries without an ack`;
+    const jsm = await this.client.nc.jetstreamManager();
+    const original = await jsm.streams.getMessage(a.stream, { seq: a.stream_seq }).catch(() => undefined);
+    const h = headersOf(original?.header);
+    return {
+      seq: m.seq,
+      time,
+      subject: original ? this.client.ns.logical(original.subject) : '(lost)',
+      stream: a.stream,
+      streamSeq: a.stream_seq,
+      consumer: a.consumer,
+      attempts: a.deliveries,
+      error,
+      fingerprint: fingerprintOf(error).fingerprint,
+      orderId: h[Headers.CorrelationId] ?? null,
+      sagaId: h[Headers.SagaId] ?? null,
+      replayCount: Number(h[Headers.ReplayCount] ?? 0),
+      state: record?.state ?? (original ? 'new' : 'lost'),
+      source: 'advisory',
+      headers: h,
+      data: original?.data ?? null,
+      originalId: h[Headers.ReplayOf] ?? h[Headers.MsgId] ?? `${a.stream}:${a.stream_seq}`,
+      record,
+    };
+  }
+
+  /** `replayed` → `failed_again` (dead-lettered again) or `resolved` (its saga reached a final state since). */
+  private async refresh(entries: DlqMessage[]): Promise<void> {
+    const byOriginal = new Set(entries.map((e) => e.headers[Headers.Dlq.MsgId]).filter(Boolean));
+    for (const e of entries) {
+      const r = e.record;
+      if (e.state !== 'replayed' || !r?.newMsgId) continue;
+      let next: DlqState | null = byOriginal.has(r.newMsgId) ? 'failed_again' : null;
+      if (!next && (e.sagaId || e.orderId)) {
+        const saga = await this.client.query<SagaView>(Subjects.QuerySaga, { id: e.sagaId ?? e.orderId }, 2000).catch(() => undefined);
+        if (saga && FINAL.includes(saga.status) && Date.parse(saga.updatedAt) >= Date.parse(r.at)) next = 'resolved';
+      }
+      if (next) {
+        e.state = next;
+        e.record = { ...r, state: next };
+        await this.setState(e.seq, e.record);
+      }
+    }
+  }
+}
+
+/** The entry without the message itself: the shape `dlq list --json` prints. */
+export function listed(e: DlqMessage): DlqEntry {
+  const { seq, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state } = e;
+  return { seq, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state };
+}
+
+/** Filters of `dlq list | replay | purge`. */
+export interface DlqFilter {
+  subject?: string;
+  error?: string;
+  fingerprint?: string;
+  order?: string;
+  state?: DlqState;
+  since?: string;
+}
+
+/** True when `e` passes every given filter. `subject` takes NATS wildcards (`payment.cmd.*`, `inventory.>`). */
+export function matches(e: DlqEntry, f: DlqFilter): boolean {
+  const subject = f.subject && new RegExp(`^${f.subject.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+')}$`);
+  return (!subject || subject.test(e.subject))
+    && (!f.error || e.error.toLowerCase().includes(f.error.toLowerCase()))
+    && (!f.fingerprint || e.fingerprint === f.fingerprint)
+    && (!f.order || e.orderId === f.order)
+    && (!f.state || e.state === f.state)
+    && (!f.since || Date.parse(e.time) >= Date.parse(f.since));
+}

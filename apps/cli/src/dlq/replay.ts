@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import { createTwoFilesPatch } from 'diff';
+import { apply as mergePatch } from 'json-merge-patch';
+import { Headers, MalformedMessageError, MessageTypes, parseMessage, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
+import { PipelineClient } from '../client';
+import { pacer } from '../context';
+import { progress } from '../progress';
+import { adviceFor } from './advice';
+import { DeadLetters, DlqMessage } from './dead-letters';
+
+/** One entry's line of `dlq replay --json` / `dlq purge --json` (OPERATIONS.md). */
+export interface EntryResult {
+  seq: number;
+  action: 'replayed' | 'skipped' | 'invalid' | 'purged' | 'would_replay' | 'would_purge';
+  reason: string | null;
+  newMsgId: string | null;
+  /** With `--patch`: a unified diff of the body. */
+  diff: string | null;
+}
+
+export interface Report {
+  dryRun: boolean;
+  halted: boolean;
+  /** When a canary halted: the command that carries on from where it stopped. */
+  resume: string | null;
+  results: EntryResult[];
+}
+
+export interface ReplayOptions {
+  why: string;
+  operator: string;
+  dryRun?: boolean;
+  force?: boolean;
+  /** An RFC 7386 JSON merge patch applied to each body. */
+  patch?: unknown;
+  rate?: number;
+  canary?: boolean;
+  maxFailRate: number;
+  /** How long a canary round waits for each replay's outcome. */
+  timeoutMs: number;
+  /** To print in the resume command: how the patch was given. */
+  patchArg?: string;
+}
+
+/** Replays needing `--force` past this many earlier replays. */
+const MAX_REPLAYS = 3;
+const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
+
+interface Planned {
+  entry: DlqMessage;
+  result: EntryResult;
+  body?: Uint8Array;
+}
+
+/**
+ * `dlq replay`: plans each entry of the snapshot `entries` (skipping, with the reason, what was replayed
+ * before, what its saga has moved past, what replaying cannot fix), then republishes the original — or
+ * patched — body to its original subject with a new `Nats-Msg-Id` and lineage headers, records each
+ * entry's state and one `ops.dlq.replayed` event. With `canary`, it replays 1, then 2, 4, … entries a
+ * round, waits for their outcomes, and halts when more than `maxFailRate` of a round is dead-lettered again.
+ */
+export async function replay(client: PipelineClient, dlq: DeadLetters, entries: DlqMessage[], opts: ReplayOptions): Promise<Report> {
+  const planned: Planned[] = [];
+  for (const entry of entries) planned.push(await plan(client, entry, opts));
+  const todo = planned.filter((p) => p.result.action === 'would_replay');
+  const report: Report = { dryRun: !!opts.dryRun, halted: false, resume: null, results: planned.map((p) => p.result) };
+  if (opts.dryRun || todo.length === 0) return report;
+
+  const pace = pacer(opts.rate);
+  const bar = progress('replay', todo.length);
+  const sent: { seq: number; newMsgId: string }[] = [];
+  const send = async (p: Planned) => {
+    await pace();
+    const newMsgId = randomUUID();
+    await client.publish(p.entry.subject, p.body!, newMsgId, lineage(p.entry, opts));
+    await dlq.setState(p.entry.seq, { state: 'replayed', newMsgId, at: new Date().toISOString(), operator: opts.operator, why: opts.why });
+    Object.assign(p.result, { action: 'replayed', newMsgId });
+    sent.push({ seq: p.entry.seq, newMsgId });
+    bar.tick();
+  };
+  try {
+    if (!opts.canary) {
+      for (const p of todo) await send(p);
+    } else {
+      const watch = watchDeadLetters(client);
+      try {
+        for (let i = 0, size = 1; i < todo.length; i += size, size *= 2) {
+          const round = todo.slice(i, i + size);
+          const startedAt = new Date().toISOString();
+          for (const p of round) await send(p);
+          const failed = (await Promise.all(round.map((p) => outcome(client, p, startedAt, watch.seen, opts.timeoutMs)))).filter((ok) => !ok).length;
+          if (failed / round.length > opts.maxFailRate) {
+            const rest = todo.slice(i + size);
+            for (const p of rest) Object.assign(p.result, { action: 'skipped', reason: 'not replayed: the canary halted' });
+            report.halted = true;
+            report.resume = rest.length ? resumeCommand(rest.map((p) => p.entry.seq), opts) : null;
+            break;
+          }
+        }
+      } finally {
+        watch.stop();
+      }
+    }
+  } finally {
+    bar.stop();
+    if (sent.length) await opsEvent(client, 'dlq.replayed', { action: 'replay', entries: sent, operator: opts.operator, why: opts.why, canary: !!opts.canary, halted: report.halted });
+  }
+  return report;
+}
+
+/** What replaying one entry would do: `would_replay` with the body to send, or why not. */
+async function plan(client: PipelineClient, entry: DlqMessage, opts: ReplayOptions): Promise<Planned> {
+  const result: EntryResult = { seq: entry.seq, action: 'would_replay', reason: null, newMsgId: null, diff: null };
+  const out = (action: EntryResult['action'], reason: string): Planned => ({ entry, result: Object.assign(result, { action, reason }) });
+  const advice = await adviceFor(client, entry);
+  if (advice.verdict === 'gone') return out('skipped', advice.text);
+  if (advice.verdict === 'replayed' && !opts.force) return out('skipped', advice.text);
+  if (entry.replayCount >= MAX_REPLAYS && !opts.force) return out('skipped', `replayed ${entry.replayCount} times already: needs --force`);
+  if (advice.verdict === 'moved_on' && !opts.force) return out('skipped', `${advice.text} (--force replays it anyway)`);
+
+  let body = entry.data!;
+  const type = MessageTypes[entry.subject];
+  try {
+    if (opts.patch !== undefined) {
+      const text = Buffer.from(body).toString('utf8');
+      let original: unknown;
+      try {
+        original = JSON.parse(text);
+      } catch {
+        return out('invalid', 'the body is not JSON: a merge patch cannot apply to it');
+      }
+      const patched = mergePatch(structuredClone(original), opts.patch);
+      result.diff = unifiedDiff(original, patched);
+      body = Buffer.from(JSON.stringify(patched));
+    }
+    if (type) parseMessage(type, body);
+  } catch (e) {
+    if (!(e instanceof MalformedMessageError)) throw e;
+    return out('invalid', `${opts.patch !== undefined ? 'the patched body' : 'the body'} fails validation: ${e.message}${opts.patch === undefined ? ' (fix it with --patch)' : ''}`);
+  }
+  return { entry, result, body };
+}
+
+/** Headers of a replay: the original's (without the dead letter's own), plus lineage (OPERATIONS.md). */
+function lineage(e: DlqMessage, opts: ReplayOptions): Record<string, string> {
+  const keep = Object.entries(e.headers).filter(([k]) => !k.startsWith('Dlq-') && !k.startsWith('Nats-'));
+  const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 1024);
+  return {
+    ...Object.fromEntries(keep),
+    [Headers.ReplayOf]: e.originalId,
+    [Headers.ReplayCount]: String(e.replayCount + 1),
+    [Headers.ReplayedBy]: oneLine(opts.operator),
+    [Headers.ReplayWhy]: oneLine(opts.why),
+  };
+}
+
+function unifiedDiff(a: unknown, b: unknown): string {
+  const text = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+  return createTwoFilesPatch('original', 'patched', text(a), text(b), '', '', { context: 2 }).replace(/^=+\n/, '').trimEnd();
+}
+
+/** The `Dlq-Msg-Id`s of dead letters arriving while a canary runs: a replay seen here failed again. */
+function watchDeadLetters(client: PipelineClient): { seen: Set<string>; stop: () => void } {
+  const seen = new Set<string>();
+  const sub = client.nc.subscribe(client.ns.subject('dlq.>'));
+  (async () => {
+    for await (const m of sub) {
+      const id = m.headers?.get(Headers.Dlq.MsgId);
+      if (id) seen.add(id);
+    }
+  })();
+  return { seen, stop: () => sub.unsubscribe() };
+}
+
+/**
+ * Waits for a replayed entry's outcome: false when it is dead-lettered again (or nothing happens within
+ * `timeoutMs`), true once its saga reaches a final state after the replay — or, for a message outside any
+ * saga, once a second passed without a dead letter.
+ */
+async function outcome(client: PipelineClient, p: Planned, since: string, seen: Set<string>, timeoutMs: number): Promise<boolean> {
+  const id = p.entry.sagaId ?? p.entry.orderId;
+  const deadline = Date.now() + timeoutMs;
+  const quietUntil = Date.now() + 1000;
+  while (Date.now() < deadline) {
+    if (seen.has(p.result.newMsgId!)) return false;
+    if (!id && Date.now() >= quietUntil) return true;
+    if (id) {
+      const saga = await client.query<SagaView>(Subjects.QuerySaga, { id }, 2000).catch(() => undefined);
+      if (saga && FINAL.includes(saga.status) && saga.updatedAt >= since) return true;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+function resumeCommand(seqs: number[], opts: ReplayOptions): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return ['orderflow dlq replay', ...seqs, '--canary', `--max-fail-rate ${opts.maxFailRate}`, ...(opts.patchArg ? [`--patch ${q(opts.patchArg)}`] : []), ...(opts.force ? ['--force'] : []), `--why ${q(opts.why)}`].join(' ');
+}
+
+/** Records an operator action on the OPS stream (`ops.<action>`), the audit log of `dlq replay|purge`. */
+export async function opsEvent(client: PipelineClient, action: string, body: object): Promise<void> {
+  await client.publish(Subjects.operatorEvent(action), { ...body, at: new Date().toISOString() });
+}
