@@ -41,6 +41,7 @@ describe('orderflow CLI', () => {
         orderId,
         status: 'CONFIRMED',
         reason: null,
+        deadLetter: null,
         saga: {
           id: expect.any(String),
           attempt: 1,

@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { connect, headers as natsHeaders, JetStreamClient, NatsConnection, Subscription } from 'nats';
+import { connect, headers as natsHeaders, JetStreamClient, Msg, NatsConnection, Subscription } from 'nats';
 import { Headers, MalformedMessageError, MessageTypes, Namespace, OrderView, parseMessage, QueryReply, Subjects } from '@orderflow/contracts';
+import { natsConnectProblem } from '@orderflow/messaging';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
+/**
+ * What became of a published order: its saga's outcome, `REJECTED` (the order.created was dead-lettered:
+ * reason = the error), `DUPLICATE` (its order id belongs to an order with a different body) or `PENDING`
+ * (no outcome within the wait).
+ */
 export interface Outcome {
   orderId: string;
-  status: 'CONFIRMED' | 'CANCELLED' | 'PENDING';
+  status: 'CONFIRMED' | 'CANCELLED' | 'REJECTED' | 'DUPLICATE' | 'PENDING';
   reason: string | null;
   /** Milliseconds from publish to the outcome event; null when it never came. */
   ms: number | null;
@@ -24,7 +30,8 @@ export class PipelineClient {
       const nc = await connect({ servers: url, timeout: 3000, maxReconnectAttempts: 0, name: 'orderflow-cli' });
       return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url);
     } catch (e) {
-      throw new CliFailure(`NATS at ${url} is unreachable (${(e as Error).message}); start it with \`docker compose up -d nats\` or \`npm start\``);
+      const problem = natsConnectProblem(url, e);
+      throw new CliFailure(/refused the credentials/.test(problem) ? problem : `${problem}; start it with \`docker compose up -d nats\` or \`npm start\``);
     }
   }
 
@@ -135,33 +142,59 @@ export class PipelineClient {
   }
 }
 
+type Final = Exclude<Outcome['status'], 'PENDING'>;
+
+/**
+ * Listens for `order.confirmed` / `order.cancelled`, and for dead letters of the `order.created` messages it
+ * was told about (`expect`). Create it before publishing, then `wait` for the orders.
+ */
 export class OutcomeListener {
-  private readonly seen = new Map<string, { status: 'CONFIRMED' | 'CANCELLED'; reason: string | null; at: number }>();
+  private readonly seen = new Map<string, { status: Final; reason: string | null; at: number }>();
   private readonly subs: Subscription[];
+  private readonly byMsgId = new Map<string, string>();
   private onSeen: (orderId: string) => void = () => undefined;
   private lastEventAt = Date.now();
 
   constructor(private readonly client: PipelineClient) {
-    const listen = (subject: string, status: 'CONFIRMED' | 'CANCELLED') => {
+    const listen = (subject: string, handle: (m: Msg) => void) => {
       const sub = client.nc.subscribe(client.ns.subject(subject));
       (async () => {
         for await (const m of sub) {
-          const body = JSON.parse(m.string());
           this.lastEventAt = Date.now();
-          if (this.record(body.orderId, status, body.reason ?? null)) this.onSeen(body.orderId);
+          handle(m);
         }
       })();
       return sub;
     };
-    this.subs = [listen(Subjects.OrderConfirmed, 'CONFIRMED'), listen(Subjects.OrderCancelled, 'CANCELLED')];
+    const outcome = (status: Final) => (m: Msg) => {
+      const body = JSON.parse(m.string());
+      this.record(body.orderId, status, body.reason ?? null);
+    };
+    this.subs = [
+      listen(Subjects.OrderConfirmed, outcome('CONFIRMED')),
+      listen(Subjects.OrderCancelled, outcome('CANCELLED')),
+      listen(Subjects.deadLetter(Subjects.OrderCreated), (m) => {
+        const orderId = this.byMsgId.get(m.headers?.get(Headers.Dlq.MsgId) ?? '');
+        const error = m.headers?.get(Headers.Dlq.Error) ?? 'dead-lettered';
+        if (!orderId) return;
+        if (/idempotency_key_reused/.test(error)) this.record(orderId, 'DUPLICATE', `order ${orderId} already exists with a different body`, true);
+        else this.record(orderId, 'REJECTED', error, true);
+      }),
+    ];
+  }
+
+  /** The order.created of `orderId` is published as `msgId`: its dead letter will name it. */
+  expect(msgId: string, orderId: string): void {
+    this.byMsgId.set(msgId, orderId);
   }
 
   /**
-   * Waits until every order has an outcome or `timeoutMs` passes. After a quiet second, orders still without
-   * one are asked of the order service (their event may have come before we listened, e.g. a re-published
-   * order). `publishedAt` maps order id → publish time. Orders with no outcome come back as PENDING.
+   * Waits until every order has an outcome, `timeoutMs` passes, or `signal` aborts. After a quiet second,
+   * orders still without one are asked of the order service (their event may have come before we listened,
+   * e.g. a re-published order). `publishedAt` maps order id → publish time; `onOutcome` is told of each.
+   * Orders with no outcome come back as PENDING.
    */
-  async wait(publishedAt: Map<string, number>, timeoutMs: number): Promise<Outcome[]> {
+  async wait(publishedAt: Map<string, number>, timeoutMs: number, onOutcome: () => void = () => undefined, signal?: AbortSignal): Promise<Outcome[]> {
     const deadline = Date.now() + timeoutMs;
     let remaining = [...publishedAt.keys()].filter((id) => !this.seen.has(id)).length;
     await new Promise<void>((resolve) => {
@@ -170,38 +203,57 @@ export class OutcomeListener {
         if (Date.now() >= deadline) return finish();
         if (asking || Date.now() - this.lastEventAt < 1000) return;
         asking = true;
-        remaining -= await this.askForMissing(publishedAt);
+        remaining -= await this.askForMissing(publishedAt, onOutcome);
         asking = false;
         if (remaining <= 0) finish();
       }, 250);
       const finish = () => {
         clearInterval(timer);
+        signal?.removeEventListener('abort', finish);
         resolve();
       };
-      this.onSeen = (id) => publishedAt.has(id) && --remaining <= 0 && finish();
-      if (remaining <= 0) finish();
+      signal?.addEventListener('abort', finish);
+      this.onSeen = (id) => {
+        if (!publishedAt.has(id)) return;
+        onOutcome();
+        if (--remaining <= 0) finish();
+      };
+      if (remaining <= 0 || signal?.aborted) finish();
     });
-    for (const s of this.subs) s.unsubscribe();
+    this.close();
+    return this.outcomes(publishedAt);
+  }
+
+  /** The outcome of each order so far (PENDING where none). */
+  outcomes(publishedAt: Map<string, number>): Outcome[] {
     return [...publishedAt].map(([orderId, at]) => {
       const o = this.seen.get(orderId);
       return o ? { orderId, status: o.status, reason: o.reason, ms: o.at - at } : { orderId, status: 'PENDING', reason: null, ms: null };
     });
   }
 
-  /** @returns false when the order already had an outcome. */
-  private record(orderId: string, status: 'CONFIRMED' | 'CANCELLED', reason: string | null): boolean {
-    if (this.seen.has(orderId)) return false;
-    this.seen.set(orderId, { status, reason, at: Date.now() });
-    return true;
+  close(): void {
+    for (const s of this.subs) s.unsubscribe();
+  }
+
+  /** The first outcome of an order counts, except that a dead letter of our own message overrides one. */
+  private record(orderId: string, status: Final, reason: string | null, fromDeadLetter = false): void {
+    const known = this.seen.get(orderId);
+    if (known && (!fromDeadLetter || known.status === 'REJECTED' || known.status === 'DUPLICATE')) return;
+    this.seen.set(orderId, { status, reason, at: known?.at ?? Date.now() });
+    if (!known) this.onSeen(orderId);
   }
 
   /** Asks the order service about (at most 200) orders still without an outcome; returns how many had one. */
-  private async askForMissing(publishedAt: Map<string, number>): Promise<number> {
+  private async askForMissing(publishedAt: Map<string, number>, onOutcome: () => void): Promise<number> {
     const missing = [...publishedAt.keys()].filter((id) => !this.seen.has(id)).slice(0, 200);
     const views = await Promise.all(missing.map((id) => this.client.query<OrderView>(Subjects.QueryOrder, { orderId: id }, 2000).catch(() => undefined)));
     let found = 0;
     for (const view of views) {
-      if (view && view.status !== 'PENDING' && publishedAt.has(view.orderId) && this.record(view.orderId, view.status, view.reason)) found++;
+      if (!view || view.status === 'PENDING' || !publishedAt.has(view.orderId) || this.seen.has(view.orderId)) continue;
+      this.seen.set(view.orderId, { status: view.status, reason: view.reason, at: Date.now() });
+      onOutcome();
+      found++;
     }
     return found;
   }

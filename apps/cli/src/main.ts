@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '@orderflow/runtime';
 import { CliFailure, UsageError } from './cli.errors';
@@ -23,6 +25,7 @@ export function buildProgram(): Command {
     .description('operate the orderflow pipeline: publish orders, look at orders, stock and accounts, run the services')
     .option('--nats-url <url>', 'NATS server (default: $NATS_URL or nats://127.0.0.1:4222)')
     .option('--namespace <ns>', 'subject/stream namespace (default: $ORDERFLOW_NAMESPACE or none)')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride();
   for (const cmd of [publishCommand(), ordersCommand(), sagaCommand(), dlqCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand(), benchCommand()]) {
     program.addCommand(cmd);
@@ -48,6 +51,18 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CliFailure || e instanceof ConfigError) return fail(e.message, 1);
     throw e;
   }
+}
+
+/** The version in the project's package.json (found from the source tree or from `dist/`). */
+function packageVersion(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'orderflow') return pkg.version ?? '0.0.0';
+    }
+  }
+  return 'unknown';
 }
 
 function fail(message: string, code: number): number {

@@ -4,6 +4,14 @@ import type { Logger } from 'pino';
 import { UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
 
+/** "refused the credentials" for an authentication failure, "is unreachable" otherwise. */
+export function natsConnectProblem(url: string, e: unknown): string {
+  const code = (e as { code?: string }).code ?? '';
+  return /AUTHORIZATION_VIOLATION|AUTHENTICATION/.test(code) || /authorization|authentication/i.test((e as Error).message)
+    ? `NATS at ${url} refused the credentials: ${(e as Error).message}`
+    : `NATS at ${url} is unreachable: ${(e as Error).message}`;
+}
+
 const isNotFound = (e: unknown) => e instanceof NatsError && (e.api_error?.code === 404 || /not found/i.test(e.message));
 
 /**
@@ -29,7 +37,7 @@ export class JetStreamClient {
     try {
       nc = await connect({ servers: url, name, timeout: timeoutMs, maxReconnectAttempts: -1 });
     } catch (e) {
-      throw new UnreachableError(`NATS at ${url} is unreachable: ${(e as Error).message}`);
+      throw new UnreachableError(natsConnectProblem(url, e));
     }
     try {
       const jsm = await nc.jetstreamManager({ timeout: timeoutMs });

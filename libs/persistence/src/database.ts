@@ -6,6 +6,22 @@ export class DatabaseUnreachableError extends Error {
   override name = 'DatabaseUnreachableError';
 }
 
+/** Postgres answered but refused the role's login (wrong password, no such role, pg_hba). */
+export class DatabaseAuthError extends Error {
+  override name = 'DatabaseAuthError';
+}
+
+/** SQLSTATE class 28: invalid authorization specification / invalid password. */
+const isAuthFailure = (e: unknown) => /^28/.test((e as { code?: string }).code ?? '');
+
+/** The error to report when connecting to `target` failed with `e`. */
+function connectError(target: PgTarget, e: unknown): Error {
+  const why = (e as Error).message;
+  return isAuthFailure(e)
+    ? new DatabaseAuthError(`Postgres at ${describe(target)} refused the login of role ${target.user}: ${why} (check PG_SERVICE_PASSWORD / PG_ADMIN_PASSWORD)`)
+    : new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${why}`);
+}
+
 export interface PgTarget {
   host: string;
   port: number;
@@ -27,7 +43,7 @@ async function withClient<T>(target: PgTarget, fn: (c: Client) => Promise<T>): P
   try {
     await client.connect();
   } catch (e) {
-    throw new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${(e as Error).message}`);
+    throw connectError(target, e);
   }
   try {
     return await fn(client);
@@ -58,7 +74,8 @@ export async function ensureDatabase(admin: PgTarget): Promise<void> {
 /**
  * Creates a service's login role and its schema owned by that role. The role gets no rights on any other
  * schema, so a service cannot read another's tables (DESIGN.md "one schema per service, its own role").
- * Idempotent.
+ * The role's password is set at every start (none when `password` is empty), so changing
+ * PG_SERVICE_PASSWORD takes effect. Idempotent.
  */
 export async function ensureServiceSchema(admin: PgTarget, role: string, schema: string, password?: string): Promise<void> {
   await withClient(admin, async (c) => {
@@ -67,10 +84,8 @@ export async function ensureServiceSchema(admin: PgTarget, role: string, schema:
     await c.query('begin');
     await c.query(`select pg_advisory_xact_lock(hashtext('orderflow-bootstrap'))`);
     const { rowCount } = await c.query('select 1 from pg_roles where rolname = $1', [role]);
-    if (!rowCount) {
-      const withPassword = password ? ` password ${c.escapeLiteral(password)}` : '';
-      await c.query(`create role ${ident(role)} login${withPassword}`);
-    }
+    const withPassword = `password ${password ? c.escapeLiteral(password) : 'null'}`;
+    await c.query(`${rowCount ? 'alter' : 'create'} role ${ident(role)} login ${withPassword}`);
     await c.query(`create schema if not exists ${ident(schema)} authorization ${ident(role)}`);
     await c.query('commit');
   });
@@ -87,7 +102,7 @@ export interface ServiceDataSourceOptions {
  * A TypeORM data source on the service's own role and schema (`search_path` = the schema, so migrations
  * and raw SQL use unqualified names). Initialises it and applies pending migrations (idempotent;
  * TypeORM keeps its `migrations` table in the schema). `synchronize` is off: migrations only.
- * @throws DatabaseUnreachableError when Postgres does not answer.
+ * @throws DatabaseUnreachableError when Postgres does not answer; DatabaseAuthError when it refuses the login.
  */
 export async function openServiceDataSource(opts: ServiceDataSourceOptions): Promise<DataSource> {
   const { target } = opts;
@@ -110,7 +125,7 @@ export async function openServiceDataSource(opts: ServiceDataSourceOptions): Pro
   try {
     await ds.initialize();
   } catch (e) {
-    throw new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${(e as Error).message}`);
+    throw connectError(target, e);
   }
   await runMigrationsOnce(ds, target.schema);
   return ds;

@@ -1,7 +1,7 @@
 import { DynamicModule, INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { UnreachableError } from '@orderflow/messaging';
-import { DatabaseUnreachableError } from '@orderflow/persistence';
+import { DatabaseAuthError, DatabaseUnreachableError } from '@orderflow/persistence';
 import { Config, ConfigError, loadConfig } from './config';
 import { createLogger, Logger } from './logger';
 
@@ -37,18 +37,23 @@ export async function runServiceMain(name: string, module: (config: Config) => D
   try {
     const config = loadConfig();
     const app = await startService(module, config, name);
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        // Nest's shutdown hooks run in app.close(): consumers drain, the outbox flushes, connections close.
-        app.close().then(() => process.exit(0), (e: Error) => {
-          process.stderr.write(`${name}: shutdown failed: ${e.message}\n`);
-          process.exit(1);
-        });
+    // One shutdown, whichever signal comes first and however often: Ctrl-C under `npm start` delivers SIGINT
+    // to the whole process group and the CLI sends SIGTERM as well.
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      // Nest's shutdown hooks run in app.close(): consumers drain, the outbox flushes, connections close.
+      app.close().then(() => process.exit(0), (e: Error) => {
+        process.stderr.write(`${name}: shutdown failed: ${e.message}\n`);
+        process.exit(1);
       });
-    }
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   } catch (e) {
     const err = e as Error;
-    const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof DatabaseUnreachableError;
+    const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof DatabaseUnreachableError || err instanceof DatabaseAuthError;
     process.stderr.write(`${name}: ${known ? err.message : err.stack ?? err.message}\n`);
     process.exit(1);
   }

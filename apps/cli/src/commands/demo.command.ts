@@ -98,7 +98,7 @@ export function demoCommand(): Command {
         for (const [customerId, amount] of plan.deposits) await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: 'USD' }, Subjects.PaymentDeposited);
         say(`seeded ${plan.stock.map(([s, q]) => `${s}×${q}`).join(', ')}; deposits ${plan.deposits.map(([c, a]) => `${c} ${(a / 100).toFixed(2)} USD`).join(', ')}`);
         say(`publishing ${plan.orders.length} orders and waiting for their outcomes`);
-        const outcomes = (await publishOrders(client, plan.orders, true, 30_000))!;
+        const outcomes = (await publishOrders(client, plan.orders, true, 30_000)).outcomes!;
         printOutcomes(!!opts.json, outcomes);
         if (outcomes.some((o) => o.status === 'PENDING')) process.exitCode = 1;
       } finally {

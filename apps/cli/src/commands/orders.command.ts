@@ -2,24 +2,40 @@ import { Command } from 'commander';
 import { OrderView, Subjects } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { withClient } from '../context';
+import { DeadLetters } from '../dlq/dead-letters';
 import { print } from '../output';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `orders show --json`: the order service's view plus the order's newest dead letter; `REJECTED` when only a dead letter exists. */
+type Shown = (OrderView | (Omit<OrderView, 'status' | 'saga'> & { status: 'REJECTED'; saga: null })) & { deadLetter: { seq: number; error: string } | null };
 
 export function ordersCommand(): Command {
   const orders = new Command('orders').description('look at orders (asks the order service)');
   orders
     .command('show')
-    .description('an order, its status and reason, and its saga step by step')
+    .description('an order, its status and reason, and its newest saga attempt step by step (or the dead letter that rejected it)')
     .argument('<orderId>', 'the order id (UUID)')
     .option('--json', 'print JSON')
     .action(async (orderId: string, opts: { json?: boolean }, cmd: Command) => {
       if (!UUID.test(orderId)) throw new UsageError(`order id must be a UUID, got "${orderId}"`);
-      const view = await withClient(cmd, (c) => c.query<OrderView>(Subjects.QueryOrder, { orderId }));
-      if (!view) throw new CliFailure(`no order ${orderId}`);
-      if (opts.json) return print(true, view);
-      process.stdout.write(`order ${view.orderId}: ${view.status}${view.reason ? ` (${view.reason})` : ''}\nsaga ${view.saga.id}: ${view.saga.status}\n`);
-      print(false, view, ['step', 'status', 'started', 'finished', 'error'], view.saga.steps.map((s) => [s.name, s.status, s.startedAt, s.finishedAt, s.error]));
+      const shown: Shown = await withClient(cmd, async (c) => {
+        const view = await c.query<OrderView>(Subjects.QueryOrder, { orderId });
+        const letter = (await (await DeadLetters.open(c)).all()).filter((e) => e.orderId === orderId).pop();
+        const deadLetter = letter ? { seq: letter.seq, error: letter.error } : null;
+        if (view) return { ...view, deadLetter };
+        if (!letter) throw new CliFailure(`no order ${orderId}`);
+        return { orderId, status: 'REJECTED', reason: letter.error, saga: null, deadLetter };
+      });
+      if (opts.json) return print(true, shown);
+      const out = process.stdout;
+      if (!shown.saga) {
+        out.write(`order ${orderId}: REJECTED — its ${Subjects.OrderCreated} was dead-lettered (${shown.reason}); see \`orderflow dlq show ${shown.deadLetter!.seq}\`\n`);
+        return;
+      }
+      out.write(`order ${shown.orderId}: ${shown.status}${shown.reason ? ` (${shown.reason})` : ''}\nsaga ${shown.saga.id} (attempt ${shown.saga.attempt}): ${shown.saga.status}\n`);
+      print(false, shown, ['step', 'status', 'started', 'finished', 'error'], shown.saga.steps.map((s) => [s.name, s.status, s.startedAt, s.finishedAt, s.error]));
+      if (shown.deadLetter) out.write(`dead letter ${shown.deadLetter.seq}: ${shown.deadLetter.error}; see \`orderflow dlq show ${shown.deadLetter.seq}\`\n`);
     });
   return orders;
 }

@@ -1,9 +1,11 @@
 import { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
 import { OrderCreated, Subjects } from '@orderflow/contracts';
 import { UsageError } from '../cli.errors';
 import { Outcome, PipelineClient } from '../client';
 import { currencyCode, wholeNumber, withClient } from '../context';
 import { printOutcomes, print } from '../output';
+import { progress } from '../progress';
 import { generateOrders, parseItem, readOrders, toOrder } from './order-input';
 
 interface PublishOptions {
@@ -19,18 +21,37 @@ interface PublishOptions {
 }
 
 /**
- * Publishes orders, `window` at a time, and (with `wait`) waits for each outcome; null without `wait`.
+ * Publishes orders, `window` at a time, and (with `wait`) waits for each outcome, with a progress bar on a
+ * terminal; null without `wait`. When `signal` aborts (Ctrl-C), it stops publishing and waiting and returns
+ * the outcomes of what was published so far.
  */
-export async function publishOrders(client: PipelineClient, orders: OrderCreated[], wait: boolean, timeoutMs: number, window = 256): Promise<Outcome[] | null> {
+export async function publishOrders(client: PipelineClient, orders: OrderCreated[], wait: boolean, timeoutMs: number, signal?: AbortSignal, window = 256): Promise<{ published: OrderCreated[]; outcomes: Outcome[] | null }> {
   const listener = wait ? client.outcomes() : undefined;
   const publishedAt = new Map<string, number>();
-  for (let i = 0; i < orders.length; i += window) {
+  const published: OrderCreated[] = [];
+  for (let i = 0; i < orders.length && !signal?.aborted; i += window) {
     await Promise.all(orders.slice(i, i + window).map(async (o) => {
+      const msgId = randomUUID();
+      listener?.expect(msgId, o.orderId);
       publishedAt.set(o.orderId, Date.now());
-      await client.publish(Subjects.OrderCreated, o);
+      await client.publish(Subjects.OrderCreated, o, msgId);
+      published.push(o);
     }));
   }
-  return listener ? listener.wait(publishedAt, timeoutMs) : null;
+  if (!listener) return { published, outcomes: null };
+  const bar = progress('outcomes', publishedAt.size);
+  try {
+    return { published, outcomes: await listener.wait(publishedAt, timeoutMs, () => bar.tick(), signal) };
+  } finally {
+    bar.stop();
+  }
+}
+
+/** "3 orders: 2 CONFIRMED, 1 CANCELLED" on stderr. */
+export function summarise(outcomes: Outcome[]): void {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) counts.set(o.status, (counts.get(o.status) ?? 0) + 1);
+  process.stderr.write(`${outcomes.length} order(s): ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}\n`);
 }
 
 export function publishCommand(): Command {
@@ -49,13 +70,26 @@ export function publishCommand(): Command {
     .action(async (event: string, opts: PublishOptions, cmd: Command) => {
       if (event !== Subjects.OrderCreated) throw new UsageError(`can only publish ${Subjects.OrderCreated}, not "${event}"`);
       const orders = ordersFrom(opts);
-      const outcomes = await withClient(cmd, (client) => publishOrders(client, orders, !!opts.wait, opts.timeout));
-      if (outcomes) {
-        printOutcomes(!!opts.json, outcomes);
-        // An order with no outcome within --timeout is a failure of the run.
-        if (outcomes.some((o) => o.status === 'PENDING')) process.exitCode = 1;
-      } else {
-        print(!!opts.json, orders.map((o) => ({ orderId: o.orderId })), ['order id', 'status'], orders.map((o) => [o.orderId, 'published']));
+      // Ctrl-C: stop, print what was published so far with the statuses known, exit 130.
+      const interrupt = new AbortController();
+      const onSigint = () => interrupt.abort();
+      process.once('SIGINT', onSigint);
+      try {
+        const { published, outcomes } = await withClient(cmd, (client) => publishOrders(client, orders, !!opts.wait, opts.timeout, interrupt.signal));
+        if (outcomes) {
+          printOutcomes(!!opts.json, outcomes);
+          summarise(outcomes);
+          // An order with no outcome within --timeout, or rejected, is a failure of the run.
+          if (outcomes.some((o) => o.status === 'PENDING' || o.status === 'REJECTED' || o.status === 'DUPLICATE')) process.exitCode = 1;
+        } else {
+          print(!!opts.json, published.map((o) => ({ orderId: o.orderId })), ['order id', 'status'], published.map((o) => [o.orderId, 'published']));
+        }
+        if (interrupt.signal.aborted) {
+          process.stderr.write(`interrupted: ${published.length} of ${orders.length} order(s) published\n`);
+          process.exitCode = 130;
+        }
+      } finally {
+        process.off('SIGINT', onSigint);
       }
     });
 }

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { Client } from 'pg';
+import { natsConnectProblem } from '@orderflow/messaging';
 import { adminDb, Config } from '@orderflow/runtime';
 
 /** Null when NATS with JetStream answers at `url`, else why not. */
@@ -19,7 +20,7 @@ export async function natsProblem(url: string): Promise<string | null> {
       await nc.close();
     }
   } catch (e) {
-    return `NATS at ${url} is unreachable (${(e as Error).message})`;
+    return natsConnectProblem(url, e);
   }
 }
 
@@ -32,7 +33,9 @@ export async function postgresProblem(config: Config): Promise<string | null> {
     await c.query('select 1');
     return null;
   } catch (e) {
-    return `Postgres at postgres://${target.user}@${target.host}:${target.port} is unreachable (${(e as Error).message})`;
+    const where = `Postgres at postgres://${target.user}@${target.host}:${target.port}`;
+    const why = (e as Error).message;
+    return /^28/.test((e as { code?: string }).code ?? '') ? `${where} refused the login of role ${target.user}: ${why} (check PG_ADMIN_PASSWORD)` : `${where} is unreachable (${why})`;
   } finally {
     await c.end().catch(() => undefined);
   }
