@@ -1,20 +1,6 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { orderflow } from './support/cli';
 import { Stack } from './support/stack';
-
-const BIN = join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js');
-
-/** Runs the built `orderflow` command as a user would (needs `npm run build`, which `npm test` runs first). */
-function orderflow(stack: Stack | null, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, ...(stack ? { ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE, PGDATABASE: stack.config.PGDATABASE } : {}) };
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { env, timeout: 30000, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
 
 describe('orderflow CLI', () => {
   describe('against the running pipeline', () => {
@@ -99,6 +85,39 @@ describe('orderflow CLI', () => {
       expect(JSON.parse(r.stdout)).toEqual(['order', 'inventory', 'payment', 'notification'].map((app) => ({ app, up: true })));
     });
 
+    it('reports a command the service dead-letters with its reason at once, not as "no answer"', async () => {
+      const customer = `cli-${randomUUID().slice(0, 6)}`;
+      await stack.deposit(customer, 100);
+      const r = await orderflow(stack, ['accounts', 'deposit', customer, '100', '--currency', 'EUR']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^orderflow: payment.cmd.deposit was rejected by the payment service: account ${customer} is in USD, not EUR; deposit refused \\(dead letter \\d+: \`orderflow dlq show \\d+\`\\)\n$`));
+      expect(r.ms).toBeLessThan(5000);
+    });
+
+    it('reports a reused order id as DUPLICATE and a malformed order as REJECTED, and orders show names the dead letter', async () => {
+      const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
+      await stack.restock(sku, 5);
+      await stack.deposit(customer, 10_000);
+      const orderId = randomUUID();
+      expect((await orderflow(stack, ['publish', 'order.created', '--customer', customer, '--item', `${sku}:1:100`, '--order-id', orderId, '--wait'])).code).toBe(0);
+
+      const reused = await orderflow(stack, ['publish', 'order.created', '--customer', 'someone-else', '--item', `${sku}:1:100`, '--order-id', orderId, '--wait', '--json']);
+      expect(reused.code).toBe(1);
+      expect(JSON.parse(reused.stdout)).toEqual([{ orderId, status: 'DUPLICATE', reason: `order ${orderId} already exists with a different body`, ms: expect.any(Number) }]);
+      expect(reused.stderr).toMatch(/1 order\(s\): 1 DUPLICATE/);
+
+      // A body the CLI would refuse (lower-case currency) sent by another client: dead-lettered, then shown as REJECTED.
+      const rejected = { orderId: randomUUID(), customerId: customer, currency: 'usd', items: [{ sku, quantity: 1, unitPrice: 100 }] };
+      await stack.publish('order.created', rejected);
+      let shown: any;
+      await (async () => {
+        for (let i = 0; i < 100 && !(shown = JSON.parse((await orderflow(stack, ['orders', 'show', rejected.orderId, '--json'])).stdout || 'null')); i++) await new Promise((r) => setTimeout(r, 100));
+      })();
+      expect(shown).toEqual({ orderId: rejected.orderId, status: 'REJECTED', reason: expect.stringMatching(/ISO 4217/), saga: null, deadLetter: { seq: expect.any(Number), error: expect.stringMatching(/ISO 4217/) } });
+      const text = await orderflow(stack, ['orders', 'show', rejected.orderId]);
+      expect(text.stdout).toMatch(new RegExp(`REJECTED .* see \`orderflow dlq show ${shown.deadLetter.seq}\``));
+    });
+
     it('says an unknown order is not there, in one line, exit 1', async () => {
       const r = await orderflow(stack, ['orders', 'show', randomUUID()]);
       expect(r.code).toBe(1);
@@ -114,6 +133,15 @@ describe('orderflow CLI', () => {
       [['publish', 'order.created', '--customer', 'a', '--item', 'BOOK:0:100'], /quantity must not be less than 1/],
       [['publish', 'order.created', '--file', '/no/such/file'], /cannot read \/no\/such\/file: ENOENT/],
       [['stock', 'add', 'BOOK', 'lots'], /QTY must be a whole number/],
+      [['stock', 'add', '', '5'], /inventory.cmd.restock: invalid RestockSku: sku should not be empty/],
+      [['accounts', 'deposit', '', '5'], /payment.cmd.deposit: invalid DepositFunds: customerId should not be empty/],
+      [['publish', 'order.created', '--customer', 'a', '--item', 'GOLD:1000000:9007199254740'], /items total .* must not exceed 9007199254740991 minor units/],
+      [['saga', 'retry', '--why', 'x'], /give saga or order ids, or --status CANCELLED/],
+      [['saga', 'resume', '--status', 'CANCELLED', '--why', 'x'], /saga resume takes --status FAILED/],
+      [['saga', 'list', '--since', 'yesterday'], /--since must be a duration/],
+      [['dlq', 'replay', '1'], /required option '--why <text>' not specified/],
+      [['dlq', 'replay', '--why', 'x'], /give the SEQs of the entries, or --all/],
+      [['dlq', 'purge', '1', '--why', 'x', '--rate', '2'], /unknown option '--rate'/],
       [['accounts', 'deposit', 'alice', '10', '--currency', 'dollars'], /--currency must be an ISO 4217 code/],
       [['orders', 'show', 'not-a-uuid'], /order id must be a UUID/],
       [['orders', 'show'], /^orderflow: missing required argument 'orderId'/],
@@ -125,6 +153,12 @@ describe('orderflow CLI', () => {
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it('prints its version', async () => {
+      const r = await orderflow(null, ['--version']);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(require('../package.json').version);
     });
 
     it('names the NATS URL when it is unreachable, in one line, exit 1', async () => {

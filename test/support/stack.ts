@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { INestApplicationContext } from '@nestjs/common';
 import { connect, headers as natsHeaders, JetStreamManager, NatsConnection } from 'nats';
 import { Pool } from 'pg';
-import { Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { DLQ_STATE_BUCKET, Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
 import { Config, loadConfig, startService } from '@orderflow/runtime';
 import { OrderModule } from '../../apps/order/src/order.module';
 import { InventoryModule } from '../../apps/inventory/src/inventory.module';
@@ -98,13 +98,16 @@ export class Stack {
     await waitFor(async () => (await this.query(Subjects.QueryAccount, { customerId })).data?.balance === before + amount);
   }
 
-  /** Waits until the order is no longer PENDING, and its notification is recorded; returns the order row. */
+  /** Waits until the order is no longer PENDING, and the notification of its newest saga attempt is recorded; returns the order row. */
   async outcome(orderId: string): Promise<{ status: string; reason: string | null }> {
     let row: any;
     await waitFor(async () => {
       [row] = (await this.db.query('select status, reason from orders.orders where order_id = $1', [orderId])).rows;
       if (!row || row.status === 'PENDING') return false;
-      const n = await this.db.query('select 1 from notifications.notifications where order_id = $1', [orderId]);
+      const n = await this.db.query(
+        'select 1 from notifications.notifications where saga_id = (select id from orders.sagas where order_id = $1 order by attempt desc limit 1)',
+        [orderId],
+      );
       return n.rowCount === 1;
     });
     return row;
@@ -124,9 +127,34 @@ export class Stack {
     return out;
   }
 
+  /**
+   * The invariants every scenario must keep, as SQL over every schema; each query lists what breaks one:
+   * per SKU `available + reserved + sold` = restocked (none negative); per account balance + charged −
+   * refunded = deposited; at most one un-refunded charge per order.
+   */
+  async conservationViolations(): Promise<unknown[]> {
+    const q = async (sql: string) => (await this.db.query(sql)).rows;
+    return [
+      ...(await q(`select 'stock' as broken, sku from inventory.stock where available + reserved + sold <> restocked or least(available, reserved, sold) < 0`)),
+      ...(await q(`select 'money' as broken, a.customer_id from payments.accounts a left join payments.ledger l on l.customer_id = a.customer_id
+                   group by a.customer_id, a.balance
+                   having a.balance + coalesce(sum(l.amount) filter (where l.kind = 'CHARGE'), 0) - coalesce(sum(l.amount) filter (where l.kind = 'REFUND'), 0)
+                          <> coalesce(sum(l.amount) filter (where l.kind = 'DEPOSIT'), 0)`)),
+      ...(await q(`select 'charges' as broken, c.order_id from payments.ledger c
+                   where c.kind = 'CHARGE' and not exists (select 1 from payments.ledger r where r.kind = 'REFUND' and r.saga_id = c.saga_id and r.amount > 0)
+                   group by c.order_id having count(*) > 1`)),
+    ];
+  }
+
+  /** The saga attempts of an order, oldest first. */
+  async sagas(orderId: string): Promise<{ id: string; attempt: number; status: string; reason: string | null; history: any[] }[]> {
+    return (await this.db.query('select id, attempt, status, reason, history from orders.sagas where order_id = $1 order by attempt', [orderId])).rows;
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.apps.map((a) => a.close().catch(() => undefined)));
     for (const s of Object.keys(Streams) as StreamName[]) await this.jsm.streams.delete(this.ns.stream(s)).catch(() => undefined);
+    await this.jsm.streams.delete(`KV_${this.ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
     await this.nc.close();
     await this.db.end();
     const admin = new Pool({ host: this.config.PGHOST, port: this.config.PGPORT, user: this.config.PG_ADMIN_USER, password: this.config.PG_ADMIN_PASSWORD || undefined, database: 'postgres', max: 1 });

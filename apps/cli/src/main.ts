@@ -32,7 +32,7 @@ export function buildProgram(): Command {
   }
   // Every command reports commander's own errors (unknown option, missing argument) as one line, and throws
   // instead of exiting so `main` picks the exit code.
-  const oneLine = { outputError: (text: string, write: (s: string) => void) => write(`orderflow: ${text.replace(/^error: /, '').trim()} (see --help)\n`) };
+  const oneLine = { outputError: (text: string, write: (s: string) => void) => write(`orderflow: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) };
   const configure = (c: Command) => {
     c.exitOverride().configureOutput(oneLine);
     c.commands.forEach(configure);

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { Client } from 'pg';
-import { Namespace, OrderCreated, StockLevel, AccountBalance, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { DLQ_STATE_BUCKET, Namespace, OrderCreated, StockLevel, AccountBalance, StreamName, Streams, Subjects } from '@orderflow/contracts';
 import { adminDb, loadConfig, ServiceNames } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
@@ -126,6 +126,7 @@ async function cleanUp(client: PipelineClient, config: ReturnType<typeof loadCon
   const jsm = await client.nc.jetstreamManager();
   const ns = new Namespace(id);
   for (const s of Object.keys(Streams) as StreamName[]) await jsm.streams.delete(ns.stream(s)).catch(() => undefined);
+  await jsm.streams.delete(`KV_${ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
   const admin = new Client(adminDb(config, 'postgres'));
   await admin.connect();
   await admin.query(`drop database if exists "${config.PGDATABASE}" with (force)`);

@@ -29,17 +29,20 @@ function withFilters(cmd: Command): Command {
 }
 
 /**
- * The entries a bulk command works on, taken once when it starts (a snapshot): the given SEQs, or with
- * `--all` every entry passing the filters.
+ * How a bulk command picks entries: the given SEQs, or `--all` with filters. Checked before connecting.
  * @throws UsageError when neither or both are given.
  */
-async function select(dlq: DeadLetters, seqs: string[], opts: FilterOptions & { all?: boolean }): Promise<{ entries: DlqMessage[]; missing: number[] }> {
+function selection(seqs: string[], opts: FilterOptions & { all?: boolean }): number[] | 'all' {
   const filtered = ['subject', 'error', 'fingerprint', 'order', 'state', 'since'].some((k) => opts[k as keyof FilterOptions] !== undefined);
   if (seqs.length && (opts.all || filtered)) throw new UsageError('give SEQs, or --all with filters, not both');
   if (!seqs.length && !opts.all) throw new UsageError('give the SEQs of the entries, or --all (with filters)');
+  return opts.all ? 'all' : seqs.map(seqNumber);
+}
+
+/** The entries a bulk command works on, taken once when it starts (a snapshot), and the SEQs that do not exist. */
+async function select(dlq: DeadLetters, wanted: number[] | 'all', filter: FilterOptions): Promise<{ entries: DlqMessage[]; missing: number[] }> {
   const all = await dlq.all();
-  if (opts.all) return { entries: all.filter((e) => matches(e, opts)), missing: [] };
-  const wanted = seqs.map(seqNumber);
+  if (wanted === 'all') return { entries: all.filter((e) => matches(e, filter)), missing: [] };
   return { entries: all.filter((e) => wanted.includes(e.seq)), missing: wanted.filter((s) => !all.some((e) => e.seq === s)) };
 }
 
@@ -139,9 +142,10 @@ export function dlqCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (seqs: string[], opts: FilterOptions & { all?: boolean; why: string; operator?: string; dryRun?: boolean; patch?: string; rate?: number; canary?: boolean; maxFailRate: number; timeout: number; force?: boolean; json?: boolean }, cmd: Command) => {
       if (!opts.why.trim()) throw new UsageError('--why must say why');
+      const wanted = selection(seqs, opts);
       const patch = opts.patch !== undefined ? readPatch(opts.patch) : undefined;
       const report = await openDlq(cmd, async (client, d) => {
-        const { entries, missing } = await select(d, seqs, opts);
+        const { entries, missing } = await select(d, wanted, opts);
         const r = await replay(client, d, entries, { ...opts, operator: operatorOf(opts), patch, patchArg: opts.patch, timeoutMs: opts.timeout });
         return { ...r, results: [...missingResults(missing), ...r.results] };
       });
@@ -159,8 +163,9 @@ export function dlqCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (seqs: string[], opts: FilterOptions & { all?: boolean; why: string; operator?: string; dryRun?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       if (!opts.why.trim()) throw new UsageError('--why must say why');
+      const wanted = selection(seqs, opts);
       const report = await openDlq(cmd, async (client, d) => {
-        const { entries, missing } = await select(d, seqs, opts);
+        const { entries, missing } = await select(d, wanted, opts);
         const results: EntryResult[] = entries.map((e) => ({ seq: e.seq, action: e.state === 'purged' ? 'skipped' : opts.dryRun ? 'would_purge' : 'purged', reason: e.state === 'purged' ? 'already purged' : null, newMsgId: null, diff: null }));
         const todo = entries.filter((e) => e.state !== 'purged');
         if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);

@@ -72,10 +72,12 @@ const num = (v: string | undefined) => (v ? Number(v) : null);
  * here whenever an operator looks, and stored.
  */
 export class DeadLetters {
-  private constructor(private readonly client: PipelineClient, readonly kv: KV) {}
+  private constructor(private readonly client: PipelineClient, private readonly kv: KV, private readonly bucket: string) {}
 
+  /** Opens (creating it if missing) the state bucket of the client's namespace. */
   static async open(client: PipelineClient): Promise<DeadLetters> {
-    return new DeadLetters(client, await client.js.views.kv(client.ns.stream(DLQ_STATE_BUCKET)));
+    const bucket = client.ns.stream(DLQ_STATE_BUCKET);
+    return new DeadLetters(client, await client.js.views.kv(bucket), bucket);
   }
 
   get stream(): string {
@@ -113,21 +115,28 @@ export class DeadLetters {
     });
   }
 
+  /**
+   * Every entry's state record, read from the bucket's stream in full (the newest value of a key wins).
+   * Not `kv.keys()`: with nats-server 2.9 its last-per-subject listing can stop short.
+   */
   private async records(): Promise<Map<number, StateRecord>> {
     const out = new Map<number, StateRecord>();
-    for await (const key of await this.kv.keys()) {
-      const e = await this.kv.get(key);
-      if (e && e.value.length) out.set(Number(key), JSON.parse(e.string()));
+    const prefix = `$KV.${this.bucket}.`;
+    for (const m of await this.read(`KV_${this.bucket}`)) {
+      const key = Number(m.subject.slice(prefix.length));
+      const op = m.headers?.get('KV-Operation');
+      if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) out.delete(key);
+      else out.set(key, JSON.parse(m.string()));
     }
     return out;
   }
 
-  /** Every message of the DLQ stream, with an ordered consumer (no server-side state left behind). */
-  private async read(): Promise<JsMsg[]> {
+  /** Every message of a stream (the DLQ by default), with an ordered consumer (no server-side state left behind). */
+  private async read(stream = this.stream): Promise<JsMsg[]> {
     const jsm = await this.client.nc.jetstreamManager();
-    const info = await jsm.streams.info(this.stream).catch(() => undefined);
+    const info = await jsm.streams.info(stream).catch(() => undefined);
     if (!info || info.state.messages === 0) return [];
-    const consumer = await this.client.js.consumers.get(this.stream);
+    const consumer = await this.client.js.consumers.get(stream);
     const messages = await consumer.consume({ max_messages: 512 });
     const out: JsMsg[] = [];
     for await (const m of messages) {

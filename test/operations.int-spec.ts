@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Subjects } from '@orderflow/contracts';
+import { orderflow, orderflowJson } from './support/cli';
+import { order, Stack, waitFor } from './support/stack';
+
+/**
+ * Operating failures with the CLI (issue 5, OPERATIONS.md), on the real stack with short step deadlines,
+ * the CLI run as a subprocess: dead letters inspected, patched and replayed; sagas retried and resumed.
+ * After each scenario, stock and money are conserved.
+ */
+describe('operating failures from the CLI', () => {
+  let stack: Stack;
+  const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
+  const stock = async (sku: string) => (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku])).rows[0];
+  const balance = async (customer: string) => Number((await stack.db.query('select balance from payments.accounts where customer_id = $1', [customer])).rows[0].balance);
+  const sagaStatus = async (orderId: string) => (await stack.sagas(orderId)).pop()?.status;
+  const patchFile = (patch: object) => {
+    const file = join(tmpdir(), `patch-${randomUUID()}.json`);
+    writeFileSync(file, JSON.stringify(patch));
+    return file;
+  };
+  const entryOf = async (orderId: string) => (await orderflowJson(stack, ['dlq', 'list', '--order', orderId])).pop();
+
+  beforeAll(async () => {
+    stack = await Stack.start({ SAGA_STEP_TIMEOUT_MS: '600', SAGA_STEP_MAX_ATTEMPTS: '2' });
+    await stack.db.query(`create function inventory.fail_release() returns trigger language plpgsql as $$
+      begin raise exception 'injected fault: release of saga %', new.saga_id; end $$`);
+    await stack.db.query(`create function orders.fail_order() returns trigger language plpgsql as $$
+      begin raise exception 'injected fault: order %', new.order_id; end $$`);
+  });
+  afterEach(async () => {
+    expect(await stack.conservationViolations()).toEqual([]);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('poison round trip: a lower-case currency is listed, advised, patched in a dry run, replayed to CONFIRMED, and not replayed twice', async () => {
+    const [sku, customer] = [uniq('INK'), uniq('pat')];
+    await stack.restock(sku, 5);
+    await stack.deposit(customer, 10_000);
+    const poison = { ...order(customer, [{ sku, quantity: 2, unitPrice: 300 }]), currency: 'usd' };
+    await stack.publish(Subjects.OrderCreated, poison, 'poison-msg-' + poison.orderId);
+
+    await waitFor(async () => !!(await entryOf(poison.orderId)));
+    const entry = await entryOf(poison.orderId);
+    expect(entry).toMatchObject({ subject: 'order.created', consumer: 'order-placement', attempts: 1, state: 'new', replayCount: 0, fingerprint: expect.stringMatching(/^[0-9a-f]{10}$/) });
+    expect(entry.error).toMatch(/MalformedMessageError: .*currency must be an upper-case ISO 4217 code/);
+
+    const shown = await orderflowJson(stack, ['dlq', 'show', String(entry.seq)]);
+    expect(shown.headers).toMatchObject({ 'Dlq-Msg-Id': 'poison-msg-' + poison.orderId, 'Correlation-Id': poison.orderId });
+    expect(shown.body).toEqual(poison);
+    expect(shown.saga).toBeNull();
+    expect(shown.advice).toMatch(/--patch/);
+
+    const fix = patchFile({ currency: 'USD' });
+    const dry = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--dry-run', '--why', 'lower-case currency']);
+    expect(dry).toMatchObject({ dryRun: true, halted: false, results: [{ seq: entry.seq, action: 'would_replay', newMsgId: null }] });
+    expect(dry.results[0].diff).toMatch(/-\s+"currency": "usd",\n\+\s+"currency": "USD",/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await stack.db.query('select 1 from orders.orders where order_id = $1', [poison.orderId])).rowCount).toBe(0);
+    expect((await entryOf(poison.orderId)).state).toBe('new');
+
+    const replayed = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--why', 'lower-case currency', '--operator', 'ops-test']);
+    expect(replayed.results).toEqual([expect.objectContaining({ seq: entry.seq, action: 'replayed', newMsgId: expect.any(String) })]);
+    expect(await stack.outcome(poison.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    await waitFor(async () => (await entryOf(poison.orderId)).state === 'resolved');
+    expect(await stock(sku)).toEqual({ available: 3, reserved: 0, sold: 2 });
+
+    const again = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--why', 'twice?']);
+    expect(again.results).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/already replayed/) })]);
+    // The replay is on the OPS stream, with who and why.
+    const ops = await stack.jsm.streams.getMessage(stack.ns.stream('OPS'), { last_by_subj: stack.ns.subject('ops.dlq.replayed') });
+    expect(JSON.parse(ops.string())).toMatchObject({ action: 'replay', operator: 'ops-test', why: 'lower-case currency', entries: [{ seq: entry.seq, newMsgId: replayed.results[0].newMsgId }] });
+  });
+
+  it('timeout round trip: payment down → FAILED; payment back → the late refund resumes it to CANCELLED; saga retry → CONFIRMED, charged once net', async () => {
+    const [sku, customer] = [uniq('CAM'), uniq('tim')];
+    await stack.restock(sku, 4);
+    await stack.deposit(customer, 50_000);
+    await stack.stopApp('payment');
+    const o = order(customer, [{ sku, quantity: 2, unitPrice: 4_000 }]);
+    try {
+      await stack.publish(Subjects.OrderCreated, o);
+      // The charge times out, and so does its refund: nobody is there to answer.
+      await waitFor(async () => (await sagaStatus(o.orderId)) === 'FAILED', 20_000);
+      expect(await stock(sku)).toEqual({ available: 2, reserved: 2, sold: 0 });
+    } finally {
+      await stack.startApp('payment');
+    }
+    // Payment handles the queued charges and refunds; the refund's reply moves the FAILED saga on by itself.
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'step_timeout' });
+    const [first] = await stack.sagas(o.orderId);
+    expect(first.history.map((h) => `${h.name}:${h.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED']);
+    expect(first.history[2].note).toMatch(/late reply payment.evt.refunded after the saga had FAILED: resumed/);
+    expect(await stock(sku)).toEqual({ available: 4, reserved: 0, sold: 0 });
+    await waitFor(async () => (await balance(customer)) === 50_000);
+
+    const dry = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'payment is back', '--dry-run']);
+    expect(dry).toMatchObject({ dryRun: true, results: [{ sagaId: first.id, orderId: o.orderId, action: 'would_retry', newSagaId: null }] });
+    expect(dry.results[0].plan).toEqual([
+      `reserveStock: send inventory.cmd.reserve (${sku}×2)`,
+      'chargePayment: send payment.cmd.charge (80.00 USD)',
+      'createOrder: local transaction (pivot)',
+      'commitReservation: send inventory.cmd.commit',
+    ]);
+    expect(dry.results[0].recorded).toEqual(['inventory: attempt 1 RELEASED, 2 unit(s) (' + sku + '×2)', 'payment: attempt 1 charged 80.00 USD, refunded 80.00 USD']);
+    expect(await stack.sagas(o.orderId)).toHaveLength(1);
+
+    const retried = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'payment is back', '--operator', 'ops-test']);
+    expect(retried.results).toEqual([expect.objectContaining({ action: 'retried', newSagaId: expect.any(String) })]);
+    await waitFor(async () => (await sagaStatus(o.orderId)) === 'COMPLETED');
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    expect(await balance(customer)).toBe(50_000 - 8_000);
+    expect(await stock(sku)).toEqual({ available: 2, reserved: 0, sold: 2 });
+
+    const show = await orderflowJson(stack, ['saga', 'show', o.orderId]);
+    expect(show).toMatchObject({ sagaId: retried.results[0].newSagaId, attempt: 2, status: 'COMPLETED', remaining: [] });
+    expect(show.attempts.map((a: any) => `${a.attempt}:${a.status}`)).toEqual(['1:CANCELLED', '2:COMPLETED']);
+    expect(show.actions).toEqual([expect.objectContaining({ action: 'retry', sagaId: first.id, operator: 'ops-test', why: 'payment is back' })]);
+    // Two notifications: one per outcome of each attempt.
+    expect((await stack.db.query('select outcome from notifications.notifications where order_id = $1 order by created_at', [o.orderId])).rows.map((r) => r.outcome)).toEqual(['CANCELLED', 'CONFIRMED']);
+  });
+
+  it('business retry: out of stock, restocked, retried → CONFIRMED; a COMPLETED saga is refused and left alone', async () => {
+    const [sku, customer] = [uniq('VASE'), uniq('bea')];
+    await stack.restock(sku, 1);
+    await stack.deposit(customer, 10_000);
+    const o = order(customer, [{ sku, quantity: 3, unitPrice: 500 }]);
+    await stack.publish(Subjects.OrderCreated, o);
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'out_of_stock' });
+
+    expect((await orderflow(stack, ['stock', 'add', sku, '5'])).code).toBe(0);
+    const listed = await orderflowJson(stack, ['saga', 'list', '--status', 'CANCELLED', '--reason', 'out_of_stock']);
+    expect(listed.map((s: any) => s.orderId)).toContain(o.orderId);
+    const retried = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'restocked']);
+    expect(retried.results[0].action).toBe('retried');
+    await waitFor(async () => (await sagaStatus(o.orderId)) === 'COMPLETED');
+    expect(await stock(sku)).toEqual({ available: 3, reserved: 0, sold: 3 });
+
+    const again = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'twice?']);
+    expect(again.results).toEqual([expect.objectContaining({ action: 'skipped', reason: 'saga is COMPLETED: only a CANCELLED saga can be retried' })]);
+    expect(await stack.sagas(o.orderId)).toHaveLength(2);
+  });
+
+  it('FAILED saga: a compensation that fails every time leaves it FAILED; with the fault gone, saga resume → CANCELLED, all released', async () => {
+    const [sku, customer] = [uniq('DRUM'), uniq('fay')];
+    await stack.restock(sku, 3);
+    await stack.deposit(customer, 100);
+    const o = order(customer, [{ sku, quantity: 2, unitPrice: 700 }]);
+    await stack.db.query(`create trigger fail_release before update on inventory.reservations for each row
+      when (new.order_id = '${o.orderId}' and new.status = 'RELEASED') execute function inventory.fail_release()`);
+    try {
+      await stack.publish(Subjects.OrderCreated, o);
+      await waitFor(async () => (await sagaStatus(o.orderId)) === 'FAILED', 20_000);
+      expect(await stock(sku)).toEqual({ available: 1, reserved: 2, sold: 0 });
+      const listed = await orderflowJson(stack, ['saga', 'list', '--status', 'FAILED', '--step', 'releaseStock']);
+      expect(listed.map((s: any) => s.orderId)).toContain(o.orderId);
+    } finally {
+      await stack.db.query('drop trigger fail_release on inventory.reservations');
+    }
+    const dry = await orderflowJson(stack, ['saga', 'resume', '--status', 'FAILED', '--why', 'fault removed', '--dry-run']);
+    expect(dry.results.find((r: any) => r.orderId === o.orderId)).toMatchObject({ action: 'would_resume', plan: ['releaseStock: send inventory.cmd.release (again)'] });
+
+    const resumed = await orderflowJson(stack, ['saga', 'resume', o.orderId, '--why', 'fault removed']);
+    expect(resumed.results).toEqual([expect.objectContaining({ action: 'resumed' })]);
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'insufficient_funds' });
+    expect(await stock(sku)).toEqual({ available: 3, reserved: 0, sold: 0 });
+    const show = await orderflowJson(stack, ['saga', 'show', o.orderId]);
+    expect(show.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:FAILED', 'releaseStock:SUCCEEDED']);
+    expect(show.steps[3].note).toBe('resumed by operator');
+    // The release commands that failed meanwhile were dead-lettered; their saga has moved on since.
+    expect(show.deadLetters.length).toBeGreaterThan(0);
+    const letter = await orderflowJson(stack, ['dlq', 'show', String(show.deadLetters[0].seq)]);
+    expect(letter.advice).toMatch(/CANCELLED \(insufficient_funds\) after this message was dead-lettered: replaying it changes nothing; run `orderflow saga retry/);
+  });
+
+  it('canary: of 20 patched replays the first 3 still fail; it halts after the first failing round and prints the resume command', async () => {
+    const [sku, customer] = [uniq('BEAD'), uniq('can')];
+    await stack.restock(sku, 100);
+    await stack.deposit(customer, 100_000);
+    const poison = Array.from({ length: 20 }, () => ({ ...order(customer, [{ sku, quantity: 2, unitPrice: 10 }]), currency: 'usd' }));
+    for (const p of poison) await stack.publish(Subjects.OrderCreated, p);
+    let seqs: number[] = [];
+    await waitFor(async () => {
+      const all = await orderflowJson(stack, ['dlq', 'list', '--fingerprint', (await entryOf(poison[0].orderId))?.fingerprint ?? '-', '--state', 'new']);
+      seqs = all.filter((e: any) => poison.some((p) => p.orderId === e.orderId)).map((e: any) => e.seq);
+      return seqs.length === 20;
+    });
+    // The fault is still there for the first three: storing their orders fails every time.
+    const failing = poison.slice(0, 3).map((p) => `'${p.orderId}'`).join(', ');
+    await stack.db.query(`create trigger fail_canary before insert on orders.orders for each row
+      when (new.order_id in (${failing})) execute function orders.fail_order()`);
+    try {
+      const r = await orderflow(stack, ['dlq', 'replay', ...seqs.map(String), '--canary', '--patch', patchFile({ currency: 'USD' }), '--why', 'currency fix', '--timeout', '10000', '--json']);
+      expect(r.code).toBe(1);
+      const report = JSON.parse(r.stdout);
+      expect(report.halted).toBe(true);
+      expect(report.results.filter((x: any) => x.action === 'replayed').map((x: any) => x.seq)).toEqual([seqs[0]]);
+      expect(report.results.filter((x: any) => x.action === 'skipped').map((x: any) => x.reason)).toEqual(Array(19).fill('not replayed: the canary halted'));
+      expect(report.resume).toMatch(new RegExp(`^orderflow dlq replay ${seqs.slice(1).join(' ')} --canary --max-fail-rate 0.2 --patch '[^']+' --why 'currency fix'$`));
+      expect(r.stderr).toMatch(/the canary halted/);
+      // The one replayed was dead-lettered again, and its entry says so; the new dead letter names the replay.
+      await waitFor(async () => (await orderflowJson(stack, ['dlq', 'list', '--order', poison[0].orderId])).length === 2);
+      const [original, again] = await orderflowJson(stack, ['dlq', 'list', '--order', poison[0].orderId]);
+      expect(original).toMatchObject({ seq: seqs[0], state: 'failed_again' });
+      expect(again).toMatchObject({ state: 'new', replayCount: 1, error: expect.stringMatching(/injected fault: order/) });
+    } finally {
+      await stack.db.query('drop trigger fail_canary on orders.orders');
+    }
+    expect((await stack.db.query('select count(*)::int as n from orders.orders where order_id = any($1)', [poison.map((p) => p.orderId)])).rows[0].n).toBe(0);
+  });
+});
