@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { orderflow } from './support/cli';
 import { Stack } from './support/stack';
 
@@ -116,6 +118,29 @@ describe('orderflow CLI', () => {
       expect(shown).toEqual({ orderId: rejected.orderId, status: 'REJECTED', reason: expect.stringMatching(/ISO 4217/), saga: null, deadLetter: { seq: expect.any(Number), error: expect.stringMatching(/ISO 4217/) } });
       const text = await orderflow(stack, ['orders', 'show', rejected.orderId]);
       expect(text.stdout).toMatch(new RegExp(`REJECTED .* see \`orderflow dlq show ${shown.deadLetter.seq}\``));
+    });
+
+    it('Ctrl-C during --wait prints what was published with the statuses known so far, and exits 130', async () => {
+      const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
+      await stack.restock(sku, 5000);
+      await stack.deposit(customer, 1_000_000);
+      const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js'), 'publish', 'order.created', '--count', '3000', '--customer', customer, '--item', `${sku}:1:1`, '--wait', '--json'], {
+        env: { ...process.env, ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill('SIGINT');
+      const code = await new Promise((r) => child.once('exit', r));
+      expect(code).toBe(130);
+      const outcomes = JSON.parse(stdout);
+      const published = Number(/interrupted: (\d+) of 3000 order\(s\) published/.exec(stderr)![1]);
+      expect(outcomes).toHaveLength(published);
+      expect(published).toBeGreaterThan(0);
+      expect(new Set(outcomes.map((o: any) => o.status))).toEqual(expect.any(Set));
+      expect(outcomes.every((o: any) => ['CONFIRMED', 'PENDING'].includes(o.status))).toBe(true);
     });
 
     it('says an unknown order is not there, in one line, exit 1', async () => {

@@ -176,6 +176,8 @@ describe('operating failures from the CLI', () => {
     expect(show.deadLetters.length).toBeGreaterThan(0);
     const letter = await orderflowJson(stack, ['dlq', 'show', String(show.deadLetters[0].seq)]);
     expect(letter.advice).toMatch(/CANCELLED \(insufficient_funds\) after this message was dead-lettered: replaying it changes nothing; run `orderflow saga retry/);
+    const movedOn = await orderflowJson(stack, ['dlq', 'replay', String(letter.seq), '--why', 'fault removed']);
+    expect(movedOn.results[0]).toMatchObject({ action: 'skipped', reason: expect.stringMatching(/replaying it changes nothing.*\(--force replays it anyway\)/) });
   });
 
   it('canary: of 20 patched replays the first 3 still fail; it halts after the first failing round and prints the resume command', async () => {
@@ -212,5 +214,76 @@ describe('operating failures from the CLI', () => {
       await stack.db.query('drop trigger fail_canary on orders.orders');
     }
     expect((await stack.db.query('select count(*)::int as n from orders.orders where order_id = any($1)', [poison.map((p) => p.orderId)])).rows[0].n).toBe(0);
+  });
+
+  it('bookkeeping: stats group by fingerprint; Replay-Count 3 needs --force; purge keeps a record; an advisory is an entry, lost once its original is gone', async () => {
+    // Three dead letters of one cause, one of them already replayed three times.
+    const bodies = [1, 2, 3].map(() => ({ ...order(uniq('sta'), [{ sku: 'NONE', quantity: 0, unitPrice: 1 }]) }));
+    for (const b of bodies.slice(0, 2)) await stack.publish(Subjects.OrderCreated, b);
+    const h = (await import('nats')).headers();
+    h.set('Replay-Count', '3');
+    await stack.nc.jetstream().publish(stack.ns.subject(Subjects.OrderCreated), Buffer.from(JSON.stringify(bodies[2])), { headers: h });
+    await waitFor(async () => (await Promise.all(bodies.map((b) => entryOf(b.orderId)))).every(Boolean));
+    const [a, b, c] = await Promise.all(bodies.map((x) => entryOf(x.orderId)));
+    expect(new Set([a.fingerprint, b.fingerprint, c.fingerprint]).size).toBe(1);
+    const stats = await orderflowJson(stack, ['dlq', 'stats']);
+    expect(stats.find((g: any) => g.fingerprint === a.fingerprint)).toMatchObject({ subject: 'order.created', count: expect.any(Number), error: expect.stringMatching(/quantity must not be less than <n>/) });
+    expect(stats.find((g: any) => g.fingerprint === a.fingerprint).count).toBeGreaterThanOrEqual(3);
+
+    const fix = patchFile({ items: [{ sku: 'NONE', quantity: 1, unitPrice: 1 }] });
+    const thrice = await orderflowJson(stack, ['dlq', 'replay', String(c.seq), '--patch', fix, '--why', 'x', '--dry-run']);
+    expect(thrice.results[0]).toMatchObject({ action: 'skipped', reason: 'replayed 3 times already: needs --force' });
+    const forced = await orderflowJson(stack, ['dlq', 'replay', String(c.seq), '--patch', fix, '--why', 'x', '--dry-run', '--force']);
+    expect(forced.results[0].action).toBe('would_replay');
+
+    // Purge: asks for --yes off a terminal; then deletes the message, keeps a purged record, writes the OPS event.
+    const unconfirmed = await orderflow(stack, ['dlq', 'purge', String(a.seq), String(b.seq), '--why', 'test orders']);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/about to purge 2 dead letter\(s\): pass --yes to confirm/);
+    const purged = await orderflowJson(stack, ['dlq', 'purge', String(a.seq), String(b.seq), '--why', 'test orders', '--yes', '--operator', 'ops-test']);
+    expect(purged.results.map((r: any) => r.action)).toEqual(['purged', 'purged']);
+    await expect(stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq: a.seq })).rejects.toThrow();
+    expect((await orderflowJson(stack, ['dlq', 'list', '--state', 'purged'])).map((e: any) => e.seq)).toEqual(expect.arrayContaining([a.seq, b.seq]));
+    const ops = await stack.jsm.streams.getMessage(stack.ns.stream('OPS'), { last_by_subj: stack.ns.subject('ops.dlq.purged') });
+    expect(JSON.parse(ops.string())).toMatchObject({ action: 'purge', operator: 'ops-test', why: 'test orders', entries: [{ seq: a.seq }, { seq: b.seq }] });
+
+    // A consumer that gave up without our dead-lettering (max deliveries, never acked): the server's advisory.
+    const stream = stack.ns.stream('PAYMENT');
+    const { AckPolicy } = await import('nats');
+    await stack.jsm.consumers.add(stream, { durable_name: 'probe', ack_policy: AckPolicy.Explicit, max_deliver: 1, ack_wait: 300_000_000, filter_subject: stack.ns.subject('payment.test.probe') });
+    const probeOrder = randomUUID();
+    const ph = (await import('nats')).headers();
+    ph.set('Correlation-Id', probeOrder);
+    const ack = await stack.nc.jetstream().publish(stack.ns.subject('payment.test.probe'), Buffer.from('{"probe":true}'), { headers: ph });
+    const probe = await stack.nc.jetstream().consumers.get(stream, 'probe');
+    expect(await probe.next({ expires: 1000 })).not.toBeNull(); // delivered, never acked
+    await new Promise((r) => setTimeout(r, 500));
+    await probe.next({ expires: 1000 }); // asks again: the server gives up and sends the advisory
+    await waitFor(async () => !!(await entryOf(probeOrder)));
+    const advisory = await entryOf(probeOrder);
+    expect(advisory).toMatchObject({ subject: 'payment.test.probe', stream, streamSeq: ack.seq, consumer: 'probe', attempts: 1, state: 'new', error: expect.stringMatching(/^MaxDeliveriesExceeded: consumer probe gave up after 1 deliveries/) });
+    await stack.jsm.streams.deleteMessage(stream, ack.seq);
+    expect((await orderflowJson(stack, ['dlq', 'list', '--state', 'lost'])).map((e: any) => e.seq)).toContain(advisory.seq);
+    await stack.jsm.consumers.delete(stream, 'probe');
+  });
+
+  it('an operator command sent twice with the same id has one effect', async () => {
+    const [sku, customer] = [uniq('TWICE'), uniq('two')];
+    await stack.restock(sku, 1);
+    await stack.deposit(customer, 10_000);
+    const o = order(customer, [{ sku, quantity: 2, unitPrice: 100 }]);
+    await stack.publish(Subjects.OrderCreated, o);
+    expect((await stack.outcome(o.orderId)).reason).toBe('out_of_stock');
+    const [first] = await stack.sagas(o.orderId);
+    const command = { sagaId: first.id, operator: 'ops-test', why: 'twice' };
+    await stack.publish(Subjects.OrderRetrySaga, command, 'retry-once');
+    await waitFor(async () => (await stack.sagas(o.orderId)).length === 2);
+    // The same command again, past the stream's duplicate window: it reaches the order app, whose inbox drops it.
+    const h = (await import('nats')).headers();
+    h.set('Replay-Of', 'retry-once');
+    await stack.nc.jetstream().publish(stack.ns.subject(Subjects.OrderRetrySaga), Buffer.from(JSON.stringify(command)), { msgID: 'retry-once-again', headers: h });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await stack.sagas(o.orderId)).toHaveLength(2);
+    expect((await stack.db.query('select count(*)::int as n from orders.operator_actions where saga_id = $1', [first.id])).rows[0].n).toBe(1);
   });
 });
