@@ -115,7 +115,7 @@ describe('orderflow CLI', () => {
       await (async () => {
         for (let i = 0; i < 100 && !(shown = JSON.parse((await orderflow(stack, ['orders', 'show', rejected.orderId, '--json'])).stdout || 'null')); i++) await new Promise((r) => setTimeout(r, 100));
       })();
-      expect(shown).toEqual({ orderId: rejected.orderId, status: 'REJECTED', reason: expect.stringMatching(/ISO 4217/), saga: null, deadLetter: { seq: expect.any(Number), error: expect.stringMatching(/ISO 4217/) } });
+      expect(shown).toEqual({ orderId: rejected.orderId, status: 'REJECTED', reason: expect.stringMatching(/ISO 4217/), saga: null, deadLetter: { seq: expect.any(Number), error: expect.stringMatching(/ISO 4217/), state: 'new' } });
       const text = await orderflow(stack, ['orders', 'show', rejected.orderId]);
       expect(text.stdout).toMatch(new RegExp(`REJECTED .* see \`orderflow dlq show ${shown.deadLetter.seq}\``));
     });

@@ -225,7 +225,7 @@ export class OutcomeListener {
   }
 
   /** The outcome of each order so far (PENDING where none). */
-  outcomes(publishedAt: Map<string, number>): Outcome[] {
+  private outcomes(publishedAt: Map<string, number>): Outcome[] {
     return [...publishedAt].map(([orderId, at]) => {
       const o = this.seen.get(orderId);
       return o ? { orderId, status: o.status, reason: o.reason, ms: o.at - at } : { orderId, status: 'PENDING', reason: null, ms: null };

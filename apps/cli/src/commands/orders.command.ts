@@ -2,13 +2,13 @@ import { Command } from 'commander';
 import { OrderView, Subjects } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { withClient } from '../context';
-import { DeadLetters } from '../dlq/dead-letters';
+import { DeadLetters, DlqState } from '../dlq/dead-letters';
 import { print } from '../output';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `orders show --json`: the order service's view plus the order's newest dead letter; `REJECTED` when only a dead letter exists. */
-type Shown = (OrderView | (Omit<OrderView, 'status' | 'saga'> & { status: 'REJECTED'; saga: null })) & { deadLetter: { seq: number; error: string } | null };
+type Shown = (OrderView | (Omit<OrderView, 'status' | 'saga'> & { status: 'REJECTED'; saga: null })) & { deadLetter: { seq: number; error: string; state: DlqState } | null };
 
 export function ordersCommand(): Command {
   const orders = new Command('orders').description('look at orders (asks the order service)');
@@ -22,7 +22,7 @@ export function ordersCommand(): Command {
       const shown: Shown = await withClient(cmd, async (c) => {
         const view = await c.query<OrderView>(Subjects.QueryOrder, { orderId });
         const letter = (await (await DeadLetters.open(c)).all()).filter((e) => e.orderId === orderId).pop();
-        const deadLetter = letter ? { seq: letter.seq, error: letter.error } : null;
+        const deadLetter = letter ? { seq: letter.seq, error: letter.error, state: letter.state } : null;
         if (view) return { ...view, deadLetter };
         if (!letter) throw new CliFailure(`no order ${orderId}`);
         return { orderId, status: 'REJECTED', reason: letter.error, saga: null, deadLetter };
@@ -35,7 +35,7 @@ export function ordersCommand(): Command {
       }
       out.write(`order ${shown.orderId}: ${shown.status}${shown.reason ? ` (${shown.reason})` : ''}\nsaga ${shown.saga.id} (attempt ${shown.saga.attempt}): ${shown.saga.status}\n`);
       print(false, shown, ['step', 'status', 'started', 'finished', 'error'], shown.saga.steps.map((s) => [s.name, s.status, s.startedAt, s.finishedAt, s.error]));
-      if (shown.deadLetter) out.write(`dead letter ${shown.deadLetter.seq}: ${shown.deadLetter.error}; see \`orderflow dlq show ${shown.deadLetter.seq}\`\n`);
+      if (shown.deadLetter) out.write(`dead letter ${shown.deadLetter.seq} (${shown.deadLetter.state}): ${shown.deadLetter.error}; see \`orderflow dlq show ${shown.deadLetter.seq}\`\n`);
     });
   return orders;
 }

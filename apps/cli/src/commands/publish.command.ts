@@ -1,5 +1,5 @@
-import { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
+import { Command } from 'commander';
 import { OrderCreated, Subjects } from '@orderflow/contracts';
 import { UsageError } from '../cli.errors';
 import { Outcome, PipelineClient } from '../client';

@@ -23,7 +23,7 @@ async function showSaga(client: PipelineClient, id: string) {
 function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
   const out = process.stdout;
   out.write(`saga ${v.sagaId} (${v.type}, attempt ${v.attempt} of order ${v.orderId}): ${v.status}${v.reason ? ` (${v.reason}${v.detail ? `: ${v.detail}` : ''})` : ''}\n`);
-  print(false, v, ['step', 'kind', 'status', 'started', 'ms', 'sends', 'error / note'], v.steps.map((s) => [s.name, s.kind, s.status, s.startedAt, s.durationMs, s.sends, [s.error, s.note].filter(Boolean).join('; ') || null]));
+  print(false, v, ['step', 'kind', 'status', 'started', 'finished', 'ms', 'sends', 'error / note'], v.steps.map((s) => [s.name, s.kind, s.status, s.startedAt, s.finishedAt, s.durationMs, s.sends, [s.error, s.note].filter(Boolean).join('; ') || null]));
   out.write(`still to run: ${v.remaining.length ? v.remaining.join(', ') : '-'}\n`);
   print(false, v, ['attempt', 'saga id', 'status', 'reason'], v.attempts.map((a) => [a.attempt, a.sagaId, a.status, a.reason]));
   out.write(v.deadLetters.length ? 'dead letters:\n' : 'dead letters: none\n');
