@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'nats';
@@ -77,10 +77,11 @@ export async function startPrivateNats(dir: string): Promise<(PrivateServer & { 
 }
 
 /**
- * Starts a throw-away PostgreSQL cluster (initdb, trust auth) on a free port under `dir`; null when the
- * PostgreSQL server binaries are not installed. As root it runs as the `postgres` user, as Postgres requires.
+ * Starts a throw-away PostgreSQL cluster (initdb) on a free port under `dir`; null when the PostgreSQL server
+ * binaries are not installed. Trust auth, or with `adminPassword` scram-sha-256 for every login (the admin role
+ * `postgres` gets that password). As root it runs as the `postgres` user, as Postgres requires.
  */
-export async function startPrivatePostgres(dir: string): Promise<(PrivateServer & { port: number }) | null> {
+export async function startPrivatePostgres(dir: string, opts: { adminPassword?: string } = {}): Promise<(PrivateServer & { port: number }) | null> {
   const roots = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort().reverse().map((v) => `/usr/lib/postgresql/${v}/bin`) : [];
   const bin = [...roots, ...(process.env.PATH ?? '').split(':')].find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
   if (!bin) return null;
@@ -96,7 +97,13 @@ export async function startPrivatePostgres(dir: string): Promise<(PrivateServer 
     chownSync(dir, uid, gid);
     chownSync(data, uid, gid);
   }
-  if (!existsSync(join(data, 'PG_VERSION'))) run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
+  const auth = ['--auth=trust'];
+  if (opts.adminPassword) {
+    const pwfile = join(dir, 'admin-password');
+    writeFileSync(pwfile, opts.adminPassword, { mode: 0o644 });
+    auth.splice(0, 1, '--auth=scram-sha-256', `--pwfile=${pwfile}`);
+  }
+  if (!existsSync(join(data, 'PG_VERSION'))) run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8']);
   run('pg_ctl', ['-D', data, '-l', join(data, 'server.log'), '-w', '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1`, 'start']);
   return {
     name: `postgres (127.0.0.1:${port})`,
