@@ -51,6 +51,27 @@ describe('faults', () => {
     expect((await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0]).toEqual({ available: 3, reserved: 0, sold: 2 });
   });
 
+  it('dead-letters at once, with the SQL state, an error that retrying cannot fix (data exception), and recovers once it is gone', async () => {
+    await stack.restock('DATA-SKU', 5);
+    await stack.deposit('data-fault', 10_000);
+    const o = order('data-fault', [{ sku: 'DATA-SKU', quantity: 1, unitPrice: 100 }]);
+    await stack.db.query(`create function inventory.fail_data() returns trigger language plpgsql as $$
+      begin raise exception 'injected data exception for order %', new.order_id using errcode = '22023'; end $$`);
+    await stack.db.query(`create trigger fail_data before insert on inventory.reservations for each row
+      when (new.order_id = '${o.orderId}') execute function inventory.fail_data()`);
+    const before = (await stack.deadLetters()).length;
+
+    await stack.publish(Subjects.OrderCreated, o);
+
+    let letters: Awaited<ReturnType<Stack['deadLetters']>> = [];
+    await waitFor(async () => (letters = (await stack.deadLetters()).slice(before)).length >= 1);
+    expect(letters[0].subject).toBe('dlq.inventory.cmd.reserve');
+    expect(letters[0].headers).toMatchObject({ 'Dlq-Attempts': '1', 'Correlation-Id': o.orderId });
+    expect(letters[0].headers['Dlq-Error']).toMatch(/^QueryFailedError \[22023\]: injected data exception/);
+    await stack.db.query('drop trigger fail_data on inventory.reservations');
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+  });
+
   it('keeps one failing message from holding back the others handled with it', async () => {
     await stack.restock('BATCH-SKU', 100);
     await stack.deposit('batcher', 100_000);

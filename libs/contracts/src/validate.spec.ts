@@ -11,7 +11,12 @@ describe('parseMessage', () => {
 
   it.each([
     ['bad JSON', '{"orderId": ', /body is not valid JSON/],
-    ['an array', '[]', /must be a JSON object, got array/],
+    ['an array', '[]', /must be a JSON object, got an array/],
+    ['null', 'null', /must be a JSON object, got null/],
+    ['a number', '42', /must be a JSON object, got a number/],
+    ['a customer id of 129 characters', JSON.stringify({ ...valid, customerId: 'c'.repeat(129) }), /customerId must be shorter than or equal to 128 characters/],
+    ['a SKU of 65 characters', JSON.stringify({ ...valid, items: [{ sku: 'S'.repeat(65), quantity: 1, unitPrice: 1 }] }), /items\.0\.sku must be shorter than or equal to 64 characters/],
+    ['101 order lines', JSON.stringify({ ...valid, items: Array.from({ length: 101 }, () => ({ sku: 'A', quantity: 1, unitPrice: 1 })) }), /items must contain no more than 100 elements/],
     ['a missing field', JSON.stringify({ ...valid, customerId: undefined }), /customerId/],
     ['quantity 0', JSON.stringify({ ...valid, items: [{ sku: 'BOOK', quantity: 0, unitPrice: 1 }] }), /items\.0\.quantity must not be less than 1/],
     ['a fractional price', JSON.stringify({ ...valid, items: [{ sku: 'BOOK', quantity: 1, unitPrice: 12.5 }] }), /unitPrice must be an integer/],

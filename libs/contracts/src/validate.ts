@@ -30,7 +30,7 @@ export function parseMessage<T extends object>(type: new () => T, body: Uint8Arr
     }
   }
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
-    throw new MalformedMessageError(`body must be a JSON object, got ${Array.isArray(plain) ? 'array' : typeof plain}`);
+    throw new MalformedMessageError(`body must be a JSON object, got ${plain === null ? 'null' : Array.isArray(plain) ? 'an array' : `a ${typeof plain}`}`);
   }
   const instance = plainToInstance(type, plain);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });

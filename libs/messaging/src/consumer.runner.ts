@@ -2,7 +2,7 @@ import { ConsumerMessages, JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { ConsumerSpec, Headers, MalformedMessageError, MessageTypes, parseMessage } from '@orderflow/contracts';
 import { deadLetter } from './dead-letter';
-import { PermanentError } from './errors';
+import { classify, describeFailure } from './failure';
 import { JetStreamClient } from './jetstream.client';
 import { InboundMessage } from './message';
 
@@ -36,7 +36,8 @@ interface Ready {
  * - malformed body or unknown subject → dead letter, then `ack` (never retried); ignored subject → `ack`;
  * - batch handled → `ack` each; batch failed → each message is handled alone, so one bad message cannot
  *   hold back the others;
- * - alone and failed → `nak` with the policy's backoff; PermanentError or the last attempt → dead letter, then `ack`;
+ * - alone and failed → `nak` with the policy's backoff; a permanent failure (`classify`) or the last attempt →
+ *   dead letter, then `ack`;
  * - a dead letter that cannot be stored → `nak`, so nothing is lost.
  * Batches of one consumer run one after another, so they never wait on each other's row locks.
  * Source: nats.js JetStream `consume()` examples (explicit ack, nak to retry).
@@ -113,18 +114,18 @@ export class ConsumerRunner {
     }
   }
 
-  /** A message failed alone: retry later, or dead-letter it. */
+  /** A message failed alone: retry later, or dead-letter it (at once when retrying cannot help: see `classify`). */
   private async fail(spec: ConsumerSpec, m: JsMsg, error: Error): Promise<void> {
     const attempt = m.info.deliveryCount;
     const log = this.log.child({ consumer: spec.durable, subject: this.client.ns.logical(m.subject), seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined, sagaId: m.headers?.get(Headers.SagaId) || undefined });
-    const permanent = error instanceof MalformedMessageError || error instanceof PermanentError;
+    const permanent = classify(error) === 'permanent';
     if (!permanent && attempt < this.policy.maxDeliver) {
       const delay = backoffFor(this.policy, attempt);
       log.warn({ err: error, attempt, retryInMs: delay }, 'handler failed; will retry');
       return m.nak(delay);
     }
     try {
-      await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: `${error.name}: ${error.message}` });
+      await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: describeFailure(error) });
       log.error({ err: error, attempt }, 'message dead-lettered');
       m.ack();
     } catch (dlqError) {

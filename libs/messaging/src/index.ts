@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './failure';
 export * from './message';
 export * from './jetstream.client';
 export * from './dead-letter';

@@ -1,14 +1,47 @@
-import { IsInt, IsISO4217CurrencyCode, IsNotEmpty, IsString, IsUUID, Matches, Max, Min, ValidationArguments, ValidationOptions, registerDecorator } from 'class-validator';
+import { IsInt, IsISO4217CurrencyCode, IsNotEmpty, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidationArguments, ValidationOptions, registerDecorator } from 'class-validator';
 
 /** Largest amount in minor units (or units of stock) we accept: keeps every sum exact in a JS number and a Postgres bigint. */
 export const MAX_MINOR_UNITS = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Bounds of every field (issue 6): ids and names short enough for a btree index, free text bounded, at most
+ * 100 order lines. The outer limit is the NATS server's max payload (1 MiB by default).
+ */
+export const Limits = {
+  sku: 64,
+  customerId: 128,
+  detail: 1024,
+  orderLines: 100,
+  quantity: 1_000_000,
+} as const;
+
+/** A SKU: 1–64 characters. */
+export const sku = (): PropertyDecorator => (target, key) => {
+  IsString()(target, key);
+  IsNotEmpty()(target, key);
+  MaxLength(Limits.sku)(target, key);
+};
+
+/** A customer id: 1–128 characters. */
+export const customerId = (): PropertyDecorator => (target, key) => {
+  IsString()(target, key);
+  IsNotEmpty()(target, key);
+  MaxLength(Limits.customerId)(target, key);
+};
+
+/** Human-readable detail of a rejection, at most 1024 characters. */
+export const detail = (): PropertyDecorator => (target, key) => {
+  IsOptional()(target, key);
+  IsString()(target, key);
+  MaxLength(Limits.detail)(target, key);
+};
+
 export class OrderLine {
-  @IsString() @IsNotEmpty()
+  @sku()
   sku!: string;
 
-  /** Units ordered, ≥ 1. */
-  @IsInt() @Min(1) @Max(1_000_000)
+  /** Units ordered, 1 to 1,000,000. */
+  @IsInt() @Min(1) @Max(Limits.quantity)
   quantity!: number;
 
   /** Price of one unit in minor units of the order's currency (cents for USD), ≥ 0. */
@@ -17,10 +50,10 @@ export class OrderLine {
 }
 
 export class StockLine {
-  @IsString() @IsNotEmpty()
+  @sku()
   sku!: string;
 
-  @IsInt() @Min(1)
+  @IsInt() @Min(1) @Max(Limits.quantity)
   quantity!: number;
 }
 

@@ -1,10 +1,10 @@
 import { Type } from 'class-transformer';
-import { ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min, ValidateNested } from 'class-validator';
-import { OrderScoped, SagaScoped, StockLine } from './common';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, Max, Min, ValidateNested } from 'class-validator';
+import { detail, Limits, OrderScoped, SagaScoped, sku, StockLine } from './common';
 
 /** `inventory.cmd.reserve`: reserve every line of the order for this saga attempt, all or nothing. */
 export class ReserveStock extends SagaScoped {
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => StockLine)
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(Limits.orderLines) @ValidateNested({ each: true }) @Type(() => StockLine)
   items!: StockLine[];
 }
 
@@ -16,7 +16,7 @@ export class CommitStock extends SagaScoped {}
 
 /** `inventory.cmd.restock`: add `quantity` units to `sku` (creating the SKU if new). */
 export class RestockSku {
-  @IsString() @IsNotEmpty()
+  @sku()
   sku!: string;
 
   @IsInt() @Min(1) @Max(1_000_000_000)
@@ -33,7 +33,7 @@ export class StockRejected extends OrderScoped {
   reason!: StockRejectReason;
 
   /** Human-readable detail, e.g. which SKU. */
-  @IsOptional() @IsString()
+  @detail()
   detail?: string;
 }
 
@@ -46,7 +46,7 @@ export class StockCommitted extends OrderScoped {}
  * `available + reserved + sold` is everything ever restocked.
  */
 export class StockLevel {
-  @IsString() @IsNotEmpty()
+  @sku()
   sku!: string;
 
   @IsInt() @Min(0)
@@ -60,7 +60,7 @@ export class StockLevel {
 }
 
 export class StockQuery {
-  @IsString() @IsNotEmpty()
+  @sku()
   sku!: string;
 }
 

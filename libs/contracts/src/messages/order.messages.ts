@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
-import { ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength, Min, ValidateNested } from 'class-validator';
-import { currency, OrderLine, OrderScoped, SagaScoped, TotalFitsInMinorUnits } from './common';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsString, IsUUID, MaxLength, Min, ValidateNested } from 'class-validator';
+import { currency, customerId, detail, Limits, OrderLine, OrderScoped, SagaScoped, TotalFitsInMinorUnits } from './common';
 import { StockRejectReasons } from './inventory.messages';
 import { DeclineReasons } from './payment.messages';
 
@@ -12,19 +12,19 @@ import { DeclineReasons } from './payment.messages';
  * the total (Σ quantity × unitPrice) must not exceed 2^53 − 1 minor units.
  */
 export class OrderCreated extends OrderScoped {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 
   @currency()
   currency!: string;
 
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => OrderLine) @TotalFitsInMinorUnits()
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(Limits.orderLines) @ValidateNested({ each: true }) @Type(() => OrderLine) @TotalFitsInMinorUnits()
   items!: OrderLine[];
 }
 
 /** `order.confirmed`: the saga attempt `sagaId` completed; `total` is in minor units of `currency`. */
 export class OrderConfirmed extends SagaScoped {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 
   @IsInt() @Min(0)
@@ -40,13 +40,13 @@ export type CancelReason = (typeof CancelReasons)[number];
 
 /** `order.cancelled`: compensations of attempt `sagaId` ran (in reverse) before this was published. */
 export class OrderCancelled extends SagaScoped {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 
   @IsString() @IsIn(CancelReasons)
   reason!: CancelReason;
 
-  @IsOptional() @IsString()
+  @detail()
   detail?: string;
 }
 
@@ -89,6 +89,6 @@ export class CommandRefused {
   @IsUUID()
   sagaId!: string;
 
-  @IsString() @IsNotEmpty()
+  @IsString() @IsNotEmpty() @MaxLength(Limits.detail)
   reason!: string;
 }

@@ -1,9 +1,9 @@
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min } from 'class-validator';
-import { currency, MAX_MINOR_UNITS, OrderScoped, SagaScoped } from './common';
+import { IsIn, IsInt, Max, Min } from 'class-validator';
+import { currency, customerId, detail, MAX_MINOR_UNITS, OrderScoped, SagaScoped } from './common';
 
 /** `payment.cmd.charge`: take `amount` minor units of `currency` from the customer's balance, once per saga attempt. */
 export class ChargePayment extends SagaScoped {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 
   @IsInt() @Min(0) @Max(MAX_MINOR_UNITS)
@@ -15,13 +15,13 @@ export class ChargePayment extends SagaScoped {
 
 /** `payment.cmd.refund`: compensation of ChargePayment; idempotent, and a refund that arrives first blocks a late charge of the same attempt. */
 export class RefundPayment extends SagaScoped {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 }
 
 /** `payment.cmd.deposit`: add funds to an account (created on first deposit). */
 export class DepositFunds {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 
   @IsInt() @Min(1) @Max(MAX_MINOR_UNITS)
@@ -47,7 +47,7 @@ export class PaymentDeclined extends OrderScoped {
   @IsIn(DeclineReasons)
   reason!: DeclineReason;
 
-  @IsOptional() @IsString()
+  @detail()
   detail?: string;
 }
 
@@ -59,7 +59,7 @@ export class PaymentRefunded extends OrderScoped {
 
 /** `payment.evt.deposited` and the answer of `query.payment.account`. */
 export class AccountBalance {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 
   /** Minor units of `currency`. */
@@ -71,7 +71,7 @@ export class AccountBalance {
 }
 
 export class AccountQuery {
-  @IsString() @IsNotEmpty()
+  @customerId()
   customerId!: string;
 }
 
