@@ -10,7 +10,7 @@ describe('faults', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await Stack.start({ MAX_DELIVER: '3', RETRY_BACKOFF_MS: '50,100', SAGA_STEP_TIMEOUT_MS: '1500', SAGA_STEP_MAX_ATTEMPTS: '10' });
+    stack = await Stack.start({ MAX_DELIVER: '3', RETRY_BACKOFF_MS: '50,100', SAGA_STEP_TIMEOUT_MS: '4000', SAGA_STEP_MAX_ATTEMPTS: '10', ACK_WAIT_MS: '1000' });
     // The fault: a trigger (created per test, for one order) that makes that order's reservation fail.
     await stack.db.query(`create function inventory.fail_reservation() returns trigger language plpgsql as $$
       begin raise exception 'injected fault for order %', new.order_id; end $$`);
@@ -70,6 +70,25 @@ describe('faults', () => {
     expect(letters[0].headers['Dlq-Error']).toMatch(/^QueryFailedError \[22023\]: injected data exception/);
     await stack.db.query('drop trigger fail_data on inventory.reservations');
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+  });
+
+  it('keeps a message that is handled for longer than the ack wait from being redelivered (working())', async () => {
+    await stack.restock('SLOW-SKU', 5);
+    await stack.deposit('slow', 10_000);
+    const o = order('slow', [{ sku: 'SLOW-SKU', quantity: 1, unitPrice: 100 }]);
+    await stack.db.query(`create function inventory.slow() returns trigger language plpgsql as $$ begin perform pg_sleep(2.5); return new; end $$`);
+    await stack.db.query(`create trigger slow before insert on inventory.reservations for each row when (new.order_id = '${o.orderId}') execute function inventory.slow()`);
+    const consumer = () => stack.jsm.consumers.info(stack.ns.stream('INVENTORY'), 'inventory-commands');
+    expect((await consumer()).config.ack_wait).toBe(1000 * 1_000_000);
+    const deliveredBefore = (await consumer()).delivered.consumer_seq;
+    try {
+      await stack.publish(Subjects.OrderCreated, o);
+      expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    } finally {
+      await stack.db.query('drop trigger slow on inventory.reservations');
+    }
+    // Two commands for this order (reserve, commit), each delivered once although the reserve took 2.5 ack waits.
+    expect((await consumer()).delivered.consumer_seq - deliveredBefore).toBe(2);
   });
 
   it('keeps one failing message from holding back the others handled with it', async () => {

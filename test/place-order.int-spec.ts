@@ -172,6 +172,13 @@ describe('PlaceOrder end to end', () => {
     for (const r of rows) expect(Number(r.balance) + Number(r.charged) - Number(r.refunded)).toBe(Number(r.deposited));
   });
 
+  it('sets the statement, lock and idle-in-transaction timeouts on every service role', async () => {
+    const roles = ['orderflow_inventory', 'orderflow_notifications', 'orderflow_orders', 'orderflow_payments'];
+    const { rows } = await stack.db.query('select rolname, rolconfig from pg_roles where rolname = any($1) order by rolname', [roles]);
+    expect(rows.map((r) => r.rolname)).toEqual(roles);
+    for (const r of rows) expect(r.rolconfig).toEqual(expect.arrayContaining(['statement_timeout=30000', 'lock_timeout=5000', 'idle_in_transaction_session_timeout=60000']));
+  });
+
   it('gives each service a role that cannot read another service\'s schema', async () => {
     const { Client } = await import('pg');
     const asOrders = new Client({ host: stack.config.PGHOST, port: stack.config.PGPORT, database: stack.config.PGDATABASE, user: 'orderflow_orders' });

@@ -18,6 +18,8 @@ export interface RetryPolicy {
   maxDeliver: number;
   /** Most messages handed to the handler at once (one transaction). */
   maxBatch: number;
+  /** The consumers' ack wait; messages in hand are reported `working()` every third of it. */
+  ackWaitMs: number;
 }
 
 export const backoffFor = (policy: RetryPolicy, attempt: number) =>
@@ -49,7 +51,7 @@ export class ConsumerRunner {
 
   /** Creates the durable consumer if needed and starts consuming into `handler`. */
   async start(spec: ConsumerSpec, handler: BatchHandler): Promise<void> {
-    await this.client.ensureConsumer(spec, this.policy.maxDeliver);
+    await this.client.ensureConsumer(spec, this.policy.maxDeliver, this.policy.ackWaitMs);
     const consumer = await this.client.js.consumers.get(this.client.ns.stream(spec.stream), spec.durable);
     const messages = await consumer.consume({ max_messages: Math.min(this.policy.maxBatch * 2, 1024) });
     this.loops.push({ messages, done: this.loop(spec, handler, messages) });
@@ -58,8 +60,15 @@ export class ConsumerRunner {
 
   private async loop(spec: ConsumerSpec, handler: BatchHandler, messages: ConsumerMessages): Promise<void> {
     const queue: JsMsg[] = [];
+    let batch: JsMsg[] = [];
     let wake: (() => void) | undefined;
     let closed = false;
+    // Messages waiting in the queue or being handled are alive: tell the server, so a slow batch (or a long
+    // queue behind it) is not redelivered to another instance meanwhile. Only a crash lets the ack wait run out.
+    const heartbeat = setInterval(() => {
+      for (const m of queue) m.working();
+      for (const m of batch) m.working();
+    }, Math.floor(this.policy.ackWaitMs / 3));
     const worker = (async () => {
       for (;;) {
         if (queue.length === 0) {
@@ -67,7 +76,9 @@ export class ConsumerRunner {
           await new Promise<void>((r) => (wake = r));
           continue;
         }
-        await this.handleBatch(spec, handler, queue.splice(0, this.policy.maxBatch));
+        batch = queue.splice(0, this.policy.maxBatch);
+        await this.handleBatch(spec, handler, batch);
+        batch = [];
       }
     })();
     for await (const m of messages) {
@@ -77,6 +88,7 @@ export class ConsumerRunner {
     closed = true;
     wake?.();
     await worker;
+    clearInterval(heartbeat);
   }
 
   private async handleBatch(spec: ConsumerSpec, handler: BatchHandler, batch: JsMsg[]): Promise<void> {

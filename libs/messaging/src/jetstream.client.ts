@@ -74,7 +74,7 @@ export class JetStreamClient {
   }
 
   /** Creates (or updates) a durable pull consumer with explicit ack; idempotent. */
-  async ensureConsumer(spec: ConsumerSpec, maxDeliver: number, ackWaitMs = 30_000): Promise<void> {
+  async ensureConsumer(spec: ConsumerSpec, maxDeliver: number, ackWaitMs: number): Promise<void> {
     const stream = this.ns.stream(spec.stream);
     const config = {
       durable_name: spec.durable,

@@ -71,13 +71,21 @@ export async function ensureDatabase(admin: PgTarget): Promise<void> {
   });
 }
 
+/** Session limits set on a service role (milliseconds; 0 disables one): see PostgreSQL "Client Connection Defaults". */
+export interface RoleTimeouts {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+}
+
 /**
  * Creates a service's login role and its schema owned by that role. The role gets no rights on any other
  * schema, so a service cannot read another's tables (DESIGN.md "one schema per service, its own role").
  * The role's password is set at every start (none when `password` is empty), so changing
- * PG_SERVICE_PASSWORD takes effect. Idempotent.
+ * PG_SERVICE_PASSWORD takes effect; so are its session limits (`timeouts`), which every new connection of the role
+ * starts with. Idempotent.
  */
-export async function ensureServiceSchema(admin: PgTarget, role: string, schema: string, password?: string): Promise<void> {
+export async function ensureServiceSchema(admin: PgTarget, role: string, schema: string, password?: string, timeouts?: RoleTimeouts): Promise<void> {
   await withClient(admin, async (c) => {
     // Apps start together: serialise catalog changes (concurrent DDL on shared catalogs can fail with
     // "tuple concurrently updated").
@@ -86,6 +94,12 @@ export async function ensureServiceSchema(admin: PgTarget, role: string, schema:
     const { rowCount } = await c.query('select 1 from pg_roles where rolname = $1', [role]);
     const withPassword = `password ${password ? c.escapeLiteral(password) : 'null'}`;
     await c.query(`${rowCount ? 'alter' : 'create'} role ${ident(role)} login ${withPassword}`);
+    if (timeouts) {
+      const ms = (v: number) => String(Math.max(0, Math.floor(v)));
+      await c.query(`alter role ${ident(role)} set statement_timeout = ${ms(timeouts.statementTimeoutMs)}`);
+      await c.query(`alter role ${ident(role)} set lock_timeout = ${ms(timeouts.lockTimeoutMs)}`);
+      await c.query(`alter role ${ident(role)} set idle_in_transaction_session_timeout = ${ms(timeouts.idleInTransactionTimeoutMs)}`);
+    }
     await c.query(`create schema if not exists ${ident(schema)} authorization ${ident(role)}`);
     await c.query('commit');
   });
@@ -96,6 +110,8 @@ export interface ServiceDataSourceOptions {
   entities: MixedList<Function | string | EntitySchema>;
   migrations: MixedList<Function | string>;
   poolSize: number;
+  /** How long to wait for a pooled connection (including connecting) before failing. */
+  acquireTimeoutMs?: number;
 }
 
 /**
@@ -120,7 +136,7 @@ export async function openServiceDataSource(opts: ServiceDataSourceOptions): Pro
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false,
-    extra: { max: opts.poolSize, options: `-c search_path=${target.schema}`, connectionTimeoutMillis: 5000 },
+    extra: { max: opts.poolSize, options: `-c search_path=${target.schema}`, connectionTimeoutMillis: opts.acquireTimeoutMs ?? 5000 },
   });
   try {
     await ds.initialize();

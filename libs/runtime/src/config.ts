@@ -55,6 +55,22 @@ export class EnvConfig {
   @int() @IsInt() @Min(1) @Max(200)
   PG_POOL_SIZE = 10;
 
+  /** How long an app waits for a pooled Postgres connection (including connecting) before the attempt fails. */
+  @int() @IsInt() @Min(100)
+  PG_POOL_ACQUIRE_TIMEOUT_MS = 5000;
+
+  /** `statement_timeout` of the service roles (0: none). */
+  @int() @IsInt() @Min(0)
+  PG_STATEMENT_TIMEOUT_MS = 30000;
+
+  /** `lock_timeout` of the service roles (0: none): a transaction waiting longer for a row lock fails and is retried. */
+  @int() @IsInt() @Min(0)
+  PG_LOCK_TIMEOUT_MS = 5000;
+
+  /** `idle_in_transaction_session_timeout` of the service roles (0: none): ends a session stuck in an open transaction. */
+  @int() @IsInt() @Min(0)
+  PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60000;
+
   /** Delays before each redelivery of a failed message; the last one repeats. */
   @msList() @ArrayMinSize(1) @IsInt({ each: true }) @Min(0, { each: true })
   RETRY_BACKOFF_MS: number[] = [1000, 5000, 30000];
@@ -63,11 +79,18 @@ export class EnvConfig {
   @int() @IsInt() @Min(1) @Max(100)
   MAX_DELIVER = 5;
 
+  /**
+   * JetStream's ack wait for every durable consumer: a message not acked (nor reported `working()`) within it is
+   * redelivered — after a crash, that is how long an app's in-flight messages wait. Messages in hand are kept alive.
+   */
+  @int() @IsInt() @Min(1000) @Max(600_000)
+  ACK_WAIT_MS = 10000;
+
   /** Most messages one consumer handles in one transaction (it never waits to fill a batch). */
   @int() @IsInt() @Min(1) @Max(1024)
   CONSUMER_MAX_BATCH = 64;
 
-  /** How long a saga step waits for its reply before the command is sent again. */
+  /** How long a saga step waits for its reply before the command is sent again (a step of the definition may set its own). */
   @int() @IsInt() @Min(100)
   SAGA_STEP_TIMEOUT_MS = 30000;
 

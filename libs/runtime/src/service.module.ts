@@ -25,8 +25,18 @@ export interface ServiceDefinition {
 export async function openServiceDatabase(config: Config, def: ServiceDefinition): Promise<DataSource> {
   const own = serviceDb(config, def.service);
   await ensureDatabase(adminDb(config));
-  await ensureServiceSchema(adminDb(config), own.user, own.schema, own.password);
-  return openServiceDataSource({ target: own, entities: [], migrations: [MessagingTables1763800000000, ...def.migrations], poolSize: config.PG_POOL_SIZE });
+  await ensureServiceSchema(adminDb(config), own.user, own.schema, own.password, {
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: config.PG_LOCK_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  });
+  return openServiceDataSource({
+    target: own,
+    entities: [],
+    migrations: [MessagingTables1763800000000, ...def.migrations],
+    poolSize: config.PG_POOL_SIZE,
+    acquireTimeoutMs: config.PG_POOL_ACQUIRE_TIMEOUT_MS,
+  });
 }
 
 /** Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land. */
@@ -98,7 +108,7 @@ export class ServiceModule {
         {
           provide: ConsumerRunner,
           useFactory: (client: JetStreamClient) =>
-            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, maxBatch: config.CONSUMER_MAX_BATCH }, log),
+            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, maxBatch: config.CONSUMER_MAX_BATCH, ackWaitMs: config.ACK_WAIT_MS }, log),
           inject: [JetStreamClient],
         },
         { provide: QueryResponder, useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log), inject: [JetStreamClient] },

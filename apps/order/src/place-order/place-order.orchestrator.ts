@@ -201,7 +201,7 @@ export class PlaceOrderOrchestrator {
   private async save(tx: Tx, saga: SagaRow, t: Transition, isNew: boolean): Promise<void> {
     const s = t.state;
     const deadline = `case when $7::boolean then now() + make_interval(secs => $8::double precision / 1000) end`;
-    const params = [saga.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), t.awaitingReply, this.config.SAGA_STEP_TIMEOUT_MS];
+    const params = [saga.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), t.awaitingReply, this.engine.timeoutOf(s, this.config.SAGA_STEP_TIMEOUT_MS)];
     if (isNew) {
       await tx.query(
         `insert into sagas (id, status, step, reason, detail, history, deadline_at, type, order_id, data, attempt, retry_of)

@@ -205,6 +205,16 @@ describe('PlaceOrder saga', () => {
     expect(s.state.history[3].note).toBe('resumed by operator');
   });
 
+  it('takes the deadline of what the saga waits on from the definition, else the default', () => {
+    const engine = new SagaEngine({ name: 'T', steps: [{ ...placeOrderSaga.steps[0], timeoutMs: 5000, compensation: { ...placeOrderSaga.steps[0].compensation!, timeoutMs: 9000 } }, placeOrderSaga.steps[1]] });
+    const started = engine.begin(order);
+    expect(engine.timeoutOf(started.state, 30000)).toBe(5000);
+    const charging = engine.onReply(started.state, order, Subjects.InventoryReserved, {});
+    expect(engine.timeoutOf(charging.state, 30000)).toBe(30000);
+    const compensating = engine.onReply(charging.state, order, Subjects.PaymentDeclined, { reason: 'insufficient_funds' });
+    expect(engine.timeoutOf(compensating.state, 30000)).toBe(9000);
+  });
+
   it('refuses to resume a saga that is not FAILED', () => {
     const s = new Script().start();
     expect(() => s.resume()).toThrow(/only a FAILED saga/);

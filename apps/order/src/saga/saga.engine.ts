@@ -37,8 +37,10 @@ export interface SagaStep<D> {
   local?: true;
   /** The point of no return: once it succeeded the saga only goes forward (the steps after it are retriable). */
   pivot?: true;
+  /** How long this step waits for its reply before its command is sent again; the orchestrator's default otherwise. */
+  timeoutMs?: number;
   /** The undo of this step, sent when a later step fails; it must be idempotent and always succeed. */
-  compensation?: { name: string; invoke: (data: D) => Command; replies: string[] };
+  compensation?: { name: string; invoke: (data: D) => Command; replies: string[]; timeoutMs?: number };
 }
 
 export interface SagaDefinition<D> {
@@ -155,9 +157,11 @@ export class SagaEngine<D> {
     }
   }
 
-  /** Every step name of a new attempt, in order (what `saga retry` will run). */
-  plan(): string[] {
-    return this.definition.steps.map((st) => st.name);
+  /** The deadline, in milliseconds, of what the saga now waits on: its step's (or compensation's) own, or `fallbackMs`. */
+  timeoutOf(state: SagaState, fallbackMs: number): number {
+    const step = this.definition.steps[state.step];
+    const own = state.status === 'COMPENSATING' ? step?.compensation?.timeoutMs : step?.timeoutMs;
+    return own ?? fallbackMs;
   }
 
   /**
