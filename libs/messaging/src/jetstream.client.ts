@@ -4,6 +4,13 @@ import type { Logger } from 'pino';
 import { UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
 
+/** How long and how much the streams keep (milliseconds, bytes). */
+export interface StreamLimits {
+  workMaxAgeMs: number;
+  dlqMaxAgeMs: number;
+  dlqMaxBytes: number;
+}
+
 /** "refused the credentials" for an authentication failure, "is unreachable" otherwise. */
 export function natsConnectProblem(url: string, e: unknown): string {
   const code = (e as { code?: string }).code ?? '';
@@ -48,8 +55,13 @@ export class JetStreamClient {
     }
   }
 
-  /** Creates (or updates to match) the given streams; idempotent, safe to race with other apps. */
-  async ensureStreams(names: StreamName[]): Promise<void> {
+  /**
+   * Creates (or updates to match) the given streams; idempotent, safe to race with other apps. Work streams keep
+   * messages for `limits.workMaxAgeMs`, the DLQ for `limits.dlqMaxAgeMs` and at most `limits.dlqMaxBytes`; the OPS
+   * audit log is kept (one small event per operator action).
+   */
+  async ensureStreams(names: StreamName[], limits: StreamLimits): Promise<void> {
+    const ns = 1_000_000;
     for (const name of names) {
       const spec = Streams[name];
       const streamName = this.ns.stream(name);
@@ -58,12 +70,14 @@ export class JetStreamClient {
         // Safety net: advisories for messages whose last delivery ended without our own dead-lettering (a crash).
         subjects.push(...WorkStreams.map((s) => maxDeliveriesAdvisory(this.ns.stream(s))));
       }
+      const bounds = name === 'DLQ' ? { max_age: limits.dlqMaxAgeMs * ns, max_bytes: limits.dlqMaxBytes } : name === 'OPS' ? {} : { max_age: limits.workMaxAgeMs * ns };
       const config = {
         name: streamName,
         subjects,
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
         duplicate_window: 2 * 60 * 1_000_000_000,
+        ...bounds,
       };
       await this.upsert(
         () => this.jsm.streams.info(streamName),

@@ -31,3 +31,16 @@ export class MessagingTables1763800000000 implements MigrationInterface {
     await q.query('drop table outbox');
   }
 }
+
+/** An index for pruning the inbox by age (`InboxPruner`). Listed after MessagingTables in each service's migrations. */
+export class InboxReceivedAt1763800000001 implements MigrationInterface {
+  name = 'InboxReceivedAt1763800000001';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query('create index inbox_received_at on inbox (received_at)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('drop index inbox_received_at');
+  }
+}

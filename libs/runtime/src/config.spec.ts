@@ -15,6 +15,16 @@ describe('loadConfig', () => {
     expect([c.PGPORT, c.RETRY_BACKOFF_MS, c.MAX_DELIVER]).toEqual([6543, [10, 20], 2]);
   });
 
+  it('reads durations with units into milliseconds', () => {
+    const c = loadConfig({ STREAM_MAX_AGE: '12h', DLQ_MAX_AGE: '2d', INBOX_RETENTION: '3d' });
+    expect([c.STREAM_MAX_AGE, c.DLQ_MAX_AGE, c.INBOX_RETENTION]).toEqual([12 * 3_600_000, 2 * 86_400_000, 3 * 86_400_000]);
+    expect(() => loadConfig({ STREAM_MAX_AGE: 'a week' })).toThrow(/STREAM_MAX_AGE="a week".*must be a duration such as 7d/);
+  });
+
+  it('refuses an inbox retention shorter than the dead-letter retention', () => {
+    expect(() => loadConfig({ DLQ_MAX_AGE: '30d', INBOX_RETENTION: '7d' })).toThrow(/INBOX_RETENTION="7d": must be at least DLQ_MAX_AGE/);
+  });
+
   it('names every invalid variable in one error', () => {
     const attempt = () => loadConfig({ PGPORT: 'five', RETRY_BACKOFF_MS: '1,x', ORDERFLOW_NAMESPACE: 'a.b', NATS_URL: 'localhost' });
     expect(attempt).toThrow(ConfigError);

@@ -17,6 +17,16 @@ export class ConfigError extends Error {
 }
 
 const int = () => Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)));
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** A duration: `500ms`, `90s`, `30m`, `12h`, `7d`, or a bare number of milliseconds; becomes milliseconds (NaN if malformed). */
+const duration = () =>
+  Transform(({ value }) => {
+    if (typeof value !== 'string') return value;
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
+    return m ? Number(m[1]) * UNIT_MS[(m[2] ?? 'ms') as keyof typeof UNIT_MS] : NaN;
+  });
+const DAY = 86_400_000;
+
 const msList = () =>
   Transform(({ value }) => (typeof value === 'string' ? value.split(',').map((v) => Number(v.trim())) : value));
 
@@ -86,6 +96,26 @@ export class EnvConfig {
   @int() @IsInt() @Min(1000) @Max(600_000)
   ACK_WAIT_MS = 10000;
 
+  /** How long the work streams (ORDER, INVENTORY, PAYMENT, NOTIFICATION) keep a message (`7d`, `12h`, …). */
+  @duration() @IsInt({ message: 'STREAM_MAX_AGE must be a duration such as 7d, 12h or 30m' }) @Min(60_000)
+  STREAM_MAX_AGE = 7 * DAY;
+
+  /** How long the dead-letter stream keeps a dead letter. */
+  @duration() @IsInt({ message: 'DLQ_MAX_AGE must be a duration such as 30d' }) @Min(60_000)
+  DLQ_MAX_AGE = 30 * DAY;
+
+  /** Most bytes the dead-letter stream holds; the oldest dead letters go first past it. */
+  @int() @IsInt() @Min(1_048_576)
+  DLQ_MAX_BYTES = 1_073_741_824;
+
+  /** How long inbox rows are kept: at least DLQ_MAX_AGE, so a replay of a dead letter is still recognised. */
+  @duration() @IsInt({ message: 'INBOX_RETENTION must be a duration such as 30d' }) @Min(60_000)
+  INBOX_RETENTION = 30 * DAY;
+
+  /** How often each app prunes its inbox (in batches of 1,000 rows, off the message path). */
+  @int() @IsInt() @Min(100)
+  INBOX_PRUNE_INTERVAL_MS = 600_000;
+
   /** Most messages one consumer handles in one transaction (it never waits to fill a batch). */
   @int() @IsInt() @Min(1) @Max(1024)
   CONSUMER_MAX_BATCH = 64;
@@ -117,10 +147,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const picked = Object.fromEntries(known.filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]]));
   const config = plainToInstance(EnvConfig, picked);
   const errors = validateSync(config);
-  if (errors.length > 0) {
-    const lines = errors.map((e) => `${e.property}=${JSON.stringify(env[e.property])}: ${Object.values(e.constraints ?? {}).join(', ')}`);
-    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  const lines = errors.map((e) => `${e.property}=${JSON.stringify(env[e.property])}: ${Object.values(e.constraints ?? {}).join(', ')}`);
+  if (errors.length === 0 && config.INBOX_RETENTION < config.DLQ_MAX_AGE) {
+    lines.push(`INBOX_RETENTION=${JSON.stringify(env.INBOX_RETENTION ?? '30d')}: must be at least DLQ_MAX_AGE (${JSON.stringify(env.DLQ_MAX_AGE ?? '30d')}), so a replayed dead letter is still recognised by the inboxes`);
   }
+  if (lines.length > 0) throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   return config;
 }
 

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Module, O
 import { DataSource } from 'typeorm';
 import { Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient, QueryResponder } from '@orderflow/messaging';
-import { ensureDatabase, ensureServiceSchema, MessagingTables1763800000000, openServiceDataSource, OutboxRelay, Transactor } from '@orderflow/persistence';
+import { ensureDatabase, ensureServiceSchema, InboxPruner, InboxReceivedAt1763800000001, MessagingTables1763800000000, openServiceDataSource, OutboxRelay, Transactor } from '@orderflow/persistence';
 import { adminDb, Config, EnvConfig, ServiceName, serviceDb } from './config';
 import { createLogger, Logger } from './logger';
 
@@ -33,13 +33,13 @@ export async function openServiceDatabase(config: Config, def: ServiceDefinition
   return openServiceDataSource({
     target: own,
     entities: [],
-    migrations: [MessagingTables1763800000000, ...def.migrations],
+    migrations: [MessagingTables1763800000000, InboxReceivedAt1763800000001, ...def.migrations],
     poolSize: config.PG_POOL_SIZE,
     acquireTimeoutMs: config.PG_POOL_ACQUIRE_TIMEOUT_MS,
   });
 }
 
-/** Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land. */
+/** Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land; the inbox pruner runs beside them. */
 @Injectable()
 class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
@@ -50,10 +50,12 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly relay: OutboxRelay,
     private readonly runner: ConsumerRunner,
     private readonly queries: QueryResponder,
+    private readonly pruner: InboxPruner,
   ) {}
 
   onApplicationBootstrap() {
     this.relay.start();
+    this.pruner.start();
     this.queries.serve(Subjects.ping(this.service), null, async () => ({ app: this.service, pid: process.pid }));
     this.log.info({ namespace: this.client.ns.prefix || undefined }, `${this.service} service started`);
   }
@@ -63,6 +65,7 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
     await this.queries.stop();
     await this.runner.stop();
     await this.relay.stop();
+    await this.pruner.stop();
   }
 
   async onApplicationShutdown() {
@@ -91,7 +94,7 @@ export class ServiceModule {
           provide: JetStreamClient,
           useFactory: async () => {
             const client = await JetStreamClient.connect(config.NATS_URL, new Namespace(config.ORDERFLOW_NAMESPACE), log, `orderflow-${def.service}`);
-            await client.ensureStreams(Object.keys(Streams) as StreamName[]);
+            await client.ensureStreams(Object.keys(Streams) as StreamName[], { workMaxAgeMs: config.STREAM_MAX_AGE, dlqMaxAgeMs: config.DLQ_MAX_AGE, dlqMaxBytes: config.DLQ_MAX_BYTES });
             return client;
           },
         },
@@ -110,6 +113,11 @@ export class ServiceModule {
           useFactory: (client: JetStreamClient) =>
             new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, maxBatch: config.CONSUMER_MAX_BATCH, ackWaitMs: config.ACK_WAIT_MS }, log),
           inject: [JetStreamClient],
+        },
+        {
+          provide: InboxPruner,
+          useFactory: (ds: DataSource) => new InboxPruner(ds, log.child({ component: 'inbox' }), config.INBOX_RETENTION, config.INBOX_PRUNE_INTERVAL_MS),
+          inject: [DataSource],
         },
         { provide: QueryResponder, useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log), inject: [JetStreamClient] },
         ServiceLifecycle,
