@@ -12,6 +12,14 @@ import { InboundMessage } from './message';
  */
 export type BatchHandler = (msgs: InboundMessage[]) => Promise<void>;
 
+/**
+ * Whether the dependencies of the handlers (the database) can be reached: while not, the consume loop keeps the
+ * messages it holds alive and waits for `whenAvailable()` instead of naking or dead-lettering them.
+ */
+export interface Availability {
+  whenAvailable(): Promise<void>;
+}
+
 /** Redelivery policy: `backoffMs[n-1]` before delivery n+1 (the last value repeats); dead letter after `maxDeliver` deliveries. */
 export interface RetryPolicy {
   backoffMs: number[];
@@ -40,14 +48,23 @@ interface Ready {
  *   hold back the others;
  * - alone and failed → `nak` with the policy's backoff; a permanent failure (`classify`) or the last attempt →
  *   dead letter, then `ack`;
- * - a dead letter that cannot be stored → `nak`, so nothing is lost.
+ * - a dead letter that cannot be stored → `nak`, so nothing is lost;
+ * - the database unavailable (`classify`) → the messages in hand go back to the front of the queue and the loop
+ *   waits for `availability.whenAvailable()`: no `nak`, no dead letter, no delivery used. Messages in hand are
+ *   kept alive with `working()`, and `max_ack_pending` caps how many the server hands out meanwhile; the rest
+ *   wait in the stream ("Circuit breaker", Nygard, *Release It!*; nats.js `working()`).
  * Batches of one consumer run one after another, so they never wait on each other's row locks.
  * Source: nats.js JetStream `consume()` examples (explicit ack, nak to retry).
  */
 export class ConsumerRunner {
   private readonly loops: { messages: ConsumerMessages; done: Promise<void> }[] = [];
 
-  constructor(private readonly client: JetStreamClient, private readonly policy: RetryPolicy, private readonly log: Logger) {}
+  constructor(
+    private readonly client: JetStreamClient,
+    private readonly policy: RetryPolicy,
+    private readonly log: Logger,
+    private readonly availability: Availability = { whenAvailable: async () => undefined },
+  ) {}
 
   /** Creates the durable consumer if needed and starts consuming into `handler`. */
   async start(spec: ConsumerSpec, handler: BatchHandler): Promise<void> {
@@ -77,8 +94,13 @@ export class ConsumerRunner {
           continue;
         }
         batch = queue.splice(0, this.policy.maxBatch);
-        await this.handleBatch(spec, handler, batch);
+        const waiting = await this.handleBatch(spec, handler, batch);
         batch = [];
+        if (waiting.length > 0) {
+          queue.unshift(...waiting);
+          this.log.warn({ consumer: spec.durable, held: queue.length }, 'database unavailable: holding messages until it is back');
+          await this.availability.whenAvailable();
+        }
       }
     })();
     for await (const m of messages) {
@@ -91,7 +113,8 @@ export class ConsumerRunner {
     clearInterval(heartbeat);
   }
 
-  private async handleBatch(spec: ConsumerSpec, handler: BatchHandler, batch: JsMsg[]): Promise<void> {
+  /** Handles a batch; returns the messages that must wait because the database is unavailable (unacked, un-naked). */
+  private async handleBatch(spec: ConsumerSpec, handler: BatchHandler, batch: JsMsg[]): Promise<JsMsg[]> {
     const ready: Ready[] = [];
     for (const m of batch) {
       const subject = this.client.ns.logical(m.subject);
@@ -111,19 +134,22 @@ export class ConsumerRunner {
       try {
         await handler(ready.map((r) => r.msg));
         for (const r of ready) r.m.ack();
-        return;
+        return [];
       } catch (e) {
+        if (classify(e) === 'unavailable') return ready.map((r) => r.m);
         this.log.debug({ err: e, consumer: spec.durable, size: ready.length }, 'batch failed; handling its messages one by one');
       }
     }
-    for (const r of ready) {
+    for (const [i, r] of ready.entries()) {
       try {
         await handler([r.msg]);
         r.m.ack();
       } catch (e) {
+        if (classify(e) === 'unavailable') return ready.slice(i).map((x) => x.m);
         await this.fail(spec, r.m, e as Error);
       }
     }
+    return [];
   }
 
   /** A message failed alone: retry later, or dead-letter it (at once when retrying cannot help: see `classify`). */

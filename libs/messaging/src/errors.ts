@@ -13,3 +13,11 @@ export class PermanentError extends Error {
 export class UnreachableError extends Error {
   override name = 'UnreachableError';
 }
+
+/**
+ * The database (or another dependency) cannot be reached right now — e.g. its circuit breaker is open. Not a
+ * delivery attempt: the consume loop keeps such messages and waits, it never naks or dead-letters them.
+ */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError';
+}

@@ -1,5 +1,5 @@
 import { MalformedMessageError } from '@orderflow/contracts';
-import { PermanentError } from './errors';
+import { PermanentError, UnavailableError } from './errors';
 import { classify, describeFailure } from './failure';
 
 const pg = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
@@ -17,6 +17,7 @@ describe('classify', () => {
     ['55P03 lock timeout', pg('55P03'), 'transient'],
     ['57014 statement timeout', pg('57014'), 'transient'],
     ['57P03 cannot connect now', pg('57P03'), 'unavailable'],
+    ['an open circuit', new UnavailableError('Postgres is unavailable'), 'unavailable'],
     ['53300 too many connections', pg('53300'), 'unavailable'],
     ['08006 connection failure', pg('08006'), 'unavailable'],
     ['ECONNREFUSED', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), 'unavailable'],

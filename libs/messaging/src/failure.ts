@@ -1,13 +1,14 @@
 import { MalformedMessageError } from '@orderflow/contracts';
-import { PermanentError } from './errors';
+import { PermanentError, UnavailableError } from './errors';
 
 /**
  * How a failed message is retried (README "Error classes"):
  * - `permanent`: retrying cannot help — a malformed message, a PermanentError, a Postgres data exception
  *   (SQLSTATE class 22), integrity violation (23) or program limit (54): dead-lettered at once;
- * - `unavailable`: the database cannot be reached (connection exceptions, class 08; 57P01–57P03 shutdown /
- *   cannot connect now; class 53 insufficient resources, e.g. 53300 too many connections; refused or reset
- *   sockets; a pool that cannot hand out a connection in time);
+ * - `unavailable`: the database cannot be reached (an UnavailableError, i.e. its circuit is open; connection
+ *   exceptions, class 08; 57P01–57P03 shutdown / cannot connect now; class 53 insufficient resources, e.g. 53300
+ *   too many connections; refused or reset sockets; a pool that cannot hand out a connection in time): the
+ *   message waits, it is not a delivery attempt;
  * - `transient`: anything else, e.g. serialization failure (40001), deadlock (40P01), lock or statement
  *   timeout (55P03, 57014): retried with backoff.
  * Source: PostgreSQL "Appendix A. PostgreSQL Error Codes".
@@ -25,6 +26,7 @@ export function sqlState(e: unknown): string | undefined {
 
 export function classify(e: unknown): FailureClass {
   if (e instanceof MalformedMessageError || e instanceof PermanentError) return 'permanent';
+  if (e instanceof UnavailableError) return 'unavailable';
   const state = sqlState(e);
   if (state) {
     if (/^(22|23|54)/.test(state)) return 'permanent';

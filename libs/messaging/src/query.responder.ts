@@ -1,6 +1,7 @@
 import { Subscription } from 'nats';
 import { MalformedMessageError, parseMessage, QueryReply } from '@orderflow/contracts';
 import type { Logger } from 'pino';
+import { classify } from './failure';
 import { JetStreamClient } from './jetstream.client';
 import { encodeBody } from './message';
 
@@ -29,9 +30,10 @@ export class QueryResponder {
           const query = type ? parseMessage(type, m.data) : ({} as Q);
           reply = { ok: true, data: await handler(query) };
         } catch (e) {
-          const code = e instanceof NotFoundError ? 'not_found' : e instanceof MalformedMessageError ? 'bad_request' : 'internal';
+          const code = e instanceof NotFoundError ? 'not_found' : e instanceof MalformedMessageError ? 'bad_request' : classify(e) === 'unavailable' ? 'unavailable' : 'internal';
           if (code === 'internal') this.log.error({ err: e, subject }, 'query failed');
-          reply = { ok: false, error: { code, message: (e as Error).message } };
+          const message = code === 'unavailable' ? `the ${this.app} service's database is unavailable right now; try again shortly` : (e as Error).message;
+          reply = { ok: false, error: { code, message } };
         }
         m.respond(encodeBody(reply));
       }

@@ -1,4 +1,5 @@
 export * from './database';
+export * from './database.breaker';
 export * from './messaging-tables.migration';
 export * from './outbox.relay';
 export * from './transactor';

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { JetStreamClient, OutgoingMessage } from '@orderflow/messaging';
+import { DatabaseBreaker } from './database.breaker';
 
 const BATCH = 256;
 
@@ -18,7 +19,8 @@ export interface OutboxRow {
  * - Fast path: right after a transaction commits, its rows are published from memory (`publishCommitted`)
  *   and their ids deleted in batches, so a hop costs no extra read of the table.
  * - Safety net: every `pollMs` a sweep takes rows older than `pollMs` (a crash or a failed publish left
- *   them) `FOR UPDATE SKIP LOCKED` (several instances share the work), publishes and deletes them.
+ *   them) `FOR UPDATE SKIP LOCKED` (several instances share the work), publishes and deletes them. It skips its
+ *   turn while the database's circuit is open.
  * A row published twice (crash between publish and delete, or sweep racing a slow fast path) carries the
  * same `Nats-Msg-Id`: the stream's duplicate window drops the copy, and consumers' inboxes after it.
  */
@@ -34,6 +36,7 @@ export class OutboxRelay {
     private readonly client: JetStreamClient,
     private readonly log: Logger,
     private readonly pollMs: number,
+    private readonly breaker: DatabaseBreaker,
   ) {}
 
   start(): void {
@@ -54,7 +57,7 @@ export class OutboxRelay {
 
   /** Publishes rows older than `minAgeMs` (0 at start-up: everything a previous run left). */
   private async sweep(minAgeMs = this.pollMs): Promise<void> {
-    if (this.sweeping) return;
+    if (this.sweeping || !this.breaker.available) return;
     this.sweeping = true;
     const pass = (async () => {
       try {
@@ -69,7 +72,7 @@ export class OutboxRelay {
   }
 
   private sweepBatch(minAgeMs: number): Promise<number> {
-    return this.ds.transaction(async (m) => {
+    return this.breaker.execute(() => this.ds.transaction(async (m) => {
       const rows: OutboxRow[] = await m.query(
         `select id, subject, headers, payload from outbox where created_at <= clock_timestamp() - make_interval(secs => $2::double precision / 1000)
           order by created_at limit $1 for update skip locked`,
@@ -79,7 +82,7 @@ export class OutboxRelay {
       await Promise.all(rows.map((r) => this.client.publish({ ...r.headers, subject: r.subject, body: r.payload }, r.id)));
       await m.query('delete from outbox where id = any($1::uuid[])', [rows.map((r) => r.id)]);
       return rows.length;
-    });
+    }));
   }
 
   /** Deletes published rows in batches: one statement for all ids gathered while the previous one ran. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { ConsumerSpec } from '@orderflow/contracts';
 import { BatchHandler, InboundMessage, OutgoingMessage } from '@orderflow/messaging';
+import { DatabaseBreaker } from './database.breaker';
 import { OutboxRelay, OutboxRow } from './outbox.relay';
 
 /** What one message does in a consumer's transaction. */
@@ -37,18 +38,29 @@ export class Tx {
   }
 }
 
-/** Runs units of work: state change + inbox + outbox in one Postgres transaction, then hands the outbox rows to the relay. */
+/**
+ * Runs units of work: state change + inbox + outbox in one Postgres transaction (through the database's circuit
+ * breaker), then hands the outbox rows to the relay.
+ */
 export class Transactor {
-  constructor(private readonly ds: DataSource, private readonly relay: OutboxRelay) {}
+  constructor(private readonly ds: DataSource, private readonly relay: OutboxRelay, private readonly breaker: DatabaseBreaker) {}
 
+  /** False while the database's circuit is open: timers with work of their own skip their turn. */
+  get available(): boolean {
+    return this.breaker.available;
+  }
+
+  /** @throws UnavailableError at once while the circuit is open. */
   async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     let rows: OutboxRow[] = [];
-    const result = await this.ds.transaction(async (manager) => {
-      const tx = new Tx(manager);
-      const value = await work(tx);
-      if (tx.outgoing.length > 0) rows = await insertOutbox(manager, tx.outgoing);
-      return value;
-    });
+    const result = await this.breaker.execute(() =>
+      this.ds.transaction(async (manager) => {
+        const tx = new Tx(manager);
+        const value = await work(tx);
+        if (tx.outgoing.length > 0) rows = await insertOutbox(manager, tx.outgoing);
+        return value;
+      }),
+    );
     if (rows.length > 0) this.relay.publishCommitted(rows);
     return result;
   }

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Module, O
 import { DataSource } from 'typeorm';
 import { Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient, QueryResponder } from '@orderflow/messaging';
-import { ensureDatabase, ensureServiceSchema, InboxPruner, InboxReceivedAt1763800000001, MessagingTables1763800000000, openServiceDataSource, OutboxRelay, Transactor } from '@orderflow/persistence';
+import { DatabaseBreaker, ensureDatabase, ensureServiceSchema, InboxPruner, InboxReceivedAt1763800000001, MessagingTables1763800000000, openServiceDataSource, OutboxRelay, Transactor } from '@orderflow/persistence';
 import { adminDb, Config, EnvConfig, ServiceName, serviceDb } from './config';
 import { createLogger, Logger } from './logger';
 
@@ -51,6 +51,7 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly runner: ConsumerRunner,
     private readonly queries: QueryResponder,
     private readonly pruner: InboxPruner,
+    private readonly breaker: DatabaseBreaker,
   ) {}
 
   onApplicationBootstrap() {
@@ -66,6 +67,7 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
     await this.runner.stop();
     await this.relay.stop();
     await this.pruner.stop();
+    await this.breaker.stop();
   }
 
   async onApplicationShutdown() {
@@ -102,17 +104,22 @@ export class ServiceModule {
           provide: DataSource,
           useFactory: () => openServiceDatabase(config, def),
         },
+        { provide: DatabaseBreaker, useFactory: (ds: DataSource) => new DatabaseBreaker(ds, log.child({ component: 'database' })), inject: [DataSource] },
         {
           provide: OutboxRelay,
-          useFactory: (ds: DataSource, client: JetStreamClient) => new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS),
-          inject: [DataSource, JetStreamClient],
+          useFactory: (ds: DataSource, client: JetStreamClient, breaker: DatabaseBreaker) => new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS, breaker),
+          inject: [DataSource, JetStreamClient, DatabaseBreaker],
         },
-        { provide: Transactor, useFactory: (ds: DataSource, relay: OutboxRelay) => new Transactor(ds, relay), inject: [DataSource, OutboxRelay] },
+        {
+          provide: Transactor,
+          useFactory: (ds: DataSource, relay: OutboxRelay, breaker: DatabaseBreaker) => new Transactor(ds, relay, breaker),
+          inject: [DataSource, OutboxRelay, DatabaseBreaker],
+        },
         {
           provide: ConsumerRunner,
-          useFactory: (client: JetStreamClient) =>
-            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, maxBatch: config.CONSUMER_MAX_BATCH, ackWaitMs: config.ACK_WAIT_MS }, log),
-          inject: [JetStreamClient],
+          useFactory: (client: JetStreamClient, breaker: DatabaseBreaker) =>
+            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, maxBatch: config.CONSUMER_MAX_BATCH, ackWaitMs: config.ACK_WAIT_MS }, log, breaker),
+          inject: [JetStreamClient, DatabaseBreaker],
         },
         {
           provide: InboxPruner,
@@ -122,7 +129,7 @@ export class ServiceModule {
         { provide: QueryResponder, useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log), inject: [JetStreamClient] },
         ServiceLifecycle,
       ],
-      exports: [EnvConfig, LOGGER, SERVICE_NAME, JetStreamClient, DataSource, OutboxRelay, Transactor, ConsumerRunner, QueryResponder],
+      exports: [EnvConfig, LOGGER, SERVICE_NAME, JetStreamClient, DataSource, DatabaseBreaker, OutboxRelay, Transactor, ConsumerRunner, QueryResponder],
     };
   }
 }

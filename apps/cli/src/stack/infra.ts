@@ -76,12 +76,19 @@ export async function startPrivateNats(dir: string): Promise<(PrivateServer & { 
   };
 }
 
+/** What tests do to a private cluster: stop it as a crash would (`-m immediate`), start it again. */
+export interface PostgresControl {
+  port: number;
+  crash(): Promise<void>;
+  start(): Promise<void>;
+}
+
 /**
  * Starts a throw-away PostgreSQL cluster (initdb) on a free port under `dir`; null when the PostgreSQL server
  * binaries are not installed. Trust auth, or with `adminPassword` scram-sha-256 for every login (the admin role
  * `postgres` gets that password). As root it runs as the `postgres` user, as Postgres requires.
  */
-export async function startPrivatePostgres(dir: string, opts: { adminPassword?: string } = {}): Promise<(PrivateServer & { port: number }) | null> {
+export async function startPrivatePostgres(dir: string, opts: { adminPassword?: string } = {}): Promise<(PrivateServer & PostgresControl) | null> {
   const roots = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort().reverse().map((v) => `/usr/lib/postgresql/${v}/bin`) : [];
   const bin = [...roots, ...(process.env.PATH ?? '').split(':')].find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
   if (!bin) return null;
@@ -104,12 +111,19 @@ export async function startPrivatePostgres(dir: string, opts: { adminPassword?: 
     auth.splice(0, 1, '--auth=scram-sha-256', `--pwfile=${pwfile}`);
   }
   if (!existsSync(join(data, 'PG_VERSION'))) run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8']);
-  run('pg_ctl', ['-D', data, '-l', join(data, 'server.log'), '-w', '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1`, 'start']);
+  const start = () => run('pg_ctl', ['-D', data, '-l', join(data, 'server.log'), '-w', '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1`, 'start']);
+  start();
   return {
     name: `postgres (127.0.0.1:${port})`,
     port,
     stop: async () => {
       run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+    crash: async () => {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    },
+    start: async () => {
+      start();
     },
   };
 }

@@ -34,7 +34,8 @@ export class PlaceOrderHandlers implements OnApplicationBootstrap, BeforeApplica
     const every = Math.max(50, Math.min(1000, Math.floor(this.config.SAGA_STEP_TIMEOUT_MS / 4)));
     let busy = false;
     this.timer = setInterval(() => {
-      if (busy) return;
+      // While the database's circuit is open the sweep skips its turn (deadlines are re-checked when it is back).
+      if (busy || !this.tx.available) return;
       busy = true;
       this.sweeping = this.tx.run((tx) => this.saga.onDeadlines(tx)).catch((e) => this.log.warn({ err: e }, 'deadline sweep failed; will retry')).finally(() => (busy = false));
     }, every);

@@ -90,6 +90,6 @@ export interface SagaView extends SagaSummary {
 
 /**
  * Envelope of every query reply: `{"ok": true, "data": …}` or `{"ok": false, "error": {"code", "message"}}`.
- * `code` is `not_found`, `bad_request` or `internal`.
+ * `code` is `not_found`, `bad_request`, `unavailable` (the service's database cannot be reached now) or `internal`.
  */
-export type QueryReply<T> = { ok: true; data: T } | { ok: false; error: { code: 'not_found' | 'bad_request' | 'internal'; message: string } };
+export type QueryReply<T> = { ok: true; data: T } | { ok: false; error: { code: 'not_found' | 'bad_request' | 'unavailable' | 'internal'; message: string } };
