@@ -51,7 +51,7 @@ interface Ready {
  * - a dead letter that cannot be stored → `nak`, so nothing is lost;
  * - the database unavailable (`classify`) → the messages in hand go back to the front of the queue and the loop
  *   waits for `availability.whenAvailable()`: no `nak`, no dead letter, no delivery used. Messages in hand are
- *   kept alive with `working()`, and `max_ack_pending` caps how many the server hands out meanwhile; the rest
+ *   kept alive with `working()`, and `max_ack_pending` (10,000) caps how many the server hands out meanwhile; the rest
  *   wait in the stream ("Circuit breaker", Nygard, *Release It!*; nats.js `working()`).
  * Batches of one consumer run one after another, so they never wait on each other's row locks.
  * Source: nats.js JetStream `consume()` examples (explicit ack, nak to retry).
@@ -63,7 +63,8 @@ export class ConsumerRunner {
     private readonly client: JetStreamClient,
     private readonly policy: RetryPolicy,
     private readonly log: Logger,
-    private readonly availability: Availability = { whenAvailable: async () => undefined },
+    // Without a breaker to say when the database is back, wait a second before trying again.
+    private readonly availability: Availability = { whenAvailable: () => new Promise((r) => setTimeout(r, 1000)) },
   ) {}
 
   /** Creates the durable consumer if needed and starts consuming into `handler`. */
