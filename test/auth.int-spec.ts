@@ -10,7 +10,7 @@ import { orderflow } from './support/cli';
  * roles' password follows PG_SERVICE_PASSWORD at every start, and a refused login is reported as one.
  */
 describe('database passwords', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'orderflow-auth-'));
+  let dir: string;
   let pg: Awaited<ReturnType<typeof startPrivatePostgres>>;
   const env = (extra: Record<string, string>) => ({ PGHOST: '127.0.0.1', PGPORT: String(pg!.port), PGDATABASE: 'orderflow_auth', PG_ADMIN_PASSWORD: 'admin-pw', ...extra });
   const canLogin = async (password: string) => {
@@ -26,12 +26,13 @@ describe('database passwords', () => {
   };
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-auth-'));
     pg = await startPrivatePostgres(dir, { adminPassword: 'admin-pw' });
     if (!pg) throw new Error('the PostgreSQL server binaries are needed for this test');
   });
   afterAll(async () => {
     await pg?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('sets the service roles\' password at every start, so changing PG_SERVICE_PASSWORD works', async () => {

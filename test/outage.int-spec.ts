@@ -11,11 +11,12 @@ import { order, Stack, waitFor } from './support/stack';
  * dead-lettered, no delivery is used up, and every order completes once Postgres is back.
  */
 describe('a Postgres outage', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'orderflow-outage-'));
+  let dir: string;
   let pg: Awaited<ReturnType<typeof startPrivatePostgres>>;
   let stack: Stack;
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-outage-'));
     pg = await startPrivatePostgres(dir);
     if (!pg) throw new Error('the PostgreSQL server binaries are needed for this test');
     // Retry budget: 3 deliveries 50 ms and 100 ms apart; ack wait 2 s. The outage lasts 6 s.
@@ -24,7 +25,7 @@ describe('a Postgres outage', () => {
   afterAll(async () => {
     await stack?.stop();
     await pg?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('dead-letters nothing and completes every order published during it once Postgres is back', async () => {
