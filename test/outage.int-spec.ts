@@ -56,4 +56,23 @@ describe('a Postgres outage', () => {
     expect((await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'OUTAGE-SKU'`)).rows[0]).toEqual({ available: 59, reserved: 0, sold: 41 });
     expect(await stack.conservationViolations()).toEqual([]);
   });
+
+  it('stops an app promptly while it holds messages for an unavailable database; they are handled after it restarts', async () => {
+    const lettersBefore = (await stack.deadLetters()).length;
+    await pg!.crash();
+    const orders = Array.from({ length: 3 }, () => order('outage', [{ sku: 'OUTAGE-SKU', quantity: 1, unitPrice: 100 }]));
+    try {
+      for (const o of orders) await stack.publish(Subjects.OrderCreated, o);
+      await new Promise((r) => setTimeout(r, 1000));
+      const started = Date.now();
+      await stack.stopApp('order');
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await pg!.start();
+    }
+    await stack.startApp('order');
+    for (const o of orders) expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    expect((await stack.deadLetters()).length).toBe(lettersBefore);
+    expect(await stack.conservationViolations()).toEqual([]);
+  });
 });

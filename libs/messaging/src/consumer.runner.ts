@@ -81,6 +81,8 @@ export class ConsumerRunner {
     let batch: JsMsg[] = [];
     let wake: (() => void) | undefined;
     let closed = false;
+    let stopWaiting: () => void = () => undefined;
+    const stopping = new Promise<'stopping'>((r) => (stopWaiting = () => r('stopping')));
     // Messages waiting in the queue or being handled are alive: tell the server, so a slow batch (or a long
     // queue behind it) is not redelivered to another instance meanwhile. Only a crash lets the ack wait run out.
     const heartbeat = setInterval(() => {
@@ -100,7 +102,8 @@ export class ConsumerRunner {
         if (waiting.length > 0) {
           queue.unshift(...waiting);
           this.log.warn({ consumer: spec.durable, held: queue.length }, 'database unavailable: holding messages until it is back');
-          await this.availability.whenAvailable();
+          // Shutting down while the database is away: leave what we hold unacked; the server redelivers it after the ack wait.
+          if ((await Promise.race([this.availability.whenAvailable(), stopping])) === 'stopping') return;
         }
       }
     })();
@@ -110,6 +113,7 @@ export class ConsumerRunner {
     }
     closed = true;
     wake?.();
+    stopWaiting();
     await worker;
     clearInterval(heartbeat);
   }
