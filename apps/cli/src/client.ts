@@ -120,7 +120,7 @@ export class PipelineClient {
   }
 
   /** The DLQ stream sequence of the newest dead letter of `subject` if it is the one of `msgId`. */
-  async deadLetterSeq(subject: string, msgId: string): Promise<number | null> {
+  private async deadLetterSeq(subject: string, msgId: string): Promise<number | null> {
     try {
       const jsm = await this.nc.jetstreamManager();
       const m = await jsm.streams.getMessage(this.ns.stream('DLQ'), { last_by_subj: this.ns.subject(Subjects.deadLetter(subject)) });

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { Command } from 'commander';
-import { Config, loadConfig } from '@orderflow/runtime';
+import { Config, durationMs, loadConfig } from '@orderflow/runtime';
 import { UsageError } from './cli.errors';
 import { PipelineClient } from './client';
 
@@ -43,9 +43,7 @@ export function currencyCode(value: string): string {
  * @throws UsageError on anything else.
  */
 export function since(value: string): string {
-  const m = /^(\d+)(s|m|h|d)$/.exec(value);
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  const t = m ? Date.now() - Number(m[1]) * unit[m[2] as keyof typeof unit] : Date.parse(value);
+  const t = /^\d+(ms|s|m|h|d)$/.test(value) ? Date.now() - durationMs(value) : Date.parse(value);
   if (!Number.isFinite(t)) throw new UsageError(`--since must be a duration such as 30m, 1h or 7d, or an ISO 8601 time, got "${value}"`);
   return new Date(t).toISOString();
 }

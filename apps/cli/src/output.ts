@@ -16,5 +16,12 @@ export function printOutcomes(json: boolean, outcomes: Outcome[]): void {
   print(json, outcomes, ['order id', 'status', 'reason', 'ms'], outcomes.map((o) => [o.orderId, o.status, o.reason, o.ms]));
 }
 
+/** "2 CONFIRMED, 1 CANCELLED": how many of each value, in order of first appearance. */
+export function countsLine(values: string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].map(([v, n]) => `${n} ${v}`).join(', ');
+}
+
 /** Integer minor units → "12.50 USD" (2 decimals; enough for the demo's currencies). */
 export const money = (minor: number, currency: string) => `${(minor / 100).toFixed(2)} ${currency}`;

@@ -11,8 +11,8 @@ export class DatabaseAuthError extends Error {
   override name = 'DatabaseAuthError';
 }
 
-/** SQLSTATE class 28: invalid authorization specification / invalid password. */
-const isAuthFailure = (e: unknown) => /^28/.test((e as { code?: string }).code ?? '');
+/** True for SQLSTATE class 28: invalid authorization specification / invalid password. */
+export const isAuthFailure = (e: unknown) => /^28/.test((e as { code?: string }).code ?? '');
 
 /** The error to report when connecting to `target` failed with `e`. */
 function connectError(target: PgTarget, e: unknown): Error {

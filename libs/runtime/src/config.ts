@@ -18,13 +18,14 @@ export class ConfigError extends Error {
 
 const int = () => Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)));
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-/** A duration: `500ms`, `90s`, `30m`, `12h`, `7d`, or a bare number of milliseconds; becomes milliseconds (NaN if malformed). */
-const duration = () =>
-  Transform(({ value }) => {
-    if (typeof value !== 'string') return value;
-    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
-    return m ? Number(m[1]) * UNIT_MS[(m[2] ?? 'ms') as keyof typeof UNIT_MS] : NaN;
-  });
+
+/** A duration — `500ms`, `90s`, `30m`, `12h`, `7d`, or a bare number of milliseconds — in milliseconds; NaN if malformed. */
+export function durationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  return m ? Number(m[1]) * UNIT_MS[(m[2] ?? 'ms') as keyof typeof UNIT_MS] : NaN;
+}
+
+const duration = () => Transform(({ value }) => (typeof value === 'string' ? durationMs(value) : value));
 const DAY = 86_400_000;
 
 const msList = () =>

@@ -7,7 +7,7 @@ import { adviceFor } from '../dlq/advice';
 import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, fingerprintOf, listed, matches } from '../dlq/dead-letters';
 import { EntryResult, opsEvent, replay, Report } from '../dlq/replay';
 import { confirm } from '../saga/operate';
-import { print } from '../output';
+import { countsLine, print } from '../output';
 
 type FilterOptions = DlqFilter & { limit?: number };
 
@@ -48,9 +48,7 @@ async function select(dlq: DeadLetters, wanted: number[] | 'all', filter: Filter
 
 function printReport(json: boolean, report: Report): void {
   print(json, report, ['seq', 'action', 'reason / new message id', 'diff'], report.results.map((r) => [r.seq, r.action, r.reason ?? r.newMsgId, r.diff]));
-  const counts = new Map<string, number>();
-  for (const r of report.results) counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
-  process.stderr.write(`${report.dryRun ? 'dry run, nothing changed: ' : ''}${[...counts].map(([a, n]) => `${n} ${a}`).join(', ') || 'no entries'}\n`);
+  process.stderr.write(`${report.dryRun ? 'dry run, nothing changed: ' : ''}${countsLine(report.results.map((r) => r.action)) || 'no entries'}\n`);
   if (report.halted) process.stderr.write(`the canary halted: more than the allowed share of a round was dead-lettered again${report.resume ? `; carry on with:\n  ${report.resume}` : ''}\n`);
 }
 

@@ -21,7 +21,7 @@ export function ordersCommand(): Command {
       if (!UUID.test(orderId)) throw new UsageError(`order id must be a UUID, got "${orderId}"`);
       const shown: Shown = await withClient(cmd, async (c) => {
         const view = await c.query<OrderView>(Subjects.QueryOrder, { orderId });
-        const letter = (await (await DeadLetters.open(c)).all()).filter((e) => e.orderId === orderId).pop();
+        const letter = (await (await DeadLetters.open(c)).ofOrder(orderId)).pop();
         const deadLetter = letter ? { seq: letter.seq, error: letter.error, state: letter.state } : null;
         if (view) return { ...view, deadLetter };
         if (!letter) throw new CliFailure(`no order ${orderId}`);

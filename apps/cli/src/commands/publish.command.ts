@@ -4,7 +4,7 @@ import { OrderCreated, Subjects } from '@orderflow/contracts';
 import { UsageError } from '../cli.errors';
 import { Outcome, PipelineClient } from '../client';
 import { currencyCode, wholeNumber, withClient } from '../context';
-import { printOutcomes, print } from '../output';
+import { countsLine, printOutcomes, print } from '../output';
 import { progress } from '../progress';
 import { generateOrders, parseItem, readOrders, toOrder } from './order-input';
 
@@ -49,9 +49,7 @@ export async function publishOrders(client: PipelineClient, orders: OrderCreated
 
 /** "3 orders: 2 CONFIRMED, 1 CANCELLED" on stderr. */
 export function summarise(outcomes: Outcome[]): void {
-  const counts = new Map<string, number>();
-  for (const o of outcomes) counts.set(o.status, (counts.get(o.status) ?? 0) + 1);
-  process.stderr.write(`${outcomes.length} order(s): ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}\n`);
+  process.stderr.write(`${outcomes.length} order(s): ${countsLine(outcomes.map((o) => o.status))}\n`);
 }
 
 export function publishCommand(): Command {

@@ -16,7 +16,7 @@ const status = (value: string, all: string[]) => {
 async function showSaga(client: PipelineClient, id: string) {
   const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
   if (!view) throw new CliFailure(`no saga or order ${id}`);
-  const letters = (await (await DeadLetters.open(client)).all()).filter((e) => e.orderId === view.orderId);
+  const letters = await (await DeadLetters.open(client)).ofOrder(view.orderId);
   return { ...view, deadLetters: letters.map((e) => ({ seq: e.seq, subject: e.subject, error: e.error, state: e.state })) };
 }
 

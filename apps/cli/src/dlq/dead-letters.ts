@@ -98,6 +98,11 @@ export class DeadLetters {
     return out;
   }
 
+  /** The entries of one order (its `Correlation-Id`), oldest first. */
+  async ofOrder(orderId: string): Promise<DlqMessage[]> {
+    return (await this.all()).filter((e) => e.orderId === orderId);
+  }
+
   /** @returns undefined when no entry has this sequence. */
   async get(seq: number): Promise<DlqMessage | undefined> {
     return (await this.all()).find((e) => e.seq === seq);

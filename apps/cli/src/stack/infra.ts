@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { connect } from 'nats';
 import { Client } from 'pg';
 import { natsConnectProblem } from '@orderflow/messaging';
+import { isAuthFailure } from '@orderflow/persistence';
 import { adminDb, Config } from '@orderflow/runtime';
 
 /** Null when NATS with JetStream answers at `url`, else why not. */
@@ -35,7 +36,7 @@ export async function postgresProblem(config: Config): Promise<string | null> {
   } catch (e) {
     const where = `Postgres at postgres://${target.user}@${target.host}:${target.port}`;
     const why = (e as Error).message;
-    return /^28/.test((e as { code?: string }).code ?? '') ? `${where} refused the login of role ${target.user}: ${why} (check PG_ADMIN_PASSWORD)` : `${where} is unreachable (${why})`;
+    return isAuthFailure(e) ? `${where} refused the login of role ${target.user}: ${why} (check PG_ADMIN_PASSWORD)` : `${where} is unreachable (${why})`;
   } finally {
     await c.end().catch(() => undefined);
   }
