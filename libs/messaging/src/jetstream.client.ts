@@ -119,8 +119,10 @@ export class JetStreamClient {
         await add();
         return;
       } catch (addError) {
-        // Another app created it between our info and add: fall through to update.
-        if (!/already in use|exists/i.test((addError as Error).message)) throw addError;
+        // Another app created it between our info and add (nats-server 2.9 may say "already in use" or "subjects
+        // overlap with an existing stream"): if it exists now, update it; otherwise the error is real.
+        const existsNow = await info().then(() => true, () => false);
+        if (!existsNow) throw addError;
       }
     }
     await update();

@@ -96,7 +96,11 @@ export class ServiceModule {
           provide: JetStreamClient,
           useFactory: async () => {
             const client = await JetStreamClient.connect(config.NATS_URL, new Namespace(config.ORDERFLOW_NAMESPACE), log, `orderflow-${def.service}`);
-            await client.ensureStreams(Object.keys(Streams) as StreamName[], { workMaxAgeMs: config.STREAM_MAX_AGE, dlqMaxAgeMs: config.DLQ_MAX_AGE, dlqMaxBytes: config.DLQ_MAX_BYTES });
+            // A failed start must not leave the connection open (Nest does not shut down a module that failed to init).
+            await client.ensureStreams(Object.keys(Streams) as StreamName[], { workMaxAgeMs: config.STREAM_MAX_AGE, dlqMaxAgeMs: config.DLQ_MAX_AGE, dlqMaxBytes: config.DLQ_MAX_BYTES }).catch(async (e: unknown) => {
+              await client.close();
+              throw e;
+            });
             return client;
           },
         },
