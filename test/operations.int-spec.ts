@@ -25,7 +25,8 @@ describe('operating failures from the CLI', () => {
   const entryOf = async (orderId: string) => (await orderflowJson(stack, ['dlq', 'list', '--order', orderId])).pop();
 
   beforeAll(async () => {
-    stack = await Stack.start({ SAGA_STEP_TIMEOUT_MS: '600', SAGA_STEP_MAX_ATTEMPTS: '2' });
+    // Compensations give up after 600 + 1,200 + 1,200 ms here, so that FAILED is reached within a test.
+    stack = await Stack.start({ SAGA_STEP_TIMEOUT_MS: '600', SAGA_STEP_MAX_ATTEMPTS: '2', SAGA_COMPENSATION_MAX_ATTEMPTS: '3', SAGA_COMPENSATION_BACKOFF_MAX_MS: '1200' });
     await stack.db.query(`create function inventory.fail_release() returns trigger language plpgsql as $$
       begin raise exception 'injected fault: release of saga %', new.saga_id; end $$`);
     await stack.db.query(`create function orders.fail_order() returns trigger language plpgsql as $$
@@ -77,7 +78,7 @@ describe('operating failures from the CLI', () => {
     expect(JSON.parse(ops.string())).toMatchObject({ action: 'replay', operator: 'ops-test', why: 'lower-case currency', entries: [{ seq: entry.seq, newMsgId: replayed.results[0].newMsgId }] });
   });
 
-  it('timeout round trip: payment down → FAILED; payment back → the late refund resumes it to CANCELLED; saga retry → CONFIRMED, charged once net', async () => {
+  it('timeout round trip: payment down → stock released while the refund is re-sent, then FAILED; payment back → the late refund resumes it to CANCELLED; saga retry → CONFIRMED, charged once net', async () => {
     const [sku, customer] = [uniq('CAM'), uniq('tim')];
     await stack.restock(sku, 4);
     await stack.deposit(customer, 50_000);
@@ -85,9 +86,16 @@ describe('operating failures from the CLI', () => {
     const o = order(customer, [{ sku, quantity: 2, unitPrice: 4_000 }]);
     try {
       await stack.publish(Subjects.OrderCreated, o);
-      // The charge times out, and so does its refund: nobody is there to answer.
+      // The charge times out; its refund and the release are sent together: the refund that nobody answers
+      // does not hold back the stock.
+      const released = async () => (await stack.sagas(o.orderId)).pop()?.history.some((h) => h.name === 'releaseStock' && h.status === 'SUCCEEDED');
+      await waitFor(released, 20_000);
+      expect(await stock(sku)).toEqual({ available: 4, reserved: 0, sold: 0 });
+      expect(await sagaStatus(o.orderId)).toBe('COMPENSATING');
+      const listed = await orderflowJson(stack, ['saga', 'list', '--status', 'COMPENSATING', '--step', 'refundPayment']);
+      expect(listed.find((r: any) => r.orderId === o.orderId)).toMatchObject({ step: 'refundPayment' });
+      // Out of sends, the refund is given up on: FAILED, waiting for an operator or the late reply.
       await waitFor(async () => (await sagaStatus(o.orderId)) === 'FAILED', 20_000);
-      expect(await stock(sku)).toEqual({ available: 2, reserved: 2, sold: 0 });
     } finally {
       await stack.startApp('payment');
     }

@@ -129,6 +129,18 @@ export class EnvConfig {
   @int() @IsInt() @Min(1) @Max(100)
   SAGA_STEP_MAX_ATTEMPTS = 3;
 
+  /**
+   * Sends of one compensation before it is given up on (the saga FAILED for an operator). Its deadline starts
+   * at the step timeout and doubles per send up to SAGA_COMPENSATION_BACKOFF_MAX_MS: with the defaults
+   * (30 s, 60 s, 100 sends) a compensation is re-sent for about 99 minutes.
+   */
+  @int() @IsInt() @Min(1) @Max(100_000)
+  SAGA_COMPENSATION_MAX_ATTEMPTS = 100;
+
+  /** Ceiling of a compensation's doubling deadline, ms. */
+  @int() @IsInt() @Min(100)
+  SAGA_COMPENSATION_BACKOFF_MAX_MS = 60_000;
+
   /** How often the outbox relay sweeps for rows older than this (rows are published right after their commit; the sweep catches what a crash or failed publish left). */
   @int() @IsInt() @Min(10)
   OUTBOX_POLL_MS = 1000;

@@ -42,20 +42,28 @@ export function retryPlan(view: SagaView): string[] {
   return placeOrderSaga.steps.map((st) => steps.get(st.name)!.line);
 }
 
-/** What a resumed FAILED attempt runs: the step it gave up on (sent again), then what the definition has after it. */
+/** The newest execution of each step and compensation the attempt ran, by name. */
+function newestByName(view: SagaView): Map<string, SagaView['steps'][number]> {
+  return new Map(view.steps.map((st) => [st.name, st]));
+}
+
+/** What a resumed FAILED attempt runs: what it gave up on (sent again), then what the definition has still to run. */
 export function resumePlan(view: SagaView): string[] {
   const steps = stepsOf(view);
-  return view.remaining.map((name, i) => `${steps.get(name)?.line ?? name}${i === 0 ? ' (again)' : ''}`);
+  const newest = newestByName(view);
+  return view.remaining.map((name) => `${steps.get(name)?.line ?? name}${newest.get(name)?.status === 'FAILED' ? ' (again)' : ''}`);
 }
 
 /**
- * The subjects of the step the attempt waits on (its current step, or the one it gave up on): its command
- * and its replies. Empty when it waits on nothing.
+ * The subjects of what the attempt waits on (every step or compensation in flight) or gave up on (when
+ * FAILED): their commands and their replies. Empty when it waits on nothing.
  */
 export function awaitedSubjects(view: SagaView): string[] {
-  const last = view.steps[view.steps.length - 1];
-  if (!last || !['RUNNING', 'COMPENSATING', 'FAILED'].includes(view.status)) return [];
-  if (last.status !== 'RUNNING' && view.status !== 'FAILED') return [];
-  const step = stepsOf(view).get(last.name);
-  return step?.subject ? [step.subject, ...step.replies] : [];
+  if (!['RUNNING', 'COMPENSATING', 'FAILED'].includes(view.status)) return [];
+  const planned = stepsOf(view);
+  const open = [...newestByName(view).values()].filter((st) => st.status === 'RUNNING' || (view.status === 'FAILED' && st.status === 'FAILED' && view.remaining.includes(st.name)));
+  return open.flatMap((st) => {
+    const step = planned.get(st.name);
+    return step?.subject ? [step.subject, ...step.replies] : [];
+  });
 }

@@ -24,11 +24,12 @@ export class SagaViewsQuery implements OnApplicationBootstrap {
     const rows: SagaRow[] = await this.ds.query(
       `select * from sagas
         where ($1::text[] is null or status = any($1)) and ($2::text is null or reason = $2)
-          and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4)
+          and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4 or (status in ('COMPENSATING', 'FAILED')
+               and exists (select 1 from jsonb_array_elements(history) h where h ->> 'name' = $4 and h ->> 'status' in ('RUNNING', 'FAILED'))))
         order by updated_at desc limit $5`,
       [q.status ?? null, q.reason ?? null, q.since ?? null, q.step ?? null, q.limit ?? 100],
     );
-    return rows.map(summary);
+    return rows.map((r) => this.summary(r));
   }
 
   /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
@@ -41,7 +42,7 @@ export class SagaViewsQuery implements OnApplicationBootstrap {
       [attempts.map((a: { id: string }) => a.id)],
     );
     return {
-      ...summary(row),
+      ...this.summary(row),
       detail: row.detail,
       data: { customerId: row.data.customerId, currency: row.data.currency, total: row.data.total, items: row.data.items },
       steps: row.history.map((h) => ({
@@ -60,18 +61,20 @@ export class SagaViewsQuery implements OnApplicationBootstrap {
       actions: actions.map((a: { action: string; saga_id: string; operator: string; why: string; at: Date }) => ({ action: a.action, sagaId: a.saga_id, operator: a.operator, why: a.why, at: iso(a.at) })),
     };
   }
-}
 
-function summary(r: SagaRow): SagaSummary {
-  return {
-    sagaId: r.id,
-    orderId: r.order_id,
-    type: r.type,
-    attempt: r.attempt,
-    status: r.status,
-    reason: r.reason,
-    step: r.history[r.history.length - 1]?.name ?? null,
-    startedAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
-  };
+  /** `step`: what the attempt waits on or gave up on (compensations in flight together are joined), else its last step. */
+  private summary(r: SagaRow): SagaSummary {
+    const current = this.saga.engine.current(stateOf(r));
+    return {
+      sagaId: r.id,
+      orderId: r.order_id,
+      type: r.type,
+      attempt: r.attempt,
+      status: r.status,
+      reason: r.reason,
+      step: current.length ? current.join(', ') : (r.history[r.history.length - 1]?.name ?? null),
+      startedAt: iso(r.created_at),
+      updatedAt: iso(r.updated_at),
+    };
+  }
 }

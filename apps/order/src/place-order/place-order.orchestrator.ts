@@ -38,9 +38,16 @@ export type OperatorOutcome =
  */
 @Injectable()
 export class PlaceOrderOrchestrator {
-  readonly engine = new SagaEngine(placeOrderSaga);
+  readonly engine: SagaEngine<PlaceOrderData>;
 
-  constructor(private readonly config: EnvConfig, @Inject(LOGGER) private readonly log: Logger) {}
+  constructor(config: EnvConfig, @Inject(LOGGER) private readonly log: Logger) {
+    this.engine = new SagaEngine(placeOrderSaga, {
+      stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
+      stepMaxAttempts: config.SAGA_STEP_MAX_ATTEMPTS,
+      compensationMaxAttempts: config.SAGA_COMPENSATION_MAX_ATTEMPTS,
+      compensationBackoffMaxMs: config.SAGA_COMPENSATION_BACKOFF_MAX_MS,
+    });
+  }
 
   /**
    * Starts the saga for an `order.created`, unless the order exists (its id is the idempotency key).
@@ -91,8 +98,8 @@ export class PlaceOrderOrchestrator {
       [limit],
     );
     for (const saga of due) {
-      this.log.warn({ orderId: saga.order_id, sagaId: saga.id, step: saga.history[saga.history.length - 1]?.name }, 'saga step deadline passed');
-      await this.apply(tx, saga, this.engine.onTimeout(stateOf(saga), saga.data, this.config.SAGA_STEP_MAX_ATTEMPTS), saga.id);
+      this.log.warn({ orderId: saga.order_id, sagaId: saga.id, steps: this.engine.current(stateOf(saga)) }, 'saga step deadline passed');
+      await this.apply(tx, saga, this.engine.onTimeout(stateOf(saga), saga.data), saga.id);
     }
     return due.length;
   }
@@ -125,7 +132,7 @@ export class PlaceOrderOrchestrator {
     if (refused || !saga) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
 
     const t = this.engine.resume(stateOf(saga), saga.data);
-    const step = t.state.history[t.state.history.length - 1].name;
+    const step = this.engine.current(t.state).join(', ');
     this.log.info({ orderId: saga.order_id, sagaId: saga.id, step, operator: cmd.operator }, 'saga resumed by an operator');
     await this.apply(tx, saga, t, commandId);
     await this.audit(tx, commandId, 'resume', cmd, null);
@@ -197,20 +204,19 @@ export class PlaceOrderOrchestrator {
     await this.save(tx, saga, t, isNew);
   }
 
-  /** Stores the saga's state and its step deadline (set while it waits for a reply). */
+  /** Stores the saga's state and its next deadline (the earliest of what it waits on; null when it waits on nothing). */
   private async save(tx: Tx, saga: SagaRow, t: Transition, isNew: boolean): Promise<void> {
     const s = t.state;
-    const deadline = `case when $7::boolean then now() + make_interval(secs => $8::double precision / 1000) end`;
-    const params = [saga.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), t.awaitingReply, this.engine.timeoutOf(s, this.config.SAGA_STEP_TIMEOUT_MS)];
+    const params = [saga.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), this.engine.deadlineOf(s)];
     if (isNew) {
       await tx.query(
         `insert into sagas (id, status, step, reason, detail, history, deadline_at, type, order_id, data, attempt, retry_of)
-         values ($1, $2, $3, $4, $5, $6, ${deadline}, $9, $10, $11, $12, $13)`,
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
         [...params, placeOrderSaga.name, saga.order_id, JSON.stringify(saga.data), saga.attempt, saga.retry_of],
       );
     } else {
       await tx.query(
-        `update sagas set status = $2, step = $3, reason = $4, detail = $5, history = $6, deadline_at = ${deadline}, updated_at = now()
+        `update sagas set status = $2, step = $3, reason = $4, detail = $5, history = $6, deadline_at = $7, updated_at = now()
          where id = $1`,
         params,
       );

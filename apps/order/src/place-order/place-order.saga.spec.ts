@@ -1,5 +1,5 @@
 import { Subjects } from '@orderflow/contracts';
-import { SagaEngine, SagaState, STEP_TIMEOUT, Transition } from '../saga/saga.engine';
+import { SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, STEP_TIMEOUT, Transition } from '../saga/saga.engine';
 import { PlaceOrderData, placeOrderSaga } from './place-order.saga';
 
 const order: PlaceOrderData = {
@@ -13,8 +13,12 @@ const order: PlaceOrderData = {
 
 /** A saga test that reads as a script: given a state, expect a command; given a reply, expect the next. */
 class Script {
-  private readonly engine = new SagaEngine(placeOrderSaga, () => new Date('2026-11-22T10:00:00Z'));
+  now = new Date('2026-11-22T10:00:00Z');
+  readonly engine: SagaEngine<PlaceOrderData>;
   last!: Transition;
+  constructor(options: Partial<SagaEngineOptions> = {}, definition: SagaDefinition<PlaceOrderData> = placeOrderSaga) {
+    this.engine = new SagaEngine(definition, options, () => this.now);
+  }
   get state(): SagaState {
     return this.last.state;
   }
@@ -31,8 +35,17 @@ class Script {
     this.last = this.engine.onLocalResult(this.state, order, ok ? { ok: true } : { ok: false, reason });
     return this;
   }
-  timeout(maxAttempts = 3) {
-    this.last = this.engine.onTimeout(this.state, order, maxAttempts);
+  /** Moves the clock to the saga's deadline and lets it pass. */
+  timeout() {
+    const deadline = this.engine.deadlineOf(this.state);
+    if (!deadline) throw new Error('the saga has no deadline');
+    this.now = deadline;
+    this.last = this.engine.onTimeout(this.state, order);
+    return this;
+  }
+  /** Moves the clock on without a deadline passing. */
+  wait(ms: number) {
+    this.now = new Date(this.now.getTime() + ms);
     return this;
   }
   resume() {
@@ -45,7 +58,16 @@ class Script {
   }
   expectCommand(subject: string, body?: object) {
     expect(this.last.effects).toEqual([{ type: 'send', command: { subject, body: body ?? expect.anything() } }]);
-    expect(this.last.awaitingReply).toBe(true);
+    expect(this.engine.deadlineOf(this.state)).not.toBeNull();
+    return this;
+  }
+  /** Commands sent together (concurrent compensations), in the order given. */
+  expectCommands(...subjects: string[]) {
+    expect(this.last.effects).toEqual(subjects.map((subject) => ({ type: 'send', command: { subject, body: expect.anything() } })));
+    return this;
+  }
+  expectDeadlineIn(ms: number) {
+    expect(this.engine.deadlineOf(this.state)!.getTime() - this.now.getTime()).toBe(ms);
     return this;
   }
   expectLocal(step: string) {
@@ -79,17 +101,19 @@ describe('PlaceOrder saga', () => {
       .expectRemaining()
       .reply(Subjects.InventoryCommitted);
     expect(s.last.effects).toEqual([{ type: 'completed' }]);
+    expect(s.engine.deadlineOf(s.state)).toBeNull();
     s.expectStatus('COMPLETED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED', 'commitReservation:SUCCEEDED');
   });
 
   it('after the pivot a step without reply is re-sent, never compensated; out of sends the saga is FAILED and its late reply completes it', () => {
-    const s = new Script().start()
+    const s = new Script({ stepMaxAttempts: 2 }).start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .local(true)
-      .timeout(2).expectCommand(Subjects.InventoryCommit)
-      .timeout(2);
+      .timeout().expectCommand(Subjects.InventoryCommit)
+      .timeout();
     s.expectStatus('FAILED').expectRemaining('commitReservation');
+    expect(s.engine.current(s.state)).toEqual(['commitReservation']);
     expect(s.last.effects).toEqual([{ type: 'failed', error: 'retriable step commitReservation failed: no reply after 2 attempt(s)' }]);
     s.reply(Subjects.InventoryCommitted);
     expect(s.last.effects).toEqual([{ type: 'completed' }]);
@@ -121,80 +145,99 @@ describe('PlaceOrder saga', () => {
     s.expectStatus('CANCELLED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:SUCCEEDED');
   });
 
-  it('order-creation failure: refund, then release (reverse order), then cancelled', () => {
+  it('order-creation failure: refund and release are sent together; cancelled once both replied, in either order', () => {
     const s = new Script().start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .local(false, 'order_not_pending')
       .expectStatus('COMPENSATING')
-      .expectCommand(Subjects.PaymentRefund, { orderId: order.orderId, sagaId, customerId: 'alice' })
-      .reply(Subjects.PaymentRefunded, { amount: 2800 })
-      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId, sagaId })
-      .reply(Subjects.InventoryReleased);
+      .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
+      .expectRemaining('refundPayment', 'releaseStock')
+      .reply(Subjects.InventoryReleased)
+      .expectStatus('COMPENSATING')
+      .expectRemaining('refundPayment');
+    expect(s.last.effects).toEqual([]);
+    s.reply(Subjects.PaymentRefunded, { amount: 2800 });
     expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'order_not_pending', detail: null }]);
     s.expectStatus('CANCELLED').expectHistory(
       'reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED',
     );
   });
 
-  it('ignores a reply that does not belong to the current step (duplicate or stale)', () => {
+  it('ignores a reply that does not belong to what the saga waits on (duplicate or stale)', () => {
     const s = new Script().start().reply(Subjects.InventoryReserved);
     const before = s.state;
     s.reply(Subjects.InventoryReserved);
     expect(s.last.ignored).toBe(true);
     expect(s.last.effects).toEqual([]);
     expect(s.state).toBe(before);
+    const compensating = s.reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' }).reply(Subjects.InventoryReleased).state;
+    s.reply(Subjects.InventoryReleased);
+    expect(s.last.ignored).toBe(true);
+    expect(s.state).toBe(compensating);
   });
 
-  it('a step without reply is sent again on its deadline, then failed and compensated (itself included)', () => {
-    const s = new Script().start().reply(Subjects.InventoryReserved)
-      .timeout(2).expectCommand(Subjects.PaymentCharge)
+  it('a step without reply is sent again on its deadline, then failed and compensated (itself included) concurrently', () => {
+    const s = new Script({ stepMaxAttempts: 2 }).start().reply(Subjects.InventoryReserved)
+      .expectDeadlineIn(30_000)
+      .timeout().expectCommand(Subjects.PaymentCharge)
       .expectStatus('RUNNING')
-      .timeout(2)
+      .timeout()
       .expectStatus('COMPENSATING')
-      // The charge may have been applied without us hearing back: refund it first.
-      .expectCommand(Subjects.PaymentRefund)
+      // The charge may have been applied without us hearing back: refund it, and release the stock meanwhile.
+      .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
       .reply(Subjects.PaymentRefunded, { amount: 0 })
-      .expectCommand(Subjects.InventoryRelease)
       .reply(Subjects.InventoryReleased);
     expect(s.last.effects).toEqual([{ type: 'cancelled', reason: STEP_TIMEOUT, detail: 'chargePayment: no reply after 2 attempt(s)' }]);
   });
 
-  it('a compensation that never answers leaves the saga FAILED, not silently done', () => {
-    const s = new Script().start()
+  it('a refund that cannot be delivered does not hold back the release; it is re-sent with a doubling deadline until it succeeds', () => {
+    const s = new Script({ stepTimeoutMs: 1000, compensationBackoffMaxMs: 5000 }).start()
       .reply(Subjects.InventoryReserved)
-      .reply(Subjects.PaymentDeclined, { reason: 'unknown_customer' })
-      .expectCommand(Subjects.InventoryRelease)
-      .timeout(1);
-    s.expectStatus('FAILED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:FAILED');
-    expect(s.last.effects).toEqual([{ type: 'failed', error: 'compensation releaseStock failed: no reply after 1 attempt(s)' }]);
+      .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
+      .local(false)
+      .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
+      .wait(10)
+      .reply(Subjects.InventoryReleased)
+      .expectStatus('COMPENSATING')
+      .expectDeadlineIn(990);
+    const deadlines: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const before = s.now.getTime();
+      s.timeout().expectCommand(Subjects.PaymentRefund);
+      deadlines.push(s.now.getTime() - before);
+    }
+    expect(deadlines).toEqual([990, 2000, 4000, 5000, 5000, 5000]);
+    expect(s.state.history.find((h) => h.name === 'refundPayment')).toMatchObject({ status: 'RUNNING', attempts: 7 });
+    s.reply(Subjects.PaymentRefunded, { amount: 2800 }).expectStatus('CANCELLED');
   });
 
-  it('a FAILED saga that receives the reply of the compensation it gave up on resumes and compensates to the end', () => {
-    const s = new Script().start()
+  it('a compensation out of sends is given up on; the saga is FAILED once nothing else is in flight, and the late reply resumes it', () => {
+    const s = new Script({ stepMaxAttempts: 1, compensationMaxAttempts: 2, stepTimeoutMs: 1000, compensationBackoffMaxMs: 1000 }).start()
       .reply(Subjects.InventoryReserved)
-      .timeout(1) // the charge: out of sends → compensate it
-      .expectCommand(Subjects.PaymentRefund)
-      .timeout(1) // the refund: out of sends → FAILED
+      .timeout() // the charge: out of sends → compensate it and the reservation
+      .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
+      .timeout().expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
+      .reply(Subjects.InventoryReleased)
+      .timeout() // the refund: out of sends → FAILED
       .expectStatus('FAILED')
-      .expectRemaining('refundPayment', 'releaseStock');
+      .expectRemaining('refundPayment');
+    expect(s.last.effects).toEqual([{ type: 'failed', error: 'compensation refundPayment (no reply after 2 attempt(s)) failed' }]);
+    expect(s.engine.deadlineOf(s.state)).toBeNull();
     // Replies to other steps (the charge that finally went through) change nothing.
     s.reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' });
     expect(s.last.ignored).toBe(true);
-    s.reply(Subjects.PaymentRefunded, { amount: 2800 })
-      .expectStatus('COMPENSATING')
-      .expectCommand(Subjects.InventoryRelease, { orderId: order.orderId, sagaId })
-      .reply(Subjects.InventoryReleased);
+    s.reply(Subjects.PaymentRefunded, { amount: 2800 });
     expect(s.last.effects).toEqual([{ type: 'cancelled', reason: STEP_TIMEOUT, detail: 'chargePayment: no reply after 1 attempt(s)' }]);
     s.expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED');
     expect(s.state.history[2].note).toMatch(/late reply payment.evt.refunded after the saga had FAILED: resumed/);
   });
 
   it('an operator resume sends the given-up compensation again as a new execution, then compensates on', () => {
-    const s = new Script().start()
+    const s = new Script({ compensationMaxAttempts: 1 }).start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' })
-      .timeout(1)
+      .timeout()
       .expectStatus('FAILED')
       .resume()
       .expectStatus('COMPENSATING')
@@ -205,14 +248,30 @@ describe('PlaceOrder saga', () => {
     expect(s.state.history[3].note).toBe('resumed by operator');
   });
 
+  it('a compensation with `after` waits for those it names; one given up on holds back only its dependants', () => {
+    const steps = placeOrderSaga.steps.map((st) => (st.name === 'reserveStock' ? { ...st, compensation: { ...st.compensation!, after: ['refundPayment'] } } : st));
+    const s = new Script({ compensationMaxAttempts: 1 }, { name: 'Ordered', steps }).start()
+      .reply(Subjects.InventoryReserved)
+      .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
+      .local(false)
+      .expectCommands(Subjects.PaymentRefund)
+      .expectRemaining('refundPayment', 'releaseStock')
+      .timeout()
+      .expectStatus('FAILED')
+      .expectRemaining('refundPayment', 'releaseStock')
+      .reply(Subjects.PaymentRefunded, { amount: 2800 })
+      .expectStatus('COMPENSATING')
+      .expectCommands(Subjects.InventoryRelease)
+      .reply(Subjects.InventoryReleased)
+      .expectStatus('CANCELLED');
+  });
+
   it('takes the deadline of what the saga waits on from the definition, else the default', () => {
-    const engine = new SagaEngine({ name: 'T', steps: [{ ...placeOrderSaga.steps[0], timeoutMs: 5000, compensation: { ...placeOrderSaga.steps[0].compensation!, timeoutMs: 9000 } }, placeOrderSaga.steps[1]] });
-    const started = engine.begin(order);
-    expect(engine.timeoutOf(started.state, 30000)).toBe(5000);
-    const charging = engine.onReply(started.state, order, Subjects.InventoryReserved, {});
-    expect(engine.timeoutOf(charging.state, 30000)).toBe(30000);
-    const compensating = engine.onReply(charging.state, order, Subjects.PaymentDeclined, { reason: 'insufficient_funds' });
-    expect(engine.timeoutOf(compensating.state, 30000)).toBe(9000);
+    const steps = [{ ...placeOrderSaga.steps[0], timeoutMs: 5000, compensation: { ...placeOrderSaga.steps[0].compensation!, timeoutMs: 9000 } }, placeOrderSaga.steps[1]];
+    const s = new Script({ stepTimeoutMs: 30_000 }, { name: 'T', steps }).start().expectDeadlineIn(5000)
+      .reply(Subjects.InventoryReserved).expectDeadlineIn(30_000)
+      .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' }).expectDeadlineIn(9000);
+    s.expectStatus('COMPENSATING');
   });
 
   it('refuses to resume a saga that is not FAILED', () => {

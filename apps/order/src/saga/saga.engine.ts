@@ -6,13 +6,18 @@
  * to test as a script: given a state, expect a command; given a reply, expect the next one.
  *
  * Steps before the **pivot** are compensatable, the pivot is the point of no return, the steps after it are
- * **retriable**: re-sent until they succeed, never compensated. A step that must not be given up on (a
- * compensation, a retriable step) and runs out of sends leaves the saga FAILED for an operator; the late
- * reply it waited for still moves the saga on, and an operator can `resume` it.
+ * **retriable**: re-sent until they succeed, never compensated. When a step before the pivot fails, the
+ * compensations of the steps up to it run **concurrently**, each re-sent with exponential backoff until it
+ * succeeds (a compensation may name others it must wait for with `after`); a refund that cannot be
+ * delivered does not hold back the release of the stock. What must not be given up on (a compensation, a
+ * retriable step) and runs out of sends leaves the saga FAILED for an operator; the late reply it waited
+ * for still moves the saga on, and an operator can `resume` it.
  *
  * Sources: Eventuate Tram sagas (FTGO `CreateOrderSaga`: step / invoke / onReply / withCompensation),
- * Garcia-Molina & Salem, "Sagas" (1987): compensations run in reverse order of the steps that succeeded;
- * C. Richardson, *Microservices Patterns*, ch. 4: compensatable, pivot and retriable transactions.
+ * Garcia-Molina & Salem, "Sagas" (1987): compensations undo the steps that succeeded (there in reverse
+ * order; here concurrently unless ordered with `after`); C. Richardson, *Microservices Patterns*, ch. 4:
+ * compensatable, pivot and retriable transactions; exponential backoff as in the AWS Architecture Blog,
+ * "Exponential Backoff And Jitter".
  */
 
 export type { SagaStatus } from '@orderflow/contracts';
@@ -27,6 +32,17 @@ export interface Command {
   body: object;
 }
 
+export interface Compensation<D> {
+  name: string;
+  invoke: (data: D) => Command;
+  /** The reply subjects that end it. */
+  replies: string[];
+  /** Its first deadline, ms (doubled after every send up to the engine's `compensationBackoffMaxMs`). */
+  timeoutMs?: number;
+  /** Compensations (by name) that must succeed before this one is sent; by default it runs at once. */
+  after?: string[];
+}
+
 export interface SagaStep<D> {
   name: string;
   /** A remote step: the command to send to a participant. */
@@ -37,16 +53,30 @@ export interface SagaStep<D> {
   local?: true;
   /** The point of no return: once it succeeded the saga only goes forward (the steps after it are retriable). */
   pivot?: true;
-  /** How long this step waits for its reply before its command is sent again; the orchestrator's default otherwise. */
+  /** How long this step waits for its reply before its command is sent again; the engine's default otherwise. */
   timeoutMs?: number;
   /** The undo of this step, sent when a later step fails; it must be idempotent and always succeed. */
-  compensation?: { name: string; invoke: (data: D) => Command; replies: string[]; timeoutMs?: number };
+  compensation?: Compensation<D>;
 }
 
 export interface SagaDefinition<D> {
   name: string;
   steps: SagaStep<D>[];
 }
+
+/** Deadlines and send limits. */
+export interface SagaEngineOptions {
+  /** Deadline of a step without a `timeoutMs` of its own, ms. */
+  stepTimeoutMs: number;
+  /** Sends of an action before it counts as failed (compensated) or, after the pivot, the saga FAILED. */
+  stepMaxAttempts: number;
+  /** Sends of a compensation before it is given up on (the saga FAILED once nothing else is in flight). */
+  compensationMaxAttempts: number;
+  /** Ceiling of a compensation's doubling deadline, ms. */
+  compensationBackoffMaxMs: number;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: SagaEngineOptions = { stepTimeoutMs: 30_000, stepMaxAttempts: 3, compensationMaxAttempts: 100, compensationBackoffMaxMs: 60_000 };
 
 /** One execution of an action or a compensation, as `orderflow orders show` prints it. */
 export interface StepRecord {
@@ -58,13 +88,15 @@ export interface StepRecord {
   error: string | null;
   /** Times its command was sent (re-sent on deadline). */
   attempts: number;
+  /** While a remote execution is RUNNING: when its command is sent again (ISO 8601). */
+  dueAt?: string;
   /** How it came to run or end other than by its own reply ("resumed by operator", "late reply after FAILED"). */
   note?: string;
 }
 
 export interface SagaState {
   status: SagaStatus;
-  /** Index of the step being run, or (while COMPENSATING) being compensated. */
+  /** Index of the step being run, or (while compensating) of the newest step being compensated. */
   step: number;
   reason: string | null;
   detail: string | null;
@@ -81,17 +113,19 @@ export type SagaEffect =
 export interface Transition {
   state: SagaState;
   effects: SagaEffect[];
-  /** True when the saga now waits for a participant's reply: the caller sets the step's deadline. */
-  awaitingReply: boolean;
-  /** True when the input did not concern the current step (stale or duplicate reply): nothing changed. */
+  /** True when the input did not concern what the saga waits on (stale or duplicate reply): nothing changed. */
   ignored?: boolean;
 }
 
-/** Timeout reason used when a step's deadline passes more than `maxAttempts` times. */
+/** Timeout reason used when an action's deadline passes more than `stepMaxAttempts` times. */
 export const STEP_TIMEOUT = 'step_timeout';
 
 export class SagaEngine<D> {
-  constructor(readonly definition: SagaDefinition<D>, private readonly clock: () => Date = () => new Date()) {}
+  private readonly options: SagaEngineOptions;
+
+  constructor(readonly definition: SagaDefinition<D>, options: Partial<SagaEngineOptions> = {}, private readonly clock: () => Date = () => new Date()) {
+    this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+  }
 
   /** Starts a saga at its first step. */
   begin(data: D): Transition {
@@ -99,69 +133,82 @@ export class SagaEngine<D> {
   }
 
   /**
-   * A participant replied. Replies that do not belong to the current step are ignored (stale, duplicate).
-   * A FAILED saga that receives the reply of the step it gave up on resumes from there (noted in its history).
+   * A participant replied. Replies that concern nothing the saga waits on are ignored (stale, duplicate).
+   * The late reply of what the saga gave up on (a FAILED action after the pivot, a compensation out of
+   * sends) still counts: the saga carries on from there (noted in its history).
    */
   onReply(state: SagaState, data: D, subject: string, body: unknown): Transition {
+    if (this.compensating(state)) return this.onCompensationReply(state, data, subject);
     const step = this.definition.steps[state.step];
     const last = state.history[state.history.length - 1];
-    let s = state;
-    if (state.status === 'FAILED' && last?.status === 'FAILED') {
-      const awaited = last.kind === 'compensation' ? step?.compensation?.replies.includes(subject) : !!step?.onReply?.[subject];
-      if (!awaited) return { state, effects: [], awaitingReply: false, ignored: true };
-      s = this.reopen(state, last.kind === 'compensation' ? 'COMPENSATING' : 'RUNNING', `late reply ${subject} after the saga had FAILED: resumed`);
+    if (!step?.onReply?.[subject] || last?.name !== step.name) return this.ignore(state);
+    if (state.status === 'FAILED' && last.status === 'FAILED') {
+      const reopened = this.update(state, state.history.length - 1, { status: 'RUNNING', note: `late reply ${subject} after the saga had FAILED: resumed` });
+      return this.finishStep({ ...reopened, status: 'RUNNING' }, data, step.onReply[subject](body));
     }
-    if (s.status === 'RUNNING' && step?.onReply?.[subject]) {
-      return this.finishStep(s, data, step.onReply[subject](body));
-    }
-    if (s.status === 'COMPENSATING' && step?.compensation?.replies.includes(subject)) {
-      return this.compensateFrom(this.record(s, 'SUCCEEDED', null), data, state.step - 1);
-    }
-    return { state, effects: [], awaitingReply: false, ignored: true };
+    if (state.status !== 'RUNNING' || last.status !== 'RUNNING') return this.ignore(state);
+    return this.finishStep(state, data, step.onReply[subject](body));
   }
 
   /**
-   * An operator resumes a FAILED saga: the step (compensation or retriable action) it gave up on is sent
-   * again as a new execution, and the saga carries on from there when its reply arrives.
-   * @throws Error when the saga is not FAILED on a remote step (the caller checks `status` first).
+   * An operator resumes a FAILED saga: what it gave up on (a retriable action, or every compensation out of
+   * sends) is sent again as a new execution, and the saga carries on from there.
+   * @throws Error when the saga is not FAILED on something it can send again (the caller checks `status` first).
    */
   resume(state: SagaState, data: D, note = 'resumed by operator'): Transition {
+    if (state.status !== 'FAILED') throw new Error(`only a FAILED saga can be resumed (status ${state.status})`);
+    if (this.compensating(state)) {
+      let s: SagaState = { ...state, status: 'COMPENSATING' };
+      const effects: SagaEffect[] = [];
+      for (const { comp } of this.compensations(state.step)) {
+        if (this.latest(state, comp.name)?.record.status !== 'FAILED') continue;
+        s = this.startCompensation(s, comp, note);
+        effects.push({ type: 'send', command: comp.invoke(data) });
+      }
+      if (effects.length === 0) throw new Error('the saga has no given-up compensation to send again');
+      return { state: s, effects };
+    }
     const step = this.definition.steps[state.step];
-    const last = state.history[state.history.length - 1];
-    if (state.status !== 'FAILED' || !step || !last) throw new Error(`only a FAILED saga can be resumed (status ${state.status})`);
-    const command = last.kind === 'compensation' ? step.compensation?.invoke(data) : step.invoke?.(data);
-    if (!command) throw new Error(`step ${last.name} has no command to send again`);
-    const status = last.kind === 'compensation' ? 'COMPENSATING' : 'RUNNING';
-    const s = this.start({ ...state, status }, state.step, last.name, last.kind);
-    const history = [...s.history.slice(0, -1), { ...s.history[s.history.length - 1], note }];
-    return { state: { ...s, history }, effects: [{ type: 'send', command }], awaitingReply: true };
+    const command = step?.invoke?.(data);
+    if (!step || !command) throw new Error(`step ${step?.name} has no command to send again`);
+    const s = this.start({ ...state, status: 'RUNNING' }, state.step, step.name, 'action', note);
+    return { state: s, effects: [{ type: 'send', command }] };
   }
 
   /**
    * What is still to run, by the definition: the steps after the current one (while RUNNING), the
-   * compensations still to run (while COMPENSATING), the step given up on and what follows it (FAILED).
+   * compensations not yet succeeded (while compensating, or FAILED in compensation), the step given up on
+   * and what follows it (FAILED after the pivot).
    */
   remaining(state: SagaState): string[] {
-    const steps = this.definition.steps;
-    const last = state.history[state.history.length - 1];
-    const compensationsBelow = (i: number) => steps.slice(0, i + 1).reverse().flatMap((st) => (st.compensation ? [st.compensation.name] : []));
+    if (this.compensating(state)) {
+      return this.compensations(state.step).map(({ comp }) => comp.name).filter((name) => this.latest(state, name)?.record.status !== 'SUCCEEDED');
+    }
     switch (state.status) {
       case 'RUNNING':
-        return steps.slice(state.step + 1).map((st) => st.name);
-      case 'COMPENSATING':
-        return compensationsBelow(state.step - 1);
+        return this.definition.steps.slice(state.step + 1).map((st) => st.name);
       case 'FAILED':
-        return last?.kind === 'compensation' ? compensationsBelow(state.step) : steps.slice(state.step).map((st) => st.name);
+        return this.definition.steps.slice(state.step).map((st) => st.name);
       default:
         return [];
     }
   }
 
-  /** The deadline, in milliseconds, of what the saga now waits on: its step's (or compensation's) own, or `fallbackMs`. */
-  timeoutOf(state: SagaState, fallbackMs: number): number {
+  /** The steps and compensations the saga waits on or gave up on (their newest execution is RUNNING or FAILED). */
+  current(state: SagaState): string[] {
+    if (state.status === 'COMPLETED' || state.status === 'CANCELLED') return [];
+    if (this.compensating(state)) {
+      return this.compensations(state.step).map(({ comp }) => comp.name).filter((name) => ['RUNNING', 'FAILED'].includes(this.latest(state, name)?.record.status ?? ''));
+    }
     const step = this.definition.steps[state.step];
-    const own = state.status === 'COMPENSATING' ? step?.compensation?.timeoutMs : step?.timeoutMs;
-    return own ?? fallbackMs;
+    return step ? [step.name] : [];
+  }
+
+  /** When the saga's next deadline passes (the earliest of its remote executions in flight), or null when it waits on nothing. */
+  deadlineOf(state: SagaState): Date | null {
+    if (state.status !== 'RUNNING' && state.status !== 'COMPENSATING') return null;
+    const due = this.inFlight(state).map(({ due }) => due.getTime());
+    return due.length ? new Date(Math.min(...due)) : null;
   }
 
   /**
@@ -175,29 +222,49 @@ export class SagaEngine<D> {
   }
 
   /**
-   * The current step's deadline passed. Its command is sent again (participants are idempotent) up to
-   * `maxAttempts` sends; then an action before the pivot counts as failed — and, since the participant may
-   * have applied it, is compensated too — while a compensation or a retriable step leaves the saga FAILED
-   * for an operator.
+   * The saga's deadline passed: every execution in flight that is due (at least the earliest) is sent again
+   * (participants are idempotent), a compensation with a doubled deadline. Out of sends, an action before the
+   * pivot counts as failed — and, since the participant may have applied it, is compensated too — while a
+   * retriable action leaves the saga FAILED; a compensation out of sends is given up on, and the saga is
+   * FAILED once nothing else is in flight.
    */
-  onTimeout(state: SagaState, data: D, maxAttempts: number): Transition {
-    const step = this.definition.steps[state.step];
-    const current = state.history[state.history.length - 1];
-    const waiting = current?.status === 'RUNNING' && (state.status === 'RUNNING' || state.status === 'COMPENSATING');
-    if (!step || !waiting) return { state, effects: [], awaitingReply: false, ignored: true };
-    const command = state.status === 'RUNNING' ? step.invoke?.(data) : step.compensation?.invoke(data);
-    if (!command) return { state, effects: [], awaitingReply: false, ignored: true };
-    if (current.attempts < maxAttempts) {
-      const history = [...state.history.slice(0, -1), { ...current, attempts: current.attempts + 1, error: `no reply after ${current.attempts} attempt(s); sent again` }];
-      return { state: { ...state, history }, effects: [{ type: 'send', command }], awaitingReply: true };
+  onTimeout(state: SagaState, data: D): Transition {
+    const flying = this.inFlight(state);
+    if (flying.length === 0) return this.ignore(state);
+    const now = this.clock().getTime();
+    const earliest = Math.min(...flying.map((f) => f.due.getTime()));
+    const due = flying.filter((f) => f.due.getTime() <= Math.max(now, earliest));
+
+    if (!this.compensating(state)) {
+      const { index, record } = due[0];
+      const step = this.definition.steps[state.step];
+      if (record.attempts < this.options.stepMaxAttempts) {
+        const error = `no reply after ${record.attempts} attempt(s); sent again`;
+        const s = this.update(state, index, { attempts: record.attempts + 1, error, dueAt: this.dueAt(this.stepTimeout(state.step)) });
+        return { state: s, effects: [{ type: 'send', command: step.invoke!(data) }] };
+      }
+      const error = `no reply after ${record.attempts} attempt(s)`;
+      const s = this.close(state, index, 'FAILED', error);
+      if (this.isRetriable(state.step)) {
+        return { state: { ...s, status: 'FAILED' }, effects: [{ type: 'failed', error: `retriable step ${step.name} failed: ${error}` }] };
+      }
+      return this.compensateFrom({ ...s, reason: STEP_TIMEOUT, detail: `${step.name}: ${error}` }, data, state.step);
     }
-    const error = `no reply after ${current.attempts} attempt(s)`;
-    const s = this.record(state, 'FAILED', error);
-    if (state.status === 'COMPENSATING' || this.isRetriable(state.step)) {
-      const what = state.status === 'COMPENSATING' ? 'compensation' : 'retriable step';
-      return { state: { ...s, status: 'FAILED' }, effects: [{ type: 'failed', error: `${what} ${current.name} failed: ${error}` }], awaitingReply: false };
+
+    let s = state;
+    const effects: SagaEffect[] = [];
+    for (const { index, record } of due) {
+      const comp = this.compensationNamed(record.name)!;
+      if (record.attempts < this.options.compensationMaxAttempts) {
+        const error = `no reply after ${record.attempts} attempt(s); sent again`;
+        s = this.update(s, index, { attempts: record.attempts + 1, error, dueAt: this.dueAt(this.backoff(comp, record.attempts + 1)) });
+        effects.push({ type: 'send', command: comp.invoke(data) });
+      } else {
+        s = this.close(s, index, 'FAILED', `no reply after ${record.attempts} attempt(s)`);
+      }
     }
-    return this.compensateFrom({ ...s, status: 'COMPENSATING', reason: STEP_TIMEOUT, detail: `${step.name}: ${error}` }, data, state.step);
+    const next = this.advanceCompensation(s, data);
+    return { state: next.state, effects: [...effects, ...next.effects] };
   }
 
   /** True for the steps after the pivot: they are re-sent until they succeed, never compensated. */
@@ -206,48 +273,158 @@ export class SagaEngine<D> {
     return pivot >= 0 && index > pivot;
   }
 
+  /** True while the saga compensates, or FAILED during compensation. */
+  private compensating(state: SagaState): boolean {
+    return state.status === 'COMPENSATING' || (state.status === 'FAILED' && state.history.some((h) => h.kind === 'compensation'));
+  }
+
+  private onCompensationReply(state: SagaState, data: D, subject: string): Transition {
+    const comp = this.compensations(state.step).map((c) => c.comp).find((c) => c.replies.includes(subject));
+    const latest = comp && this.latest(state, comp.name);
+    if (!comp || !latest || latest.record.status === 'SUCCEEDED') return this.ignore(state);
+    let s = state;
+    if (latest.record.status === 'FAILED') {
+      const after = state.status === 'FAILED' ? 'the saga had FAILED' : 'it was given up on';
+      s = this.update(s, latest.index, { note: `late reply ${subject} after ${after}: resumed` });
+    }
+    s = this.close({ ...s, status: 'COMPENSATING' }, latest.index, 'SUCCEEDED', null);
+    return this.advanceCompensation(s, data);
+  }
+
   private finishStep(state: SagaState, data: D, result: StepResult): Transition {
-    if (result.ok) return this.enterStep(this.record(state, 'SUCCEEDED', null), data, state.step + 1);
-    const s = this.record(state, 'FAILED', result.detail ? `${result.reason}: ${result.detail}` : result.reason);
-    // The failed step had no effect; undo the ones before it, newest first.
-    return this.compensateFrom({ ...s, status: 'COMPENSATING', reason: result.reason, detail: result.detail ?? null }, data, state.step - 1);
+    const last = state.history.length - 1;
+    if (result.ok) return this.enterStep(this.close(state, last, 'SUCCEEDED', null), data, state.step + 1);
+    const s = this.close(state, last, 'FAILED', result.detail ? `${result.reason}: ${result.detail}` : result.reason);
+    // The failed step had no effect; undo the ones before it.
+    return this.compensateFrom({ ...s, reason: result.reason, detail: result.detail ?? null }, data, state.step - 1);
   }
 
   private enterStep(state: SagaState, data: D, index: number): Transition {
     const step = this.definition.steps[index];
-    if (!step) return { state: { ...state, status: 'COMPLETED', step: index }, effects: [{ type: 'completed' }], awaitingReply: false };
+    if (!step) return { state: { ...state, status: 'COMPLETED', step: index }, effects: [{ type: 'completed' }] };
     const s = this.start(state, index, step.name, 'action');
-    if (step.local) return { state: s, effects: [{ type: 'runLocal', step: step.name }], awaitingReply: false };
-    return { state: s, effects: [{ type: 'send', command: step.invoke!(data) }], awaitingReply: true };
+    if (step.local) return { state: s, effects: [{ type: 'runLocal', step: step.name }] };
+    return { state: s, effects: [{ type: 'send', command: step.invoke!(data) }] };
   }
 
-  /** Compensates the newest step at or below `index` that has a compensation; none left → CANCELLED. */
+  /** Starts compensating the steps at or below `index`; with nothing to compensate the saga is CANCELLED at once. */
   private compensateFrom(state: SagaState, data: D, index: number): Transition {
-    for (let i = index; i >= 0; i--) {
-      const comp = this.definition.steps[i].compensation;
-      if (!comp) continue;
-      const s = this.start({ ...state, status: 'COMPENSATING' }, i, comp.name, 'compensation');
-      return { state: s, effects: [{ type: 'send', command: comp.invoke(data) }], awaitingReply: true };
-    }
-    const reason = state.reason ?? 'rejected';
-    return { state: { ...state, status: 'CANCELLED', step: -1 }, effects: [{ type: 'cancelled', reason, detail: state.detail }], awaitingReply: false };
+    if (this.compensations(index).length === 0) return this.cancelled({ ...state, step: -1 });
+    return this.advanceCompensation({ ...state, status: 'COMPENSATING', step: index }, data);
   }
 
-  private start(state: SagaState, index: number, name: string, kind: StepRecord['kind']): SagaState {
-    const record: StepRecord = { name, kind, status: 'RUNNING', startedAt: this.clock().toISOString(), finishedAt: null, error: null, attempts: kind === 'action' && this.definition.steps[index].local ? 0 : 1 };
+  /**
+   * Sends every compensation not yet started whose `after` ones have succeeded; then the saga is COMPENSATING
+   * while anything is in flight, CANCELLED when every compensation succeeded, else FAILED.
+   */
+  private advanceCompensation(state: SagaState, data: D): Transition {
+    const all = this.compensations(state.step);
+    const names = new Set(all.map(({ comp }) => comp.name));
+    let s = state;
+    const effects: SagaEffect[] = [];
+    for (const { comp } of all) {
+      if (this.latest(s, comp.name)) continue;
+      const waitsFor = (comp.after ?? []).filter((n) => names.has(n));
+      if (!waitsFor.every((n) => this.latest(s, n)?.record.status === 'SUCCEEDED')) continue;
+      s = this.startCompensation(s, comp);
+      effects.push({ type: 'send', command: comp.invoke(data) });
+    }
+    const statuses = all.map(({ comp }) => this.latest(s, comp.name)?.record.status);
+    if (statuses.includes('RUNNING')) return { state: { ...s, status: 'COMPENSATING' }, effects };
+    if (statuses.every((st) => st === 'SUCCEEDED')) {
+      const done = this.cancelled(s);
+      return { state: done.state, effects: [...effects, ...done.effects] };
+    }
+    const given = all.filter(({ comp }) => this.latest(s, comp.name)?.record.status === 'FAILED').map(({ comp }) => `${comp.name} (${this.latest(s, comp.name)!.record.error})`);
+    return { state: { ...s, status: 'FAILED' }, effects: [...effects, { type: 'failed', error: `compensation ${given.join(', ')} failed` }] };
+  }
+
+  private cancelled(state: SagaState): Transition {
+    const reason = state.reason ?? 'rejected';
+    return { state: { ...state, status: 'CANCELLED' }, effects: [{ type: 'cancelled', reason, detail: state.detail }] };
+  }
+
+  /** The compensations of the steps at or below `index`, newest step first. */
+  private compensations(index: number): { index: number; comp: Compensation<D> }[] {
+    return this.definition.steps.slice(0, index + 1).map((st, i) => ({ index: i, comp: st.compensation })).reverse()
+      .filter((c): c is { index: number; comp: Compensation<D> } => !!c.comp);
+  }
+
+  private compensationNamed(name: string): Compensation<D> | undefined {
+    return this.definition.steps.find((st) => st.compensation?.name === name)?.compensation;
+  }
+
+  /** The newest execution of the compensation `name`, with its index in the history. */
+  private latest(state: SagaState, name: string): { index: number; record: StepRecord } | undefined {
+    for (let i = state.history.length - 1; i >= 0; i--) {
+      const record = state.history[i];
+      if (record.kind === 'compensation' && record.name === name) return { index: i, record };
+    }
+    return undefined;
+  }
+
+  /** The remote executions the saga waits on, with when each is due. */
+  private inFlight(state: SagaState): { index: number; record: StepRecord; due: Date }[] {
+    const out: { index: number; record: StepRecord; due: Date }[] = [];
+    const waiting = (i: number, r: StepRecord) => r.status === 'RUNNING' && !(r.kind === 'action' && this.definition.steps[state.step]?.local) && out.push({ index: i, record: r, due: new Date(r.dueAt ?? Date.parse(r.startedAt) + this.options.stepTimeoutMs) });
+    if (this.compensating(state)) {
+      for (const { comp } of this.compensations(state.step)) {
+        const l = this.latest(state, comp.name);
+        if (l) waiting(l.index, l.record);
+      }
+    } else if (state.status === 'RUNNING' && state.history.length > 0) {
+      waiting(state.history.length - 1, state.history[state.history.length - 1]);
+    }
+    return out;
+  }
+
+  private stepTimeout(index: number): number {
+    return this.definition.steps[index]?.timeoutMs ?? this.options.stepTimeoutMs;
+  }
+
+  /** A compensation's deadline before its `attempt`-th send is answered: its first deadline doubled per send, capped. */
+  private backoff(comp: Compensation<D>, attempt: number): number {
+    const first = comp.timeoutMs ?? this.options.stepTimeoutMs;
+    return Math.min(first * 2 ** Math.min(attempt - 1, 30), Math.max(first, this.options.compensationBackoffMaxMs));
+  }
+
+  private dueAt(afterMs: number): string {
+    return new Date(this.clock().getTime() + afterMs).toISOString();
+  }
+
+  private start(state: SagaState, index: number, name: string, kind: 'action', note?: string): SagaState {
+    const local = !!this.definition.steps[index].local;
+    const record: StepRecord = {
+      name, kind, status: 'RUNNING', startedAt: this.clock().toISOString(), finishedAt: null, error: null, attempts: local ? 0 : 1,
+      ...(local ? {} : { dueAt: this.dueAt(this.stepTimeout(index)) }), ...(note ? { note } : {}),
+    };
     return { ...state, step: index, history: [...state.history, record] };
   }
 
-  /** Opens the newest (FAILED) history record again, noting why. */
-  private reopen(state: SagaState, status: SagaStatus, note: string): SagaState {
-    const last = state.history[state.history.length - 1];
-    return { ...state, status, history: [...state.history.slice(0, -1), { ...last, status: 'RUNNING', note }] };
+  private startCompensation(state: SagaState, comp: Compensation<D>, note?: string): SagaState {
+    const record: StepRecord = {
+      name: comp.name, kind: 'compensation', status: 'RUNNING', startedAt: this.clock().toISOString(), finishedAt: null, error: null, attempts: 1,
+      dueAt: this.dueAt(this.backoff(comp, 1)), ...(note ? { note } : {}),
+    };
+    return { ...state, history: [...state.history, record] };
   }
 
-  /** Closes the newest history record. */
-  private record(state: SagaState, status: StepStatus, error: string | null): SagaState {
-    const last = state.history[state.history.length - 1];
-    const history = [...state.history.slice(0, -1), { ...last, status, finishedAt: this.clock().toISOString(), error: error ?? last.error }];
+  /** Closes the history record at `index`. */
+  private close(state: SagaState, index: number, status: StepStatus, error: string | null): SagaState {
+    const r = state.history[index];
+    const { dueAt: _, ...rest } = r;
+    const history = [...state.history];
+    history[index] = { ...rest, status, finishedAt: this.clock().toISOString(), error: error ?? r.error };
     return { ...state, history };
+  }
+
+  private update(state: SagaState, index: number, patch: Partial<StepRecord>): SagaState {
+    const history = [...state.history];
+    history[index] = { ...history[index], ...patch };
+    return { ...state, history };
+  }
+
+  private ignore(state: SagaState): Transition {
+    return { state, effects: [], ignored: true };
   }
 }
