@@ -88,7 +88,7 @@ describe('operating failures from the CLI', () => {
       await stack.publish(Subjects.OrderCreated, o);
       // The charge times out; its refund and the release are sent together: the refund that nobody answers
       // does not hold back the stock.
-      const released = async () => (await stack.sagas(o.orderId)).pop()?.history.some((h) => h.name === 'releaseStock' && h.status === 'SUCCEEDED');
+      const released = async () => !!(await stack.sagas(o.orderId)).pop()?.history.some((h) => h.name === 'releaseStock' && h.status === 'SUCCEEDED');
       await waitFor(released, 20_000);
       expect(await stock(sku)).toEqual({ available: 4, reserved: 0, sold: 0 });
       expect(await sagaStatus(o.orderId)).toBe('COMPENSATING');

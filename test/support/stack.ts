@@ -5,6 +5,7 @@ import { connect, headers as natsHeaders, JetStreamManager, NatsConnection } fro
 import { Pool } from 'pg';
 import { DLQ_STATE_BUCKET, Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
 import { Config, loadConfig, startService } from '@orderflow/runtime';
+import { conservationViolations } from './invariants';
 import { OrderModule } from '../../apps/order/src/order.module';
 import { InventoryModule } from '../../apps/inventory/src/inventory.module';
 import { PaymentModule } from '../../apps/payment/src/payment.module';
@@ -129,23 +130,9 @@ export class Stack {
     return out;
   }
 
-  /**
-   * The invariants every scenario must keep, as SQL over every schema; each query lists what breaks one:
-   * per SKU `available + reserved + sold` = restocked (none negative); per account balance + charged −
-   * refunded = deposited; at most one un-refunded charge per order.
-   */
-  async conservationViolations(): Promise<unknown[]> {
-    const q = async (sql: string) => (await this.db.query(sql)).rows;
-    return [
-      ...(await q(`select 'stock' as broken, sku from inventory.stock where available + reserved + sold <> restocked or least(available, reserved, sold) < 0`)),
-      ...(await q(`select 'money' as broken, a.customer_id from payments.accounts a left join payments.ledger l on l.customer_id = a.customer_id
-                   group by a.customer_id, a.balance
-                   having a.balance + coalesce(sum(l.amount) filter (where l.kind = 'CHARGE'), 0) - coalesce(sum(l.amount) filter (where l.kind = 'REFUND'), 0)
-                          <> coalesce(sum(l.amount) filter (where l.kind = 'DEPOSIT'), 0)`)),
-      ...(await q(`select 'charges' as broken, c.order_id from payments.ledger c
-                   where c.kind = 'CHARGE' and not exists (select 1 from payments.ledger r where r.kind = 'REFUND' and r.saga_id = c.saga_id and r.amount > 0)
-                   group by c.order_id having count(*) > 1`)),
-    ];
+  /** What breaks the stock and money invariants (see `conservationViolations`); empty when they hold. */
+  conservationViolations(): Promise<unknown[]> {
+    return conservationViolations(this.db);
   }
 
   /** The saga attempts of an order, oldest first. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, JetStreamClient, Msg, NatsConnection, Subscription } from 'nats';
 import { Headers, MalformedMessageError, MessageTypes, Namespace, OrderView, parseMessage, QueryReply, Subjects } from '@orderflow/contracts';
-import { natsConnectProblem } from '@orderflow/messaging';
+import { natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
 /**
@@ -22,13 +22,16 @@ export interface Outcome {
  * ask the owning service. It never touches a database.
  */
 export class PipelineClient {
-  private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly ns: Namespace, readonly url: string) {}
+  private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly ns: Namespace, readonly url: string, readonly replicas: number) {}
 
-  /** @throws CliFailure naming the URL when NATS does not answer. */
-  static async connect(url: string, namespace: string): Promise<PipelineClient> {
+  /**
+   * `url` is one server or a comma-separated list; `replicas` is what the CLI's own bucket gets (NATS_STREAM_REPLICAS).
+   * @throws CliFailure naming the URL when NATS does not answer.
+   */
+  static async connect(url: string, namespace: string, replicas = 1): Promise<PipelineClient> {
     try {
-      const nc = await connect({ servers: url, timeout: 3000, maxReconnectAttempts: 0, name: 'orderflow-cli' });
-      return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url);
+      const nc = await connect({ servers: natsServers(url), timeout: 3000, maxReconnectAttempts: 0, name: 'orderflow-cli' });
+      return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas);
     } catch (e) {
       const problem = natsConnectProblem(url, e);
       throw new CliFailure(/refused the credentials/.test(problem) ? problem : `${problem}; start it with \`docker compose up -d nats\` or \`npm start\``);

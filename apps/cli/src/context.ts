@@ -16,7 +16,7 @@ export function cliConfig(cmd: Command): Config {
 /** Connects, runs `work`, always closes. */
 export async function withClient<T>(cmd: Command, work: (client: PipelineClient, config: Config) => Promise<T>): Promise<T> {
   const config = cliConfig(cmd);
-  const client = await PipelineClient.connect(config.NATS_URL, config.ORDERFLOW_NAMESPACE);
+  const client = await PipelineClient.connect(config.NATS_URL, config.ORDERFLOW_NAMESPACE, config.NATS_STREAM_REPLICAS);
   try {
     return await work(client, config);
   } finally {

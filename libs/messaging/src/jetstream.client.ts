@@ -9,7 +9,12 @@ export interface StreamLimits {
   workMaxAgeMs: number;
   dlqMaxAgeMs: number;
   dlqMaxBytes: number;
+  /** Copies of each stream on a cluster (JetStream's `num_replicas`; R3 survives the loss of one server). */
+  replicas: number;
 }
+
+/** The servers of `NATS_URL`: one URL or a comma-separated list of a cluster's. */
+export const natsServers = (url: string): string[] => url.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** "refused the credentials" for an authentication failure, "is unreachable" otherwise. */
 export function natsConnectProblem(url: string, e: unknown): string {
@@ -42,7 +47,7 @@ export class JetStreamClient {
   static async connect(url: string, ns: Namespace, log: Logger, name: string, timeoutMs = 5000): Promise<JetStreamClient> {
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: url, name, timeout: timeoutMs, maxReconnectAttempts: -1 });
+      nc = await connect({ servers: natsServers(url), name, timeout: timeoutMs, maxReconnectAttempts: -1 });
     } catch (e) {
       throw new UnreachableError(natsConnectProblem(url, e));
     }
@@ -58,7 +63,7 @@ export class JetStreamClient {
   /**
    * Creates (or updates to match) the given streams; idempotent, safe to race with other apps. Work streams keep
    * messages for `limits.workMaxAgeMs`, the DLQ for `limits.dlqMaxAgeMs` and at most `limits.dlqMaxBytes`; the OPS
-   * audit log is kept (one small event per operator action).
+   * audit log is kept (one small event per operator action). Each has `limits.replicas` copies (consumers inherit it).
    */
   async ensureStreams(names: StreamName[], limits: StreamLimits): Promise<void> {
     const ns = 1_000_000;
@@ -77,6 +82,7 @@ export class JetStreamClient {
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
         duplicate_window: 2 * 60 * 1_000_000_000,
+        num_replicas: limits.replicas,
         ...bounds,
       };
       await this.upsert(

@@ -1,3 +1,4 @@
+import { circuitBreaker, CircuitState, ConsecutiveBreaker, ExponentialBackoff, handleAll } from 'cockatiel';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { JetStreamClient, OutgoingMessage } from '@orderflow/messaging';
@@ -21,6 +22,10 @@ export interface OutboxRow {
  * - Safety net: every `pollMs` a sweep takes rows older than `pollMs` (a crash or a failed publish left
  *   them) `FOR UPDATE SKIP LOCKED` (several instances share the work), publishes and deletes them. It skips its
  *   turn while the database's circuit is open.
+ * - Publish breaker (cockatiel): 3 failed publishes in a row (NATS down, no stream leader) open it; while it
+ *   is open the fast path leaves rows to the sweep and the sweep lets one publish through after a backoff
+ *   (1 s doubling to 30 s) — one warning per outage, not one per row, and no transaction held open waiting on
+ *   publish timeouts.
  * A row published twice (crash between publish and delete, or sweep racing a slow fast path) carries the
  * same `Nats-Msg-Id`: the stream's duplicate window drops the copy, and consumers' inboxes after it.
  */
@@ -30,6 +35,10 @@ export class OutboxRelay {
   private readonly inFlight = new Set<Promise<unknown>>();
   private toDelete: string[] = [];
   private deleting?: Promise<void>;
+  private readonly publishing = circuitBreaker(handleAll, {
+    halfOpenAfter: new ExponentialBackoff({ initialDelay: 1000, maxDelay: 30_000 }),
+    breaker: new ConsecutiveBreaker(3),
+  });
 
   constructor(
     private readonly ds: DataSource,
@@ -37,7 +46,10 @@ export class OutboxRelay {
     private readonly log: Logger,
     private readonly pollMs: number,
     private readonly breaker: DatabaseBreaker,
-  ) {}
+  ) {
+    this.publishing.onBreak((r) => this.log.warn({ err: 'error' in r ? r.error : undefined }, 'NATS publish failing: circuit open; outbox rows wait in Postgres'));
+    this.publishing.onReset(() => this.log.info('NATS publish back: circuit closed; publishing the outbox'));
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.sweep(), this.pollMs);
@@ -46,24 +58,29 @@ export class OutboxRelay {
 
   /** Publishes rows whose transaction just committed. A failed publish leaves the row to the sweep. */
   publishCommitted(rows: OutboxRow[]): void {
+    if (this.publishing.state !== CircuitState.Closed) return;
     for (const row of rows) {
-      const p = this.client.publish({ ...row.headers, subject: row.subject, body: row.payload }, row.id).then(
+      const p = this.publish(row).then(
         () => this.deleteSoon(row.id),
-        (e) => this.log.warn({ err: e, outboxId: row.id, subject: row.subject }, 'publish failed; the outbox sweep will retry'),
+        (e) => this.log.debug({ err: e, outboxId: row.id, subject: row.subject }, 'publish failed; the outbox sweep will retry'),
       );
       this.track(p);
     }
   }
 
+  private publish(row: OutboxRow): Promise<unknown> {
+    return this.publishing.execute(() => this.client.publish({ ...row.headers, subject: row.subject, body: row.payload }, row.id));
+  }
+
   /** Publishes rows older than `minAgeMs` (0 at start-up: everything a previous run left). */
   private async sweep(minAgeMs = this.pollMs): Promise<void> {
-    if (this.sweeping || !this.breaker.available) return;
+    if (this.sweeping || !this.breaker.available || this.publishing.state === CircuitState.Isolated) return;
     this.sweeping = true;
     const pass = (async () => {
       try {
         while ((await this.sweepBatch(minAgeMs)) === BATCH);
       } catch (e) {
-        this.log.warn({ err: e }, 'outbox sweep failed; will retry');
+        if (this.publishing.state === CircuitState.Closed) this.log.warn({ err: e }, 'outbox sweep failed; will retry');
       } finally {
         this.sweeping = false;
       }
@@ -79,7 +96,8 @@ export class OutboxRelay {
         [BATCH, minAgeMs],
       );
       if (rows.length === 0) return 0;
-      await Promise.all(rows.map((r) => this.client.publish({ ...r.headers, subject: r.subject, body: r.payload }, r.id)));
+      // While the publish circuit is half-open only the first row goes out (the probe); the rest fail fast and stay.
+      await Promise.all(rows.map((r) => this.publish(r)));
       await m.query('delete from outbox where id = any($1::uuid[])', [rows.map((r) => r.id)]);
       return rows.length;
     }));

@@ -51,6 +51,7 @@ export async function runServiceMain(name: string, module: (config: Config) => D
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    createLogger(name, config.LOG_LEVEL).info({ pid: process.pid }, 'started');
   } catch (e) {
     const err = e as Error;
     const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof DatabaseUnreachableError || err instanceof DatabaseAuthError;

@@ -1,3 +1,4 @@
+import { natsServers } from '@orderflow/messaging';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
@@ -19,6 +20,13 @@ describe('loadConfig', () => {
     const c = loadConfig({ STREAM_MAX_AGE: '12h', DLQ_MAX_AGE: '2d', INBOX_RETENTION: '3d' });
     expect([c.STREAM_MAX_AGE, c.DLQ_MAX_AGE, c.INBOX_RETENTION]).toEqual([12 * 3_600_000, 2 * 86_400_000, 3 * 86_400_000]);
     expect(() => loadConfig({ STREAM_MAX_AGE: 'a week' })).toThrow(/STREAM_MAX_AGE="a week".*must be a duration such as 7d/);
+  });
+
+  it('takes a cluster as a comma-separated NATS_URL, and refuses a list with a bad member', () => {
+    expect(loadConfig({ NATS_URL: 'nats://a:4222, nats://b:4223,nats://c:4224', NATS_STREAM_REPLICAS: '3' })).toMatchObject({ NATS_URL: 'nats://a:4222, nats://b:4223,nats://c:4224', NATS_STREAM_REPLICAS: 3 });
+    expect(natsServers('nats://a:4222, nats://b:4223,nats://c:4224')).toEqual(['nats://a:4222', 'nats://b:4223', 'nats://c:4224']);
+    expect(() => loadConfig({ NATS_URL: 'nats://a:4222,b:4223' })).toThrow(/NATS_URL="nats:\/\/a:4222,b:4223": NATS_URL must look like nats:\/\/host:port, or a comma-separated list/);
+    expect(() => loadConfig({ NATS_STREAM_REPLICAS: '0' })).toThrow(/NATS_STREAM_REPLICAS="0"/);
   });
 
   it('refuses an inbox retention shorter than the dead-letter retention', () => {

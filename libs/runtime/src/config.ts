@@ -36,8 +36,13 @@ const msList = () =>
  * Durations are milliseconds.
  */
 export class EnvConfig {
-  @IsString() @Matches(/^(nats|tls|wss?):\/\/\S+$/, { message: 'NATS_URL must look like nats://host:port' })
+  /** One server or a comma-separated list of a cluster's servers (the client fails over among them). */
+  @IsString() @Matches(/^(nats|tls|wss?):\/\/[^\s,]+(\s*,\s*(nats|tls|wss?):\/\/[^\s,]+)*$/, { message: 'NATS_URL must look like nats://host:port, or a comma-separated list of such' })
   NATS_URL = 'nats://127.0.0.1:4222';
+
+  /** Replicas of every stream (and the DLQ_STATE bucket): 1 on a single server, 3 on a cluster of three or more. */
+  @int() @IsInt() @Min(1) @Max(5)
+  NATS_STREAM_REPLICAS = 1;
 
   /** Prefix for subjects and streams, to run several deployments (or test runs) on one NATS server. */
   @IsString() @Matches(/^[A-Za-z0-9_-]*$/, { message: 'ORDERFLOW_NAMESPACE must match [A-Za-z0-9_-]*' })

@@ -97,7 +97,7 @@ export class ServiceModule {
           useFactory: async () => {
             const client = await JetStreamClient.connect(config.NATS_URL, new Namespace(config.ORDERFLOW_NAMESPACE), log, `orderflow-${def.service}`);
             // A failed start must not leave the connection open (Nest does not shut down a module that failed to init).
-            await client.ensureStreams(Object.keys(Streams) as StreamName[], { workMaxAgeMs: config.STREAM_MAX_AGE, dlqMaxAgeMs: config.DLQ_MAX_AGE, dlqMaxBytes: config.DLQ_MAX_BYTES }).catch(async (e: unknown) => {
+            await client.ensureStreams(Object.keys(Streams) as StreamName[], { workMaxAgeMs: config.STREAM_MAX_AGE, dlqMaxAgeMs: config.DLQ_MAX_AGE, dlqMaxBytes: config.DLQ_MAX_BYTES, replicas: config.NATS_STREAM_REPLICAS }).catch(async (e: unknown) => {
               await client.close();
               throw e;
             });

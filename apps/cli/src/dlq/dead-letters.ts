@@ -77,7 +77,7 @@ export class DeadLetters {
   /** Opens (creating it if missing) the state bucket of the client's namespace. */
   static async open(client: PipelineClient): Promise<DeadLetters> {
     const bucket = client.ns.stream(DLQ_STATE_BUCKET);
-    return new DeadLetters(client, await client.js.views.kv(bucket), bucket);
+    return new DeadLetters(client, await client.js.views.kv(bucket, { replicas: client.replicas }), bucket);
   }
 
   get stream(): string {

@@ -1,17 +1,17 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { Client } from 'pg';
-import { natsConnectProblem } from '@orderflow/messaging';
+import { natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { isAuthFailure } from '@orderflow/persistence';
 import { adminDb, Config } from '@orderflow/runtime';
 
 /** Null when NATS with JetStream answers at `url`, else why not. */
 export async function natsProblem(url: string): Promise<string | null> {
   try {
-    const nc = await connect({ servers: url, timeout: 2000, maxReconnectAttempts: 0 });
+    const nc = await connect({ servers: natsServers(url), timeout: 2000, maxReconnectAttempts: 0 });
     try {
       await nc.jetstreamManager({ timeout: 2000 });
       return null;
@@ -61,20 +61,46 @@ export interface PrivateServer {
 const which = (bin: string, extra: string[]) =>
   [...(process.env.PATH ?? '').split(':'), ...extra].map((d) => join(d, bin)).find((p) => existsSync(p));
 
-/** Starts `nats-server -js` on a free port with its store under `dir`; null when nats-server is not installed. */
-export async function startPrivateNats(dir: string): Promise<(PrivateServer & { url: string }) | null> {
+/** A route between clustered nats-servers: the cluster's name, this server's route port, the others' route URLs. */
+export interface NatsClusterOptions {
+  name: string;
+  port: number;
+  routes: string[];
+}
+
+/** A private nats-server that tests can crash (`kill('SIGKILL')`) and start again on the same port and store. */
+export interface NatsControl {
+  url: string;
+  port: number;
+  serverName: string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  start(): Promise<void>;
+}
+
+/**
+ * Starts `nats-server -js` on a free port (or `opts.port`) with its store under `dir`; null when nats-server is not
+ * installed. With `opts.cluster` it joins a cluster over routes on loopback (JetStream then needs every server).
+ */
+export async function startPrivateNats(dir: string, opts: { port?: number; serverName?: string; cluster?: NatsClusterOptions; waitReady?: boolean } = {}): Promise<(PrivateServer & NatsControl) | null> {
   const bin = which('nats-server', ['/usr/sbin', '/usr/local/bin']);
   if (!bin) return null;
-  const port = await freePort();
-  mkdirSync(join(dir, 'nats'), { recursive: true });
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
+  const port = opts.port ?? (await freePort());
+  const serverName = opts.serverName ?? 'orderflow';
+  const store = join(dir, 'nats', serverName);
+  mkdirSync(store, { recursive: true });
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, '-n', serverName];
+  if (opts.cluster) args.push('--cluster_name', opts.cluster.name, '--cluster', `nats://127.0.0.1:${opts.cluster.port}`, '--routes', opts.cluster.routes.join(','));
   const url = `nats://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && (await natsProblem(url)); i++) await new Promise((r) => setTimeout(r, 100));
-  return {
-    name: `nats-server (${url})`,
-    url,
-    stop: () => new Promise<void>((r) => (child.exitCode !== null ? r() : (child.once('exit', () => r()), child.kill('SIGTERM')))),
+  let child: ChildProcess;
+  const start = async () => {
+    child = spawn(bin, args, { stdio: 'ignore' });
+    if (opts.waitReady === false) return;
+    for (let i = 0; i < 100 && (await natsProblem(url)); i++) await new Promise((r) => setTimeout(r, 100));
   };
+  const kill = (signal: NodeJS.Signals = 'SIGTERM') =>
+    new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : (child.once('exit', () => r()), child.kill(signal))));
+  await start();
+  return { name: `nats-server (${url})`, url, port, serverName, kill, start, stop: () => kill('SIGTERM') };
 }
 
 /** What tests do to a private cluster: stop it as a crash would (`-m immediate`), start it again. */

@@ -1,0 +1,277 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Subjects } from '@orderflow/contracts';
+import { NatsControl, PostgresControl, PrivateServer, startPrivateNats } from '../../apps/cli/src/stack/infra';
+import { conservationViolations, pipelineViolations } from '../support/invariants';
+import { waitFor } from '../support/stack';
+import { Pipeline, startLabPostgres, startNatsCluster } from './lab';
+import { Load, randomOrder } from './load';
+
+/**
+ * The fault suite (`npm run test:faults`): each scenario runs the four apps as OS processes against private
+ * servers, drives `order.created` at a fixed rate, injects its fault, waits for the pipeline to settle and
+ * checks the invariants in SQL. The results table goes to docs/reliability.md (only when every scenario ran).
+ *
+ * Settings every scenario shares (compressed so the suite fits its time budget; each is an env variable of the
+ * apps): ack wait 2 s, 5 deliveries 0.2/0.5/1/2 s apart (a retry budget of 3.7 s), step deadline 10 s × 3 sends.
+ */
+const RATE = 25;
+const COMMON = { ACK_WAIT_MS: '2000', MAX_DELIVER: '5', RETRY_BACKOFF_MS: '200,500,1000,2000', SAGA_STEP_TIMEOUT_MS: '10000', OUTBOX_POLL_MS: '500', PG_POOL_ACQUIRE_TIMEOUT_MS: '2000' };
+const SETTLE_TIMEOUT_MS = 240_000;
+jest.setTimeout(10 * 60_000);
+
+interface Row {
+  scenario: string;
+  fault: string;
+  accepted: number;
+  outcomes: string;
+  deadLetters: string;
+  recoveryS: string;
+  invariants: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('fault suite', () => {
+  let dir: string;
+  let logDir: string;
+  let pg: PrivateServer & PostgresControl;
+  let nats: PrivateServer & NatsControl;
+  const rows: Row[] = [];
+  const scenarioCount = 11;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-faults-'));
+    logDir = process.env.FAULTS_LOG_DIR ?? join(dir, 'logs');
+    mkdirSync(logDir, { recursive: true });
+    pg = await startLabPostgres(dir);
+    const n = await startPrivateNats(dir, { serverName: 'single' });
+    if (!n) throw new Error('nats-server is needed for the fault suite');
+    nats = n;
+  });
+
+  afterAll(async () => {
+    await nats?.stop();
+    await pg?.stop().catch(() => undefined);
+    if (dir && !process.env.FAULTS_LOG_DIR) rmSync(dir, { recursive: true, force: true });
+    const docs = join(__dirname, '..', '..', 'docs');
+    mkdirSync(docs, { recursive: true });
+    if (rows.length === scenarioCount) writeFileSync(join(docs, 'reliability.md'), report(rows));
+    else process.stdout.write(`fault suite: ${rows.length} of ${scenarioCount} scenarios ran; docs/reliability.md left as it was\n${table(rows)}\n`);
+  });
+
+  /**
+   * Runs one scenario: starts the pipeline, lets `inject` drive load and faults (it returns when the last fault
+   * was healed), waits until every accepted order has ended and every invariant holds, and records the row.
+   */
+  async function scenario(
+    name: string,
+    fault: string,
+    opts: { instances?: number; env?: Record<string, string>; natsUrl?: string; deadLetters?: number },
+    inject: (p: Pipeline, load: Load) => Promise<void>,
+    check: (p: Pipeline, load: Load) => Promise<string[]> = async () => [],
+  ): Promise<void> {
+    const p = new Pipeline(name.replace(/\W+/g, '-'), opts.natsUrl ?? nats.url, pg, logDir, { ...COMMON, ...opts.env });
+    const load = new Load(p);
+    try {
+      await p.start(opts.instances ?? 1);
+      await inject(p, load);
+      const healed = Date.now();
+      const accepted = [...load.accepted];
+      let left: string[] = [];
+      await waitFor(async () => (left = await pipelineViolations(p.db, accepted).catch((e) => [String(e)])).length === 0, SETTLE_TIMEOUT_MS, 250).catch(() => undefined);
+      const recoveryS = left.length ? `> ${SETTLE_TIMEOUT_MS / 1000}` : ((Date.now() - healed) / 1000).toFixed(1);
+
+      const expectedLetters = opts.deadLetters ?? 0;
+      const letters = await p.deadLetters();
+      const twice = Number((await p.db.query('select count(*) as n from (select order_id from orders.sagas group by order_id having count(*) > 1) t')).rows[0].n);
+      const violations = [
+        ...left,
+        ...(await conservationViolations(p.db)).map((v) => `conservation: ${JSON.stringify(v)}`),
+        ...(letters !== expectedLetters ? [`${letters} dead letter(s), expected ${expectedLetters}`] : []),
+        ...(twice ? [`${twice} order(s) handled twice (more than one saga)`] : []),
+        ...(await check(p, load)),
+      ];
+      const outcomes = (await p.db.query(`select status, coalesce(reason, '') as reason, count(*)::int as n from orders.orders group by 1, 2 order by 1, 2`)).rows
+        .map((r) => `${r.status}${r.reason ? ` ${r.reason}` : ''}: ${r.n}`).join('; ');
+      rows.push({
+        scenario: name,
+        fault,
+        accepted: load.accepted.size,
+        outcomes,
+        deadLetters: `${letters}${expectedLetters ? ` (all poison)` : ''}`,
+        recoveryS,
+        invariants: violations.length ? `BROKEN: ${violations.join('; ')}` : 'all hold',
+      });
+      expect(violations).toEqual([]);
+    } finally {
+      p.killAll();
+      await p.stop().catch(() => undefined);
+    }
+  }
+
+  /** Runs `faults` while `load` runs; both started together. */
+  const during = async (load: Promise<void>, faults: () => Promise<void>) => {
+    await Promise.all([load, faults()]);
+  };
+
+  it('no fault (reference)', () =>
+    scenario('no fault', '—', {}, (p, load) => load.run(RATE, 10_000)));
+
+  it('kill -9 of each app in turn under load', () =>
+    scenario('kill -9 each app', 'SIGKILL order, inventory, payment, notification, 6 s apart; each restarted 1 s later', {}, (p, load) =>
+      during(load.run(RATE, 30_000), async () => {
+        for (const app of ['order', 'inventory', 'payment', 'notification'] as const) {
+          await sleep(5_000);
+          await p.instance(app).kill('SIGKILL');
+          await sleep(1_000);
+          await p.instance(app).start();
+        }
+      })));
+
+  it('two instances of every app, one of each killed', () =>
+    scenario('2 instances, 1 killed', 'two processes of every app compete; SIGKILL one of each at 8 s (not restarted)', { instances: 2 }, (p, load) =>
+      during(load.run(RATE, 25_000), async () => {
+        await sleep(8_000);
+        await Promise.all((['order', 'inventory', 'payment', 'notification'] as const).map((app) => p.instance(app, 1).kill('SIGKILL')));
+      }), async (p) => {
+      // Both order instances did work before the kill: they competed for the same durable consumers.
+      const started = [1, 2].map((n) => (readFileSync(p.instance('order', n).logFile, 'utf8').match(/"msg":"saga started"/g) ?? []).length);
+      return started.every((c) => c > 0) ? [] : [`sagas started per order instance: ${started.join('/')} (one did nothing)`];
+    }));
+
+  it('nats-server SIGKILL and restart', () =>
+    scenario('nats-server kill -9', 'SIGKILL the nats-server at 8 s, restart it 3 s later (same store)', {}, (p, load) =>
+      during(load.run(RATE, 25_000), async () => {
+        await sleep(8_000);
+        await nats.kill('SIGKILL');
+        await sleep(3_000);
+        await nats.start();
+      })));
+
+  it('3-node NATS cluster loses its stream leader under load', async () => {
+    const clusterDir = join(dir, 'cluster');
+    const nodes = await startNatsCluster(clusterDir);
+    try {
+      await scenario('3-node cluster, leader killed', 'R3 streams; SIGKILL the ORDER stream leader at 8 s, restart it 10 s later', { natsUrl: nodes.map((n) => n.url).join(','), env: { NATS_STREAM_REPLICAS: '3' } }, (p, load) =>
+        during(load.run(RATE, 25_000), async () => {
+          await sleep(8_000);
+          const leader = await p.leaderOf('ORDER');
+          const node = nodes.find((n) => n.serverName === leader);
+          if (!node) throw new Error(`no ORDER stream leader among ${nodes.map((n) => n.serverName)} (got ${leader})`);
+          await node.kill('SIGKILL');
+          await sleep(10_000);
+          await node.start();
+        }));
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+  });
+
+  it('Postgres stopped -m immediate for 5 s', () =>
+    scenario('Postgres crash 5 s', 'pg_ctl stop -m immediate at 8 s, start 5 s later', {}, (p, load) =>
+      during(load.run(RATE, 25_000), async () => {
+        await sleep(8_000);
+        await pg.crash();
+        await sleep(5_000);
+        await pg.start();
+      })));
+
+  it('Postgres down longer than the whole retry budget (a 10-minute outage, time-compressed)', () =>
+    scenario('Postgres down 45 s', 'pg_ctl stop -m immediate at 5 s, start 45 s later: past the 3.7 s retry budget and 3 × 10 s step deadlines', {}, (p, load) =>
+      during(load.run(RATE, 30_000), async () => {
+        await sleep(5_000);
+        await pg.crash();
+        await sleep(45_000);
+        await pg.start();
+      })));
+
+  it('payment app down longer than every step deadline', () =>
+    scenario('payment down 20 s', 'payment stopped at 6 s for 20 s; step deadline 2 s × 3 sends', { env: { SAGA_STEP_TIMEOUT_MS: '2000', SAGA_COMPENSATION_BACKOFF_MAX_MS: '4000' } }, (p, load) =>
+      during(load.run(RATE, 25_000), async () => {
+        await sleep(6_000);
+        await p.instance('payment').kill('SIGTERM');
+        await sleep(20_000);
+        await p.instance('payment').start();
+      })));
+
+  it('every order published twice, every third three times, with new message ids', () =>
+    scenario('duplicates', 'each order.created published 2× (every third 3×), new Nats-Msg-Id each, 37 ms apart', {}, (p, load) =>
+      load.run(RATE, 20_000, (i) => (i % 3 === 0 ? 3 : 2))));
+
+  const poison: [string, unknown][] = [
+    ['bad JSON', '{"orderId": "x", '],
+    ['null', 'null'],
+    ['wrong types', { orderId: 42, customerId: ['a'], currency: 1, items: 'many' }],
+    ['quantity 0', { ...randomOrder(0), items: [{ sku: 'SKU-A', quantity: 0, unitPrice: 100 }] }],
+    ['negative quantity', { ...randomOrder(1), items: [{ sku: 'SKU-A', quantity: -3, unitPrice: 100 }] }],
+    ['900 KB body', { ...randomOrder(2), customerId: 'c'.repeat(900_000) }],
+    ['5 KB customer id', { ...randomOrder(3), customerId: 'k'.repeat(5_000) }],
+  ];
+  it('poison interleaved with good orders', () =>
+    scenario('poison', `${poison.map(([k]) => k).join(', ')}, interleaved`, { deadLetters: poison.length }, (p, load) =>
+      during(load.run(RATE, 15_000), async () => {
+        for (const [, body] of poison) {
+          await sleep(1_500);
+          await p.publish(Subjects.OrderCreated, body);
+        }
+      })));
+
+  it('50 concurrent orders for 7 units', () => {
+    const scarce = Array.from({ length: 50 }, (_, i) => ({ ...randomOrder(i % 9), items: [{ sku: 'SKU-SCARCE', quantity: 1, unitPrice: 999 }] }));
+    return scenario('scarce stock', '50 orders for 1 unit each, published at once; 7 units in stock', {}, async (p, load) => {
+      await p.restock('SKU-SCARCE', 7);
+      await load.burst(scarce);
+    }, async (p) => {
+      const ids = scarce.map((o) => o.orderId);
+      const confirmed = Number((await p.db.query(`select count(*) as n from orders.orders where order_id = any($1::uuid[]) and status = 'CONFIRMED'`, [ids])).rows[0].n);
+      const stock = (await p.db.query(`select available::int, sold::int from inventory.stock where sku = 'SKU-SCARCE'`)).rows[0];
+      return confirmed === 7 && stock.sold === 7 && stock.available === 0 ? [] : [`${confirmed} confirmed, stock ${JSON.stringify(stock)}; expected exactly 7 sold`];
+    });
+  });
+});
+
+function table(rows: Row[]): string {
+  const cells = (r: string[]) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [
+    cells(['scenario', 'fault', 'orders accepted', 'outcomes (status reason: count)', 'dead letters', 'recovery (s)', 'invariants']),
+    cells(['---', '---', '---:', '---', '---:', '---:', '---']),
+    ...rows.map((r) => cells([r.scenario, r.fault, String(r.accepted), r.outcomes, r.deadLetters, r.recoveryS, r.invariants])),
+  ].join('\n');
+}
+
+function version(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0];
+  } catch {
+    return 'unknown';
+  }
+}
+
+function report(rows: Row[]): string {
+  const pgBin = version('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1']);
+  return `# Reliability: the fault suite
+
+Written by \`npm run test:faults\` (\`test/faults/\`) on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} CPU(s), Node ${process.version},
+${version('nats-server', ['--version'])}, ${version(`${pgBin}/postgres`, ['--version'])}. \`.ci/run\` runs it after \`npm test\`.
+
+Each scenario runs the four apps as separate OS processes (from \`dist/\`) against **private** servers the suite
+starts itself — a Postgres cluster made with \`initdb\` in a temp folder and a nats-server on free ports (three
+clustered nats-servers for the cluster scenario) — so it can kill them. A plain NATS client publishes
+\`order.created\` at ${RATE}/s (every tenth from a customer who cannot pay, so compensations run under the faults too);
+an order is *accepted* once the stream acknowledged it. After the faults it waits until the pipeline settles and
+checks in SQL: every accepted order has ended CONFIRMED or CANCELLED with its saga COMPLETED or CANCELLED (none
+PENDING, RUNNING, COMPENSATING or FAILED); per SKU \`available + reserved + sold = restocked\`, none negative; per
+account \`balance + charged − refunded = deposited\`; one un-refunded charge per confirmed order, none per
+cancelled one; no reservation held for an ended order; one notification per outcome; one saga per order (nothing
+handled twice); every outbox drained; no dead letter but the poison the scenario published.
+
+**Recovery** is the time from the end of the last fault (or of the load, without a fault) until all of that holds.
+Settings (time-compressed): ack wait 2 s; 5 deliveries 0.2/0.5/1/2 s apart (a 3.7 s retry budget); saga step
+deadline 10 s × 3 sends (2 s in the payment scenario); ${RATE} orders/s.
+
+${table(rows)}
+`;
+}

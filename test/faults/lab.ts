@@ -1,0 +1,202 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, JetStreamManager, NatsConnection } from 'nats';
+import { Pool } from 'pg';
+import { DLQ_STATE_BUCKET, Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { natsServers } from '@orderflow/messaging';
+import { ServiceName, ServiceNames } from '@orderflow/runtime';
+import { freePort, NatsControl, PostgresControl, PrivateServer, startPrivateNats, startPrivatePostgres } from '../../apps/cli/src/stack/infra';
+import { waitFor } from '../support/stack';
+
+/**
+ * The fault lab: private servers this suite may crash (a Postgres cluster made with initdb, one nats-server or a
+ * cluster of three), and the four apps run as separate OS processes from `dist/`, one or more instances each,
+ * that it can kill -9 by PID. Nothing here touches the shared servers on the standard ports.
+ */
+
+/** Starts three clustered nats-servers (routes on loopback) and waits until JetStream has a meta leader. */
+export async function startNatsCluster(dir: string, size = 3): Promise<(PrivateServer & NatsControl)[]> {
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })));
+  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`);
+  const nodes = await Promise.all(ports.map((p, i) =>
+    startPrivateNats(dir, { port: p.client, serverName: `n${i + 1}`, cluster: { name: 'orderflow-faults', port: p.route, routes: routes.filter((_, j) => j !== i) }, waitReady: false })));
+  if (nodes.some((n) => !n)) throw new Error('nats-server is needed for the fault suite');
+  const url = nodes.map((n) => n!.url).join(',');
+  await waitFor(async () => {
+    const nc = await connect({ servers: natsServers(url), timeout: 1000, maxReconnectAttempts: 0 }).catch(() => null);
+    if (!nc) return false;
+    try {
+      return !!(await (await nc.jetstreamManager({ timeout: 1000 })).getAccountInfo());
+    } catch {
+      return false;
+    } finally {
+      await nc.close();
+    }
+  }, 30_000, 250);
+  return nodes as (PrivateServer & NatsControl)[];
+}
+
+export async function startLabPostgres(dir: string): Promise<PrivateServer & PostgresControl> {
+  const pg = await startPrivatePostgres(dir);
+  if (!pg) throw new Error('the PostgreSQL server binaries (initdb, pg_ctl) are needed for the fault suite');
+  return pg;
+}
+
+/** The compiled entry point of an app (`npm run build` makes it). */
+function appEntry(app: ServiceName): string {
+  const file = join(__dirname, '..', '..', 'dist', 'apps', app, 'src', 'main.js');
+  if (!existsSync(file)) throw new Error(`${file} is missing; run \`npm run build\` first (npm run test:faults does)`);
+  return file;
+}
+
+/** One OS process of an app, its output in `<logDir>/<app>-<n>.log`. */
+export class AppInstance {
+  private child?: ChildProcess;
+  private logOffset = 0;
+
+  constructor(readonly app: ServiceName, readonly n: number, private readonly env: NodeJS.ProcessEnv, readonly logFile: string) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts it and waits for its `started` log line. @throws Error naming the log when it exits or takes over 60 s. */
+  async start(): Promise<void> {
+    try {
+      this.logOffset = readFileSync(this.logFile).length;
+    } catch {
+      this.logOffset = 0;
+    }
+    const out = openSync(this.logFile, 'a');
+    this.child = spawn(process.execPath, [appEntry(this.app)], { env: this.env, stdio: ['ignore', out, out] });
+    closeSync(out);
+    await waitFor(() => {
+      if (!this.running) throw new Error(`${this.app}#${this.n} exited while starting; see ${this.logFile}`);
+      return readFileSync(this.logFile).subarray(this.logOffset).includes('"msg":"started"');
+    }, 60_000, 100);
+  }
+
+  /** Sends `signal` (SIGKILL: a crash; SIGTERM: a graceful stop) and waits for the process to end. */
+  kill(signal: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return Promise.resolve();
+    return new Promise((r) => {
+      child.once('exit', () => r());
+      child.kill(signal);
+    });
+  }
+}
+
+/** Reference data every scenario starts with. */
+export const Seed = {
+  skus: ['SKU-A', 'SKU-B', 'SKU-C'],
+  unitsPerSku: 1_000_000,
+  customers: Array.from({ length: 8 }, (_, i) => `cust-${i}`),
+  balance: 1_000_000_000,
+  /** A customer whose account holds 1 minor unit: every order of theirs is declined and compensated. */
+  broke: 'cust-broke',
+};
+
+/**
+ * One deployment under test: its own namespace on the lab's NATS, its own database on the lab's Postgres, the
+ * apps as processes. `stop()` ends the processes (SIGTERM), deletes its streams and drops its database.
+ */
+export class Pipeline {
+  readonly ns: Namespace;
+  readonly db: Pool;
+  readonly instances: AppInstance[] = [];
+  nc!: NatsConnection;
+  jsm!: JetStreamManager;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(readonly name: string, readonly natsUrl: string, pg: PostgresControl, private readonly logDir: string, overrides: Record<string, string>) {
+    const id = `f${randomUUID().slice(0, 8)}`;
+    this.ns = new Namespace(id);
+    this.env = {
+      ...process.env,
+      NATS_URL: natsUrl,
+      ORDERFLOW_NAMESPACE: id,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(pg.port),
+      PGDATABASE: `faults_${id}`,
+      PG_ADMIN_USER: 'postgres',
+      PG_ADMIN_PASSWORD: '',
+      PG_SERVICE_PASSWORD: '',
+      LOG_LEVEL: 'info',
+      ...overrides,
+    };
+    this.db = new Pool({ host: '127.0.0.1', port: pg.port, user: 'postgres', database: this.env.PGDATABASE, max: 2 });
+    this.db.on('error', () => undefined);
+  }
+
+  /** Starts `instances` processes of every app (instance 1 of all first), then seeds stock and accounts. */
+  async start(instances = 1): Promise<void> {
+    this.nc = await connect({ servers: natsServers(this.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    this.jsm = await this.nc.jetstreamManager();
+    for (let n = 1; n <= instances; n++) {
+      const batch = ServiceNames.map((app) => new AppInstance(app, n, this.env, join(this.logDir, `${this.name}-${app}-${n}.log`)));
+      this.instances.push(...batch);
+      await Promise.all(batch.map((i) => i.start()));
+    }
+    await this.seed();
+  }
+
+  instance(app: ServiceName, n = 1): AppInstance {
+    const found = this.instances.find((i) => i.app === app && i.n === n);
+    if (!found) throw new Error(`no instance ${app}#${n}`);
+    return found;
+  }
+
+  /** Publishes to JetStream with a fresh message id unless one is given; resolves once the stream stored it. */
+  async publish(subject: string, body: unknown, msgId: string = randomUUID()): Promise<void> {
+    const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    await this.nc.jetstream({ timeout: 3000 }).publish(this.ns.subject(subject), data, { msgID: msgId });
+  }
+
+  /** Restocks a SKU through the inventory app and waits until it is stored. */
+  async restock(sku: string, quantity: number): Promise<void> {
+    await this.publish(Subjects.InventoryRestock, { sku, quantity });
+    await waitFor(async () => ((await this.db.query('select restocked::int as n from inventory.stock where sku = $1', [sku]).catch(() => ({ rows: [] }))).rows[0]?.n ?? 0) >= quantity, 30_000, 100);
+  }
+
+  private async seed(): Promise<void> {
+    for (const sku of Seed.skus) await this.publish(Subjects.InventoryRestock, { sku, quantity: Seed.unitsPerSku });
+    for (const c of Seed.customers) await this.publish(Subjects.PaymentDeposit, { customerId: c, amount: Seed.balance, currency: 'USD' });
+    await this.publish(Subjects.PaymentDeposit, { customerId: Seed.broke, amount: 1, currency: 'USD' });
+    await waitFor(async () => {
+      const q = (sql: string) => this.db.query(sql).then((r) => Number(r.rows[0].n), () => 0);
+      return (await q('select count(*) as n from inventory.stock')) === Seed.skus.length && (await q('select count(*) as n from payments.accounts')) === Seed.customers.length + 1;
+    }, 30_000, 100);
+  }
+
+  /** Messages on the dead-letter stream. */
+  async deadLetters(): Promise<number> {
+    return (await this.jsm.streams.info(this.ns.stream('DLQ'))).state.messages;
+  }
+
+  /** The server that leads `stream` (on a cluster). */
+  async leaderOf(stream: StreamName): Promise<string | undefined> {
+    return (await this.jsm.streams.info(this.ns.stream(stream))).cluster?.leader;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.instances.map((i) => i.kill('SIGTERM')));
+    if (this.jsm) {
+      for (const s of Object.keys(Streams) as StreamName[]) await this.jsm.streams.delete(this.ns.stream(s)).catch(() => undefined);
+      await this.jsm.streams.delete(`KV_${this.ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
+    }
+    await this.nc?.close().catch(() => undefined);
+    await this.db.end();
+  }
+
+  /** Kills any process still running (a failed test), without waiting. */
+  killAll(): void {
+    for (const i of this.instances) if (i.running) void i.kill('SIGKILL');
+  }
+}
