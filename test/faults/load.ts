@@ -26,7 +26,8 @@ export function randomOrder(i: number): OrderBody {
  * counted and not retried, like a producer that gives up.
  */
 export class Load {
-  readonly accepted = new Set<string>();
+  /** Accepted order id → when the stream acknowledged it (ms since the epoch). */
+  readonly accepted = new Map<string, number>();
   failedPublishes = 0;
   published = 0;
   private readonly pending = new Set<Promise<void>>();
@@ -60,7 +61,7 @@ export class Load {
     this.published++;
     try {
       await this.pipeline.publish(Subjects.OrderCreated, order);
-      this.accepted.add(order.orderId);
+      if (!this.accepted.has(order.orderId)) this.accepted.set(order.orderId, Date.now());
     } catch {
       this.failedPublishes++;
     }
@@ -69,6 +70,11 @@ export class Load {
   private track(p: Promise<void>) {
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
+  }
+
+  /** The orders accepted at or before `t`. */
+  acceptedBy(t: number): string[] {
+    return [...this.accepted].filter(([, at]) => at <= t).map(([id]) => id);
   }
 
   async settled(): Promise<void> {

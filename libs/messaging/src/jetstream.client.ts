@@ -1,4 +1,4 @@
-import { AckPolicy, connect, DeliverPolicy, JetStreamClient as NatsJetStream, JetStreamManager, NatsConnection, NatsError, RetentionPolicy, StorageType } from 'nats';
+import { AckPolicy, connect, DeliverPolicy, ErrorCode, JetStreamClient as NatsJetStream, JetStreamManager, NatsConnection, NatsError, RetentionPolicy, StorageType } from 'nats';
 import { ConsumerSpec, maxDeliveriesAdvisory, Namespace, StreamName, Streams, WorkStreams } from '@orderflow/contracts';
 import type { Logger } from 'pino';
 import { UnreachableError } from './errors';
@@ -116,7 +116,27 @@ export class JetStreamClient {
     );
   }
 
+  /**
+   * Creates or updates, retrying for up to 30 s while JetStream is not ready (a request timeout, or 503 "no
+   * suitable peers" / "JetStream system temporarily unavailable" while a cluster forms or elects a leader).
+   * @throws UnreachableError when it is still not ready after that; the server's error otherwise.
+   */
   private async upsert(info: () => Promise<unknown>, add: () => Promise<unknown>, update: () => Promise<unknown>) {
+    const deadline = Date.now() + 30_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.upsertOnce(info, add, update);
+      } catch (e) {
+        const notReady = e instanceof NatsError && (e.code === ErrorCode.Timeout || e.api_error?.code === 503 || e.code === '503');
+        if (!notReady) throw e;
+        if (Date.now() > deadline) throw new UnreachableError(`JetStream did not become ready within 30 s (${attempt} attempts): ${e.message}`);
+        this.log.warn({ err: e, attempt }, 'JetStream not ready yet; retrying stream setup');
+        await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
+      }
+    }
+  }
+
+  private async upsertOnce(info: () => Promise<unknown>, add: () => Promise<unknown>, update: () => Promise<unknown>) {
     try {
       await info();
     } catch (e) {

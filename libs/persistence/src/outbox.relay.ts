@@ -24,7 +24,7 @@ export interface OutboxRow {
  *   turn while the database's circuit is open.
  * - Publish breaker (cockatiel): 3 failed publishes in a row (NATS down, no stream leader) open it; while it
  *   is open the fast path leaves rows to the sweep and the sweep lets one publish through after a backoff
- *   (1 s doubling to 30 s) — one warning per outage, not one per row, and no transaction held open waiting on
+ *   (0.5 s doubling to 5 s) — one warning per outage, not one per row, and no transaction held open waiting on
  *   publish timeouts.
  * A row published twice (crash between publish and delete, or sweep racing a slow fast path) carries the
  * same `Nats-Msg-Id`: the stream's duplicate window drops the copy, and consumers' inboxes after it.
@@ -36,7 +36,7 @@ export class OutboxRelay {
   private toDelete: string[] = [];
   private deleting?: Promise<void>;
   private readonly publishing = circuitBreaker(handleAll, {
-    halfOpenAfter: new ExponentialBackoff({ initialDelay: 1000, maxDelay: 30_000 }),
+    halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5_000 }),
     breaker: new ConsecutiveBreaker(3),
   });
 
@@ -47,8 +47,16 @@ export class OutboxRelay {
     private readonly pollMs: number,
     private readonly breaker: DatabaseBreaker,
   ) {
-    this.publishing.onBreak((r) => this.log.warn({ err: 'error' in r ? r.error : undefined }, 'NATS publish failing: circuit open; outbox rows wait in Postgres'));
-    this.publishing.onReset(() => this.log.info('NATS publish back: circuit closed; publishing the outbox'));
+    // A failed half-open probe breaks the circuit again: one warning per outage, not per probe.
+    let open = false;
+    this.publishing.onBreak((r) => {
+      if (!open) this.log.warn({ err: 'error' in r ? r.error : undefined }, 'NATS publish failing: circuit open; outbox rows wait in Postgres');
+      open = true;
+    });
+    this.publishing.onReset(() => {
+      open = false;
+      this.log.info('NATS publish back: circuit closed; publishing the outbox');
+    });
   }
 
   start(): void {
