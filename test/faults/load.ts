@@ -72,11 +72,6 @@ export class Load {
     void p.finally(() => this.pending.delete(p));
   }
 
-  /** The orders accepted at or before `t`. */
-  acceptedBy(t: number): string[] {
-    return [...this.accepted].filter(([, at]) => at <= t).map(([id]) => id);
-  }
-
   async settled(): Promise<void> {
     while (this.pending.size) await Promise.allSettled([...this.pending]);
   }

@@ -17,7 +17,7 @@ export class DatabaseBreaker implements Availability {
   private probing?: Promise<void>;
   private stopped = false;
 
-  constructor(private readonly ds: DataSource, private readonly log: Logger, maxProbeDelayMs = 10_000) {
+  constructor(private readonly ds: DataSource, private readonly log: Logger, maxProbeDelayMs = 2_000) {
     this.policy = circuitBreaker(handleWhen((e) => classify(e) === 'unavailable'), {
       halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: maxProbeDelayMs }),
       breaker: new ConsecutiveBreaker(1),

@@ -75,6 +75,10 @@ export class EnvConfig {
   @int() @IsInt() @Min(100)
   PG_POOL_ACQUIRE_TIMEOUT_MS = 5000;
 
+  /** Longest wait between the circuit breaker's probes of an unavailable database (they start at 0.5 s and double). */
+  @int() @IsInt() @Min(500)
+  PG_BREAKER_MAX_PROBE_DELAY_MS = 2000;
+
   /** `statement_timeout` of the service roles (0: none). */
   @int() @IsInt() @Min(0)
   PG_STATEMENT_TIMEOUT_MS = 30000;

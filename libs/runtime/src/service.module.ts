@@ -108,7 +108,7 @@ export class ServiceModule {
           provide: DataSource,
           useFactory: () => openServiceDatabase(config, def),
         },
-        { provide: DatabaseBreaker, useFactory: (ds: DataSource) => new DatabaseBreaker(ds, log.child({ component: 'database' })), inject: [DataSource] },
+        { provide: DatabaseBreaker, useFactory: (ds: DataSource) => new DatabaseBreaker(ds, log.child({ component: 'database' }), config.PG_BREAKER_MAX_PROBE_DELAY_MS), inject: [DataSource] },
         {
           provide: OutboxRelay,
           useFactory: (ds: DataSource, client: JetStreamClient, breaker: DatabaseBreaker) => new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS, breaker),
