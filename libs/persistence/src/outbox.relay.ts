@@ -82,7 +82,7 @@ export class OutboxRelay {
 
   /** Publishes rows older than `minAgeMs` (0 at start-up: everything a previous run left). */
   private async sweep(minAgeMs = this.pollMs): Promise<void> {
-    if (this.sweeping || !this.breaker.available || this.publishing.state === CircuitState.Isolated) return;
+    if (this.sweeping || !this.breaker.available) return;
     this.sweeping = true;
     const pass = (async () => {
       try {
