@@ -297,8 +297,7 @@ starts itself — a Postgres cluster made with \`initdb\` in a temp folder and a
 clustered nats-servers for the cluster scenario) — so it can kill them. A plain NATS client publishes
 \`order.created\` at ${RATE}/s (every tenth from a customer who cannot pay, so compensations run under the faults too);
 an order is *accepted* once the stream acknowledged it (a publish refused while the broker was down is counted, not
-retried). After the faults it waits until the pipeline settles and
-checks in SQL: every accepted order has ended CONFIRMED or CANCELLED with its saga COMPLETED or CANCELLED (none
+retried). After the faults it waits until the pipeline settles and checks in SQL: every accepted order has ended CONFIRMED or CANCELLED with its saga COMPLETED or CANCELLED (none
 PENDING, RUNNING, COMPENSATING or FAILED); per SKU \`available + reserved + sold = restocked\`, none negative; per
 account \`balance + charged − refunded = deposited\`; one un-refunded charge per confirmed order, none per
 cancelled one; no reservation held for an ended order; one notification per outcome; one saga per order (nothing
