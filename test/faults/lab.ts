@@ -4,10 +4,10 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, JetStreamManager, NatsConnection } from 'nats';
 import { Pool } from 'pg';
-import { DLQ_STATE_BUCKET, Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
-import { natsServers } from '@orderflow/messaging';
+import { Namespace, StreamName, Subjects } from '@orderflow/contracts';
+import { deleteNamespaceStreams, natsServers } from '@orderflow/messaging';
 import { ServiceName, ServiceNames } from '@orderflow/runtime';
-import { freePort, NatsControl, PostgresControl, PrivateServer, startPrivateNats, startPrivatePostgres } from '../../apps/cli/src/stack/infra';
+import { freePort, NatsControl, natsProblem, PostgresControl, PrivateServer, startPrivateNats, startPrivatePostgres } from '../../apps/cli/src/stack/infra';
 import { waitFor } from '../support/stack';
 
 /**
@@ -24,17 +24,8 @@ export async function startNatsCluster(dir: string, size = 3): Promise<(PrivateS
     startPrivateNats(dir, { port: p.client, serverName: `n${i + 1}`, cluster: { name: 'orderflow-faults', port: p.route, routes: routes.filter((_, j) => j !== i) }, waitReady: false })));
   if (nodes.some((n) => !n)) throw new Error('nats-server is needed for the fault suite');
   const url = nodes.map((n) => n!.url).join(',');
-  await waitFor(async () => {
-    const nc = await connect({ servers: natsServers(url), timeout: 1000, maxReconnectAttempts: 0 }).catch(() => null);
-    if (!nc) return false;
-    try {
-      return !!(await (await nc.jetstreamManager({ timeout: 1000 })).getAccountInfo());
-    } catch {
-      return false;
-    } finally {
-      await nc.close();
-    }
-  }, 30_000, 250);
+  // JetStream answers once the servers have met and elected a meta leader.
+  await waitFor(async () => !(await natsProblem(url)), 30_000, 250);
   return nodes as (PrivateServer & NatsControl)[];
 }
 
@@ -187,10 +178,7 @@ export class Pipeline {
 
   async stop(): Promise<void> {
     await Promise.all(this.instances.map((i) => i.kill('SIGTERM')));
-    if (this.jsm) {
-      for (const s of Object.keys(Streams) as StreamName[]) await this.jsm.streams.delete(this.ns.stream(s)).catch(() => undefined);
-      await this.jsm.streams.delete(`KV_${this.ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
-    }
+    if (this.jsm) await deleteNamespaceStreams(this.jsm, this.ns);
     await this.nc?.close().catch(() => undefined);
     await this.db.end();
   }

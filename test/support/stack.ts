@@ -3,8 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { INestApplicationContext } from '@nestjs/common';
 import { connect, headers as natsHeaders, JetStreamManager, NatsConnection } from 'nats';
 import { Pool } from 'pg';
-import { DLQ_STATE_BUCKET, Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
-import { Config, loadConfig, startService } from '@orderflow/runtime';
+import { Namespace, Subjects } from '@orderflow/contracts';
+import { deleteNamespaceStreams } from '@orderflow/messaging';
+import { dropDatabase } from '@orderflow/persistence';
+import { adminDb, Config, loadConfig, startService } from '@orderflow/runtime';
 import { conservationViolations } from './invariants';
 import { OrderModule } from '../../apps/order/src/order.module';
 import { InventoryModule } from '../../apps/inventory/src/inventory.module';
@@ -142,13 +144,10 @@ export class Stack {
 
   async stop(): Promise<void> {
     await Promise.all(this.apps.map((a) => a.close().catch(() => undefined)));
-    for (const s of Object.keys(Streams) as StreamName[]) await this.jsm.streams.delete(this.ns.stream(s)).catch(() => undefined);
-    await this.jsm.streams.delete(`KV_${this.ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
+    await deleteNamespaceStreams(this.jsm, this.ns);
     await this.nc.close();
     await this.db.end();
-    const admin = new Pool({ host: this.config.PGHOST, port: this.config.PGPORT, user: this.config.PG_ADMIN_USER, password: this.config.PG_ADMIN_PASSWORD || undefined, database: 'postgres', max: 1 });
-    await admin.query(`drop database if exists "${this.config.PGDATABASE}" with (force)`);
-    await admin.end();
+    await dropDatabase(adminDb(this.config));
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, JetStreamClient, Msg, NatsConnection, Subscription } from 'nats';
 import { Headers, MalformedMessageError, MessageTypes, Namespace, OrderView, parseMessage, QueryReply, Subjects } from '@orderflow/contracts';
-import { natsConnectProblem, natsServers } from '@orderflow/messaging';
+import { isNatsAuthFailure, natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
 /**
@@ -34,7 +34,7 @@ export class PipelineClient {
       return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas);
     } catch (e) {
       const problem = natsConnectProblem(url, e);
-      throw new CliFailure(/refused the credentials/.test(problem) ? problem : `${problem}; start it with \`docker compose up -d nats\` or \`npm start\``);
+      throw new CliFailure(isNatsAuthFailure(e) ? problem : `${problem}; start it with \`docker compose up -d nats\` or \`npm start\``, { cause: e });
     }
   }
 
@@ -156,6 +156,7 @@ export class OutcomeListener {
   private readonly subs: Subscription[];
   private readonly byMsgId = new Map<string, string>();
   private onSeen: (orderId: string) => void = () => undefined;
+  private readonly waiters = new Map<string, () => void>();
   private lastEventAt = Date.now();
 
   constructor(private readonly client: PipelineClient) {
@@ -244,7 +245,16 @@ export class OutcomeListener {
     const known = this.seen.get(orderId);
     if (known && (!fromDeadLetter || known.status === 'REJECTED' || known.status === 'DUPLICATE')) return;
     this.seen.set(orderId, { status, reason, at: known?.at ?? Date.now() });
-    if (!known) this.onSeen(orderId);
+    if (known) return;
+    this.onSeen(orderId);
+    this.waiters.get(orderId)?.();
+    this.waiters.delete(orderId);
+  }
+
+  /** Resolves when the outcome of `orderId` arrives (at once if it has); for callers that track orders one by one. */
+  outcomeOf(orderId: string): Promise<void> {
+    if (this.seen.has(orderId)) return Promise.resolve();
+    return new Promise((r) => this.waiters.set(orderId, r));
   }
 
   /** Asks the order service about (at most 200) orders still without an outcome; returns how many had one. */

@@ -23,5 +23,3 @@ export function countsLine(values: string[]): string {
   return [...counts].map(([v, n]) => `${n} ${v}`).join(', ');
 }
 
-/** Integer minor units → "12.50 USD" (2 decimals; enough for the demo's currencies). */
-export const money = (minor: number, currency: string) => `${(minor / 100).toFixed(2)} ${currency}`;

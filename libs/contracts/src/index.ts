@@ -2,6 +2,7 @@ import 'reflect-metadata';
 export * from './subjects';
 export * from './topology';
 export * from './validate';
+export * from './money';
 export * from './messages/common';
 export * from './messages/order.messages';
 export * from './messages/inventory.messages';

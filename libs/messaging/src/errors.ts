@@ -14,6 +14,11 @@ export class UnreachableError extends Error {
   override name = 'UnreachableError';
 }
 
+/** NATS answered but refused the credentials (authorization violation). The message names the URL. */
+export class NatsAuthError extends Error {
+  override name = 'NatsAuthError';
+}
+
 /**
  * The database (or another dependency) cannot be reached right now — e.g. its circuit breaker is open. Not a
  * delivery attempt: the consume loop keeps such messages and waits, it never naks or dead-letters them.

@@ -1,7 +1,7 @@
 import { AckPolicy, connect, DeliverPolicy, ErrorCode, JetStreamClient as NatsJetStream, JetStreamManager, NatsConnection, NatsError, RetentionPolicy, StorageType } from 'nats';
-import { ConsumerSpec, maxDeliveriesAdvisory, Namespace, StreamName, Streams, WorkStreams } from '@orderflow/contracts';
+import { ConsumerSpec, DLQ_STATE_BUCKET, maxDeliveriesAdvisory, Namespace, StreamName, Streams, WorkStreams } from '@orderflow/contracts';
 import type { Logger } from 'pino';
-import { UnreachableError } from './errors';
+import { NatsAuthError, UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
 
 /** How long and how much the streams keep (milliseconds, bytes). */
@@ -16,15 +16,29 @@ export interface StreamLimits {
 /** The servers of `NATS_URL`: one URL or a comma-separated list of a cluster's. */
 export const natsServers = (url: string): string[] => url.split(',').map((s) => s.trim()).filter(Boolean);
 
-/** "refused the credentials" for an authentication failure, "is unreachable" otherwise. */
-export function natsConnectProblem(url: string, e: unknown): string {
-  const code = (e as { code?: string }).code ?? '';
-  return /AUTHORIZATION_VIOLATION|AUTHENTICATION/.test(code) || /authorization|authentication/i.test((e as Error).message)
-    ? `NATS at ${url} refused the credentials: ${(e as Error).message}`
-    : `NATS at ${url} is unreachable: ${(e as Error).message}`;
+/** True when NATS refused a connection's credentials (nats.js `ErrorCode.AuthorizationViolation` and kin). */
+export function isNatsAuthFailure(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === ErrorCode.AuthorizationViolation || code === ErrorCode.AuthenticationExpired || code === ErrorCode.AuthenticationTimeout;
 }
 
-const isNotFound = (e: unknown) => e instanceof NatsError && (e.api_error?.code === 404 || /not found/i.test(e.message));
+/** "refused the credentials" for an authentication failure, "is unreachable" otherwise. */
+export function natsConnectProblem(url: string, e: unknown): string {
+  return isNatsAuthFailure(e) ? `NATS at ${url} refused the credentials: ${(e as Error).message}` : `NATS at ${url} is unreachable: ${(e as Error).message}`;
+}
+
+/**
+ * JetStream API error codes we act on (`err_code` of an API error; nats-server `server/errors.json`):
+ * 10059 stream not found, 10014 consumer not found.
+ */
+const NOT_FOUND_CODES = new Set([10059, 10014]);
+const isNotFound = (e: unknown) => e instanceof NatsError && NOT_FOUND_CODES.has(e.api_error?.err_code ?? 0);
+
+/** Deletes every stream of the namespace `ns` and its `DLQ_STATE` bucket (tests and the bench clean up with it). */
+export async function deleteNamespaceStreams(jsm: JetStreamManager, ns: Namespace): Promise<void> {
+  for (const s of Object.keys(Streams) as StreamName[]) await jsm.streams.delete(ns.stream(s)).catch(() => undefined);
+  await jsm.streams.delete(`KV_${ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
+}
 
 /**
  * One NATS connection with its JetStream contexts, bound to a namespace.
@@ -49,14 +63,15 @@ export class JetStreamClient {
     try {
       nc = await connect({ servers: natsServers(url), name, timeout: timeoutMs, maxReconnectAttempts: -1 });
     } catch (e) {
-      throw new UnreachableError(natsConnectProblem(url, e));
+      const problem = natsConnectProblem(url, e);
+      throw isNatsAuthFailure(e) ? new NatsAuthError(problem, { cause: e }) : new UnreachableError(problem, { cause: e });
     }
     try {
       const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
       return new JetStreamClient(nc, jsm, nc.jetstream({ timeout: timeoutMs }), ns, log);
     } catch (e) {
       await nc.close();
-      throw new UnreachableError(`NATS at ${url} has no JetStream (start nats-server with -js): ${(e as Error).message}`);
+      throw new UnreachableError(`NATS at ${url} has no JetStream (start nats-server with -js): ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -129,7 +144,7 @@ export class JetStreamClient {
       } catch (e) {
         const notReady = e instanceof NatsError && (e.code === ErrorCode.Timeout || e.api_error?.code === 503 || e.code === '503');
         if (!notReady) throw e;
-        if (Date.now() > deadline) throw new UnreachableError(`JetStream did not become ready within 30 s (${attempt} attempts): ${e.message}`);
+        if (Date.now() > deadline) throw new UnreachableError(`JetStream did not become ready within 30 s (${attempt} attempts): ${e.message}`, { cause: e });
         this.log.warn({ err: e, attempt }, 'JetStream not ready yet; retrying stream setup');
         await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
       }

@@ -18,8 +18,8 @@ export const isAuthFailure = (e: unknown) => /^28/.test((e as { code?: string })
 function connectError(target: PgTarget, e: unknown): Error {
   const why = (e as Error).message;
   return isAuthFailure(e)
-    ? new DatabaseAuthError(`Postgres at ${describe(target)} refused the login of role ${target.user}: ${why} (check PG_SERVICE_PASSWORD / PG_ADMIN_PASSWORD)`)
-    : new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${why}`);
+    ? new DatabaseAuthError(`Postgres at ${describe(target)} refused the login of role ${target.user}: ${why} (check PG_SERVICE_PASSWORD / PG_ADMIN_PASSWORD)`, { cause: e })
+    : new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${why}`, { cause: e });
 }
 
 export interface PgTarget {
@@ -69,6 +69,11 @@ export async function ensureDatabase(admin: PgTarget): Promise<void> {
     const { rowCount } = await c.query('select 1 from pg_database where datname = $1', [admin.database]);
     if (!rowCount) await tolerateExists(() => c.query(`create database ${ident(admin.database)}`));
   });
+}
+
+/** Drops `admin.database` if it exists, closing its connections first (tests and the bench clean up with it). */
+export async function dropDatabase(admin: PgTarget): Promise<void> {
+  await withClient({ ...admin, database: 'postgres' }, (c) => c.query(`drop database if exists ${ident(admin.database)} with (force)`));
 }
 
 /** Session limits set on a service role (milliseconds; 0 disables one): see PostgreSQL "Client Connection Defaults". */

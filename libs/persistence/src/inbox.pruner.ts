@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
+import { PeriodicTask } from './periodic.task';
 
 /**
  * Deletes inbox rows older than `retentionMs`, `batch` rows per statement (short statements: few locks, no long
@@ -7,21 +8,22 @@ import { DataSource } from 'typeorm';
  * The retention is at least the dead-letter retention (config), so a replay of a dead letter is still recognised.
  */
 export class InboxPruner {
-  private timer?: NodeJS.Timeout;
-  private pass?: Promise<unknown>;
+  private readonly timer: PeriodicTask;
   private stopped = false;
 
   constructor(
     private readonly ds: DataSource,
     private readonly log: Logger,
     private readonly retentionMs: number,
-    private readonly intervalMs: number,
+    intervalMs: number,
     private readonly batch = 1000,
-  ) {}
+  ) {
+    this.timer = new PeriodicTask('inbox pruning', intervalMs, () => this.pruneOnce(), log);
+  }
 
   start(): void {
     this.stopped = false;
-    this.schedule();
+    this.timer.start();
   }
 
   /** Deletes every row past the retention, a batch at a time; returns how many. */
@@ -39,18 +41,9 @@ export class InboxPruner {
     return total;
   }
 
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.pass = this.pruneOnce()
-        .catch((e) => this.log.warn({ err: e }, 'inbox pruning failed; will try again'))
-        .finally(() => !this.stopped && this.schedule());
-    }, this.intervalMs);
-  }
-
   /** Stops the timer and waits for a pass in progress to end (after its current batch). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.pass;
+    await this.timer.stop();
   }
 }

@@ -4,3 +4,4 @@ export * from './messaging-tables.migration';
 export * from './outbox.relay';
 export * from './transactor';
 export * from './inbox.pruner';
+export * from './periodic.task';

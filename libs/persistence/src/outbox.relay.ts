@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { JetStreamClient, OutgoingMessage } from '@orderflow/messaging';
 import { DatabaseBreaker } from './database.breaker';
+import { PeriodicTask } from './periodic.task';
 
 const BATCH = 256;
 
@@ -30,8 +31,9 @@ export interface OutboxRow {
  * same `Nats-Msg-Id`: the stream's duplicate window drops the copy, and consumers' inboxes after it.
  */
 export class OutboxRelay {
-  private timer?: NodeJS.Timeout;
-  private sweeping = false;
+  private readonly sweeper: PeriodicTask;
+  /** Rows the sweep takes: everything at start-up (a previous run's leftovers), then rows older than one poll. */
+  private sweepMinAgeMs = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   private toDelete: string[] = [];
   private deleting?: Promise<void>;
@@ -57,11 +59,11 @@ export class OutboxRelay {
       open = false;
       this.log.info('NATS publish back: circuit closed; publishing the outbox');
     });
+    this.sweeper = new PeriodicTask('outbox sweep', pollMs, () => this.sweep(), log, () => breaker.available);
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep(), this.pollMs);
-    void this.sweep(0);
+    this.sweeper.start(0);
   }
 
   /** Publishes rows whose transaction just committed. A failed publish leaves the row to the sweep. */
@@ -80,20 +82,14 @@ export class OutboxRelay {
     return this.publishing.execute(() => this.client.publish({ ...row.headers, subject: row.subject, body: row.payload }, row.id));
   }
 
-  /** Publishes rows older than `minAgeMs` (0 at start-up: everything a previous run left). */
-  private async sweep(minAgeMs = this.pollMs): Promise<void> {
-    if (this.sweeping || !this.breaker.available) return;
-    this.sweeping = true;
-    const pass = (async () => {
-      try {
-        while ((await this.sweepBatch(minAgeMs)) === BATCH);
-      } catch (e) {
-        if (this.publishing.state === CircuitState.Closed) this.log.warn({ err: e }, 'outbox sweep failed; will retry');
-      } finally {
-        this.sweeping = false;
-      }
-    })();
-    await this.track(pass);
+  /** Publishes rows older than `sweepMinAgeMs`, a batch at a time. */
+  private async sweep(): Promise<void> {
+    try {
+      while ((await this.sweepBatch(this.sweepMinAgeMs)) === BATCH);
+      this.sweepMinAgeMs = this.pollMs;
+    } catch (e) {
+      if (this.publishing.state === CircuitState.Closed) this.log.warn({ err: e }, 'outbox sweep failed; will retry');
+    }
   }
 
   private sweepBatch(minAgeMs: number): Promise<number> {
@@ -138,8 +134,7 @@ export class OutboxRelay {
 
   /** Stops sweeping and waits for publishes and deletes in progress. Rows still pending go out at the next start. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    await this.sweeper.stop();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 }

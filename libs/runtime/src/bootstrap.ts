@@ -1,6 +1,6 @@
 import { DynamicModule, INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { UnreachableError } from '@orderflow/messaging';
+import { NatsAuthError, UnreachableError } from '@orderflow/messaging';
 import { DatabaseAuthError, DatabaseUnreachableError } from '@orderflow/persistence';
 import { Config, ConfigError, loadConfig } from './config';
 import { createLogger, Logger } from './logger';
@@ -54,7 +54,7 @@ export async function runServiceMain(name: string, module: (config: Config) => D
     createLogger(name, config.LOG_LEVEL).info({ pid: process.pid }, 'started');
   } catch (e) {
     const err = e as Error;
-    const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof DatabaseUnreachableError || err instanceof DatabaseAuthError;
+    const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof NatsAuthError || err instanceof DatabaseUnreachableError || err instanceof DatabaseAuthError;
     process.stderr.write(`${name}: ${known ? err.message : err.stack ?? err.message}\n`);
     process.exit(1);
   }

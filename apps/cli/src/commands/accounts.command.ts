@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import { AccountBalance, Subjects } from '@orderflow/contracts';
+import { AccountBalance, formatMoney, Subjects } from '@orderflow/contracts';
 import { CliFailure } from '../cli.errors';
 import { currencyCode, wholeNumber, withClient } from '../context';
-import { money, print } from '../output';
+import { print } from '../output';
 
 const show = (json: boolean, a: AccountBalance) =>
-  print(json, a, ['customer', 'balance (minor units)', 'balance'], [[a.customerId, a.balance, money(a.balance, a.currency)]]);
+  print(json, a, ['customer', 'balance (minor units)', 'balance'], [[a.customerId, a.balance, formatMoney(a.balance, a.currency)]]);
 
 export function accountsCommand(): Command {
   const accounts = new Command('accounts').description('customer accounts (owned by the payment service)');

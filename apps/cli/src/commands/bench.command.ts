@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { Client } from 'pg';
-import { DLQ_STATE_BUCKET, Namespace, OrderCreated, StockLevel, AccountBalance, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { AccountBalance, Namespace, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
+import { deleteNamespaceStreams } from '@orderflow/messaging';
+import { dropDatabase } from '@orderflow/persistence';
 import { adminDb, loadConfig, ServiceNames } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
-import { PipelineClient } from '../client';
+import { OutcomeListener, PipelineClient } from '../client';
 import { cliConfig, wholeNumber } from '../context';
 import { AppProcesses } from '../stack/apps';
 import { requireInfrastructure } from './services.command';
@@ -16,23 +17,13 @@ const KEYS = 100;
 const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
-/** Resolves when each order's outcome event arrives (core subscription to order.confirmed / order.cancelled). */
-class OutcomeWaiter {
-  private readonly waiting = new Map<string, () => void>();
-  constructor(client: PipelineClient) {
-    for (const subject of [Subjects.OrderConfirmed, Subjects.OrderCancelled]) {
-      const sub = client.nc.subscribe(client.ns.subject(subject));
-      (async () => {
-        for await (const m of sub) this.waiting.get(JSON.parse(m.string()).orderId)?.();
-      })();
-    }
-  }
-  /** Publishes `o` and resolves with the milliseconds until its outcome. */
-  run(client: PipelineClient, o: OrderCreated): Promise<number> {
-    const t = performance.now();
-    const done = new Promise<number>((r) => this.waiting.set(o.orderId, () => (this.waiting.delete(o.orderId), r(performance.now() - t))));
-    return client.publish(Subjects.OrderCreated, o).then(() => done);
-  }
+/** Publishes `o` and resolves with the milliseconds until its outcome event arrives. */
+async function sagaLatency(client: PipelineClient, outcomes: OutcomeListener, o: OrderCreated): Promise<number> {
+  const t = performance.now();
+  const done = outcomes.outcomeOf(o.orderId);
+  await client.publish(Subjects.OrderCreated, o);
+  await done;
+  return performance.now() - t;
 }
 
 /**
@@ -67,7 +58,7 @@ export function benchCommand(): Command {
           await client.command<StockLevel>(Subjects.InventoryRestock, { sku: `BENCH-${i}`, quantity: total }, Subjects.InventoryRestocked);
           await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId: `bench-${i}`, amount: total * 100, currency: 'USD' }, Subjects.PaymentDeposited);
         }));
-        const waiter = new OutcomeWaiter(client);
+        const outcomes = client.outcomes();
         let n = 0;
         const make = (): OrderCreated => {
           const i = n++ % KEYS;
@@ -75,13 +66,13 @@ export function benchCommand(): Command {
         };
 
         const closed: number[] = [];
-        for (let i = 0; i < opts.closed; i++) closed.push(await waiter.run(client, make()));
+        for (let i = 0; i < opts.closed; i++) closed.push(await sagaLatency(client, outcomes, make()));
 
         const lat: number[] = [];
         const inflight = new Set<Promise<void>>();
         const t0 = performance.now();
         for (let i = 0; i < opts.sagas; i++) {
-          const p: Promise<void> = waiter.run(client, make()).then((ms) => void lat.push(ms)).finally(() => inflight.delete(p));
+          const p: Promise<void> = sagaLatency(client, outcomes, make()).then((ms) => void lat.push(ms)).finally(() => inflight.delete(p));
           inflight.add(p);
           if (inflight.size >= opts.window) await Promise.race(inflight);
         }
@@ -123,12 +114,6 @@ function runFloor(script: string, env: NodeJS.ProcessEnv): Promise<any> {
 }
 
 async function cleanUp(client: PipelineClient, config: ReturnType<typeof loadConfig>, id: string) {
-  const jsm = await client.nc.jetstreamManager();
-  const ns = new Namespace(id);
-  for (const s of Object.keys(Streams) as StreamName[]) await jsm.streams.delete(ns.stream(s)).catch(() => undefined);
-  await jsm.streams.delete(`KV_${ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
-  const admin = new Client(adminDb(config, 'postgres'));
-  await admin.connect();
-  await admin.query(`drop database if exists "${config.PGDATABASE}" with (force)`);
-  await admin.end();
+  await deleteNamespaceStreams(await client.nc.jetstreamManager(), new Namespace(id));
+  await dropDatabase(adminDb(config));
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { AccountBalance, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
+import { AccountBalance, formatMoney, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
 import { loadConfig, ServiceName, ServiceNames } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
@@ -96,7 +96,7 @@ export function demoCommand(): Command {
         const plan = demoOrders(run);
         for (const [sku, qty] of plan.stock) await client.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked);
         for (const [customerId, amount] of plan.deposits) await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: 'USD' }, Subjects.PaymentDeposited);
-        say(`seeded ${plan.stock.map(([s, q]) => `${s}×${q}`).join(', ')}; deposits ${plan.deposits.map(([c, a]) => `${c} ${(a / 100).toFixed(2)} USD`).join(', ')}`);
+        say(`seeded ${plan.stock.map(([s, q]) => `${s}×${q}`).join(', ')}; deposits ${plan.deposits.map(([c, a]) => `${c} ${formatMoney(a, 'USD')}`).join(', ')}`);
         say(`publishing ${plan.orders.length} orders and waiting for their outcomes`);
         const outcomes = (await publishOrders(client, plan.orders, true, 30_000)).outcomes!;
         printOutcomes(!!opts.json, outcomes);

@@ -1,6 +1,5 @@
-import { SagaView } from '@orderflow/contracts';
+import { formatMoney, SagaView } from '@orderflow/contracts';
 import { placeOrderSaga, PlaceOrderData } from '../../../order/src/place-order/place-order.saga';
-import { money } from '../output';
 
 /** A step or compensation of the saga definition, with the command it sends for a given attempt. */
 export interface PlannedStep {
@@ -17,7 +16,7 @@ const dataOf = (view: SagaView, sagaId = view.sagaId): PlaceOrderData => ({ ...v
 function describe(name: string, command: { subject: string; body: object } | undefined, pivot = false): PlannedStep['line'] {
   if (!command) return `${name}: local transaction${pivot ? ' (pivot)' : ''}`;
   const b = command.body as { items?: { sku: string; quantity: number }[]; amount?: number; currency?: string };
-  const what = b.items ? ` (${b.items.map((i) => `${i.sku}×${i.quantity}`).join(', ')})` : b.amount !== undefined ? ` (${money(b.amount, b.currency ?? '')})` : '';
+  const what = b.items ? ` (${b.items.map((i) => `${i.sku}×${i.quantity}`).join(', ')})` : b.amount !== undefined ? ` (${formatMoney(b.amount, b.currency ?? '')})` : '';
   return `${name}: send ${command.subject}${what}`;
 }
 

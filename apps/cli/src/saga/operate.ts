@@ -1,9 +1,8 @@
 import { createInterface } from 'node:readline/promises';
-import { ChargeView, CommandRefused, ReservationView, SagaListQuery, SagaResumed, SagaRetried, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { ChargeView, CommandRefused, formatMoney, ReservationView, SagaListQuery, SagaResumed, SagaRetried, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { pacer } from '../context';
-import { money } from '../output';
 import { progress } from '../progress';
 import { resumePlan, retryPlan } from './definition';
 
@@ -105,7 +104,7 @@ async function recorded(client: PipelineClient, view: SagaView): Promise<string[
     noAnswer('inventory'),
   );
   const payment = client.query<ChargeView[]>(Subjects.QueryCharges, { orderId: view.orderId }).then(
-    (cs = []) => (cs.length ? cs.map((c) => `payment: ${attempt(c.sagaId)} ${c.declined ? `declined (${c.declined})` : `charged ${money(c.charged, c.currency)}, refunded ${money(c.refunded, c.currency)}`}`) : ['payment: nothing recorded']),
+    (cs = []) => (cs.length ? cs.map((c) => `payment: ${attempt(c.sagaId)} ${c.declined ? `declined (${c.declined})` : `charged ${formatMoney(c.charged, c.currency)}, refunded ${formatMoney(c.refunded, c.currency)}`}`) : ['payment: nothing recorded']),
     noAnswer('payment'),
   );
   return (await Promise.all([inventory, payment])).flat();

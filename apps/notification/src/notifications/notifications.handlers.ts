@@ -1,10 +1,9 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { Consumers, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
+import { Consumers, formatMoney, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
 import { ConsumerRunner, InboundMessage } from '@orderflow/messaging';
 import { Transactor, Tx } from '@orderflow/persistence';
 import { Notification, NotificationChannel } from '../channels/notification.channel';
 
-const formatMoney = (minor: number, currency: string) => `${(minor / 100).toFixed(2)} ${currency}`;
 
 /** Records one notification per order outcome (of each saga attempt) and hands it to the channel. */
 @Injectable()

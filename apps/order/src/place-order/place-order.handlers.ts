@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Consumers, OrderCreated, Subjects } from '@orderflow/contracts';
 import { ConsumerRunner, InboundMessage } from '@orderflow/messaging';
-import { Transactor, Tx } from '@orderflow/persistence';
+import { PeriodicTask, Transactor, Tx } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
 import { PlaceOrderOrchestrator } from './place-order.orchestrator';
 
@@ -11,8 +11,7 @@ import { PlaceOrderOrchestrator } from './place-order.orchestrator';
  */
 @Injectable()
 export class PlaceOrderHandlers implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private sweeping: Promise<unknown> = Promise.resolve();
+  private deadlines?: PeriodicTask;
 
   constructor(
     private readonly saga: PlaceOrderOrchestrator,
@@ -32,17 +31,12 @@ export class PlaceOrderHandlers implements OnApplicationBootstrap, BeforeApplica
       await this.runner.start(spec, this.tx.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, reply]))));
     }
     const every = Math.max(50, Math.min(1000, Math.floor(this.config.SAGA_STEP_TIMEOUT_MS / 4)));
-    let busy = false;
-    this.timer = setInterval(() => {
-      // While the database's circuit is open the sweep skips its turn (deadlines are re-checked when it is back).
-      if (busy || !this.tx.available) return;
-      busy = true;
-      this.sweeping = this.tx.run((tx) => this.saga.onDeadlines(tx)).catch((e) => this.log.warn({ err: e }, 'deadline sweep failed; will retry')).finally(() => (busy = false));
-    }, every);
+    // While the database's circuit is open the sweep skips its turn (deadlines are re-checked when it is back).
+    this.deadlines = new PeriodicTask('deadline sweep', every, () => this.tx.run((tx) => this.saga.onDeadlines(tx)), this.log, () => this.tx.available);
+    this.deadlines.start();
   }
 
   async beforeApplicationShutdown() {
-    clearInterval(this.timer);
-    await this.sweeping;
+    await this.deadlines?.stop();
   }
 }
