@@ -1,7 +1,11 @@
-export * from './errors';
-export * from './failure';
-export * from './message';
-export * from './jetstream.client';
-export * from './dead-letter';
-export * from './consumer.runner';
-export * from './query.responder';
+export { NatsAuthError, PermanentError, UnavailableError, UnreachableError } from './errors';
+export { classify } from './failure';
+export type { FailureClass } from './failure';
+export { causedBy } from './message';
+export type { InboundMessage, OutgoingMessage } from './message';
+export { deleteNamespaceStreams, isNatsAuthFailure, JetStreamClient, natsConnectProblem, natsServers } from './jetstream.client';
+export type { StreamLimits } from './jetstream.client';
+export type { DeadLetterReason } from './dead-letter';
+export { ConsumerRunner } from './consumer.runner';
+export type { Availability, BatchHandler, RetryPolicy } from './consumer.runner';
+export { NotFoundError, QueryResponder } from './query.responder';

@@ -1,5 +1,6 @@
 import { Client, ClientConfig } from 'pg';
 import { DataSource, EntitySchema, MixedList } from 'typeorm';
+import { types } from 'pg';
 
 /** Postgres refused or did not answer; the message names host, port and database. */
 export class DatabaseUnreachableError extends Error {
@@ -9,6 +10,20 @@ export class DatabaseUnreachableError extends Error {
 /** Postgres answered but refused the role's login (wrong password, no such role, pg_hba). */
 export class DatabaseAuthError extends Error {
   override name = 'DatabaseAuthError';
+}
+
+/**
+ * `bigint` columns (money in minor units, stock, counts) come back from `pg` as strings unless told otherwise;
+ * this parses them as numbers once for the whole process, refusing a value past 2^53 − 1 (which the check
+ * constraints and the contracts already keep out) rather than rounding it. Idempotent.
+ * @throws RangeError from a query that reads such a value.
+ */
+export function parseBigintAsNumber(): void {
+  types.setTypeParser(types.builtins.INT8, (value: string) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n)) throw new RangeError(`bigint ${value} is past 2^53 - 1 and cannot be read exactly as a number`);
+    return n;
+  });
 }
 
 /** True for SQLSTATE class 28: invalid authorization specification / invalid password. */
@@ -126,6 +141,7 @@ export interface ServiceDataSourceOptions {
  * @throws DatabaseUnreachableError when Postgres does not answer; DatabaseAuthError when it refuses the login.
  */
 export async function openServiceDataSource(opts: ServiceDataSourceOptions): Promise<DataSource> {
+  parseBigintAsNumber();
   const { target } = opts;
   const ds = new DataSource({
     type: 'postgres',

@@ -1,7 +1,10 @@
-export * from './database';
-export * from './database.breaker';
-export * from './messaging-tables.migration';
-export * from './outbox.relay';
-export * from './transactor';
-export * from './inbox.pruner';
-export * from './periodic.task';
+export { DatabaseAuthError, DatabaseUnreachableError, dropDatabase, ensureDatabase, ensureServiceSchema, isAuthFailure, openServiceDataSource } from './database';
+export type { PgTarget, RoleTimeouts, ServiceDataSourceOptions } from './database';
+export { DatabaseBreaker } from './database.breaker';
+export { InboxReceivedAt1763800000001, MessagingTables1763800000000 } from './messaging-tables.migration';
+export { OutboxRelay } from './outbox.relay';
+export type { OutboxRow } from './outbox.relay';
+export { Transactor, Tx } from './transactor';
+export type { Work } from './transactor';
+export { InboxPruner } from './inbox.pruner';
+export { PeriodicTask } from './periodic.task';

@@ -1,4 +1,6 @@
-export * from './config';
-export * from './logger';
-export * from './service.module';
-export * from './bootstrap';
+export { adminDb, ConfigError, durationMs, EnvConfig, loadConfig, ServiceNames } from './config';
+export type { Config, ServiceName } from './config';
+export type { Logger } from './logger';
+export { LOGGER, openServiceDatabase, SERVICE_NAME, ServiceModule } from './service.module';
+export type { ServiceDefinition } from './service.module';
+export { runServiceMain, startService } from './bootstrap';

@@ -14,7 +14,7 @@ interface ReservationRow {
   updated_at: Date;
 }
 
-type LevelRow = { sku: string; available: string; reserved: string; sold: string };
+type LevelRow = { sku: string; available: number; reserved: number; sold: number };
 
 /**
  * Stock per SKU and one reservation per saga attempt. Per SKU, `available + reserved + sold` is everything
@@ -34,11 +34,11 @@ export class StockService {
     const wanted = sumBySku(cmd.items);
     const skus = [...wanted.keys()].sort();
     // Lock in SKU order so concurrent reservations cannot deadlock.
-    const rows = await tx.query<{ sku: string; available: string }>(
+    const rows = await tx.query<{ sku: string; available: number }>(
       'select sku, available from stock where sku = any($1) order by sku for update',
       [skus],
     );
-    const available = new Map(rows.map((r) => [r.sku, Number(r.available)]));
+    const available = new Map(rows.map((r) => [r.sku, r.available]));
     const unknown = skus.filter((s) => !available.has(s));
     const short = skus.filter((s) => available.has(s) && available.get(s)! < wanted.get(s)!);
     const outcome: ReserveOutcome =
@@ -157,7 +157,7 @@ function sumBySku(lines: StockLine[]): Map<string, number> {
 
 const toLevel = (r: LevelRow): StockLevel => ({
   sku: r.sku,
-  available: Number(r.available),
-  reserved: Number(r.reserved),
-  sold: Number(r.sold),
+  available: r.available,
+  reserved: r.reserved,
+  sold: r.sold,
 });

@@ -5,8 +5,8 @@ import { Tx } from '@orderflow/persistence';
 
 export type ChargeOutcome = { charged: true; amount: number } | { charged: false; reason: DeclineReason; detail?: string };
 
-interface AccountRow { customer_id: string; currency: string; balance: string }
-interface EntryRow { saga_id: string; kind: 'CHARGE' | 'REFUND' | 'DECLINE'; amount: string; reason: string | null; customer_id: string; currency: string }
+interface AccountRow { customer_id: string; currency: string; balance: number }
+interface EntryRow { saga_id: string; kind: 'CHARGE' | 'REFUND' | 'DECLINE'; amount: number; reason: string | null; customer_id: string; currency: string }
 
 /**
  * Customer balances and their ledger, in integer minor units. Money is never created or lost: for every
@@ -26,7 +26,7 @@ export class AccountsService {
     const entries = await this.entriesOf(tx, cmd.orderId);
     const mine = entries.filter((e) => e.saga_id === cmd.sagaId);
     const charge = mine.find((e) => e.kind === 'CHARGE');
-    if (charge) return { charged: true, amount: Number(charge.amount) };
+    if (charge) return { charged: true, amount: charge.amount };
     const decline = mine.find((e) => e.kind === 'DECLINE');
     if (decline) return { charged: false, reason: decline.reason as DeclineReason };
     if (mine.some((e) => e.kind === 'REFUND')) return { charged: false, reason: 'refunded', detail: 'the attempt was refunded before it was charged' };
@@ -36,7 +36,7 @@ export class AccountsService {
       held ? { charged: false, reason: 'already_charged', detail: `saga ${held.saga_id} of this order holds a charge of ${held.amount} that is not refunded` }
       : !account ? { charged: false, reason: 'unknown_customer', detail: `no account for customer ${cmd.customerId}` }
       : account.currency !== cmd.currency ? { charged: false, reason: 'currency_mismatch', detail: `account is in ${account.currency}, order in ${cmd.currency}` }
-      : Number(account.balance) < cmd.amount ? { charged: false, reason: 'insufficient_funds', detail: `balance ${account.balance} < ${cmd.amount}` }
+      : account.balance < cmd.amount ? { charged: false, reason: 'insufficient_funds', detail: `balance ${account.balance} < ${cmd.amount}` }
       : { charged: true, amount: cmd.amount };
 
     if (outcome.charged) {
@@ -53,15 +53,15 @@ export class AccountsService {
     const account = await this.lock(tx, cmd.customerId);
     const mine = (await this.entriesOf(tx, cmd.orderId)).filter((e) => e.saga_id === cmd.sagaId);
     const refund = mine.find((e) => e.kind === 'REFUND');
-    if (refund) return Number(refund.amount);
+    if (refund) return refund.amount;
     const charge = mine.find((e) => e.kind === 'CHARGE');
     if (!charge) {
       await this.record(tx, cmd.customerId, cmd, 'REFUND', 0, account?.currency ?? mine[0]?.currency ?? 'XXX');
       return 0;
     }
     await tx.query('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [charge.customer_id, charge.amount]);
-    await this.record(tx, charge.customer_id, cmd, 'REFUND', Number(charge.amount), charge.currency);
-    return Number(charge.amount);
+    await this.record(tx, charge.customer_id, cmd, 'REFUND', charge.amount, charge.currency);
+    return charge.amount;
   }
 
   /**
@@ -98,8 +98,8 @@ export class AccountsService {
     const bySaga = new Map<string, ChargeView>();
     for (const r of rows) {
       const v = bySaga.get(r.saga_id) ?? { sagaId: r.saga_id, orderId: r.order_id, customerId: r.customer_id, currency: r.currency, charged: 0, refunded: 0, declined: null };
-      if (r.kind === 'CHARGE') v.charged += Number(r.amount);
-      if (r.kind === 'REFUND') v.refunded += Number(r.amount);
+      if (r.kind === 'CHARGE') v.charged += r.amount;
+      if (r.kind === 'REFUND') v.refunded += r.amount;
       if (r.kind === 'DECLINE') v.declined = r.reason;
       bySaga.set(r.saga_id, v);
     }
@@ -123,4 +123,4 @@ export class AccountsService {
   }
 }
 
-const toBalance = (r: AccountRow): AccountBalance => ({ customerId: r.customer_id, balance: Number(r.balance), currency: r.currency });
+const toBalance = (r: AccountRow): AccountBalance => ({ customerId: r.customer_id, balance: r.balance, currency: r.currency });
