@@ -12,7 +12,13 @@ import { orderflow } from './support/cli';
 describe('database passwords', () => {
   let dir: string;
   let pg: Awaited<ReturnType<typeof startPrivatePostgres>>;
-  const env = (extra: Record<string, string>) => ({ PGHOST: '127.0.0.1', PGPORT: String(pg!.port), PGDATABASE: 'orderflow_auth', PG_ADMIN_PASSWORD: 'admin-pw', ...extra });
+  const env = (extra: Record<string, string>) => ({
+    PGHOST: '127.0.0.1',
+    PGPORT: String(pg!.port),
+    PGDATABASE: 'orderflow_auth',
+    PG_ADMIN_PASSWORD: 'admin-pw',
+    ...extra,
+  });
   const canLogin = async (password: string) => {
     const c = new Client({ host: '127.0.0.1', port: pg!.port, database: 'orderflow_auth', user: 'orderflow_orders', password });
     try {
@@ -35,7 +41,7 @@ describe('database passwords', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sets the service roles\' password at every start, so changing PG_SERVICE_PASSWORD works', async () => {
+  it("sets the service roles' password at every start, so changing PG_SERVICE_PASSWORD works", async () => {
     expect((await orderflow(null, ['db', 'migrate'], undefined, env({ PG_SERVICE_PASSWORD: 'first' }))).code).toBe(0);
     expect(await canLogin('first')).toBe(true);
     expect((await orderflow(null, ['db', 'migrate'], undefined, env({ PG_SERVICE_PASSWORD: 'second' }))).code).toBe(0);
@@ -46,7 +52,9 @@ describe('database passwords', () => {
   it('words a refused login as an authentication failure, not as "unreachable"', async () => {
     const r = await orderflow(null, ['db', 'migrate'], undefined, env({ PG_ADMIN_PASSWORD: 'wrong' }));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^orderflow: Postgres at postgres:\/\/postgres@127.0.0.1:\d+\/postgres refused the login of role postgres: password authentication failed/);
+    expect(r.stderr).toMatch(
+      /^orderflow: Postgres at postgres:\/\/postgres@127.0.0.1:\d+\/postgres refused the login of role postgres: password authentication failed/,
+    );
     expect(r.stderr).not.toMatch(/unreachable/);
   });
 });

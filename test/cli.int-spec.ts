@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { orderflow } from './support/cli';
 import { Stack } from './support/stack';
@@ -16,11 +17,31 @@ describe('orderflow CLI', () => {
 
     it('seeds stock and an account, publishes with --wait, and shows order, stock and account as JSON', async () => {
       const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
-      expect(JSON.parse((await orderflow(stack, ['stock', 'add', sku, '5', '--json'])).stdout)).toEqual({ sku, available: 5, reserved: 0, sold: 0 });
-      expect(JSON.parse((await orderflow(stack, ['accounts', 'deposit', customer, '10000', '--json'])).stdout)).toEqual({ customerId: customer, balance: 10000, currency: 'USD' });
+      expect(JSON.parse((await orderflow(stack, ['stock', 'add', sku, '5', '--json'])).stdout)).toEqual({
+        sku,
+        available: 5,
+        reserved: 0,
+        sold: 0,
+      });
+      expect(JSON.parse((await orderflow(stack, ['accounts', 'deposit', customer, '10000', '--json'])).stdout)).toEqual({
+        customerId: customer,
+        balance: 10000,
+        currency: 'USD',
+      });
 
       const orderId = randomUUID();
-      const published = await orderflow(stack, ['publish', 'order.created', '--customer', customer, '--item', `${sku}:2:1500`, '--order-id', orderId, '--wait', '--json']);
+      const published = await orderflow(stack, [
+        'publish',
+        'order.created',
+        '--customer',
+        customer,
+        '--item',
+        `${sku}:2:1500`,
+        '--order-id',
+        orderId,
+        '--wait',
+        '--json',
+      ]);
       expect(published.code).toBe(0);
       expect(JSON.parse(published.stdout)).toEqual([{ orderId, status: 'CONFIRMED', reason: null, ms: expect.any(Number) }]);
 
@@ -34,11 +55,26 @@ describe('orderflow CLI', () => {
           id: expect.any(String),
           attempt: 1,
           status: 'COMPLETED',
-          steps: ['reserveStock', 'chargePayment', 'createOrder', 'commitReservation'].map((name) => ({ name, status: 'SUCCEEDED', startedAt: expect.any(String), finishedAt: expect.any(String), error: null })),
+          steps: ['reserveStock', 'chargePayment', 'createOrder', 'commitReservation'].map((name) => ({
+            name,
+            status: 'SUCCEEDED',
+            startedAt: expect.any(String),
+            finishedAt: expect.any(String),
+            error: null,
+          })),
         },
       });
-      expect(JSON.parse((await orderflow(stack, ['stock', 'show', sku, '--json'])).stdout)).toEqual({ sku, available: 3, reserved: 0, sold: 2 });
-      expect(JSON.parse((await orderflow(stack, ['accounts', 'show', customer, '--json'])).stdout)).toEqual({ customerId: customer, balance: 7000, currency: 'USD' });
+      expect(JSON.parse((await orderflow(stack, ['stock', 'show', sku, '--json'])).stdout)).toEqual({
+        sku,
+        available: 3,
+        reserved: 0,
+        sold: 2,
+      });
+      expect(JSON.parse((await orderflow(stack, ['accounts', 'show', customer, '--json'])).stdout)).toEqual({
+        customerId: customer,
+        balance: 7000,
+        currency: 'USD',
+      });
     });
 
     it('publishes NDJSON from stdin and reports each outcome', async () => {
@@ -47,10 +83,16 @@ describe('orderflow CLI', () => {
       const lines = [
         { customerId: 'nobody', currency: 'USD', items: [{ sku, quantity: 1, unitPrice: 1 }] },
         { customerId: 'nobody', currency: 'USD', items: [{ sku: 'NO-SUCH-SKU', quantity: 1, unitPrice: 1 }] },
-      ].map((o) => JSON.stringify(o)).join('\n');
+      ]
+        .map((o) => JSON.stringify(o))
+        .join('\n');
       const r = await orderflow(stack, ['publish', 'order.created', '--file', '-', '--wait', '--json'], lines);
       expect(r.code).toBe(0);
-      expect(JSON.parse(r.stdout).map((o: any) => o.reason).sort()).toEqual(['unknown_customer', 'unknown_sku']);
+      expect(
+        JSON.parse(r.stdout)
+          .map((o: any) => o.reason)
+          .sort(),
+      ).toEqual(['unknown_customer', 'unknown_sku']);
     });
 
     it('runs the demo against the running services: one of each outcome', async () => {
@@ -58,7 +100,14 @@ describe('orderflow CLI', () => {
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/using the services already running/);
       const outcomes = JSON.parse(r.stdout);
-      expect(outcomes.map((o: any) => o.reason ?? o.status)).toEqual(['CONFIRMED', 'CONFIRMED', 'out_of_stock', 'unknown_sku', 'insufficient_funds', 'unknown_customer']);
+      expect(outcomes.map((o: any) => o.reason ?? o.status)).toEqual([
+        'CONFIRMED',
+        'CONFIRMED',
+        'out_of_stock',
+        'unknown_sku',
+        'insufficient_funds',
+        'unknown_customer',
+      ]);
     });
 
     it('migrates idempotently: a second db migrate applies nothing new', async () => {
@@ -73,7 +122,18 @@ describe('orderflow CLI', () => {
       const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
       await stack.restock(sku, 2000);
       await stack.deposit(customer, 1_000_000);
-      const r = await orderflow(stack, ['publish', 'order.created', '--count', '800', '--customer', customer, '--item', `${sku}:1:1`, '--wait', '--json']);
+      const r = await orderflow(stack, [
+        'publish',
+        'order.created',
+        '--count',
+        '800',
+        '--customer',
+        customer,
+        '--item',
+        `${sku}:1:1`,
+        '--wait',
+        '--json',
+      ]);
       expect(r.code).toBe(0);
       expect(r.stdout.length).toBeGreaterThan(65536);
       const outcomes = JSON.parse(r.stdout);
@@ -92,7 +152,11 @@ describe('orderflow CLI', () => {
       await stack.deposit(customer, 100);
       const r = await orderflow(stack, ['accounts', 'deposit', customer, '100', '--currency', 'EUR']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`^orderflow: payment.cmd.deposit was rejected by the payment service: account ${customer} is in USD, not EUR; deposit refused \\(dead letter \\d+: \`orderflow dlq show \\d+\`\\)\n$`));
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^orderflow: payment.cmd.deposit was rejected by the payment service: account ${customer} is in USD, not EUR; deposit refused \\(dead letter \\d+: \`orderflow dlq show \\d+\`\\)\n$`,
+        ),
+      );
       expect(r.ms).toBeLessThan(5000);
     });
 
@@ -101,11 +165,38 @@ describe('orderflow CLI', () => {
       await stack.restock(sku, 5);
       await stack.deposit(customer, 10_000);
       const orderId = randomUUID();
-      expect((await orderflow(stack, ['publish', 'order.created', '--customer', customer, '--item', `${sku}:1:100`, '--order-id', orderId, '--wait'])).code).toBe(0);
+      expect(
+        (
+          await orderflow(stack, [
+            'publish',
+            'order.created',
+            '--customer',
+            customer,
+            '--item',
+            `${sku}:1:100`,
+            '--order-id',
+            orderId,
+            '--wait',
+          ])
+        ).code,
+      ).toBe(0);
 
-      const reused = await orderflow(stack, ['publish', 'order.created', '--customer', 'someone-else', '--item', `${sku}:1:100`, '--order-id', orderId, '--wait', '--json']);
+      const reused = await orderflow(stack, [
+        'publish',
+        'order.created',
+        '--customer',
+        'someone-else',
+        '--item',
+        `${sku}:1:100`,
+        '--order-id',
+        orderId,
+        '--wait',
+        '--json',
+      ]);
       expect(reused.code).toBe(1);
-      expect(JSON.parse(reused.stdout)).toEqual([{ orderId, status: 'DUPLICATE', reason: `order ${orderId} already exists with a different body`, ms: expect.any(Number) }]);
+      expect(JSON.parse(reused.stdout)).toEqual([
+        { orderId, status: 'DUPLICATE', reason: `order ${orderId} already exists with a different body`, ms: expect.any(Number) },
+      ]);
       expect(reused.stderr).toMatch(/1 order\(s\): 1 DUPLICATE/);
 
       // A body the CLI would refuse (lower-case currency) sent by another client: dead-lettered, then shown as REJECTED.
@@ -113,9 +204,20 @@ describe('orderflow CLI', () => {
       await stack.publish('order.created', rejected);
       let shown: any;
       await (async () => {
-        for (let i = 0; i < 100 && !(shown = JSON.parse((await orderflow(stack, ['orders', 'show', rejected.orderId, '--json'])).stdout || 'null')); i++) await new Promise((r) => setTimeout(r, 100));
+        for (
+          let i = 0;
+          i < 100 && !(shown = JSON.parse((await orderflow(stack, ['orders', 'show', rejected.orderId, '--json'])).stdout || 'null'));
+          i++
+        )
+          await new Promise((r) => setTimeout(r, 100));
       })();
-      expect(shown).toEqual({ orderId: rejected.orderId, status: 'REJECTED', reason: expect.stringMatching(/ISO 4217/), saga: null, deadLetter: { seq: expect.any(Number), error: expect.stringMatching(/ISO 4217/), state: 'new' } });
+      expect(shown).toEqual({
+        orderId: rejected.orderId,
+        status: 'REJECTED',
+        reason: expect.stringMatching(/ISO 4217/),
+        saga: null,
+        deadLetter: { seq: expect.any(Number), error: expect.stringMatching(/ISO 4217/), state: 'new' },
+      });
       const text = await orderflow(stack, ['orders', 'show', rejected.orderId]);
       expect(text.stdout).toMatch(new RegExp(`REJECTED .* see \`orderflow dlq show ${shown.deadLetter.seq}\``));
     });
@@ -124,9 +226,25 @@ describe('orderflow CLI', () => {
       const [sku, customer] = [`CLI-${randomUUID().slice(0, 6)}`, `cli-${randomUUID().slice(0, 6)}`];
       await stack.restock(sku, 5000);
       await stack.deposit(customer, 1_000_000);
-      const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js'), 'publish', 'order.created', '--count', '3000', '--customer', customer, '--item', `${sku}:1:1`, '--wait', '--json'], {
-        env: { ...process.env, ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE },
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js'),
+          'publish',
+          'order.created',
+          '--count',
+          '3000',
+          '--customer',
+          customer,
+          '--item',
+          `${sku}:1:1`,
+          '--wait',
+          '--json',
+        ],
+        {
+          env: { ...process.env, ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE },
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -160,7 +278,10 @@ describe('orderflow CLI', () => {
       [['stock', 'add', 'BOOK', 'lots'], /QTY must be a whole number/],
       [['stock', 'add', '', '5'], /inventory.cmd.restock: invalid RestockSku: sku should not be empty/],
       [['accounts', 'deposit', '', '5'], /payment.cmd.deposit: invalid DepositFunds: customerId should not be empty/],
-      [['publish', 'order.created', '--customer', 'a', '--item', 'GOLD:1000000:9007199254740'], /items total .* must not exceed 9007199254740991 minor units/],
+      [
+        ['publish', 'order.created', '--customer', 'a', '--item', 'GOLD:1000000:9007199254740'],
+        /items total .* must not exceed 9007199254740991 minor units/,
+      ],
       [['saga', 'retry', '--why', 'x'], /give saga or order ids, or --status CANCELLED/],
       [['saga', 'resume', '--status', 'CANCELLED', '--why', 'x'], /saga resume takes --status FAILED/],
       [['saga', 'list', '--since', 'yesterday'], /--since must be a duration/],
@@ -183,7 +304,7 @@ describe('orderflow CLI', () => {
     it('prints its version', async () => {
       const r = await orderflow(null, ['--version']);
       expect(r.code).toBe(0);
-      expect(r.stdout.trim()).toBe(require('../package.json').version);
+      expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version);
     });
 
     it('names the NATS URL when it is unreachable, in one line, exit 1', async () => {

@@ -10,7 +10,13 @@ describe('faults', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await Stack.start({ MAX_DELIVER: '3', RETRY_BACKOFF_MS: '50,100', SAGA_STEP_TIMEOUT_MS: '4000', SAGA_STEP_MAX_ATTEMPTS: '10', ACK_WAIT_MS: '1000' });
+    stack = await Stack.start({
+      MAX_DELIVER: '3',
+      RETRY_BACKOFF_MS: '50,100',
+      SAGA_STEP_TIMEOUT_MS: '4000',
+      SAGA_STEP_MAX_ATTEMPTS: '10',
+      ACK_WAIT_MS: '1000',
+    });
     // The fault: a trigger (created per test, for one order) that makes that order's reservation fail.
     await stack.db.query(`create function inventory.fail_reservation() returns trigger language plpgsql as $$
       begin raise exception 'injected fault for order %', new.order_id; end $$`);
@@ -35,7 +41,11 @@ describe('faults', () => {
     expect(letters[0].subject).toBe('dlq.inventory.cmd.reserve');
     expect(letters[0].headers).toMatchObject({ 'Dlq-Consumer': 'inventory-commands', 'Dlq-Attempts': '3', 'Correlation-Id': o.orderId });
     expect(letters[0].headers['Dlq-Error']).toMatch(/injected fault for order/);
-    expect(JSON.parse(letters[0].data)).toEqual({ orderId: o.orderId, sagaId: expect.any(String), items: [{ sku: 'FAULT-SKU', quantity: 1 }] });
+    expect(JSON.parse(letters[0].data)).toEqual({
+      orderId: o.orderId,
+      sagaId: expect.any(String),
+      items: [{ sku: 'FAULT-SKU', quantity: 1 }],
+    });
     expect((await stack.db.query('select status from orders.orders where order_id = $1', [o.orderId])).rows[0].status).toBe('PENDING');
 
     // Other orders are not held up meanwhile.
@@ -47,8 +57,14 @@ describe('faults', () => {
     await stack.db.query('drop trigger fail_reservation on inventory.reservations');
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
-    expect(view.data.saga.steps[0]).toMatchObject({ name: 'reserveStock', status: 'SUCCEEDED', error: expect.stringMatching(/sent again/) });
-    expect((await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0]).toEqual({ available: 3, reserved: 0, sold: 2 });
+    expect(view.data.saga.steps[0]).toMatchObject({
+      name: 'reserveStock',
+      status: 'SUCCEEDED',
+      error: expect.stringMatching(/sent again/),
+    });
+    expect(
+      (await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'FAULT-SKU'`)).rows[0],
+    ).toEqual({ available: 3, reserved: 0, sold: 2 });
   });
 
   it('dead-letters at once, with the SQL state, an error that retrying cannot fix (data exception), and recovers once it is gone', async () => {
@@ -76,8 +92,12 @@ describe('faults', () => {
     await stack.restock('SLOW-SKU', 5);
     await stack.deposit('slow', 10_000);
     const o = order('slow', [{ sku: 'SLOW-SKU', quantity: 1, unitPrice: 100 }]);
-    await stack.db.query(`create function inventory.slow() returns trigger language plpgsql as $$ begin perform pg_sleep(2.5); return new; end $$`);
-    await stack.db.query(`create trigger slow before insert on inventory.reservations for each row when (new.order_id = '${o.orderId}') execute function inventory.slow()`);
+    await stack.db.query(
+      `create function inventory.slow() returns trigger language plpgsql as $$ begin perform pg_sleep(2.5); return new; end $$`,
+    );
+    await stack.db.query(
+      `create trigger slow before insert on inventory.reservations for each row when (new.order_id = '${o.orderId}') execute function inventory.slow()`,
+    );
     const consumer = () => stack.jsm.consumers.info(stack.ns.stream('INVENTORY'), 'inventory-commands');
     expect((await consumer()).config.ack_wait).toBe(1000 * 1_000_000);
     const deliveredBefore = (await consumer()).delivered.consumer_seq;
@@ -102,9 +122,12 @@ describe('faults', () => {
 
     await Promise.all(orders.map((o) => stack.publish(Subjects.OrderCreated, o)));
 
-    for (const o of orders.filter((o) => o !== poisoned)) expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    for (const o of orders.filter((o) => o !== poisoned))
+      expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     await waitFor(async () => (await stack.deadLetters()).slice(before).some((l) => JSON.parse(l.data).orderId === poisoned.orderId));
-    expect((await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'BATCH-SKU'`)).rows[0]).toEqual({ available: 71, reserved: 0, sold: 29 });
+    expect(
+      (await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'BATCH-SKU'`)).rows[0],
+    ).toEqual({ available: 71, reserved: 0, sold: 29 });
     await stack.db.query('drop trigger fail_reservation_2 on inventory.reservations');
   });
 
@@ -133,11 +156,17 @@ describe('faults', () => {
     for (const o of orders) await stack.publish(Subjects.OrderCreated, o);
 
     // Stock is reserved, the charge waits in the PAYMENT stream for its durable consumer.
-    await waitFor(async () => (await stack.db.query(`select reserved::int from inventory.stock where sku = 'RESTART-SKU'`)).rows[0].reserved === 3);
-    expect((await stack.db.query('select distinct status from orders.orders where order_id = any($1)', [orders.map((o) => o.orderId)])).rows).toEqual([{ status: 'PENDING' }]);
+    await waitFor(
+      async () => (await stack.db.query(`select reserved::int from inventory.stock where sku = 'RESTART-SKU'`)).rows[0].reserved === 3,
+    );
+    expect(
+      (await stack.db.query('select distinct status from orders.orders where order_id = any($1)', [orders.map((o) => o.orderId)])).rows,
+    ).toEqual([{ status: 'PENDING' }]);
 
     await stack.startApp('payment');
     for (const o of orders) expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
-    expect(Number((await stack.db.query(`select balance from payments.accounts where customer_id = 'patient'`)).rows[0].balance)).toBe(10_000 - 1500);
+    expect(Number((await stack.db.query(`select balance from payments.accounts where customer_id = 'patient'`)).rows[0].balance)).toBe(
+      10_000 - 1500,
+    );
   });
 });

@@ -14,8 +14,10 @@ import { order, Stack, waitFor } from './support/stack';
 describe('operating failures from the CLI', () => {
   let stack: Stack;
   const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
-  const stock = async (sku: string) => (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku])).rows[0];
-  const balance = async (customer: string) => Number((await stack.db.query('select balance from payments.accounts where customer_id = $1', [customer])).rows[0].balance);
+  const stock = async (sku: string) =>
+    (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku])).rows[0];
+  const balance = async (customer: string) =>
+    Number((await stack.db.query('select balance from payments.accounts where customer_id = $1', [customer])).rows[0].balance);
   const sagaStatus = async (orderId: string) => (await stack.sagas(orderId)).pop()?.status;
   const patchFile = (patch: object) => {
     const file = join(tmpdir(), `patch-${randomUUID()}.json`);
@@ -26,7 +28,12 @@ describe('operating failures from the CLI', () => {
 
   beforeAll(async () => {
     // Compensations give up after 600 + 1,200 + 1,200 ms here, so that FAILED is reached within a test.
-    stack = await Stack.start({ SAGA_STEP_TIMEOUT_MS: '600', SAGA_STEP_MAX_ATTEMPTS: '2', SAGA_COMPENSATION_MAX_ATTEMPTS: '3', SAGA_COMPENSATION_BACKOFF_MAX_MS: '1200' });
+    stack = await Stack.start({
+      SAGA_STEP_TIMEOUT_MS: '600',
+      SAGA_STEP_MAX_ATTEMPTS: '2',
+      SAGA_COMPENSATION_MAX_ATTEMPTS: '3',
+      SAGA_COMPENSATION_BACKOFF_MAX_MS: '1200',
+    });
     await stack.db.query(`create function inventory.fail_release() returns trigger language plpgsql as $$
       begin raise exception 'injected fault: release of saga %', new.saga_id; end $$`);
     await stack.db.query(`create function orders.fail_order() returns trigger language plpgsql as $$
@@ -48,7 +55,14 @@ describe('operating failures from the CLI', () => {
 
     await waitFor(async () => !!(await entryOf(poison.orderId)));
     const entry = await entryOf(poison.orderId);
-    expect(entry).toMatchObject({ subject: 'order.created', consumer: 'order-placement', attempts: 1, state: 'new', replayCount: 0, fingerprint: expect.stringMatching(/^[0-9a-f]{10}$/) });
+    expect(entry).toMatchObject({
+      subject: 'order.created',
+      consumer: 'order-placement',
+      attempts: 1,
+      state: 'new',
+      replayCount: 0,
+      fingerprint: expect.stringMatching(/^[0-9a-f]{10}$/),
+    });
     expect(entry.error).toMatch(/MalformedMessageError: .*currency must be an upper-case ISO 4217 code/);
 
     const shown = await orderflowJson(stack, ['dlq', 'show', String(entry.seq)]);
@@ -58,14 +72,33 @@ describe('operating failures from the CLI', () => {
     expect(shown.advice).toMatch(/--patch/);
 
     const fix = patchFile({ currency: 'USD' });
-    const dry = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--dry-run', '--why', 'lower-case currency']);
+    const dry = await orderflowJson(stack, [
+      'dlq',
+      'replay',
+      String(entry.seq),
+      '--patch',
+      fix,
+      '--dry-run',
+      '--why',
+      'lower-case currency',
+    ]);
     expect(dry).toMatchObject({ dryRun: true, halted: false, results: [{ seq: entry.seq, action: 'would_replay', newMsgId: null }] });
     expect(dry.results[0].diff).toMatch(/-\s+"currency": "usd",\n\+\s+"currency": "USD",/);
     await new Promise((r) => setTimeout(r, 300));
     expect((await stack.db.query('select 1 from orders.orders where order_id = $1', [poison.orderId])).rowCount).toBe(0);
     expect((await entryOf(poison.orderId)).state).toBe('new');
 
-    const replayed = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--why', 'lower-case currency', '--operator', 'ops-test']);
+    const replayed = await orderflowJson(stack, [
+      'dlq',
+      'replay',
+      String(entry.seq),
+      '--patch',
+      fix,
+      '--why',
+      'lower-case currency',
+      '--operator',
+      'ops-test',
+    ]);
     expect(replayed.results).toEqual([expect.objectContaining({ seq: entry.seq, action: 'replayed', newMsgId: expect.any(String) })]);
     expect(await stack.outcome(poison.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     await waitFor(async () => (await entryOf(poison.orderId)).state === 'resolved');
@@ -75,7 +108,12 @@ describe('operating failures from the CLI', () => {
     expect(again.results).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/already replayed/) })]);
     // The replay is on the OPS stream, with who and why.
     const ops = await stack.jsm.streams.getMessage(stack.ns.stream('OPS'), { last_by_subj: stack.ns.subject('ops.dlq.replayed') });
-    expect(JSON.parse(ops.string())).toMatchObject({ action: 'replay', operator: 'ops-test', why: 'lower-case currency', entries: [{ seq: entry.seq, newMsgId: replayed.results[0].newMsgId }] });
+    expect(JSON.parse(ops.string())).toMatchObject({
+      action: 'replay',
+      operator: 'ops-test',
+      why: 'lower-case currency',
+      entries: [{ seq: entry.seq, newMsgId: replayed.results[0].newMsgId }],
+    });
   });
 
   it('timeout round trip: payment down → stock released while the refund is re-sent, then FAILED; payment back → the late refund resumes it to CANCELLED; saga retry → CONFIRMED, charged once net', async () => {
@@ -88,7 +126,8 @@ describe('operating failures from the CLI', () => {
       await stack.publish(Subjects.OrderCreated, o);
       // The charge times out; its refund and the release are sent together: the refund that nobody answers
       // does not hold back the stock.
-      const released = async () => !!(await stack.sagas(o.orderId)).pop()?.history.some((h) => h.name === 'releaseStock' && h.status === 'SUCCEEDED');
+      const released = async () =>
+        !!(await stack.sagas(o.orderId)).pop()?.history.some((h) => h.name === 'releaseStock' && h.status === 'SUCCEEDED');
       await waitFor(released, 20_000);
       expect(await stock(sku)).toEqual({ available: 4, reserved: 0, sold: 0 });
       expect(await sagaStatus(o.orderId)).toBe('COMPENSATING');
@@ -102,20 +141,31 @@ describe('operating failures from the CLI', () => {
     // Payment handles the queued charges and refunds; the refund's reply moves the FAILED saga on by itself.
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'step_timeout' });
     const [first] = await stack.sagas(o.orderId);
-    expect(first.history.map((h) => `${h.name}:${h.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED']);
+    expect(first.history.map((h) => `${h.name}:${h.status}`)).toEqual([
+      'reserveStock:SUCCEEDED',
+      'chargePayment:FAILED',
+      'refundPayment:SUCCEEDED',
+      'releaseStock:SUCCEEDED',
+    ]);
     expect(first.history[2].note).toMatch(/late reply payment.evt.refunded after the saga had FAILED: resumed/);
     expect(await stock(sku)).toEqual({ available: 4, reserved: 0, sold: 0 });
     await waitFor(async () => (await balance(customer)) === 50_000);
 
     const dry = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'payment is back', '--dry-run']);
-    expect(dry).toMatchObject({ dryRun: true, results: [{ sagaId: first.id, orderId: o.orderId, action: 'would_retry', newSagaId: null }] });
+    expect(dry).toMatchObject({
+      dryRun: true,
+      results: [{ sagaId: first.id, orderId: o.orderId, action: 'would_retry', newSagaId: null }],
+    });
     expect(dry.results[0].plan).toEqual([
       `reserveStock: send inventory.cmd.reserve (${sku}×2)`,
       'chargePayment: send payment.cmd.charge (80.00 USD)',
       'createOrder: local transaction (pivot)',
       'commitReservation: send inventory.cmd.commit',
     ]);
-    expect(dry.results[0].recorded).toEqual(['inventory: attempt 1 RELEASED, 2 unit(s) (' + sku + '×2)', 'payment: attempt 1 charged 80.00 USD, refunded 80.00 USD']);
+    expect(dry.results[0].recorded).toEqual([
+      'inventory: attempt 1 RELEASED, 2 unit(s) (' + sku + '×2)',
+      'payment: attempt 1 charged 80.00 USD, refunded 80.00 USD',
+    ]);
     expect(await stack.sagas(o.orderId)).toHaveLength(1);
 
     const retried = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'payment is back', '--operator', 'ops-test']);
@@ -128,9 +178,15 @@ describe('operating failures from the CLI', () => {
     const show = await orderflowJson(stack, ['saga', 'show', o.orderId]);
     expect(show).toMatchObject({ sagaId: retried.results[0].newSagaId, attempt: 2, status: 'COMPLETED', remaining: [] });
     expect(show.attempts.map((a: any) => `${a.attempt}:${a.status}`)).toEqual(['1:CANCELLED', '2:COMPLETED']);
-    expect(show.actions).toEqual([expect.objectContaining({ action: 'retry', sagaId: first.id, operator: 'ops-test', why: 'payment is back' })]);
+    expect(show.actions).toEqual([
+      expect.objectContaining({ action: 'retry', sagaId: first.id, operator: 'ops-test', why: 'payment is back' }),
+    ]);
     // Two notifications: one per outcome of each attempt.
-    expect((await stack.db.query('select outcome from notifications.notifications where order_id = $1 order by created_at', [o.orderId])).rows.map((r) => r.outcome)).toEqual(['CANCELLED', 'CONFIRMED']);
+    expect(
+      (
+        await stack.db.query('select outcome from notifications.notifications where order_id = $1 order by created_at', [o.orderId])
+      ).rows.map((r) => r.outcome),
+    ).toEqual(['CANCELLED', 'CONFIRMED']);
   });
 
   it('business retry: out of stock, restocked, retried → CONFIRMED; a COMPLETED saga is refused and left alone', async () => {
@@ -150,7 +206,9 @@ describe('operating failures from the CLI', () => {
     expect(await stock(sku)).toEqual({ available: 3, reserved: 0, sold: 3 });
 
     const again = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'twice?']);
-    expect(again.results).toEqual([expect.objectContaining({ action: 'skipped', reason: 'saga is COMPLETED: only a CANCELLED saga can be retried' })]);
+    expect(again.results).toEqual([
+      expect.objectContaining({ action: 'skipped', reason: 'saga is COMPLETED: only a CANCELLED saga can be retried' }),
+    ]);
     expect(await stack.sagas(o.orderId)).toHaveLength(2);
   });
 
@@ -171,21 +229,34 @@ describe('operating failures from the CLI', () => {
       await stack.db.query('drop trigger fail_release on inventory.reservations');
     }
     const dry = await orderflowJson(stack, ['saga', 'resume', '--status', 'FAILED', '--why', 'fault removed', '--dry-run']);
-    expect(dry.results.find((r: any) => r.orderId === o.orderId)).toMatchObject({ action: 'would_resume', plan: ['releaseStock: send inventory.cmd.release (again)'] });
+    expect(dry.results.find((r: any) => r.orderId === o.orderId)).toMatchObject({
+      action: 'would_resume',
+      plan: ['releaseStock: send inventory.cmd.release (again)'],
+    });
 
     const resumed = await orderflowJson(stack, ['saga', 'resume', o.orderId, '--why', 'fault removed']);
     expect(resumed.results).toEqual([expect.objectContaining({ action: 'resumed' })]);
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'insufficient_funds' });
     expect(await stock(sku)).toEqual({ available: 3, reserved: 0, sold: 0 });
     const show = await orderflowJson(stack, ['saga', 'show', o.orderId]);
-    expect(show.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:FAILED', 'releaseStock:SUCCEEDED']);
+    expect(show.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual([
+      'reserveStock:SUCCEEDED',
+      'chargePayment:FAILED',
+      'releaseStock:FAILED',
+      'releaseStock:SUCCEEDED',
+    ]);
     expect(show.steps[3].note).toBe('resumed by operator');
     // The release commands that failed meanwhile were dead-lettered; their saga has moved on since.
     expect(show.deadLetters.length).toBeGreaterThan(0);
     const letter = await orderflowJson(stack, ['dlq', 'show', String(show.deadLetters[0].seq)]);
-    expect(letter.advice).toMatch(/CANCELLED \(insufficient_funds\) after this message was dead-lettered: replaying it changes nothing; run `orderflow saga retry/);
+    expect(letter.advice).toMatch(
+      /CANCELLED \(insufficient_funds\) after this message was dead-lettered: replaying it changes nothing; run `orderflow saga retry/,
+    );
     const movedOn = await orderflowJson(stack, ['dlq', 'replay', String(letter.seq), '--why', 'fault removed']);
-    expect(movedOn.results[0]).toMatchObject({ action: 'skipped', reason: expect.stringMatching(/replaying it changes nothing.*\(--force replays it anyway\)/) });
+    expect(movedOn.results[0]).toMatchObject({
+      action: 'skipped',
+      reason: expect.stringMatching(/replaying it changes nothing.*\(--force replays it anyway\)/),
+    });
   });
 
   it('canary: of 20 patched replays the first 3 still fail; it halts after the first failing round and prints the resume command', async () => {
@@ -196,22 +267,48 @@ describe('operating failures from the CLI', () => {
     for (const p of poison) await stack.publish(Subjects.OrderCreated, p);
     let seqs: number[] = [];
     await waitFor(async () => {
-      const all = await orderflowJson(stack, ['dlq', 'list', '--fingerprint', (await entryOf(poison[0].orderId))?.fingerprint ?? '-', '--state', 'new']);
+      const all = await orderflowJson(stack, [
+        'dlq',
+        'list',
+        '--fingerprint',
+        (await entryOf(poison[0].orderId))?.fingerprint ?? '-',
+        '--state',
+        'new',
+      ]);
       seqs = all.filter((e: any) => poison.some((p) => p.orderId === e.orderId)).map((e: any) => e.seq);
       return seqs.length === 20;
     });
     // The fault is still there for the first three: storing their orders fails every time.
-    const failing = poison.slice(0, 3).map((p) => `'${p.orderId}'`).join(', ');
+    const failing = poison
+      .slice(0, 3)
+      .map((p) => `'${p.orderId}'`)
+      .join(', ');
     await stack.db.query(`create trigger fail_canary before insert on orders.orders for each row
       when (new.order_id in (${failing})) execute function orders.fail_order()`);
     try {
-      const r = await orderflow(stack, ['dlq', 'replay', ...seqs.map(String), '--canary', '--patch', patchFile({ currency: 'USD' }), '--why', 'currency fix', '--timeout', '10000', '--json']);
+      const r = await orderflow(stack, [
+        'dlq',
+        'replay',
+        ...seqs.map(String),
+        '--canary',
+        '--patch',
+        patchFile({ currency: 'USD' }),
+        '--why',
+        'currency fix',
+        '--timeout',
+        '10000',
+        '--json',
+      ]);
       expect(r.code).toBe(1);
       const report = JSON.parse(r.stdout);
       expect(report.halted).toBe(true);
       expect(report.results.filter((x: any) => x.action === 'replayed').map((x: any) => x.seq)).toEqual([seqs[0]]);
-      expect(report.results.filter((x: any) => x.action === 'skipped').map((x: any) => x.reason)).toEqual(Array(19).fill('not replayed: the canary halted'));
-      expect(report.resume).toMatch(new RegExp(`^orderflow dlq replay ${seqs.slice(1).join(' ')} --canary --max-fail-rate 0.2 --patch '[^']+' --why 'currency fix'$`));
+      expect(report.results.filter((x: any) => x.action === 'skipped').map((x: any) => x.reason)).toEqual(
+        Array(19).fill('not replayed: the canary halted'),
+      );
+      expect(report.resume).toMatch(
+        new RegExp(`^orderflow dlq replay ${seqs.slice(1).join(' ')} --canary --max-fail-rate 0.2 --patch '[^']+' --why 'currency fix'$`),
+      );
       expect(r.stderr).toMatch(/the canary halted/);
       // The one replayed was dead-lettered again, and its entry says so; the new dead letter names the replay.
       await waitFor(async () => (await orderflowJson(stack, ['dlq', 'list', '--order', poison[0].orderId])).length === 2);
@@ -221,7 +318,10 @@ describe('operating failures from the CLI', () => {
     } finally {
       await stack.db.query('drop trigger fail_canary on orders.orders');
     }
-    expect((await stack.db.query('select count(*)::int as n from orders.orders where order_id = any($1)', [poison.map((p) => p.orderId)])).rows[0].n).toBe(0);
+    expect(
+      (await stack.db.query('select count(*)::int as n from orders.orders where order_id = any($1)', [poison.map((p) => p.orderId)]))
+        .rows[0].n,
+    ).toBe(0);
   });
 
   it('bookkeeping: stats group by fingerprint; Replay-Count 3 needs --force; purge keeps a record; an advisory is an entry, lost once its original is gone', async () => {
@@ -235,7 +335,11 @@ describe('operating failures from the CLI', () => {
     const [a, b, c] = await Promise.all(bodies.map((x) => entryOf(x.orderId)));
     expect(new Set([a.fingerprint, b.fingerprint, c.fingerprint]).size).toBe(1);
     const stats = await orderflowJson(stack, ['dlq', 'stats']);
-    expect(stats.find((g: any) => g.fingerprint === a.fingerprint)).toMatchObject({ subject: 'order.created', count: expect.any(Number), error: expect.stringMatching(/quantity must not be less than <n>/) });
+    expect(stats.find((g: any) => g.fingerprint === a.fingerprint)).toMatchObject({
+      subject: 'order.created',
+      count: expect.any(Number),
+      error: expect.stringMatching(/quantity must not be less than <n>/),
+    });
     expect(stats.find((g: any) => g.fingerprint === a.fingerprint).count).toBeGreaterThanOrEqual(3);
 
     const fix = patchFile({ items: [{ sku: 'NONE', quantity: 1, unitPrice: 1 }] });
@@ -248,17 +352,40 @@ describe('operating failures from the CLI', () => {
     const unconfirmed = await orderflow(stack, ['dlq', 'purge', String(a.seq), String(b.seq), '--why', 'test orders']);
     expect(unconfirmed.code).toBe(2);
     expect(unconfirmed.stderr).toMatch(/about to purge 2 dead letter\(s\): pass --yes to confirm/);
-    const purged = await orderflowJson(stack, ['dlq', 'purge', String(a.seq), String(b.seq), '--why', 'test orders', '--yes', '--operator', 'ops-test']);
+    const purged = await orderflowJson(stack, [
+      'dlq',
+      'purge',
+      String(a.seq),
+      String(b.seq),
+      '--why',
+      'test orders',
+      '--yes',
+      '--operator',
+      'ops-test',
+    ]);
     expect(purged.results.map((r: any) => r.action)).toEqual(['purged', 'purged']);
     await expect(stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq: a.seq })).rejects.toThrow();
-    expect((await orderflowJson(stack, ['dlq', 'list', '--state', 'purged'])).map((e: any) => e.seq)).toEqual(expect.arrayContaining([a.seq, b.seq]));
+    expect((await orderflowJson(stack, ['dlq', 'list', '--state', 'purged'])).map((e: any) => e.seq)).toEqual(
+      expect.arrayContaining([a.seq, b.seq]),
+    );
     const ops = await stack.jsm.streams.getMessage(stack.ns.stream('OPS'), { last_by_subj: stack.ns.subject('ops.dlq.purged') });
-    expect(JSON.parse(ops.string())).toMatchObject({ action: 'purge', operator: 'ops-test', why: 'test orders', entries: [{ seq: a.seq }, { seq: b.seq }] });
+    expect(JSON.parse(ops.string())).toMatchObject({
+      action: 'purge',
+      operator: 'ops-test',
+      why: 'test orders',
+      entries: [{ seq: a.seq }, { seq: b.seq }],
+    });
 
     // A consumer that gave up without our dead-lettering (max deliveries, never acked): the server's advisory.
     const stream = stack.ns.stream('PAYMENT');
     const { AckPolicy } = await import('nats');
-    await stack.jsm.consumers.add(stream, { durable_name: 'probe', ack_policy: AckPolicy.Explicit, max_deliver: 1, ack_wait: 300_000_000, filter_subject: stack.ns.subject('payment.test.probe') });
+    await stack.jsm.consumers.add(stream, {
+      durable_name: 'probe',
+      ack_policy: AckPolicy.Explicit,
+      max_deliver: 1,
+      ack_wait: 300_000_000,
+      filter_subject: stack.ns.subject('payment.test.probe'),
+    });
     const probeOrder = randomUUID();
     const ph = (await import('nats')).headers();
     ph.set('Correlation-Id', probeOrder);
@@ -269,7 +396,15 @@ describe('operating failures from the CLI', () => {
     await probe.next({ expires: 1000 }); // asks again: the server gives up and sends the advisory
     await waitFor(async () => !!(await entryOf(probeOrder)));
     const advisory = await entryOf(probeOrder);
-    expect(advisory).toMatchObject({ subject: 'payment.test.probe', stream, streamSeq: ack.seq, consumer: 'probe', attempts: 1, state: 'new', error: expect.stringMatching(/^MaxDeliveriesExceeded: consumer probe gave up after 1 deliveries/) });
+    expect(advisory).toMatchObject({
+      subject: 'payment.test.probe',
+      stream,
+      streamSeq: ack.seq,
+      consumer: 'probe',
+      attempts: 1,
+      state: 'new',
+      error: expect.stringMatching(/^MaxDeliveriesExceeded: consumer probe gave up after 1 deliveries/),
+    });
     await stack.jsm.streams.deleteMessage(stream, ack.seq);
     expect((await orderflowJson(stack, ['dlq', 'list', '--state', 'lost'])).map((e: any) => e.seq)).toContain(advisory.seq);
     await stack.jsm.consumers.delete(stream, 'probe');
@@ -289,9 +424,13 @@ describe('operating failures from the CLI', () => {
     // The same command again, past the stream's duplicate window: it reaches the order app, whose inbox drops it.
     const h = (await import('nats')).headers();
     h.set('Replay-Of', 'retry-once');
-    await stack.nc.jetstream().publish(stack.ns.subject(Subjects.OrderRetrySaga), Buffer.from(JSON.stringify(command)), { msgID: 'retry-once-again', headers: h });
+    await stack.nc
+      .jetstream()
+      .publish(stack.ns.subject(Subjects.OrderRetrySaga), Buffer.from(JSON.stringify(command)), { msgID: 'retry-once-again', headers: h });
     await new Promise((r) => setTimeout(r, 500));
     expect(await stack.sagas(o.orderId)).toHaveLength(2);
-    expect((await stack.db.query('select count(*)::int as n from orders.operator_actions where saga_id = $1', [first.id])).rows[0].n).toBe(1);
+    expect((await stack.db.query('select count(*)::int as n from orders.operator_actions where saga_id = $1', [first.id])).rows[0].n).toBe(
+      1,
+    );
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subjects } from '@orderflow/contracts';
 import { startPrivatePostgres } from '../apps/cli/src/stack/infra';
-import { order, Stack, waitFor } from './support/stack';
+import { order, Stack } from './support/stack';
 
 /**
  * A Postgres outage longer than the whole retry budget, on a private cluster this test crashes (`-m immediate`)
@@ -20,7 +20,14 @@ describe('a Postgres outage', () => {
     pg = await startPrivatePostgres(dir);
     if (!pg) throw new Error('the PostgreSQL server binaries are needed for this test');
     // Retry budget: 3 deliveries 50 ms and 100 ms apart; ack wait 2 s. The outage lasts 6 s.
-    stack = await Stack.start({ PGHOST: '127.0.0.1', PGPORT: String(pg.port), MAX_DELIVER: '3', RETRY_BACKOFF_MS: '50,100', ACK_WAIT_MS: '2000', PG_POOL_ACQUIRE_TIMEOUT_MS: '1000' });
+    stack = await Stack.start({
+      PGHOST: '127.0.0.1',
+      PGPORT: String(pg.port),
+      MAX_DELIVER: '3',
+      RETRY_BACKOFF_MS: '50,100',
+      ACK_WAIT_MS: '2000',
+      PG_POOL_ACQUIRE_TIMEOUT_MS: '1000',
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -53,7 +60,9 @@ describe('a Postgres outage', () => {
     expect((await stack.deadLetters()).length).toBe(lettersBefore);
     // Each order.created was delivered once: held through the outage, not redelivered nor naked.
     expect((await placement()).delivered.consumer_seq - deliveredBefore).toBe(orders.length);
-    expect((await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'OUTAGE-SKU'`)).rows[0]).toEqual({ available: 59, reserved: 0, sold: 41 });
+    expect(
+      (await stack.db.query(`select available::int, reserved::int, sold::int from inventory.stock where sku = 'OUTAGE-SKU'`)).rows[0],
+    ).toEqual({ available: 59, reserved: 0, sold: 41 });
     expect(await stack.conservationViolations()).toEqual([]);
   });
 

@@ -15,9 +15,12 @@ describe('PlaceOrder end to end', () => {
     await stack?.stop();
   });
 
-  const stock = async (sku: string) => (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku])).rows[0];
-  const balance = async (customer: string) => Number((await stack.db.query('select balance from payments.accounts where customer_id = $1', [customer])).rows[0].balance);
-  const notifications = async (orderId: string) => (await stack.db.query('select outcome, message from notifications.notifications where order_id = $1', [orderId])).rows;
+  const stock = async (sku: string) =>
+    (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku])).rows[0];
+  const balance = async (customer: string) =>
+    Number((await stack.db.query('select balance from payments.accounts where customer_id = $1', [customer])).rows[0].balance);
+  const notifications = async (orderId: string) =>
+    (await stack.db.query('select outcome, message from notifications.notifications where order_id = $1', [orderId])).rows;
 
   it('confirms an order: stock reserved then sold, payment charged, one notification', async () => {
     const [sku, customer] = [uniq('BOOK'), uniq('alice')];
@@ -33,7 +36,12 @@ describe('PlaceOrder end to end', () => {
     expect(await notifications(o.orderId)).toEqual([{ outcome: 'CONFIRMED', message: expect.stringContaining('37.50 USD') }]);
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
     expect(view.data.saga.status).toBe('COMPLETED');
-    expect(view.data.saga.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED', 'commitReservation:SUCCEEDED']);
+    expect(view.data.saga.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual([
+      'reserveStock:SUCCEEDED',
+      'chargePayment:SUCCEEDED',
+      'createOrder:SUCCEEDED',
+      'commitReservation:SUCCEEDED',
+    ]);
   });
 
   it('cancels with out_of_stock: nothing reserved, nothing charged', async () => {
@@ -54,7 +62,10 @@ describe('PlaceOrder end to end', () => {
     const [sku, customer] = [uniq('MUG'), uniq('carol')];
     await stack.restock(sku, 5);
     await stack.deposit(customer, 10_000);
-    const o = order(customer, [{ sku, quantity: 1, unitPrice: 500 }, { sku: uniq('NOPE'), quantity: 1, unitPrice: 1 }]);
+    const o = order(customer, [
+      { sku, quantity: 1, unitPrice: 500 },
+      { sku: uniq('NOPE'), quantity: 1, unitPrice: 1 },
+    ]);
 
     await stack.publish(Subjects.OrderCreated, o);
 
@@ -77,7 +88,11 @@ describe('PlaceOrder end to end', () => {
     expect(await balance(customer)).toBe(999);
     expect(await notifications(o.orderId)).toHaveLength(1);
     const view = await stack.query(Subjects.QueryOrder, { orderId: o.orderId });
-    expect(view.data.saga.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual(['reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'releaseStock:SUCCEEDED']);
+    expect(view.data.saga.steps.map((s: any) => `${s.name}:${s.status}`)).toEqual([
+      'reserveStock:SUCCEEDED',
+      'chargePayment:FAILED',
+      'releaseStock:SUCCEEDED',
+    ]);
   });
 
   it('cancels an order of an unknown customer with unknown_customer', async () => {
@@ -104,8 +119,13 @@ describe('PlaceOrder end to end', () => {
     // Give a duplicate saga every chance to show up before counting.
     await new Promise((r) => setTimeout(r, 500));
     expect((await stack.db.query('select count(*)::int as n from orders.sagas where order_id = $1', [o.orderId])).rows[0].n).toBe(1);
-    expect((await stack.db.query(`select count(*)::int as n from payments.ledger where order_id = $1 and kind = 'CHARGE'`, [o.orderId])).rows[0].n).toBe(1);
-    expect((await stack.db.query('select count(*)::int as n from inventory.reservations where order_id = $1', [o.orderId])).rows[0].n).toBe(1);
+    expect(
+      (await stack.db.query(`select count(*)::int as n from payments.ledger where order_id = $1 and kind = 'CHARGE'`, [o.orderId])).rows[0]
+        .n,
+    ).toBe(1);
+    expect((await stack.db.query('select count(*)::int as n from inventory.reservations where order_id = $1', [o.orderId])).rows[0].n).toBe(
+      1,
+    );
     expect(await stock(sku)).toEqual({ available: 9, reserved: 0, sold: 1 });
     expect(await balance(customer)).toBe(8000);
     expect(await notifications(o.orderId)).toHaveLength(1);
@@ -134,7 +154,11 @@ describe('PlaceOrder end to end', () => {
     expect(errors[1]).toMatch(/items/);
     expect(errors[2]).toMatch(/quantity must not be less than 1/);
     expect(letters[0].data).toBe('{"orderId": "nöt json');
-    expect(letters[2].headers).toMatchObject({ 'Dlq-Consumer': 'order-placement', 'Dlq-Attempts': '1', 'Dlq-Stream': stack.ns.stream('ORDER') });
+    expect(letters[2].headers).toMatchObject({
+      'Dlq-Consumer': 'order-placement',
+      'Dlq-Attempts': '1',
+      'Dlq-Stream': stack.ns.stream('ORDER'),
+    });
     expect(Number(letters[2].headers['Dlq-Sequence'])).toBeGreaterThan(0);
     // Nothing was half-done for the invalid order, and every service still answers.
     expect((await stack.db.query('select count(*)::int as n from orders.orders where order_id = $1', [zeroQty.orderId])).rows[0].n).toBe(0);
@@ -161,13 +185,15 @@ describe('PlaceOrder end to end', () => {
   });
 
   it('never creates or loses money: balance + charged − refunded = deposited, per customer', async () => {
-    const rows = (await stack.db.query(`
+    const rows = (
+      await stack.db.query(`
       select a.customer_id, a.balance::bigint as balance,
              coalesce(sum(l.amount) filter (where l.kind = 'DEPOSIT'), 0)::bigint as deposited,
              coalesce(sum(l.amount) filter (where l.kind = 'CHARGE'), 0)::bigint as charged,
              coalesce(sum(l.amount) filter (where l.kind = 'REFUND'), 0)::bigint as refunded
         from payments.accounts a left join payments.ledger l on l.customer_id = a.customer_id
-       group by a.customer_id, a.balance`)).rows;
+       group by a.customer_id, a.balance`)
+    ).rows;
     expect(rows.length).toBeGreaterThan(3);
     for (const r of rows) expect(Number(r.balance) + Number(r.charged) - Number(r.refunded)).toBe(Number(r.deposited));
   });
@@ -176,12 +202,20 @@ describe('PlaceOrder end to end', () => {
     const roles = ['orderflow_inventory', 'orderflow_notifications', 'orderflow_orders', 'orderflow_payments'];
     const { rows } = await stack.db.query('select rolname, rolconfig from pg_roles where rolname = any($1) order by rolname', [roles]);
     expect(rows.map((r) => r.rolname)).toEqual(roles);
-    for (const r of rows) expect(r.rolconfig).toEqual(expect.arrayContaining(['statement_timeout=30000', 'lock_timeout=5000', 'idle_in_transaction_session_timeout=60000']));
+    for (const r of rows)
+      expect(r.rolconfig).toEqual(
+        expect.arrayContaining(['statement_timeout=30000', 'lock_timeout=5000', 'idle_in_transaction_session_timeout=60000']),
+      );
   });
 
-  it('gives each service a role that cannot read another service\'s schema', async () => {
+  it("gives each service a role that cannot read another service's schema", async () => {
     const { Client } = await import('pg');
-    const asOrders = new Client({ host: stack.config.PGHOST, port: stack.config.PGPORT, database: stack.config.PGDATABASE, user: 'orderflow_orders' });
+    const asOrders = new Client({
+      host: stack.config.PGHOST,
+      port: stack.config.PGPORT,
+      database: stack.config.PGDATABASE,
+      user: 'orderflow_orders',
+    });
     await asOrders.connect();
     try {
       await expect(asOrders.query('select count(*) from orders.orders')).resolves.toBeDefined();

@@ -5,7 +5,13 @@ describe('bounded storage', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await Stack.start({ STREAM_MAX_AGE: '12h', DLQ_MAX_AGE: '2d', DLQ_MAX_BYTES: '10485760', INBOX_RETENTION: '2d', INBOX_PRUNE_INTERVAL_MS: '200' });
+    stack = await Stack.start({
+      STREAM_MAX_AGE: '12h',
+      DLQ_MAX_AGE: '2d',
+      DLQ_MAX_BYTES: '10485760',
+      INBOX_RETENTION: '2d',
+      INBOX_PRUNE_INTERVAL_MS: '200',
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -27,8 +33,15 @@ describe('bounded storage', () => {
       );
     }
     for (const schema of ['orders', 'inventory', 'payments', 'notifications']) {
-      await waitFor(async () => (await stack.db.query(`select count(*)::int as n from ${schema}.inbox where consumer = 'test' and message_id like 'old-%'`)).rows[0].n === 0);
-      expect((await stack.db.query(`select count(*)::int as n from ${schema}.inbox where consumer = 'test' and message_id like 'recent-%'`)).rows[0].n).toBe(10);
+      await waitFor(
+        async () =>
+          (await stack.db.query(`select count(*)::int as n from ${schema}.inbox where consumer = 'test' and message_id like 'old-%'`))
+            .rows[0].n === 0,
+      );
+      expect(
+        (await stack.db.query(`select count(*)::int as n from ${schema}.inbox where consumer = 'test' and message_id like 'recent-%'`))
+          .rows[0].n,
+      ).toBe(10);
     }
   });
 });

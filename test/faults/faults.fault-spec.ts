@@ -18,7 +18,14 @@ import { Load, randomOrder } from './load';
  * apps): ack wait 2 s, 5 deliveries 0.2/0.5/1/2 s apart (a retry budget of 3.7 s), step deadline 10 s × 3 sends.
  */
 const RATE = 25;
-const COMMON = { ACK_WAIT_MS: '2000', MAX_DELIVER: '5', RETRY_BACKOFF_MS: '200,500,1000,2000', SAGA_STEP_TIMEOUT_MS: '10000', OUTBOX_POLL_MS: '500', PG_POOL_ACQUIRE_TIMEOUT_MS: '2000' };
+const COMMON = {
+  ACK_WAIT_MS: '2000',
+  MAX_DELIVER: '5',
+  RETRY_BACKOFF_MS: '200,500,1000,2000',
+  SAGA_STEP_TIMEOUT_MS: '10000',
+  OUTBOX_POLL_MS: '500',
+  PG_POOL_ACQUIRE_TIMEOUT_MS: '2000',
+};
 const SETTLE_TIMEOUT_MS = 240_000;
 jest.setTimeout(10 * 60_000);
 
@@ -59,7 +66,10 @@ describe('fault suite', () => {
     const docs = join(__dirname, '..', '..', 'docs');
     mkdirSync(docs, { recursive: true });
     if (rows.length === scenarioCount) writeFileSync(join(docs, 'reliability.md'), report(rows));
-    else process.stdout.write(`fault suite: ${rows.length} of ${scenarioCount} scenarios ran; docs/reliability.md left as it was\n${table(rows)}\n`);
+    else
+      process.stdout.write(
+        `fault suite: ${rows.length} of ${scenarioCount} scenarios ran; docs/reliability.md left as it was\n${table(rows)}\n`,
+      );
   });
 
   /**
@@ -103,13 +113,22 @@ describe('fault suite', () => {
       if (heals.length === 0) heals.push(Date.now());
       const accepted = [...load.accepted.keys()];
       let left: string[] = [];
-      await waitFor(async () => (left = await pipelineViolations(p.db, accepted).catch((e) => [String(e)])).length === 0, SETTLE_TIMEOUT_MS, 250).catch(() => undefined);
+      await waitFor(
+        async () => (left = await pipelineViolations(p.db, accepted).catch((e) => [String(e)])).length === 0,
+        SETTLE_TIMEOUT_MS,
+        250,
+      ).catch(() => undefined);
       const times = await recoveries(p, load, heals);
-      const recoveryS = left.length ? `> ${SETTLE_TIMEOUT_MS / 1000}` : `${Math.max(...times).toFixed(1)}${times.length > 1 ? ` (${times.map((t) => t.toFixed(1)).join(' / ')})` : ''}`;
+      const recoveryS = left.length
+        ? `> ${SETTLE_TIMEOUT_MS / 1000}`
+        : `${Math.max(...times).toFixed(1)}${times.length > 1 ? ` (${times.map((t) => t.toFixed(1)).join(' / ')})` : ''}`;
 
       const expectedLetters = opts.deadLetters ?? 0;
       const letters = await p.deadLetters();
-      const twice = Number((await p.db.query('select count(*) as n from (select order_id from orders.sagas group by order_id having count(*) > 1) t')).rows[0].n);
+      const twice = Number(
+        (await p.db.query('select count(*) as n from (select order_id from orders.sagas group by order_id having count(*) > 1) t')).rows[0]
+          .n,
+      );
       const violations = [
         ...left,
         ...(await conservationViolations(p.db)).map((v) => `conservation: ${JSON.stringify(v)}`),
@@ -117,8 +136,11 @@ describe('fault suite', () => {
         ...(twice ? [`${twice} order(s) handled twice (more than one saga)`] : []),
         ...(await check(p, load)),
       ];
-      const outcomes = (await p.db.query(`select status, coalesce(reason, '') as reason, count(*)::int as n from orders.orders group by 1, 2 order by 1, 2`)).rows
-        .map((r) => `${r.status}${r.reason ? ` ${r.reason}` : ''}: ${r.n}`).join('; ');
+      const outcomes = (
+        await p.db.query(`select status, coalesce(reason, '') as reason, count(*)::int as n from orders.orders group by 1, 2 order by 1, 2`)
+      ).rows
+        .map((r) => `${r.status}${r.reason ? ` ${r.reason}` : ''}: ${r.n}`)
+        .join('; ');
       rows.push({
         scenario: name,
         fault,
@@ -140,32 +162,44 @@ describe('fault suite', () => {
     await Promise.all([load, faults()]);
   };
 
-  it('no fault (reference)', () =>
-    scenario('no fault', '—', {}, (p, load) => load.run(RATE, 10_000)));
+  it('no fault (reference)', () => scenario('no fault', '—', {}, (p, load) => load.run(RATE, 10_000)));
 
   it('kill -9 of each app in turn under load', () =>
-    scenario('kill -9 each app', 'SIGKILL order, inventory, payment, notification in turn; each restarted 1 s later', {}, (p, load, healed) =>
-      during(load.run(RATE, 32_000), async () => {
-        for (const app of ['order', 'inventory', 'payment', 'notification'] as const) {
-          await sleep(4_000);
-          await p.instance(app).kill('SIGKILL');
-          await sleep(1_000);
-          healed();
-          await p.instance(app).start();
-        }
-      })));
+    scenario(
+      'kill -9 each app',
+      'SIGKILL order, inventory, payment, notification in turn; each restarted 1 s later',
+      {},
+      (p, load, healed) =>
+        during(load.run(RATE, 32_000), async () => {
+          for (const app of ['order', 'inventory', 'payment', 'notification'] as const) {
+            await sleep(4_000);
+            await p.instance(app).kill('SIGKILL');
+            await sleep(1_000);
+            healed();
+            await p.instance(app).start();
+          }
+        }),
+    ));
 
   it('two instances of every app, one of each killed', () =>
-    scenario('2 instances, 1 killed', 'two processes of every app compete; SIGKILL one of each at 8 s (not restarted)', { instances: 2 }, (p, load, healed) =>
-      during(load.run(RATE, 25_000), async () => {
-        await sleep(8_000);
-        await Promise.all((['order', 'inventory', 'payment', 'notification'] as const).map((app) => p.instance(app, 1).kill('SIGKILL')));
-        healed();
-      }), async (p) => {
-      // Both order instances did work before the kill: they competed for the same durable consumers.
-      const started = [1, 2].map((n) => (readFileSync(p.instance('order', n).logFile, 'utf8').match(/"msg":"saga started"/g) ?? []).length);
-      return started.every((c) => c > 0) ? [] : [`sagas started per order instance: ${started.join('/')} (one did nothing)`];
-    }));
+    scenario(
+      '2 instances, 1 killed',
+      'two processes of every app compete; SIGKILL one of each at 8 s (not restarted)',
+      { instances: 2 },
+      (p, load, healed) =>
+        during(load.run(RATE, 25_000), async () => {
+          await sleep(8_000);
+          await Promise.all((['order', 'inventory', 'payment', 'notification'] as const).map((app) => p.instance(app, 1).kill('SIGKILL')));
+          healed();
+        }),
+      async (p) => {
+        // Both order instances did work before the kill: they competed for the same durable consumers.
+        const started = [1, 2].map(
+          (n) => (readFileSync(p.instance('order', n).logFile, 'utf8').match(/"msg":"saga started"/g) ?? []).length,
+        );
+        return started.every((c) => c > 0) ? [] : [`sagas started per order instance: ${started.join('/')} (one did nothing)`];
+      },
+    ));
 
   it('nats-server SIGKILL and restart', () =>
     scenario('nats-server kill -9', 'SIGKILL the nats-server at 8 s, restart it 3 s later (same store)', {}, (p, load, healed) =>
@@ -175,23 +209,29 @@ describe('fault suite', () => {
         await sleep(3_000);
         healed();
         await nats.start();
-      })));
+      }),
+    ));
 
   it('3-node NATS cluster loses its stream leader under load', async () => {
     const clusterDir = join(dir, 'cluster');
     const nodes = await startNatsCluster(clusterDir);
     try {
-      await scenario('3-node cluster, leader killed', 'R3 streams; SIGKILL the ORDER stream leader at 8 s, restart it 10 s later', { natsUrl: nodes.map((n) => n.url).join(','), env: { NATS_STREAM_REPLICAS: '3' } }, (p, load, healed) =>
-        during(load.run(RATE, 25_000), async () => {
-          await sleep(8_000);
-          const leader = await p.leaderOf('ORDER');
-          const node = nodes.find((n) => n.serverName === leader);
-          if (!node) throw new Error(`no ORDER stream leader among ${nodes.map((n) => n.serverName)} (got ${leader})`);
-          await node.kill('SIGKILL');
-          healed(); // the cluster carries on without it: recovery counts from the loss
-          await sleep(10_000);
-          await node.start();
-        }));
+      await scenario(
+        '3-node cluster, leader killed',
+        'R3 streams; SIGKILL the ORDER stream leader at 8 s, restart it 10 s later',
+        { natsUrl: nodes.map((n) => n.url).join(','), env: { NATS_STREAM_REPLICAS: '3' } },
+        (p, load, healed) =>
+          during(load.run(RATE, 25_000), async () => {
+            await sleep(8_000);
+            const leader = await p.leaderOf('ORDER');
+            const node = nodes.find((n) => n.serverName === leader);
+            if (!node) throw new Error(`no ORDER stream leader among ${nodes.map((n) => n.serverName)} (got ${leader})`);
+            await node.kill('SIGKILL');
+            healed(); // the cluster carries on without it: recovery counts from the loss
+            await sleep(10_000);
+            await node.start();
+          }),
+      );
     } finally {
       await Promise.all(nodes.map((n) => n.stop()));
     }
@@ -205,36 +245,53 @@ describe('fault suite', () => {
         await sleep(5_000);
         healed();
         await pg.start();
-      })));
+      }),
+    ));
 
   it('Postgres down longer than the whole retry budget (a 10-minute outage, time-compressed)', () =>
-    scenario('Postgres down 45 s', 'pg_ctl stop -m immediate at 5 s, start 45 s later: past the 3.7 s retry budget and 3 × 10 s step deadlines', {}, (p, load, healed) =>
-      during(load.run(RATE, 30_000), async () => {
-        await sleep(5_000);
-        await pg.crash();
-        await sleep(45_000);
-        healed();
-        await pg.start();
-      })));
+    scenario(
+      'Postgres down 45 s',
+      'pg_ctl stop -m immediate at 5 s, start 45 s later: past the 3.7 s retry budget and 3 × 10 s step deadlines',
+      {},
+      (p, load, healed) =>
+        during(load.run(RATE, 30_000), async () => {
+          await sleep(5_000);
+          await pg.crash();
+          await sleep(45_000);
+          healed();
+          await pg.start();
+        }),
+    ));
 
   it('payment app down longer than every step deadline', () => {
     let releasedEarly = 0;
-    return scenario('payment down 20 s', 'payment stopped at 6 s for 20 s; step deadline 2 s × 3 sends', { env: { SAGA_STEP_TIMEOUT_MS: '2000', SAGA_COMPENSATION_BACKOFF_MAX_MS: '4000' } }, (p, load, healed) =>
-      during(load.run(RATE, 25_000), async () => {
-        await sleep(6_000);
-        await p.instance('payment').kill('SIGTERM');
-        await sleep(20_000);
-        // Sagas still waiting on a refund nobody can deliver have released their stock meanwhile.
-        releasedEarly = Number((await p.db.query(`select count(*) as n from orders.sagas s join inventory.reservations r on r.saga_id = s.id
-          where s.status = 'COMPENSATING' and r.status = 'RELEASED'`)).rows[0].n);
-        healed();
-        await p.instance('payment').start();
-      }), async () => (releasedEarly > 0 ? [] : ['no saga waiting on its refund had released its stock while payment was down']));
+    return scenario(
+      'payment down 20 s',
+      'payment stopped at 6 s for 20 s; step deadline 2 s × 3 sends',
+      { env: { SAGA_STEP_TIMEOUT_MS: '2000', SAGA_COMPENSATION_BACKOFF_MAX_MS: '4000' } },
+      (p, load, healed) =>
+        during(load.run(RATE, 25_000), async () => {
+          await sleep(6_000);
+          await p.instance('payment').kill('SIGTERM');
+          await sleep(20_000);
+          // Sagas still waiting on a refund nobody can deliver have released their stock meanwhile.
+          releasedEarly = Number(
+            (
+              await p.db.query(`select count(*) as n from orders.sagas s join inventory.reservations r on r.saga_id = s.id
+          where s.status = 'COMPENSATING' and r.status = 'RELEASED'`)
+            ).rows[0].n,
+          );
+          healed();
+          await p.instance('payment').start();
+        }),
+      async () => (releasedEarly > 0 ? [] : ['no saga waiting on its refund had released its stock while payment was down']),
+    );
   });
 
   it('every order published twice, every third three times, with new message ids', () =>
     scenario('duplicates', 'each order.created published 2× (every third 3×), new Nats-Msg-Id each, 37 ms apart', {}, (p, load) =>
-      load.run(RATE, 20_000, (i) => (i % 3 === 0 ? 3 : 2))));
+      load.run(RATE, 20_000, (i) => (i % 3 === 0 ? 3 : 2)),
+    ));
 
   const poison: [string, unknown][] = [
     ['bad JSON', '{"orderId": "x", '],
@@ -252,19 +309,34 @@ describe('fault suite', () => {
           await sleep(1_500);
           await p.publish(Subjects.OrderCreated, body);
         }
-      })));
+      }),
+    ));
 
   it('50 concurrent orders for 7 units', () => {
-    const scarce = Array.from({ length: 50 }, (_, i) => ({ ...randomOrder(i % 9), items: [{ sku: 'SKU-SCARCE', quantity: 1, unitPrice: 999 }] }));
-    return scenario('scarce stock', '50 orders for 1 unit each, published at once; 7 units in stock', {}, async (p, load) => {
-      await p.restock('SKU-SCARCE', 7);
-      await load.burst(scarce);
-    }, async (p) => {
-      const ids = scarce.map((o) => o.orderId);
-      const confirmed = Number((await p.db.query(`select count(*) as n from orders.orders where order_id = any($1::uuid[]) and status = 'CONFIRMED'`, [ids])).rows[0].n);
-      const stock = (await p.db.query(`select available::int, sold::int from inventory.stock where sku = 'SKU-SCARCE'`)).rows[0];
-      return confirmed === 7 && stock.sold === 7 && stock.available === 0 ? [] : [`${confirmed} confirmed, stock ${JSON.stringify(stock)}; expected exactly 7 sold`];
-    });
+    const scarce = Array.from({ length: 50 }, (_, i) => ({
+      ...randomOrder(i % 9),
+      items: [{ sku: 'SKU-SCARCE', quantity: 1, unitPrice: 999 }],
+    }));
+    return scenario(
+      'scarce stock',
+      '50 orders for 1 unit each, published at once; 7 units in stock',
+      {},
+      async (p, load) => {
+        await p.restock('SKU-SCARCE', 7);
+        await load.burst(scarce);
+      },
+      async (p) => {
+        const ids = scarce.map((o) => o.orderId);
+        const confirmed = Number(
+          (await p.db.query(`select count(*) as n from orders.orders where order_id = any($1::uuid[]) and status = 'CONFIRMED'`, [ids]))
+            .rows[0].n,
+        );
+        const stock = (await p.db.query(`select available::int, sold::int from inventory.stock where sku = 'SKU-SCARCE'`)).rows[0];
+        return confirmed === 7 && stock.sold === 7 && stock.available === 0
+          ? []
+          : [`${confirmed} confirmed, stock ${JSON.stringify(stock)}; expected exactly 7 sold`];
+      },
+    );
   });
 });
 

@@ -7,7 +7,15 @@ import { Pool } from 'pg';
 import { Namespace, StreamName, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, natsServers } from '@orderflow/messaging';
 import { ServiceName, ServiceNames } from '@orderflow/runtime';
-import { freePort, NatsControl, natsProblem, PostgresControl, PrivateServer, startPrivateNats, startPrivatePostgres } from '../../apps/cli/src/stack/infra';
+import {
+  freePort,
+  NatsControl,
+  natsProblem,
+  PostgresControl,
+  PrivateServer,
+  startPrivateNats,
+  startPrivatePostgres,
+} from '../../apps/cli/src/stack/infra';
 import { waitFor } from '../support/stack';
 
 /**
@@ -20,8 +28,16 @@ import { waitFor } from '../support/stack';
 export async function startNatsCluster(dir: string, size = 3): Promise<(PrivateServer & NatsControl)[]> {
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })));
   const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`);
-  const nodes = await Promise.all(ports.map((p, i) =>
-    startPrivateNats(dir, { port: p.client, serverName: `n${i + 1}`, cluster: { name: 'orderflow-faults', port: p.route, routes: routes.filter((_, j) => j !== i) }, waitReady: false })));
+  const nodes = await Promise.all(
+    ports.map((p, i) =>
+      startPrivateNats(dir, {
+        port: p.client,
+        serverName: `n${i + 1}`,
+        cluster: { name: 'orderflow-faults', port: p.route, routes: routes.filter((_, j) => j !== i) },
+        waitReady: false,
+      }),
+    ),
+  );
   if (nodes.some((n) => !n)) throw new Error('nats-server is needed for the fault suite');
   const url = nodes.map((n) => n!.url).join(',');
   // JetStream answers once the servers have met and elected a meta leader.
@@ -47,7 +63,12 @@ export class AppInstance {
   private child?: ChildProcess;
   private logOffset = 0;
 
-  constructor(readonly app: ServiceName, readonly n: number, private readonly env: NodeJS.ProcessEnv, readonly logFile: string) {}
+  constructor(
+    readonly app: ServiceName,
+    readonly n: number,
+    private readonly env: NodeJS.ProcessEnv,
+    readonly logFile: string,
+  ) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -67,10 +88,14 @@ export class AppInstance {
     const out = openSync(this.logFile, 'a');
     this.child = spawn(process.execPath, [appEntry(this.app)], { env: this.env, stdio: ['ignore', out, out] });
     closeSync(out);
-    await waitFor(() => {
-      if (!this.running) throw new Error(`${this.app}#${this.n} exited while starting; see ${this.logFile}`);
-      return readFileSync(this.logFile).subarray(this.logOffset).includes('"msg":"started"');
-    }, 60_000, 100);
+    await waitFor(
+      () => {
+        if (!this.running) throw new Error(`${this.app}#${this.n} exited while starting; see ${this.logFile}`);
+        return readFileSync(this.logFile).subarray(this.logOffset).includes('"msg":"started"');
+      },
+      60_000,
+      100,
+    );
   }
 
   /** Sends `signal` (SIGKILL: a crash; SIGTERM: a graceful stop) and waits for the process to end. */
@@ -106,7 +131,13 @@ export class Pipeline {
   jsm!: JetStreamManager;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly name: string, readonly natsUrl: string, pg: PostgresControl, private readonly logDir: string, overrides: Record<string, string>) {
+  constructor(
+    readonly name: string,
+    readonly natsUrl: string,
+    pg: PostgresControl,
+    private readonly logDir: string,
+    overrides: Record<string, string>,
+  ) {
     const id = `f${randomUUID().slice(0, 8)}`;
     this.ns = new Namespace(id);
     this.env = {
@@ -153,17 +184,34 @@ export class Pipeline {
   /** Restocks a SKU through the inventory app and waits until it is stored. */
   async restock(sku: string, quantity: number): Promise<void> {
     await this.publish(Subjects.InventoryRestock, { sku, quantity });
-    await waitFor(async () => ((await this.db.query('select restocked::int as n from inventory.stock where sku = $1', [sku]).catch(() => ({ rows: [] }))).rows[0]?.n ?? 0) >= quantity, 30_000, 100);
+    await waitFor(
+      async () =>
+        ((await this.db.query('select restocked::int as n from inventory.stock where sku = $1', [sku]).catch(() => ({ rows: [] }))).rows[0]
+          ?.n ?? 0) >= quantity,
+      30_000,
+      100,
+    );
   }
 
   private async seed(): Promise<void> {
     for (const sku of Seed.skus) await this.publish(Subjects.InventoryRestock, { sku, quantity: Seed.unitsPerSku });
     for (const c of Seed.customers) await this.publish(Subjects.PaymentDeposit, { customerId: c, amount: Seed.balance, currency: 'USD' });
     await this.publish(Subjects.PaymentDeposit, { customerId: Seed.broke, amount: 1, currency: 'USD' });
-    await waitFor(async () => {
-      const q = (sql: string) => this.db.query(sql).then((r) => Number(r.rows[0].n), () => 0);
-      return (await q('select count(*) as n from inventory.stock')) === Seed.skus.length && (await q('select count(*) as n from payments.accounts')) === Seed.customers.length + 1;
-    }, 30_000, 100);
+    await waitFor(
+      async () => {
+        const q = (sql: string) =>
+          this.db.query(sql).then(
+            (r) => Number(r.rows[0].n),
+            () => 0,
+          );
+        return (
+          (await q('select count(*) as n from inventory.stock')) === Seed.skus.length &&
+          (await q('select count(*) as n from payments.accounts')) === Seed.customers.length + 1
+        );
+      },
+      30_000,
+      100,
+    );
   }
 
   /** Messages on the dead-letter stream. */

@@ -14,7 +14,11 @@ export interface CliRun {
 
 /** Runs the built `orderflow` command as a user would, in the stack's namespace (needs `npm run build`, which `npm test` runs first). */
 export function orderflow(stack: Stack | null, args: string[], input?: string, extraEnv: Record<string, string> = {}): Promise<CliRun> {
-  const env = { ...process.env, ...(stack ? { ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE, PGDATABASE: stack.config.PGDATABASE } : {}), ...extraEnv };
+  const env = {
+    ...process.env,
+    ...(stack ? { ORDERFLOW_NAMESPACE: stack.config.ORDERFLOW_NAMESPACE, PGDATABASE: stack.config.PGDATABASE } : {}),
+    ...extraEnv,
+  };
   const started = Date.now();
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [BIN, ...args], { env, timeout: 60000, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>

@@ -8,7 +8,9 @@ import type { Pool } from 'pg';
 export async function conservationViolations(db: Pool): Promise<unknown[]> {
   const q = async (sql: string) => (await db.query(sql)).rows;
   return [
-    ...(await q(`select 'stock' as broken, sku from inventory.stock where available + reserved + sold <> restocked or least(available, reserved, sold) < 0`)),
+    ...(await q(
+      `select 'stock' as broken, sku from inventory.stock where available + reserved + sold <> restocked or least(available, reserved, sold) < 0`,
+    )),
     ...(await q(`select 'money' as broken, a.customer_id from payments.accounts a left join payments.ledger l on l.customer_id = a.customer_id
                  group by a.customer_id, a.balance
                  having a.balance + coalesce(sum(l.amount) filter (where l.kind = 'CHARGE'), 0) - coalesce(sum(l.amount) filter (where l.kind = 'REFUND'), 0)
@@ -28,16 +30,27 @@ export async function conservationViolations(db: Pool): Promise<unknown[]> {
 export async function pipelineViolations(db: Pool, orderIds: string[]): Promise<string[]> {
   const out: string[] = [];
   const count = async (sql: string, params: unknown[] = []) => Number((await db.query(sql, params)).rows[0].n);
-  const missing = await count(`select count(*) as n from unnest($1::uuid[]) o(id) where not exists (select 1 from orders.orders where order_id = o.id)`, [orderIds]);
+  const missing = await count(
+    `select count(*) as n from unnest($1::uuid[]) o(id) where not exists (select 1 from orders.orders where order_id = o.id)`,
+    [orderIds],
+  );
   if (missing) out.push(`${missing} accepted order(s) have no order row`);
-  const open = await db.query(`select status, count(*)::int as n from orders.orders where order_id = any($1::uuid[]) and status not in ('CONFIRMED', 'CANCELLED') group by status`, [orderIds]);
+  const open = await db.query(
+    `select status, count(*)::int as n from orders.orders where order_id = any($1::uuid[]) and status not in ('CONFIRMED', 'CANCELLED') group by status`,
+    [orderIds],
+  );
   for (const r of open.rows) out.push(`${r.n} order(s) ${r.status}`);
-  const sagas = await db.query(`select status, count(*)::int as n from orders.sagas where status not in ('COMPLETED', 'CANCELLED') group by status`);
+  const sagas = await db.query(
+    `select status, count(*)::int as n from orders.sagas where status not in ('COMPLETED', 'CANCELLED') group by status`,
+  );
   for (const r of sagas.rows) out.push(`${r.n} saga(s) ${r.status}`);
-  const mismatched = await count(`select count(*) as n from orders.orders o join lateral (select status from orders.sagas s where s.order_id = o.order_id order by attempt desc limit 1) s on true
+  const mismatched =
+    await count(`select count(*) as n from orders.orders o join lateral (select status from orders.sagas s where s.order_id = o.order_id order by attempt desc limit 1) s on true
     where (o.status = 'CONFIRMED') <> (s.status = 'COMPLETED')`);
   if (mismatched) out.push(`${mismatched} order(s) whose status disagrees with their saga's`);
-  const notes = await count(`select count(*) as n from orders.sagas s where (select count(*) from notifications.notifications n where n.saga_id = s.id) <> (case when s.status in ('COMPLETED', 'CANCELLED') then 1 else 0 end)`);
+  const notes = await count(
+    `select count(*) as n from orders.sagas s where (select count(*) from notifications.notifications n where n.saga_id = s.id) <> (case when s.status in ('COMPLETED', 'CANCELLED') then 1 else 0 end)`,
+  );
   if (notes) out.push(`${notes} saga attempt(s) without exactly one notification per outcome`);
   const charges = await count(`select count(*) as n from orders.orders o
     where (select count(*) from payments.ledger c where c.order_id = o.order_id and c.kind = 'CHARGE'

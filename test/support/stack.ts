@@ -61,7 +61,14 @@ export class Stack {
       await stack.nc.close();
       throw (failed as PromiseRejectedResult).reason;
     }
-    stack.db = new Pool({ host: config.PGHOST, port: config.PGPORT, user: config.PG_ADMIN_USER, password: config.PG_ADMIN_PASSWORD || undefined, database: config.PGDATABASE, max: 2 });
+    stack.db = new Pool({
+      host: config.PGHOST,
+      port: config.PGPORT,
+      user: config.PG_ADMIN_USER,
+      password: config.PG_ADMIN_PASSWORD || undefined,
+      database: config.PGDATABASE,
+      max: 2,
+    });
     // An idle client whose server went away (tests that stop Postgres) is dropped by the pool; nothing to report.
     stack.db.on('error', () => undefined);
     return stack;
@@ -139,7 +146,9 @@ export class Stack {
 
   /** The saga attempts of an order, oldest first. */
   async sagas(orderId: string): Promise<{ id: string; attempt: number; status: string; reason: string | null; history: any[] }[]> {
-    return (await this.db.query('select id, attempt, status, reason, history from orders.sagas where order_id = $1 order by attempt', [orderId])).rows;
+    return (
+      await this.db.query('select id, attempt, status, reason, history from orders.sagas where order_id = $1 order by attempt', [orderId])
+    ).rows;
   }
 
   async stop(): Promise<void> {

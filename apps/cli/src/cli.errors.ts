@@ -12,7 +12,11 @@ export class CliFailure extends Error {
 export class CommandRejected extends CliFailure {
   override name = 'CommandRejected';
 
-  constructor(message: string, readonly error: string, readonly deadLetterSeq: number | null) {
+  constructor(
+    message: string,
+    readonly error: string,
+    readonly deadLetterSeq: number | null,
+  ) {
     super(message);
   }
 }

@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, JetStreamClient, Msg, NatsConnection, Subscription } from 'nats';
-import { Headers, MalformedMessageError, MessageTypes, Namespace, OrderView, parseMessage, QueryReply, Subjects } from '@orderflow/contracts';
+import {
+  Headers,
+  MalformedMessageError,
+  MessageTypes,
+  Namespace,
+  OrderView,
+  parseMessage,
+  QueryReply,
+  Subjects,
+} from '@orderflow/contracts';
 import { isNatsAuthFailure, natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
@@ -22,7 +31,13 @@ export interface Outcome {
  * ask the owning service. It never touches a database.
  */
 export class PipelineClient {
-  private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly ns: Namespace, readonly url: string, readonly replicas: number) {}
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly ns: Namespace,
+    readonly url: string,
+    readonly replicas: number,
+  ) {}
 
   /**
    * `url` is one server or a comma-separated list; `replicas` is what the CLI's own bucket gets (NATS_STREAM_REPLICAS).
@@ -34,7 +49,9 @@ export class PipelineClient {
       return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas);
     } catch (e) {
       const problem = natsConnectProblem(url, e);
-      throw new CliFailure(isNatsAuthFailure(e) ? problem : `${problem}; start it with \`docker compose up -d nats\` or \`npm start\``, { cause: e });
+      throw new CliFailure(isNatsAuthFailure(e) ? problem : `${problem}; start it with \`docker compose up -d nats\` or \`npm start\``, {
+        cause: e,
+      });
     }
   }
 
@@ -42,7 +59,12 @@ export class PipelineClient {
    * Publishes to JetStream and waits for the stream's ack. `headers` are added to the message (lineage, …).
    * @throws CliFailure when no stream stores it (the services never ran with this namespace, or NATS has no JetStream).
    */
-  async publish(subject: string, body: object | Uint8Array, msgId: string = randomUUID(), headers: Record<string, string> = {}): Promise<string> {
+  async publish(
+    subject: string,
+    body: object | Uint8Array,
+    msgId: string = randomUUID(),
+    headers: Record<string, string> = {},
+  ): Promise<string> {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
     const data = body instanceof Uint8Array ? body : Buffer.from(JSON.stringify(body));
@@ -50,7 +72,9 @@ export class PipelineClient {
       await this.js.publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
       return msgId;
     } catch (e) {
-      throw new CliFailure(`could not publish ${subject} to ${this.url}: ${(e as Error).message} (have the services run once, to create the streams?)`);
+      throw new CliFailure(
+        `could not publish ${subject} to ${this.url}: ${(e as Error).message} (have the services run once, to create the streams?)`,
+      );
     }
   }
 
@@ -90,7 +114,12 @@ export class PipelineClient {
    * @throws CommandRejected when the service dead-letters the command (with its reason, within a second).
    * @throws CliFailure after `timeoutMs` without either: the command may still be applied later.
    */
-  async command<T>(subject: string, body: object, replies: string | string[], opts: { timeoutMs?: number; check?: string; msgId?: string } = {}): Promise<{ subject: string; body: T }> {
+  async command<T>(
+    subject: string,
+    body: object,
+    replies: string | string[],
+    opts: { timeoutMs?: number; check?: string; msgId?: string } = {},
+  ): Promise<{ subject: string; body: T }> {
     validated(subject, body);
     const msgId = opts.msgId ?? randomUUID();
     const timeoutMs = opts.timeoutMs ?? 10000;
@@ -100,8 +129,10 @@ export class PipelineClient {
         for (const sub of subs) {
           (async () => {
             for await (const m of sub) {
-              if (m.headers?.get(Headers.Dlq.MsgId) === msgId) return reject(await this.rejection(subject, m.headers.get(Headers.Dlq.Error), msgId));
-              if (m.headers?.get(Headers.CausationId) === msgId) return resolve({ subject: this.ns.logical(m.subject), body: JSON.parse(m.string()) });
+              if (m.headers?.get(Headers.Dlq.MsgId) === msgId)
+                return reject(await this.rejection(subject, m.headers.get(Headers.Dlq.Error), msgId));
+              if (m.headers?.get(Headers.CausationId) === msgId)
+                return resolve({ subject: this.ns.logical(m.subject), body: JSON.parse(m.string()) });
             }
           })();
         }
@@ -109,7 +140,11 @@ export class PipelineClient {
       await this.publish(subject, body, msgId);
       const owner = subject.split('.')[0];
       const check = opts.check ? `; check with \`${opts.check}\` before sending it again` : '';
-      return await withTimeout(answer, timeoutMs, `no answer from the ${owner} service within ${timeoutMs} ms: ${subject} is stored and may still be applied when the service runs${check}`);
+      return await withTimeout(
+        answer,
+        timeoutMs,
+        `no answer from the ${owner} service within ${timeoutMs} ms: ${subject} is stored and may still be applied when the service runs${check}`,
+      );
     } finally {
       for (const sub of subs) sub.unsubscribe();
     }
@@ -119,7 +154,11 @@ export class PipelineClient {
   private async rejection(subject: string, error: string, msgId: string): Promise<CommandRejected> {
     const seq = await this.deadLetterSeq(subject, msgId);
     const where = seq ? ` (dead letter ${seq}: \`orderflow dlq show ${seq}\`)` : '';
-    return new CommandRejected(`${subject} was rejected by the ${subject.split('.')[0]} service: ${error.replace(/^\w+Error: /, '')}${where}`, error, seq);
+    return new CommandRejected(
+      `${subject} was rejected by the ${subject.split('.')[0]} service: ${error.replace(/^\w+Error: /, '')}${where}`,
+      error,
+      seq,
+    );
   }
 
   /** The DLQ stream sequence of the newest dead letter of `subject` if it is the one of `msgId`. */
@@ -181,7 +220,8 @@ export class OutcomeListener {
         const orderId = this.byMsgId.get(m.headers?.get(Headers.Dlq.MsgId) ?? '');
         const error = m.headers?.get(Headers.Dlq.Error) ?? 'dead-lettered';
         if (!orderId) return;
-        if (/idempotency_key_reused/.test(error)) this.record(orderId, 'DUPLICATE', `order ${orderId} already exists with a different body`, true);
+        if (/idempotency_key_reused/.test(error))
+          this.record(orderId, 'DUPLICATE', `order ${orderId} already exists with a different body`, true);
         else this.record(orderId, 'REJECTED', error, true);
       }),
     ];
@@ -198,7 +238,12 @@ export class OutcomeListener {
    * e.g. a re-published order). `publishedAt` maps order id → publish time; `onOutcome` is told of each.
    * Orders with no outcome come back as PENDING.
    */
-  async wait(publishedAt: Map<string, number>, timeoutMs: number, onOutcome: () => void = () => undefined, signal?: AbortSignal): Promise<Outcome[]> {
+  async wait(
+    publishedAt: Map<string, number>,
+    timeoutMs: number,
+    onOutcome: () => void = () => undefined,
+    signal?: AbortSignal,
+  ): Promise<Outcome[]> {
     const deadline = Date.now() + timeoutMs;
     let remaining = [...publishedAt.keys()].filter((id) => !this.seen.has(id)).length;
     await new Promise<void>((resolve) => {
@@ -260,7 +305,9 @@ export class OutcomeListener {
   /** Asks the order service about (at most 200) orders still without an outcome; returns how many had one. */
   private async askForMissing(publishedAt: Map<string, number>, onOutcome: () => void): Promise<number> {
     const missing = [...publishedAt.keys()].filter((id) => !this.seen.has(id)).slice(0, 200);
-    const views = await Promise.all(missing.map((id) => this.client.query<OrderView>(Subjects.QueryOrder, { orderId: id }, 2000).catch(() => undefined)));
+    const views = await Promise.all(
+      missing.map((id) => this.client.query<OrderView>(Subjects.QueryOrder, { orderId: id }, 2000).catch(() => undefined)),
+    );
     let found = 0;
     for (const view of views) {
       if (!view || view.status === 'PENDING' || !publishedAt.has(view.orderId) || this.seen.has(view.orderId)) continue;
@@ -290,5 +337,7 @@ export function validated<T extends object>(subject: string, body: T): T {
 
 export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new CliFailure(message)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new CliFailure(message)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }

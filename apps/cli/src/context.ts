@@ -28,7 +28,8 @@ export async function withClient<T>(cmd: Command, work: (client: PipelineClient,
 export function wholeNumber(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = /^\d+$/.test(value) ? Number(value) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
     return n;
   };
 }

@@ -27,12 +27,31 @@ export function buildProgram(): Command {
     .option('--namespace <ns>', 'subject/stream namespace (default: $ORDERFLOW_NAMESPACE or none)')
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride();
-  for (const cmd of [publishCommand(), ordersCommand(), sagaCommand(), dlqCommand(), stockCommand(), accountsCommand(), servicesCommand(), dbCommand(), demoCommand(), benchCommand()]) {
+  for (const cmd of [
+    publishCommand(),
+    ordersCommand(),
+    sagaCommand(),
+    dlqCommand(),
+    stockCommand(),
+    accountsCommand(),
+    servicesCommand(),
+    dbCommand(),
+    demoCommand(),
+    benchCommand(),
+  ]) {
     program.addCommand(cmd);
   }
   // Every command reports commander's own errors (unknown option, missing argument) as one line, and throws
   // instead of exiting so `main` picks the exit code.
-  const oneLine = { outputError: (text: string, write: (s: string) => void) => write(`orderflow: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) };
+  const oneLine = {
+    outputError: (text: string, write: (s: string) => void) =>
+      write(
+        `orderflow: ${text
+          .replace(/^error: /, '')
+          .trim()
+          .replace(/\s*\n\s*/g, ' ')} (see --help)\n`,
+      ),
+  };
   const configure = (c: Command) => {
     c.exitOverride().configureOutput(oneLine);
     c.commands.forEach(configure);

@@ -13,7 +13,12 @@ export function print(json: boolean, value: unknown, head?: string[], rows?: (st
 }
 
 export function printOutcomes(json: boolean, outcomes: Outcome[]): void {
-  print(json, outcomes, ['order id', 'status', 'reason', 'ms'], outcomes.map((o) => [o.orderId, o.status, o.reason, o.ms]));
+  print(
+    json,
+    outcomes,
+    ['order id', 'status', 'reason', 'ms'],
+    outcomes.map((o) => [o.orderId, o.status, o.reason, o.ms]),
+  );
 }
 
 /** "2 CONFIRMED, 1 CANCELLED": how many of each value, in order of first appearance. */
@@ -22,4 +27,3 @@ export function countsLine(values: string[]): string {
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
   return [...counts].map(([v, n]) => `${n} ${v}`).join(', ');
 }
-

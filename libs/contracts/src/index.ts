@@ -5,11 +5,46 @@ export type { ConsumerSpec, StreamName, StreamSpec } from './topology';
 export { MalformedMessageError, parseMessage } from './validate';
 export { formatMoney, minorDigits } from './money';
 export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped, StockLine } from './messages/common';
-export { CancelReasons, CommandRefused, OperatorCommand, OrderCancelled, OrderConfirmed, OrderCreated, ResumeSaga, RetrySaga, SagaResumed, SagaRetried } from './messages/order.messages';
+export {
+  CancelReasons,
+  CommandRefused,
+  OperatorCommand,
+  OrderCancelled,
+  OrderConfirmed,
+  OrderCreated,
+  ResumeSaga,
+  RetrySaga,
+  SagaResumed,
+  SagaRetried,
+} from './messages/order.messages';
 export type { CancelReason } from './messages/order.messages';
-export { CommitStock, ReleaseStock, ReservationsQuery, ReserveStock, RestockSku, StockCommitted, StockLevel, StockQuery, StockRejected, StockRejectReasons, StockReleased, StockReserved } from './messages/inventory.messages';
+export {
+  CommitStock,
+  ReleaseStock,
+  ReservationsQuery,
+  ReserveStock,
+  RestockSku,
+  StockCommitted,
+  StockLevel,
+  StockQuery,
+  StockRejected,
+  StockRejectReasons,
+  StockReleased,
+  StockReserved,
+} from './messages/inventory.messages';
 export type { ReservationStatus, ReservationView, StockRejectReason } from './messages/inventory.messages';
-export { AccountBalance, AccountQuery, ChargePayment, ChargesQuery, DeclineReasons, DepositFunds, PaymentCharged, PaymentDeclined, PaymentRefunded, RefundPayment } from './messages/payment.messages';
+export {
+  AccountBalance,
+  AccountQuery,
+  ChargePayment,
+  ChargesQuery,
+  DeclineReasons,
+  DepositFunds,
+  PaymentCharged,
+  PaymentDeclined,
+  PaymentRefunded,
+  RefundPayment,
+} from './messages/payment.messages';
 export type { ChargeView, DeclineReason } from './messages/payment.messages';
 export { OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
 export type { OrderView, QueryReply, SagaStatus, SagaStepView, SagaSummary, SagaView } from './messages/query.messages';

@@ -50,39 +50,55 @@ export interface ConsumerSpec {
 
 export const Consumers = {
   orderPlacement: {
-    stream: 'ORDER', durable: 'order-placement', filterSubject: Subjects.OrderCreated,
+    stream: 'ORDER',
+    durable: 'order-placement',
+    filterSubject: Subjects.OrderCreated,
     handles: [Subjects.OrderCreated],
   },
   orderOperatorCommands: {
-    stream: 'ORDER', durable: 'order-operator-commands', filterSubject: 'order.cmd.>',
+    stream: 'ORDER',
+    durable: 'order-operator-commands',
+    filterSubject: 'order.cmd.>',
     handles: [Subjects.OrderRetrySaga, Subjects.OrderResumeSaga],
   },
   orderSagaInventoryReplies: {
-    stream: 'INVENTORY', durable: 'order-saga-replies', filterSubject: 'inventory.evt.>',
+    stream: 'INVENTORY',
+    durable: 'order-saga-replies',
+    filterSubject: 'inventory.evt.>',
     handles: [Subjects.InventoryReserved, Subjects.InventoryRejected, Subjects.InventoryReleased, Subjects.InventoryCommitted],
     ignores: [Subjects.InventoryRestocked],
   },
   orderSagaPaymentReplies: {
-    stream: 'PAYMENT', durable: 'order-saga-replies', filterSubject: 'payment.evt.>',
+    stream: 'PAYMENT',
+    durable: 'order-saga-replies',
+    filterSubject: 'payment.evt.>',
     handles: [Subjects.PaymentCharged, Subjects.PaymentDeclined, Subjects.PaymentRefunded],
     ignores: [Subjects.PaymentDeposited],
   },
   inventoryCommands: {
-    stream: 'INVENTORY', durable: 'inventory-commands', filterSubject: 'inventory.cmd.>',
+    stream: 'INVENTORY',
+    durable: 'inventory-commands',
+    filterSubject: 'inventory.cmd.>',
     handles: [Subjects.InventoryReserve, Subjects.InventoryRelease, Subjects.InventoryCommit, Subjects.InventoryRestock],
   },
   paymentCommands: {
-    stream: 'PAYMENT', durable: 'payment-commands', filterSubject: 'payment.cmd.>',
+    stream: 'PAYMENT',
+    durable: 'payment-commands',
+    filterSubject: 'payment.cmd.>',
     handles: [Subjects.PaymentCharge, Subjects.PaymentRefund, Subjects.PaymentDeposit],
   },
   // Two consumers on the exact outcome subjects rather than one on `order.>`: one filter subject per
   // consumer on 2.9, and a filter on `order.>` would deliver (and make us ack) every order.created too.
   notificationOrderConfirmed: {
-    stream: 'ORDER', durable: 'notification-order-confirmed', filterSubject: Subjects.OrderConfirmed,
+    stream: 'ORDER',
+    durable: 'notification-order-confirmed',
+    filterSubject: Subjects.OrderConfirmed,
     handles: [Subjects.OrderConfirmed],
   },
   notificationOrderCancelled: {
-    stream: 'ORDER', durable: 'notification-order-cancelled', filterSubject: Subjects.OrderCancelled,
+    stream: 'ORDER',
+    durable: 'notification-order-cancelled',
+    filterSubject: Subjects.OrderCancelled,
     handles: [Subjects.OrderCancelled],
   },
 } satisfies Record<string, ConsumerSpec>;

@@ -10,7 +10,10 @@ function describe(errors: ValidationError[], path = ''): string[] {
   return errors.flatMap((e) => {
     const here = path ? `${path}.${e.property}` : e.property;
     const own = Object.values(e.constraints ?? {});
-    return [...own.map((m) => (m.startsWith(e.property) ? `${path ? path + '.' : ''}${m}` : `${here}: ${m}`)), ...describe(e.children ?? [], here)];
+    return [
+      ...own.map((m) => (m.startsWith(e.property) ? `${path ? path + '.' : ''}${m}` : `${here}: ${m}`)),
+      ...describe(e.children ?? [], here),
+    ];
   });
 }
 
@@ -30,7 +33,9 @@ export function parseMessage<T extends object>(type: new () => T, body: Uint8Arr
     }
   }
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
-    throw new MalformedMessageError(`body must be a JSON object, got ${plain === null ? 'null' : Array.isArray(plain) ? 'an array' : `a ${typeof plain}`}`);
+    throw new MalformedMessageError(
+      `body must be a JSON object, got ${plain === null ? 'null' : Array.isArray(plain) ? 'an array' : `a ${typeof plain}`}`,
+    );
   }
   const instance = plainToInstance(type, plain);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });

@@ -33,8 +33,7 @@ export interface RetryPolicy {
   ackWaitMs: number;
 }
 
-export const backoffFor = (policy: RetryPolicy, attempt: number) =>
-  policy.backoffMs[Math.min(attempt - 1, policy.backoffMs.length - 1)];
+export const backoffFor = (policy: RetryPolicy, attempt: number) => policy.backoffMs[Math.min(attempt - 1, policy.backoffMs.length - 1)];
 
 interface Ready {
   m: JsMsg;
@@ -90,10 +89,13 @@ export class ConsumerRunner {
     const stopping = new Promise<'stopping'>((r) => (stopWaiting = () => r('stopping')));
     // Messages waiting in the queue or being handled are alive: tell the server, so a slow batch (or a long
     // queue behind it) is not redelivered to another instance meanwhile. Only a crash lets the ack wait run out.
-    const heartbeat = setInterval(() => {
-      for (const m of queue) m.working();
-      for (const m of batch) m.working();
-    }, Math.floor(this.policy.ackWaitMs / 3));
+    const heartbeat = setInterval(
+      () => {
+        for (const m of queue) m.working();
+        for (const m of batch) m.working();
+      },
+      Math.floor(this.policy.ackWaitMs / 3),
+    );
     const worker = (async () => {
       for (;;) {
         if (queue.length === 0) {
@@ -134,7 +136,8 @@ export class ConsumerRunner {
       }
       try {
         const type = MessageTypes[subject];
-        if (!spec.handles.includes(subject) || !type) throw new MalformedMessageError(`unknown message type: ${subject} is not handled by consumer ${spec.durable}`);
+        if (!spec.handles.includes(subject) || !type)
+          throw new MalformedMessageError(`unknown message type: ${subject} is not handled by consumer ${spec.durable}`);
         ready.push({ m, msg: toInbound(m, subject, parseMessage(type, m.data)) });
       } catch (e) {
         await this.fail(spec, m, e as Error);
@@ -165,7 +168,13 @@ export class ConsumerRunner {
   /** A message failed alone: retry later, or dead-letter it (at once when retrying cannot help: see `classify`). */
   private async fail(spec: ConsumerSpec, m: JsMsg, error: Error): Promise<void> {
     const attempt = m.info.deliveryCount;
-    const log = this.log.child({ consumer: spec.durable, subject: this.client.ns.logical(m.subject), seq: m.info.streamSequence, orderId: m.headers?.get(Headers.CorrelationId) || undefined, sagaId: m.headers?.get(Headers.SagaId) || undefined });
+    const log = this.log.child({
+      consumer: spec.durable,
+      subject: this.client.ns.logical(m.subject),
+      seq: m.info.streamSequence,
+      orderId: m.headers?.get(Headers.CorrelationId) || undefined,
+      sagaId: m.headers?.get(Headers.SagaId) || undefined,
+    });
     const permanent = classify(error) === 'permanent';
     if (!permanent && attempt < this.policy.maxDeliver) {
       const delay = backoffFor(this.policy, attempt);
@@ -185,10 +194,12 @@ export class ConsumerRunner {
   /** Stops pulling, then waits for the messages in hand to be handled and acked. */
   async stop(): Promise<void> {
     const loops = this.loops.splice(0);
-    await Promise.all(loops.map(async (l) => {
-      await l.messages.close();
-      await l.done;
-    }));
+    await Promise.all(
+      loops.map(async (l) => {
+        await l.messages.close();
+        await l.done;
+      }),
+    );
   }
 }
 

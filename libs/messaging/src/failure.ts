@@ -16,7 +16,8 @@ import { PermanentError, UnavailableError } from './errors';
 export type FailureClass = 'permanent' | 'unavailable' | 'transient';
 
 const SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const DISCONNECTED = /Connection terminated|timeout exceeded when trying to connect|connection (is )?(not open|closed)|Client has encountered a connection error|Connection lost/i;
+const DISCONNECTED =
+  /Connection terminated|timeout exceeded when trying to connect|connection (is )?(not open|closed)|Client has encountered a connection error|Connection lost/i;
 
 /** The SQLSTATE of a Postgres error (pg's, or TypeORM's QueryFailedError that copies it), if any. */
 export function sqlState(e: unknown): string | undefined {

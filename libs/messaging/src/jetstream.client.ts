@@ -1,4 +1,15 @@
-import { AckPolicy, connect, DeliverPolicy, ErrorCode, JetStreamClient as NatsJetStream, JetStreamManager, NatsConnection, NatsError, RetentionPolicy, StorageType } from 'nats';
+import {
+  AckPolicy,
+  connect,
+  DeliverPolicy,
+  ErrorCode,
+  JetStreamClient as NatsJetStream,
+  JetStreamManager,
+  NatsConnection,
+  NatsError,
+  RetentionPolicy,
+  StorageType,
+} from 'nats';
 import { ConsumerSpec, DLQ_STATE_BUCKET, maxDeliveriesAdvisory, Namespace, StreamName, Streams, WorkStreams } from '@orderflow/contracts';
 import type { Logger } from 'pino';
 import { NatsAuthError, UnreachableError } from './errors';
@@ -14,7 +25,11 @@ export interface StreamLimits {
 }
 
 /** The servers of `NATS_URL`: one URL or a comma-separated list of a cluster's. */
-export const natsServers = (url: string): string[] => url.split(',').map((s) => s.trim()).filter(Boolean);
+export const natsServers = (url: string): string[] =>
+  url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /** True when NATS refused a connection's credentials (nats.js `ErrorCode.AuthorizationViolation` and kin). */
 export function isNatsAuthFailure(e: unknown): boolean {
@@ -24,7 +39,9 @@ export function isNatsAuthFailure(e: unknown): boolean {
 
 /** "refused the credentials" for an authentication failure, "is unreachable" otherwise. */
 export function natsConnectProblem(url: string, e: unknown): string {
-  return isNatsAuthFailure(e) ? `NATS at ${url} refused the credentials: ${(e as Error).message}` : `NATS at ${url} is unreachable: ${(e as Error).message}`;
+  return isNatsAuthFailure(e)
+    ? `NATS at ${url} refused the credentials: ${(e as Error).message}`
+    : `NATS at ${url} is unreachable: ${(e as Error).message}`;
 }
 
 /**
@@ -90,7 +107,12 @@ export class JetStreamClient {
         // Safety net: advisories for messages whose last delivery ended without our own dead-lettering (a crash).
         subjects.push(...WorkStreams.map((s) => maxDeliveriesAdvisory(this.ns.stream(s))));
       }
-      const bounds = name === 'DLQ' ? { max_age: limits.dlqMaxAgeMs * ns, max_bytes: limits.dlqMaxBytes } : name === 'OPS' ? {} : { max_age: limits.workMaxAgeMs * ns };
+      const bounds =
+        name === 'DLQ'
+          ? { max_age: limits.dlqMaxAgeMs * ns, max_bytes: limits.dlqMaxBytes }
+          : name === 'OPS'
+            ? {}
+            : { max_age: limits.workMaxAgeMs * ns };
       const config = {
         name: streamName,
         subjects,
@@ -144,7 +166,8 @@ export class JetStreamClient {
       } catch (e) {
         const notReady = e instanceof NatsError && (e.code === ErrorCode.Timeout || e.api_error?.code === 503 || e.code === '503');
         if (!notReady) throw e;
-        if (Date.now() > deadline) throw new UnreachableError(`JetStream did not become ready within 30 s (${attempt} attempts): ${e.message}`, { cause: e });
+        if (Date.now() > deadline)
+          throw new UnreachableError(`JetStream did not become ready within 30 s (${attempt} attempts): ${e.message}`, { cause: e });
         this.log.warn({ err: e, attempt }, 'JetStream not ready yet; retrying stream setup');
         await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
       }
@@ -162,7 +185,10 @@ export class JetStreamClient {
       } catch (addError) {
         // Another app created it between our info and add (nats-server 2.9 may say "already in use" or "subjects
         // overlap with an existing stream"): if it exists now, update it; otherwise the error is real.
-        const existsNow = await info().then(() => true, () => false);
+        const existsNow = await info().then(
+          () => true,
+          () => false,
+        );
         if (!existsNow) throw addError;
       }
     }

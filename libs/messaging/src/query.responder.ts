@@ -17,7 +17,11 @@ export class NotFoundError extends Error {
 export class QueryResponder {
   private readonly subs: Subscription[] = [];
 
-  constructor(private readonly client: JetStreamClient, private readonly app: string, private readonly log: Logger) {}
+  constructor(
+    private readonly client: JetStreamClient,
+    private readonly app: string,
+    private readonly log: Logger,
+  ) {}
 
   /** Serves `subject` (logical); the request body is validated against `type`. */
   serve<Q extends object, R>(subject: string, type: (new () => Q) | null, handler: (query: Q) => Promise<R>): void {
@@ -30,9 +34,19 @@ export class QueryResponder {
           const query = type ? parseMessage(type, m.data) : ({} as Q);
           reply = { ok: true, data: await handler(query) };
         } catch (e) {
-          const code = e instanceof NotFoundError ? 'not_found' : e instanceof MalformedMessageError ? 'bad_request' : classify(e) === 'unavailable' ? 'unavailable' : 'internal';
+          const code =
+            e instanceof NotFoundError
+              ? 'not_found'
+              : e instanceof MalformedMessageError
+                ? 'bad_request'
+                : classify(e) === 'unavailable'
+                  ? 'unavailable'
+                  : 'internal';
           if (code === 'internal') this.log.error({ err: e, subject }, 'query failed');
-          const message = code === 'unavailable' ? `the ${this.app} service's database is unavailable right now; try again shortly` : (e as Error).message;
+          const message =
+            code === 'unavailable'
+              ? `the ${this.app} service's database is unavailable right now; try again shortly`
+              : (e as Error).message;
           reply = { ok: false, error: { code, message } };
         }
         m.respond(encodeBody(reply));

@@ -1,4 +1,12 @@
-import { BrokenCircuitError, CircuitState, circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, IsolatedCircuitError } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  CircuitState,
+  circuitBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  IsolatedCircuitError,
+} from 'cockatiel';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { Availability, classify, UnavailableError } from '@orderflow/messaging';
@@ -17,17 +25,27 @@ export class DatabaseBreaker implements Availability {
   private probing?: Promise<void>;
   private stopped = false;
 
-  constructor(private readonly ds: DataSource, private readonly log: Logger, maxProbeDelayMs = 2_000) {
-    this.policy = circuitBreaker(handleWhen((e) => classify(e) === 'unavailable'), {
-      halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: maxProbeDelayMs }),
-      breaker: new ConsecutiveBreaker(1),
-    });
+  constructor(
+    private readonly ds: DataSource,
+    private readonly log: Logger,
+    maxProbeDelayMs = 2_000,
+  ) {
+    this.policy = circuitBreaker(
+      handleWhen((e) => classify(e) === 'unavailable'),
+      {
+        halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: maxProbeDelayMs }),
+        breaker: new ConsecutiveBreaker(1),
+      },
+    );
     let reopen: (() => void) | undefined;
     this.policy.onBreak((reason) => {
       // A failed half-open probe breaks the circuit again: one warning per outage, not per probe.
       if (reopen) return;
       this.closed = new Promise<void>((r) => (reopen = r));
-      this.log.warn({ err: 'error' in reason ? reason.error : undefined }, 'database unavailable: circuit open; consumers hold their messages, sweeps pause');
+      this.log.warn(
+        { err: 'error' in reason ? reason.error : undefined },
+        'database unavailable: circuit open; consumers hold their messages, sweeps pause',
+      );
       this.probing ??= this.probe();
     });
     this.policy.onReset(() => {
@@ -55,7 +73,8 @@ export class DatabaseBreaker implements Availability {
     try {
       return await this.policy.execute(fn);
     } catch (e) {
-      if (e instanceof BrokenCircuitError || e instanceof IsolatedCircuitError) throw new UnavailableError('the database is unavailable (circuit open)', { cause: e });
+      if (e instanceof BrokenCircuitError || e instanceof IsolatedCircuitError)
+        throw new UnavailableError('the database is unavailable (circuit open)', { cause: e });
       throw e;
     }
   }

@@ -1,5 +1,5 @@
 import { Client, ClientConfig } from 'pg';
-import { DataSource, EntitySchema, MixedList } from 'typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { types } from 'pg';
 
 /** Postgres refused or did not answer; the message names host, port and database. */
@@ -33,7 +33,10 @@ export const isAuthFailure = (e: unknown) => /^28/.test((e as { code?: string })
 function connectError(target: PgTarget, e: unknown): Error {
   const why = (e as Error).message;
   return isAuthFailure(e)
-    ? new DatabaseAuthError(`Postgres at ${describe(target)} refused the login of role ${target.user}: ${why} (check PG_SERVICE_PASSWORD / PG_ADMIN_PASSWORD)`, { cause: e })
+    ? new DatabaseAuthError(
+        `Postgres at ${describe(target)} refused the login of role ${target.user}: ${why} (check PG_SERVICE_PASSWORD / PG_ADMIN_PASSWORD)`,
+        { cause: e },
+      )
     : new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${why}`, { cause: e });
 }
 
@@ -105,7 +108,13 @@ export interface RoleTimeouts {
  * PG_SERVICE_PASSWORD takes effect; so are its session limits (`timeouts`), which every new connection of the role
  * starts with. Idempotent.
  */
-export async function ensureServiceSchema(admin: PgTarget, role: string, schema: string, password?: string, timeouts?: RoleTimeouts): Promise<void> {
+export async function ensureServiceSchema(
+  admin: PgTarget,
+  role: string,
+  schema: string,
+  password?: string,
+  timeouts?: RoleTimeouts,
+): Promise<void> {
   await withClient(admin, async (c) => {
     // Apps start together: serialise catalog changes (concurrent DDL on shared catalogs can fail with
     // "tuple concurrently updated").
@@ -127,8 +136,8 @@ export async function ensureServiceSchema(admin: PgTarget, role: string, schema:
 
 export interface ServiceDataSourceOptions {
   target: PgTarget & { schema: string };
-  entities: MixedList<Function | string | EntitySchema>;
-  migrations: MixedList<Function | string>;
+  entities: DataSourceOptions['entities'];
+  migrations: DataSourceOptions['migrations'];
   poolSize: number;
   /** How long to wait for a pooled connection (including connecting) before failing. */
   acquireTimeoutMs?: number;

@@ -1,4 +1,12 @@
-export { DatabaseAuthError, DatabaseUnreachableError, dropDatabase, ensureDatabase, ensureServiceSchema, isAuthFailure, openServiceDataSource } from './database';
+export {
+  DatabaseAuthError,
+  DatabaseUnreachableError,
+  dropDatabase,
+  ensureDatabase,
+  ensureServiceSchema,
+  isAuthFailure,
+  openServiceDataSource,
+} from './database';
 export type { PgTarget, RoleTimeouts, ServiceDataSourceOptions } from './database';
 export { DatabaseBreaker } from './database.breaker';
 export { InboxReceivedAt1763800000001, MessagingTables1763800000000 } from './messaging-tables.migration';

@@ -52,14 +52,21 @@ export class OutboxRelay {
     // A failed half-open probe breaks the circuit again: one warning per outage, not per probe.
     let open = false;
     this.publishing.onBreak((r) => {
-      if (!open) this.log.warn({ err: 'error' in r ? r.error : undefined }, 'NATS publish failing: circuit open; outbox rows wait in Postgres');
+      if (!open)
+        this.log.warn({ err: 'error' in r ? r.error : undefined }, 'NATS publish failing: circuit open; outbox rows wait in Postgres');
       open = true;
     });
     this.publishing.onReset(() => {
       open = false;
       this.log.info('NATS publish back: circuit closed; publishing the outbox');
     });
-    this.sweeper = new PeriodicTask('outbox sweep', pollMs, () => this.sweep(), log, () => breaker.available);
+    this.sweeper = new PeriodicTask(
+      'outbox sweep',
+      pollMs,
+      () => this.sweep(),
+      log,
+      () => breaker.available,
+    );
   }
 
   start(): void {
@@ -93,18 +100,20 @@ export class OutboxRelay {
   }
 
   private sweepBatch(minAgeMs: number): Promise<number> {
-    return this.breaker.execute(() => this.ds.transaction(async (m) => {
-      const rows: OutboxRow[] = await m.query(
-        `select id, subject, headers, payload from outbox where created_at <= clock_timestamp() - make_interval(secs => $2::double precision / 1000)
+    return this.breaker.execute(() =>
+      this.ds.transaction(async (m) => {
+        const rows: OutboxRow[] = await m.query(
+          `select id, subject, headers, payload from outbox where created_at <= clock_timestamp() - make_interval(secs => $2::double precision / 1000)
           order by created_at limit $1 for update skip locked`,
-        [BATCH, minAgeMs],
-      );
-      if (rows.length === 0) return 0;
-      // While the publish circuit is half-open only the first row goes out (the probe); the rest fail fast and stay.
-      await Promise.all(rows.map((r) => this.publish(r)));
-      await m.query('delete from outbox where id = any($1::uuid[])', [rows.map((r) => r.id)]);
-      return rows.length;
-    }));
+          [BATCH, minAgeMs],
+        );
+        if (rows.length === 0) return 0;
+        // While the publish circuit is half-open only the first row goes out (the probe); the rest fail fast and stay.
+        await Promise.all(rows.map((r) => this.publish(r)));
+        await m.query('delete from outbox where id = any($1::uuid[])', [rows.map((r) => r.id)]);
+        return rows.length;
+      }),
+    );
   }
 
   /** Deletes published rows in batches: one statement for all ids gathered while the previous one ran. */

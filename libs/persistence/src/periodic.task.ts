@@ -29,7 +29,10 @@ export class PeriodicTask {
     if (this.stopped) return;
     const turn = this.enabled() ? this.task() : Promise.resolve();
     this.running = turn
-      .then(() => undefined, (e: unknown) => this.log.warn({ err: e }, `${this.name} failed; will try again`))
+      .then(
+        () => undefined,
+        (e: unknown) => this.log.warn({ err: e }, `${this.name} failed; will try again`),
+      )
       .finally(() => {
         this.running = undefined;
         if (!this.stopped) this.timer = setTimeout(() => this.run(), this.intervalMs);

@@ -43,7 +43,11 @@ export class Tx {
  * breaker), then hands the outbox rows to the relay.
  */
 export class Transactor {
-  constructor(private readonly ds: DataSource, private readonly relay: OutboxRelay, private readonly breaker: DatabaseBreaker) {}
+  constructor(
+    private readonly ds: DataSource,
+    private readonly relay: OutboxRelay,
+    private readonly breaker: DatabaseBreaker,
+  ) {}
 
   /** False while the database's circuit is open: timers with work of their own skip their turn. */
   get available(): boolean {
@@ -79,7 +83,10 @@ export class Transactor {
     const inbox = `${spec.stream}/${spec.durable}`;
     return (msgs) =>
       this.run(async (tx) => {
-        const claimed = await tx.claimAll(inbox, msgs.map((m) => m.messageId));
+        const claimed = await tx.claimAll(
+          inbox,
+          msgs.map((m) => m.messageId),
+        );
         for (const msg of msgs) {
           if (claimed.delete(msg.messageId)) await works[msg.subject](tx, msg);
         }

@@ -23,7 +23,11 @@ class NestPinoLogger implements LoggerService {
  * Starts one service app as a standalone Nest application context (no HTTP: services talk only over NATS).
  * Start-up errors are thrown, not logged by Nest, so the caller decides how to report them.
  */
-export async function startService(module: (config: Config) => DynamicModule, config: Config, name = 'nest'): Promise<INestApplicationContext> {
+export async function startService(
+  module: (config: Config) => DynamicModule,
+  config: Config,
+  name = 'nest',
+): Promise<INestApplicationContext> {
   const app = await NestFactory.createApplicationContext(module(config), { logger: false, abortOnError: false });
   app.useLogger(new NestPinoLogger(createLogger(name, config.LOG_LEVEL)));
   return app;
@@ -44,18 +48,26 @@ export async function runServiceMain(name: string, module: (config: Config) => D
       if (stopping) return;
       stopping = true;
       // Nest's shutdown hooks run in app.close(): consumers drain, the outbox flushes, connections close.
-      app.close().then(() => process.exit(0), (e: Error) => {
-        process.stderr.write(`${name}: shutdown failed: ${e.message}\n`);
-        process.exit(1);
-      });
+      app.close().then(
+        () => process.exit(0),
+        (e: Error) => {
+          process.stderr.write(`${name}: shutdown failed: ${e.message}\n`);
+          process.exit(1);
+        },
+      );
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     createLogger(name, config.LOG_LEVEL).info({ pid: process.pid }, 'started');
   } catch (e) {
     const err = e as Error;
-    const known = err instanceof ConfigError || err instanceof UnreachableError || err instanceof NatsAuthError || err instanceof DatabaseUnreachableError || err instanceof DatabaseAuthError;
-    process.stderr.write(`${name}: ${known ? err.message : err.stack ?? err.message}\n`);
+    const known =
+      err instanceof ConfigError ||
+      err instanceof UnreachableError ||
+      err instanceof NatsAuthError ||
+      err instanceof DatabaseUnreachableError ||
+      err instanceof DatabaseAuthError;
+    process.stderr.write(`${name}: ${known ? err.message : (err.stack ?? err.message)}\n`);
     process.exit(1);
   }
 }

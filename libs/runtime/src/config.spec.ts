@@ -5,9 +5,20 @@ describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
-      NATS_URL: 'nats://127.0.0.1:4222', ORDERFLOW_NAMESPACE: '', PGHOST: '127.0.0.1', PGPORT: 5432, PGDATABASE: 'orderflow',
-      RETRY_BACKOFF_MS: [1000, 5000, 30000], MAX_DELIVER: 5, SAGA_STEP_TIMEOUT_MS: 30000, LOG_LEVEL: 'info',
-      ACK_WAIT_MS: 10000, PG_POOL_ACQUIRE_TIMEOUT_MS: 5000, PG_STATEMENT_TIMEOUT_MS: 30000, PG_LOCK_TIMEOUT_MS: 5000, PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: 60000,
+      NATS_URL: 'nats://127.0.0.1:4222',
+      ORDERFLOW_NAMESPACE: '',
+      PGHOST: '127.0.0.1',
+      PGPORT: 5432,
+      PGDATABASE: 'orderflow',
+      RETRY_BACKOFF_MS: [1000, 5000, 30000],
+      MAX_DELIVER: 5,
+      SAGA_STEP_TIMEOUT_MS: 30000,
+      LOG_LEVEL: 'info',
+      ACK_WAIT_MS: 10000,
+      PG_POOL_ACQUIRE_TIMEOUT_MS: 5000,
+      PG_STATEMENT_TIMEOUT_MS: 30000,
+      PG_LOCK_TIMEOUT_MS: 5000,
+      PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: 60000,
     });
   });
 
@@ -23,9 +34,14 @@ describe('loadConfig', () => {
   });
 
   it('takes a cluster as a comma-separated NATS_URL, and refuses a list with a bad member', () => {
-    expect(loadConfig({ NATS_URL: 'nats://a:4222, nats://b:4223,nats://c:4224', NATS_STREAM_REPLICAS: '3' })).toMatchObject({ NATS_URL: 'nats://a:4222, nats://b:4223,nats://c:4224', NATS_STREAM_REPLICAS: 3 });
+    expect(loadConfig({ NATS_URL: 'nats://a:4222, nats://b:4223,nats://c:4224', NATS_STREAM_REPLICAS: '3' })).toMatchObject({
+      NATS_URL: 'nats://a:4222, nats://b:4223,nats://c:4224',
+      NATS_STREAM_REPLICAS: 3,
+    });
     expect(natsServers('nats://a:4222, nats://b:4223,nats://c:4224')).toEqual(['nats://a:4222', 'nats://b:4223', 'nats://c:4224']);
-    expect(() => loadConfig({ NATS_URL: 'nats://a:4222,b:4223' })).toThrow(/NATS_URL="nats:\/\/a:4222,b:4223": NATS_URL must look like nats:\/\/host:port, or a comma-separated list/);
+    expect(() => loadConfig({ NATS_URL: 'nats://a:4222,b:4223' })).toThrow(
+      /NATS_URL="nats:\/\/a:4222,b:4223": NATS_URL must look like nats:\/\/host:port, or a comma-separated list/,
+    );
     expect(() => loadConfig({ NATS_STREAM_REPLICAS: '0' })).toThrow(/NATS_STREAM_REPLICAS="0"/);
   });
 

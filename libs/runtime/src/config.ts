@@ -28,8 +28,7 @@ export function durationMs(text: string): number {
 const duration = () => Transform(({ value }) => (typeof value === 'string' ? durationMs(value) : value));
 const DAY = 86_400_000;
 
-const msList = () =>
-  Transform(({ value }) => (typeof value === 'string' ? value.split(',').map((v) => Number(v.trim())) : value));
+const msList = () => Transform(({ value }) => (typeof value === 'string' ? value.split(',').map((v) => Number(v.trim())) : value));
 
 /**
  * Every environment variable the apps read, with its default. Read once at start-up by `loadConfig`.
@@ -37,105 +36,158 @@ const msList = () =>
  */
 export class EnvConfig {
   /** One server or a comma-separated list of a cluster's servers (the client fails over among them). */
-  @IsString() @Matches(/^(nats|tls|wss?):\/\/[^\s,]+(\s*,\s*(nats|tls|wss?):\/\/[^\s,]+)*$/, { message: 'NATS_URL must look like nats://host:port, or a comma-separated list of such' })
+  @IsString()
+  @Matches(/^(nats|tls|wss?):\/\/[^\s,]+(\s*,\s*(nats|tls|wss?):\/\/[^\s,]+)*$/, {
+    message: 'NATS_URL must look like nats://host:port, or a comma-separated list of such',
+  })
   NATS_URL = 'nats://127.0.0.1:4222';
 
   /** Replicas of every stream (and the DLQ_STATE bucket): 1 on a single server, 3 on a cluster of three or more. */
-  @int() @IsInt() @Min(1) @Max(5)
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(5)
   NATS_STREAM_REPLICAS = 1;
 
   /** Prefix for subjects and streams, to run several deployments (or test runs) on one NATS server. */
-  @IsString() @Matches(/^[A-Za-z0-9_-]*$/, { message: 'ORDERFLOW_NAMESPACE must match [A-Za-z0-9_-]*' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]*$/, { message: 'ORDERFLOW_NAMESPACE must match [A-Za-z0-9_-]*' })
   ORDERFLOW_NAMESPACE = '';
 
   @IsString()
   PGHOST = '127.0.0.1';
 
-  @int() @IsInt() @Min(1) @Max(65535)
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
   PGPORT = 5432;
 
-  @IsString() @Matches(/^[a-z_][a-z0-9_]*$/, { message: 'PGDATABASE must be a plain lower-case identifier' })
+  @IsString()
+  @Matches(/^[a-z_][a-z0-9_]*$/, { message: 'PGDATABASE must be a plain lower-case identifier' })
   PGDATABASE = 'orderflow';
 
   /** Role that creates the database, the service roles and their schemas (needs CREATEDB and CREATEROLE). */
   @IsString()
   PG_ADMIN_USER = 'postgres';
 
-  @IsString() @IsOptional()
+  @IsString()
+  @IsOptional()
   PG_ADMIN_PASSWORD = '';
 
   /** Password given to every service role when it is created, and used to log in as it (empty: trust/peer auth). */
-  @IsString() @IsOptional()
+  @IsString()
+  @IsOptional()
   PG_SERVICE_PASSWORD = '';
 
-  @int() @IsInt() @Min(1) @Max(200)
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(200)
   PG_POOL_SIZE = 10;
 
   /** How long an app waits for a pooled Postgres connection (including connecting) before the attempt fails. */
-  @int() @IsInt() @Min(100)
+  @int()
+  @IsInt()
+  @Min(100)
   PG_POOL_ACQUIRE_TIMEOUT_MS = 5000;
 
   /** Longest wait between the circuit breaker's probes of an unavailable database (they start at 0.5 s and double). */
-  @int() @IsInt() @Min(500)
+  @int()
+  @IsInt()
+  @Min(500)
   PG_BREAKER_MAX_PROBE_DELAY_MS = 2000;
 
   /** `statement_timeout` of the service roles (0: none). */
-  @int() @IsInt() @Min(0)
+  @int()
+  @IsInt()
+  @Min(0)
   PG_STATEMENT_TIMEOUT_MS = 30000;
 
   /** `lock_timeout` of the service roles (0: none): a transaction waiting longer for a row lock fails and is retried. */
-  @int() @IsInt() @Min(0)
+  @int()
+  @IsInt()
+  @Min(0)
   PG_LOCK_TIMEOUT_MS = 5000;
 
   /** `idle_in_transaction_session_timeout` of the service roles (0: none): ends a session stuck in an open transaction. */
-  @int() @IsInt() @Min(0)
+  @int()
+  @IsInt()
+  @Min(0)
   PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60000;
 
   /** Delays before each redelivery of a failed message; the last one repeats. */
-  @msList() @ArrayMinSize(1) @IsInt({ each: true }) @Min(0, { each: true })
+  @msList()
+  @ArrayMinSize(1)
+  @IsInt({ each: true })
+  @Min(0, { each: true })
   RETRY_BACKOFF_MS: number[] = [1000, 5000, 30000];
 
   /** Deliveries of one message before it is dead-lettered. */
-  @int() @IsInt() @Min(1) @Max(100)
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(100)
   MAX_DELIVER = 5;
 
   /**
    * JetStream's ack wait for every durable consumer: a message not acked (nor reported `working()`) within it is
    * redelivered — after a crash, that is how long an app's in-flight messages wait. Messages in hand are kept alive.
    */
-  @int() @IsInt() @Min(1000) @Max(600_000)
+  @int()
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
   ACK_WAIT_MS = 10000;
 
   /** How long the work streams (ORDER, INVENTORY, PAYMENT, NOTIFICATION) keep a message (`7d`, `12h`, …). */
-  @duration() @IsInt({ message: 'STREAM_MAX_AGE must be a duration such as 7d, 12h or 30m' }) @Min(60_000)
+  @duration()
+  @IsInt({ message: 'STREAM_MAX_AGE must be a duration such as 7d, 12h or 30m' })
+  @Min(60_000)
   STREAM_MAX_AGE = 7 * DAY;
 
   /** How long the dead-letter stream keeps a dead letter. */
-  @duration() @IsInt({ message: 'DLQ_MAX_AGE must be a duration such as 30d' }) @Min(60_000)
+  @duration()
+  @IsInt({ message: 'DLQ_MAX_AGE must be a duration such as 30d' })
+  @Min(60_000)
   DLQ_MAX_AGE = 30 * DAY;
 
   /** Most bytes the dead-letter stream holds; the oldest dead letters go first past it. */
-  @int() @IsInt() @Min(1_048_576)
+  @int()
+  @IsInt()
+  @Min(1_048_576)
   DLQ_MAX_BYTES = 1_073_741_824;
 
   /** How long inbox rows are kept: at least DLQ_MAX_AGE, so a replay of a dead letter is still recognised. */
-  @duration() @IsInt({ message: 'INBOX_RETENTION must be a duration such as 30d' }) @Min(60_000)
+  @duration()
+  @IsInt({ message: 'INBOX_RETENTION must be a duration such as 30d' })
+  @Min(60_000)
   INBOX_RETENTION = 30 * DAY;
 
   /** How often each app prunes its inbox (in batches of 1,000 rows, off the message path). */
-  @int() @IsInt() @Min(100)
+  @int()
+  @IsInt()
+  @Min(100)
   INBOX_PRUNE_INTERVAL_MS = 600_000;
 
   /** Most messages one consumer handles in one transaction (it never waits to fill a batch). */
-  @int() @IsInt() @Min(1) @Max(1024)
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(1024)
   CONSUMER_MAX_BATCH = 64;
 
   /** How long a saga step waits for its reply before the command is sent again (a step of the definition may set its own). */
-  @int() @IsInt() @Min(100)
+  @int()
+  @IsInt()
+  @Min(100)
   SAGA_STEP_TIMEOUT_MS = 30000;
 
   /** Sends of one step's command before the step counts as failed (compensation) or, for a compensation, the saga as FAILED. */
-  @int() @IsInt() @Min(1) @Max(100)
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(100)
   SAGA_STEP_MAX_ATTEMPTS = 3;
 
   /**
@@ -143,15 +195,22 @@ export class EnvConfig {
    * at the step timeout and doubles per send up to SAGA_COMPENSATION_BACKOFF_MAX_MS: with the defaults
    * (30 s, 60 s, 100 sends) a compensation is re-sent for about 99 minutes.
    */
-  @int() @IsInt() @Min(1) @Max(100_000)
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
   SAGA_COMPENSATION_MAX_ATTEMPTS = 100;
 
   /** Ceiling of a compensation's doubling deadline, ms. */
-  @int() @IsInt() @Min(100)
+  @int()
+  @IsInt()
+  @Min(100)
   SAGA_COMPENSATION_BACKOFF_MAX_MS = 60_000;
 
   /** How often the outbox relay sweeps for rows older than this (rows are published right after their commit; the sweep catches what a crash or failed publish left). */
-  @int() @IsInt() @Min(10)
+  @int()
+  @IsInt()
+  @Min(10)
   OUTBOX_POLL_MS = 1000;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -171,7 +230,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const errors = validateSync(config);
   const lines = errors.map((e) => `${e.property}=${JSON.stringify(env[e.property])}: ${Object.values(e.constraints ?? {}).join(', ')}`);
   if (errors.length === 0 && config.INBOX_RETENTION < config.DLQ_MAX_AGE) {
-    lines.push(`INBOX_RETENTION=${JSON.stringify(env.INBOX_RETENTION ?? '30d')}: must be at least DLQ_MAX_AGE (${JSON.stringify(env.DLQ_MAX_AGE ?? '30d')}), so a replayed dead letter is still recognised by the inboxes`);
+    lines.push(
+      `INBOX_RETENTION=${JSON.stringify(env.INBOX_RETENTION ?? '30d')}: must be at least DLQ_MAX_AGE (${JSON.stringify(env.DLQ_MAX_AGE ?? '30d')}), so a replayed dead letter is still recognised by the inboxes`,
+    );
   }
   if (lines.length > 0) throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   return config;

@@ -1,10 +1,31 @@
-import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import {
+  BeforeApplicationShutdown,
+  DynamicModule,
+  Inject,
+  Injectable,
+  Module,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import { DataSource, MigrationInterface } from 'typeorm';
 import { Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient, QueryResponder } from '@orderflow/messaging';
-import { DatabaseBreaker, ensureDatabase, ensureServiceSchema, InboxPruner, InboxReceivedAt1763800000001, MessagingTables1763800000000, openServiceDataSource, OutboxRelay, Transactor } from '@orderflow/persistence';
+import {
+  DatabaseBreaker,
+  ensureDatabase,
+  ensureServiceSchema,
+  InboxPruner,
+  InboxReceivedAt1763800000001,
+  MessagingTables1763800000000,
+  openServiceDataSource,
+  OutboxRelay,
+  Transactor,
+} from '@orderflow/persistence';
 import { adminDb, Config, EnvConfig, ServiceName, serviceDb } from './config';
 import { createLogger, Logger } from './logger';
+
+/** A TypeORM migration class (what `migrations` lists). */
+type MigrationClass = new () => MigrationInterface;
 
 /** Injection token of the app's pino logger. */
 export const LOGGER = 'ORDERFLOW_LOGGER';
@@ -14,7 +35,7 @@ export const SERVICE_NAME = 'ORDERFLOW_SERVICE_NAME';
 export interface ServiceDefinition {
   service: ServiceName;
   /** The service's TypeORM migrations, oldest first (the outbox/inbox migration is added before them). */
-  migrations: Function[];
+  migrations: MigrationClass[];
 }
 
 /**
@@ -95,12 +116,24 @@ export class ServiceModule {
         {
           provide: JetStreamClient,
           useFactory: async () => {
-            const client = await JetStreamClient.connect(config.NATS_URL, new Namespace(config.ORDERFLOW_NAMESPACE), log, `orderflow-${def.service}`);
+            const client = await JetStreamClient.connect(
+              config.NATS_URL,
+              new Namespace(config.ORDERFLOW_NAMESPACE),
+              log,
+              `orderflow-${def.service}`,
+            );
             // A failed start must not leave the connection open (Nest does not shut down a module that failed to init).
-            await client.ensureStreams(Object.keys(Streams) as StreamName[], { workMaxAgeMs: config.STREAM_MAX_AGE, dlqMaxAgeMs: config.DLQ_MAX_AGE, dlqMaxBytes: config.DLQ_MAX_BYTES, replicas: config.NATS_STREAM_REPLICAS }).catch(async (e: unknown) => {
-              await client.close();
-              throw e;
-            });
+            await client
+              .ensureStreams(Object.keys(Streams) as StreamName[], {
+                workMaxAgeMs: config.STREAM_MAX_AGE,
+                dlqMaxAgeMs: config.DLQ_MAX_AGE,
+                dlqMaxBytes: config.DLQ_MAX_BYTES,
+                replicas: config.NATS_STREAM_REPLICAS,
+              })
+              .catch(async (e: unknown) => {
+                await client.close();
+                throw e;
+              });
             return client;
           },
         },
@@ -108,10 +141,16 @@ export class ServiceModule {
           provide: DataSource,
           useFactory: () => openServiceDatabase(config, def),
         },
-        { provide: DatabaseBreaker, useFactory: (ds: DataSource) => new DatabaseBreaker(ds, log.child({ component: 'database' }), config.PG_BREAKER_MAX_PROBE_DELAY_MS), inject: [DataSource] },
+        {
+          provide: DatabaseBreaker,
+          useFactory: (ds: DataSource) =>
+            new DatabaseBreaker(ds, log.child({ component: 'database' }), config.PG_BREAKER_MAX_PROBE_DELAY_MS),
+          inject: [DataSource],
+        },
         {
           provide: OutboxRelay,
-          useFactory: (ds: DataSource, client: JetStreamClient, breaker: DatabaseBreaker) => new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS, breaker),
+          useFactory: (ds: DataSource, client: JetStreamClient, breaker: DatabaseBreaker) =>
+            new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS, breaker),
           inject: [DataSource, JetStreamClient, DatabaseBreaker],
         },
         {
@@ -122,18 +161,44 @@ export class ServiceModule {
         {
           provide: ConsumerRunner,
           useFactory: (client: JetStreamClient, breaker: DatabaseBreaker) =>
-            new ConsumerRunner(client, { backoffMs: config.RETRY_BACKOFF_MS, maxDeliver: config.MAX_DELIVER, maxBatch: config.CONSUMER_MAX_BATCH, ackWaitMs: config.ACK_WAIT_MS }, log, breaker),
+            new ConsumerRunner(
+              client,
+              {
+                backoffMs: config.RETRY_BACKOFF_MS,
+                maxDeliver: config.MAX_DELIVER,
+                maxBatch: config.CONSUMER_MAX_BATCH,
+                ackWaitMs: config.ACK_WAIT_MS,
+              },
+              log,
+              breaker,
+            ),
           inject: [JetStreamClient, DatabaseBreaker],
         },
         {
           provide: InboxPruner,
-          useFactory: (ds: DataSource) => new InboxPruner(ds, log.child({ component: 'inbox' }), config.INBOX_RETENTION, config.INBOX_PRUNE_INTERVAL_MS),
+          useFactory: (ds: DataSource) =>
+            new InboxPruner(ds, log.child({ component: 'inbox' }), config.INBOX_RETENTION, config.INBOX_PRUNE_INTERVAL_MS),
           inject: [DataSource],
         },
-        { provide: QueryResponder, useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log), inject: [JetStreamClient] },
+        {
+          provide: QueryResponder,
+          useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log),
+          inject: [JetStreamClient],
+        },
         ServiceLifecycle,
       ],
-      exports: [EnvConfig, LOGGER, SERVICE_NAME, JetStreamClient, DataSource, DatabaseBreaker, OutboxRelay, Transactor, ConsumerRunner, QueryResponder],
+      exports: [
+        EnvConfig,
+        LOGGER,
+        SERVICE_NAME,
+        JetStreamClient,
+        DataSource,
+        DatabaseBreaker,
+        OutboxRelay,
+        Transactor,
+        ConsumerRunner,
+        QueryResponder,
+      ],
     };
   }
 }

@@ -18,7 +18,9 @@ export function accountsCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (customerId: string, amount: number, opts: { currency: string; json?: boolean }, cmd: Command) => {
       const deposited = await withClient(cmd, (c) =>
-        c.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: opts.currency }, Subjects.PaymentDeposited, { check: `orderflow accounts show ${customerId}` }),
+        c.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: opts.currency }, Subjects.PaymentDeposited, {
+          check: `orderflow accounts show ${customerId}`,
+        }),
       );
       show(!!opts.json, deposited.body);
     });

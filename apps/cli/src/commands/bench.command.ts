@@ -54,15 +54,30 @@ export function benchCommand(): Command {
         // serialise every reservation or charge on its row lock and measure that instead of the pipeline.
         const total = opts.sagas + opts.closed;
         const keys = Array.from({ length: KEYS }, (_, i) => i);
-        await Promise.all(keys.map(async (i) => {
-          await client.command<StockLevel>(Subjects.InventoryRestock, { sku: `BENCH-${i}`, quantity: total }, Subjects.InventoryRestocked);
-          await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId: `bench-${i}`, amount: total * 100, currency: 'USD' }, Subjects.PaymentDeposited);
-        }));
+        await Promise.all(
+          keys.map(async (i) => {
+            await client.command<StockLevel>(
+              Subjects.InventoryRestock,
+              { sku: `BENCH-${i}`, quantity: total },
+              Subjects.InventoryRestocked,
+            );
+            await client.command<AccountBalance>(
+              Subjects.PaymentDeposit,
+              { customerId: `bench-${i}`, amount: total * 100, currency: 'USD' },
+              Subjects.PaymentDeposited,
+            );
+          }),
+        );
         const outcomes = client.outcomes();
         let n = 0;
         const make = (): OrderCreated => {
           const i = n++ % KEYS;
-          return { orderId: randomUUID(), customerId: `bench-${i}`, currency: 'USD', items: [{ sku: `BENCH-${i}`, quantity: 1, unitPrice: 100 }] };
+          return {
+            orderId: randomUUID(),
+            customerId: `bench-${i}`,
+            currency: 'USD',
+            items: [{ sku: `BENCH-${i}`, quantity: 1, unitPrice: 100 }],
+          };
         };
 
         const closed: number[] = [];
@@ -72,23 +87,39 @@ export function benchCommand(): Command {
         const inflight = new Set<Promise<void>>();
         const t0 = performance.now();
         for (let i = 0; i < opts.sagas; i++) {
-          const p: Promise<void> = sagaLatency(client, outcomes, make()).then((ms) => void lat.push(ms)).finally(() => inflight.delete(p));
+          const p: Promise<void> = sagaLatency(client, outcomes, make())
+            .then((ms) => void lat.push(ms))
+            .finally(() => inflight.delete(p));
           inflight.add(p);
           if (inflight.size >= opts.window) await Promise.race(inflight);
         }
         await Promise.all(inflight);
         const secs = (performance.now() - t0) / 1000;
         const ours = {
-          sagas: opts.sagas, window: opts.window, sagas_per_s: Math.round(opts.sagas / secs),
-          p50_ms: round(pct(lat, 0.5)), p99_ms: round(pct(lat, 0.99)),
-          closed_sagas: opts.closed, closed_p50_ms: round(pct(closed, 0.5), 2), closed_p99_ms: round(pct(closed, 0.99), 2),
+          sagas: opts.sagas,
+          window: opts.window,
+          sagas_per_s: Math.round(opts.sagas / secs),
+          p50_ms: round(pct(lat, 0.5)),
+          p99_ms: round(pct(lat, 0.99)),
+          closed_sagas: opts.closed,
+          closed_p50_ms: round(pct(closed, 0.5), 2),
+          closed_p99_ms: round(pct(closed, 0.99), 2),
         };
         await apps.stop();
 
-        const floor = existsSync(opts.floor) ? await runFloor(opts.floor, {
-          ...env, PGHOST: config.PGHOST, PGPORT: String(config.PGPORT), PGUSER: config.PG_ADMIN_USER, PGPASSWORD: config.PG_ADMIN_PASSWORD, PGDATABASE: config.PGDATABASE,
-          N: String(opts.sagas), N_CLOSED: String(opts.closed), WINDOW: String(opts.window),
-        }) : null;
+        const floor = existsSync(opts.floor)
+          ? await runFloor(opts.floor, {
+              ...env,
+              PGHOST: config.PGHOST,
+              PGPORT: String(config.PGPORT),
+              PGUSER: config.PG_ADMIN_USER,
+              PGPASSWORD: config.PG_ADMIN_PASSWORD,
+              PGDATABASE: config.PGDATABASE,
+              N: String(opts.sagas),
+              N_CLOSED: String(opts.closed),
+              WINDOW: String(opts.window),
+            })
+          : null;
         const ratio = floor && {
           throughput: round(ours.sagas_per_s / floor.sagas_per_s, 3),
           p50: round(ours.p50_ms / floor.p50_ms, 2),

@@ -32,7 +32,12 @@ export function dbCommand(): Command {
         rows.push({ service: def.service, schema: ds.driver.schema ?? '', migrations: n });
         await ds.destroy();
       }
-      print(!!opts.json, rows, ['service', 'schema', 'migrations applied'], rows.map((r) => [r.service, r.schema, r.migrations]));
+      print(
+        !!opts.json,
+        rows,
+        ['service', 'schema', 'migrations applied'],
+        rows.map((r) => [r.service, r.schema, r.migrations]),
+      );
     });
   return db;
 }

@@ -31,13 +31,27 @@ async function startPrivate<T>(name: string, start: () => Promise<T>): Promise<T
 export function demoOrders(run: string) {
   const sku = (s: string) => `${s}-${run}`;
   const customer = (c: string) => `${c}-${run}`;
-  const o = (c: string, items: [string, number, number][]): OrderCreated =>
-    ({ orderId: randomUUID(), customerId: customer(c), currency: 'USD', items: items.map(([s, quantity, unitPrice]) => ({ sku: sku(s), quantity, unitPrice })) });
+  const o = (c: string, items: [string, number, number][]): OrderCreated => ({
+    orderId: randomUUID(),
+    customerId: customer(c),
+    currency: 'USD',
+    items: items.map(([s, quantity, unitPrice]) => ({ sku: sku(s), quantity, unitPrice })),
+  });
   return {
-    stock: [[sku('BOOK'), 20], [sku('PEN'), 100], [sku('LAMP'), 2]] as [string, number][],
-    deposits: [[customer('alice'), 50_000], [customer('bob'), 500]] as [string, number][],
+    stock: [
+      [sku('BOOK'), 20],
+      [sku('PEN'), 100],
+      [sku('LAMP'), 2],
+    ] as [string, number][],
+    deposits: [
+      [customer('alice'), 50_000],
+      [customer('bob'), 500],
+    ] as [string, number][],
     orders: [
-      o('alice', [['BOOK', 2, 1250], ['PEN', 3, 199]]), // confirmed
+      o('alice', [
+        ['BOOK', 2, 1250],
+        ['PEN', 3, 199],
+      ]), // confirmed
       o('alice', [['PEN', 10, 199]]), // confirmed
       o('alice', [['LAMP', 5, 3999]]), // out_of_stock
       o('alice', [['GHOST', 1, 100]]), // unknown_sku
@@ -49,7 +63,9 @@ export function demoOrders(run: string) {
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('start what is missing, seed stock and accounts, publish a mixed batch of orders, print the outcomes, stop what it started')
+    .description(
+      'start what is missing, seed stock and accounts, publish a mixed batch of orders, print the outcomes, stop what it started',
+    )
     .option('--data-dir <path>', 'where private servers and app logs go', process.env.ORDERFLOW_DATA_DIR ?? '.orderflow')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { dataDir: string; json?: boolean }, cmd: Command) => {
@@ -61,7 +77,12 @@ export function demoCommand(): Command {
       let client: PipelineClient | undefined;
       const hint = 'start them with `docker compose up -d nats postgres`';
       try {
-        const env: Record<string, string | undefined> = { ...process.env, NATS_URL: config.NATS_URL, ORDERFLOW_NAMESPACE: config.ORDERFLOW_NAMESPACE, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+        const env: Record<string, string | undefined> = {
+          ...process.env,
+          NATS_URL: config.NATS_URL,
+          ORDERFLOW_NAMESPACE: config.ORDERFLOW_NAMESPACE,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        };
         const natsDown = await natsProblem(config.NATS_URL);
         if (natsDown) {
           const nats = await startPrivate('nats-server', () => startPrivateNats(dir));
@@ -94,9 +115,13 @@ export function demoCommand(): Command {
 
         const run = randomUUID().slice(0, 6);
         const plan = demoOrders(run);
-        for (const [sku, qty] of plan.stock) await client.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked);
-        for (const [customerId, amount] of plan.deposits) await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: 'USD' }, Subjects.PaymentDeposited);
-        say(`seeded ${plan.stock.map(([s, q]) => `${s}×${q}`).join(', ')}; deposits ${plan.deposits.map(([c, a]) => `${c} ${formatMoney(a, 'USD')}`).join(', ')}`);
+        for (const [sku, qty] of plan.stock)
+          await client.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked);
+        for (const [customerId, amount] of plan.deposits)
+          await client.command<AccountBalance>(Subjects.PaymentDeposit, { customerId, amount, currency: 'USD' }, Subjects.PaymentDeposited);
+        say(
+          `seeded ${plan.stock.map(([s, q]) => `${s}×${q}`).join(', ')}; deposits ${plan.deposits.map(([c, a]) => `${c} ${formatMoney(a, 'USD')}`).join(', ')}`,
+        );
         say(`publishing ${plan.orders.length} orders and waiting for their outcomes`);
         const outcomes = (await publishOrders(client, plan.orders, true, 30_000)).outcomes!;
         printOutcomes(!!opts.json, outcomes);

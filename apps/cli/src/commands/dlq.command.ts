@@ -40,19 +40,34 @@ function selection(seqs: string[], opts: FilterOptions & { all?: boolean }): num
 }
 
 /** The entries a bulk command works on, taken once when it starts (a snapshot), and the SEQs that do not exist. */
-async function select(dlq: DeadLetters, wanted: number[] | 'all', filter: FilterOptions): Promise<{ entries: DlqMessage[]; missing: number[] }> {
+async function select(
+  dlq: DeadLetters,
+  wanted: number[] | 'all',
+  filter: FilterOptions,
+): Promise<{ entries: DlqMessage[]; missing: number[] }> {
   const all = await dlq.all();
   if (wanted === 'all') return { entries: all.filter((e) => matches(e, filter)), missing: [] };
   return { entries: all.filter((e) => wanted.includes(e.seq)), missing: wanted.filter((s) => !all.some((e) => e.seq === s)) };
 }
 
 function printReport(json: boolean, report: Report): void {
-  print(json, report, ['seq', 'action', 'reason / new message id', 'diff'], report.results.map((r) => [r.seq, r.action, r.reason ?? r.newMsgId, r.diff]));
-  process.stderr.write(`${report.dryRun ? 'dry run, nothing changed: ' : ''}${countsLine(report.results.map((r) => r.action)) || 'no entries'}\n`);
-  if (report.halted) process.stderr.write(`the canary halted: more than the allowed share of a round was dead-lettered again${report.resume ? `; carry on with:\n  ${report.resume}` : ''}\n`);
+  print(
+    json,
+    report,
+    ['seq', 'action', 'reason / new message id', 'diff'],
+    report.results.map((r) => [r.seq, r.action, r.reason ?? r.newMsgId, r.diff]),
+  );
+  process.stderr.write(
+    `${report.dryRun ? 'dry run, nothing changed: ' : ''}${countsLine(report.results.map((r) => r.action)) || 'no entries'}\n`,
+  );
+  if (report.halted)
+    process.stderr.write(
+      `the canary halted: more than the allowed share of a round was dead-lettered again${report.resume ? `; carry on with:\n  ${report.resume}` : ''}\n`,
+    );
 }
 
-const missingResults = (missing: number[]): EntryResult[] => missing.map((seq) => ({ seq, action: 'skipped', reason: `no dead letter ${seq}`, newMsgId: null, diff: null }));
+const missingResults = (missing: number[]): EntryResult[] =>
+  missing.map((seq) => ({ seq, action: 'skipped', reason: `no dead letter ${seq}`, newMsgId: null, diff: null }));
 
 function readPatch(path: string): unknown {
   try {
@@ -73,11 +88,20 @@ export function dlqCommand(): Command {
     .option('--limit <n>', 'the newest N', wholeNumber('--limit', 1, 1_000_000))
     .option('--json', 'print JSON')
     .action(async (opts: FilterOptions & { json?: boolean }, cmd: Command) => {
-      const rows = (await openDlq(cmd, (_, d) => d.all())).filter((e) => matches(e, opts)).slice(-(opts.limit ?? Infinity)).map(listed);
-      print(!!opts.json, rows, ['seq', 'time', 'subject', 'order', 'state', 'replays', 'fingerprint', 'error'], rows.map((e) => [e.seq, e.time, e.subject, e.orderId, e.state, e.replayCount, e.fingerprint, e.error]));
+      const rows = (await openDlq(cmd, (_, d) => d.all()))
+        .filter((e) => matches(e, opts))
+        .slice(-(opts.limit ?? Infinity))
+        .map(listed);
+      print(
+        !!opts.json,
+        rows,
+        ['seq', 'time', 'subject', 'order', 'state', 'replays', 'fingerprint', 'error'],
+        rows.map((e) => [e.seq, e.time, e.subject, e.orderId, e.state, e.replayCount, e.fingerprint, e.error]),
+      );
     });
 
-  dlq.command('show')
+  dlq
+    .command('show')
     .description('one dead letter: every header, the body, the saga of its order, and advice')
     .argument('<seq>', 'DLQ sequence', seqNumber)
     .option('--json', 'print JSON')
@@ -100,28 +124,48 @@ export function dlqCommand(): Command {
       out.write(`dead letter ${shown.seq} (${shown.state}) of ${shown.subject}, ${shown.time}\n`);
       print(false, shown, ['header', 'value'], Object.entries(shown.headers));
       out.write(`body:\n${typeof shown.body === 'string' ? shown.body : JSON.stringify(shown.body, null, 2)}\n`);
-      out.write(`saga: ${shown.saga ? `${shown.saga.sagaId} attempt ${shown.saga.attempt} ${shown.saga.status}${shown.saga.reason ? ` (${shown.saga.reason})` : ''}` : 'none'}\n`);
+      out.write(
+        `saga: ${shown.saga ? `${shown.saga.sagaId} attempt ${shown.saga.attempt} ${shown.saga.status}${shown.saga.reason ? ` (${shown.saga.reason})` : ''}` : 'none'}\n`,
+      );
       out.write(`advice: ${shown.advice}\n`);
     });
 
-  dlq.command('stats')
+  dlq
+    .command('stats')
     .description('dead letters counted by original subject and error fingerprint')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const groups = new Map<string, { subject: string; fingerprint: string; error: string; count: number; firstSeen: string; lastSeen: string }>();
+      const groups = new Map<
+        string,
+        { subject: string; fingerprint: string; error: string; count: number; firstSeen: string; lastSeen: string }
+      >();
       for (const e of await openDlq(cmd, (_, d) => d.all())) {
         const key = `${e.subject} ${e.fingerprint}`;
-        const g = groups.get(key) ?? { subject: e.subject, fingerprint: e.fingerprint, error: fingerprintOf(e.error).masked, count: 0, firstSeen: e.time, lastSeen: e.time };
+        const g = groups.get(key) ?? {
+          subject: e.subject,
+          fingerprint: e.fingerprint,
+          error: fingerprintOf(e.error).masked,
+          count: 0,
+          firstSeen: e.time,
+          lastSeen: e.time,
+        };
         g.count++;
         if (e.time < g.firstSeen) g.firstSeen = e.time;
         if (e.time > g.lastSeen) g.lastSeen = e.time;
         groups.set(key, g);
       }
       const rows = [...groups.values()].sort((a, b) => b.count - a.count);
-      print(!!opts.json, rows, ['subject', 'fingerprint', 'count', 'first seen', 'last seen', 'error'], rows.map((g) => [g.subject, g.fingerprint, g.count, g.firstSeen, g.lastSeen, g.error]));
+      print(
+        !!opts.json,
+        rows,
+        ['subject', 'fingerprint', 'count', 'first seen', 'last seen', 'error'],
+        rows.map((g) => [g.subject, g.fingerprint, g.count, g.firstSeen, g.lastSeen, g.error]),
+      );
     });
 
-  withFilters(dlq.command('replay').description('republish dead letters to their original subject with a new message id and lineage headers'))
+  withFilters(
+    dlq.command('replay').description('republish dead letters to their original subject with a new message id and lineage headers'),
+  )
     .argument('[seqs...]', 'DLQ sequences')
     .option('--all', 'every entry passing the filters')
     .requiredOption('--why <text>', 'why (recorded with the replay)')
@@ -130,28 +174,59 @@ export function dlqCommand(): Command {
     .option('--patch <file>', 'an RFC 7386 JSON merge patch for each body, validated before anything is sent; - reads stdin')
     .option('--rate <n/s>', 'most replays per second', rate)
     .option('--canary', 'replay 1, then 2, 4, … per round, waiting for outcomes; halt when a round fails too often')
-    .option('--max-fail-rate <r>', 'with --canary: the share of a round that may be dead-lettered again', (v: string) => {
-      const r = Number(v);
-      if (!(r >= 0 && r <= 1)) throw new UsageError(`--max-fail-rate must be a number from 0 to 1, got "${v}"`);
-      return r;
-    }, 0.2)
+    .option(
+      '--max-fail-rate <r>',
+      'with --canary: the share of a round that may be dead-lettered again',
+      (v: string) => {
+        const r = Number(v);
+        if (!(r >= 0 && r <= 1)) throw new UsageError(`--max-fail-rate must be a number from 0 to 1, got "${v}"`);
+        return r;
+      },
+      0.2,
+    )
     .option('--timeout <ms>', 'with --canary: how long to wait for each outcome', wholeNumber('--timeout', 100), 30_000)
     .option('--force', 'replay entries already replayed, replayed 3+ times, or whose saga has moved on')
     .option('--json', 'print JSON')
-    .action(async (seqs: string[], opts: FilterOptions & { all?: boolean; why: string; operator?: string; dryRun?: boolean; patch?: string; rate?: number; canary?: boolean; maxFailRate: number; timeout: number; force?: boolean; json?: boolean }, cmd: Command) => {
-      if (!opts.why.trim()) throw new UsageError('--why must say why');
-      const wanted = selection(seqs, opts);
-      const patch = opts.patch !== undefined ? readPatch(opts.patch) : undefined;
-      const report = await openDlq(cmd, async (client, d) => {
-        const { entries, missing } = await select(d, wanted, opts);
-        const r = await replay(client, d, entries, { ...opts, operator: operatorOf(opts), patch, patchArg: opts.patch, timeoutMs: opts.timeout });
-        return { ...r, results: [...missingResults(missing), ...r.results] };
-      });
-      printReport(!!opts.json, report);
-      if (report.halted) process.exitCode = 1;
-    });
+    .action(
+      async (
+        seqs: string[],
+        opts: FilterOptions & {
+          all?: boolean;
+          why: string;
+          operator?: string;
+          dryRun?: boolean;
+          patch?: string;
+          rate?: number;
+          canary?: boolean;
+          maxFailRate: number;
+          timeout: number;
+          force?: boolean;
+          json?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (!opts.why.trim()) throw new UsageError('--why must say why');
+        const wanted = selection(seqs, opts);
+        const patch = opts.patch !== undefined ? readPatch(opts.patch) : undefined;
+        const report = await openDlq(cmd, async (client, d) => {
+          const { entries, missing } = await select(d, wanted, opts);
+          const r = await replay(client, d, entries, {
+            ...opts,
+            operator: operatorOf(opts),
+            patch,
+            patchArg: opts.patch,
+            timeoutMs: opts.timeout,
+          });
+          return { ...r, results: [...missingResults(missing), ...r.results] };
+        });
+        printReport(!!opts.json, report);
+        if (report.halted) process.exitCode = 1;
+      },
+    );
 
-  withFilters(dlq.command('purge').description('delete dead letters (each keeps its state record, and the purge is recorded on the OPS stream)'))
+  withFilters(
+    dlq.command('purge').description('delete dead letters (each keeps its state record, and the purge is recorded on the OPS stream)'),
+  )
     .argument('[seqs...]', 'DLQ sequences')
     .option('--all', 'every entry passing the filters')
     .requiredOption('--why <text>', 'why (recorded with the purge)')
@@ -159,25 +234,48 @@ export function dlqCommand(): Command {
     .option('--dry-run', 'print what would be purged, change nothing')
     .option('--yes', 'confirm (required unless --dry-run, or answered at the prompt)')
     .option('--json', 'print JSON')
-    .action(async (seqs: string[], opts: FilterOptions & { all?: boolean; why: string; operator?: string; dryRun?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
-      if (!opts.why.trim()) throw new UsageError('--why must say why');
-      const wanted = selection(seqs, opts);
-      const report = await openDlq(cmd, async (client, d) => {
-        const { entries, missing } = await select(d, wanted, opts);
-        const results: EntryResult[] = entries.map((e) => ({ seq: e.seq, action: e.state === 'purged' ? 'skipped' : opts.dryRun ? 'would_purge' : 'purged', reason: e.state === 'purged' ? 'already purged' : null, newMsgId: null, diff: null }));
-        const todo = entries.filter((e) => e.state !== 'purged');
-        if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
-        if (!opts.dryRun && todo.length) {
-          const operator = operatorOf(opts);
-          for (const e of todo) {
-            await d.setState(e.seq, { state: 'purged', at: new Date().toISOString(), operator, why: opts.why, entry: { ...listed(e), state: 'purged' } });
-            await d.deleteMessage(e.seq);
+    .action(
+      async (
+        seqs: string[],
+        opts: FilterOptions & { all?: boolean; why: string; operator?: string; dryRun?: boolean; yes?: boolean; json?: boolean },
+        cmd: Command,
+      ) => {
+        if (!opts.why.trim()) throw new UsageError('--why must say why');
+        const wanted = selection(seqs, opts);
+        const report = await openDlq(cmd, async (client, d) => {
+          const { entries, missing } = await select(d, wanted, opts);
+          const results: EntryResult[] = entries.map((e) => ({
+            seq: e.seq,
+            action: e.state === 'purged' ? 'skipped' : opts.dryRun ? 'would_purge' : 'purged',
+            reason: e.state === 'purged' ? 'already purged' : null,
+            newMsgId: null,
+            diff: null,
+          }));
+          const todo = entries.filter((e) => e.state !== 'purged');
+          if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
+          if (!opts.dryRun && todo.length) {
+            const operator = operatorOf(opts);
+            for (const e of todo) {
+              await d.setState(e.seq, {
+                state: 'purged',
+                at: new Date().toISOString(),
+                operator,
+                why: opts.why,
+                entry: { ...listed(e), state: 'purged' },
+              });
+              await d.deleteMessage(e.seq);
+            }
+            await opsEvent(client, 'dlq.purged', {
+              action: 'purge',
+              entries: todo.map((e) => ({ seq: e.seq, subject: e.subject, orderId: e.orderId, error: e.error })),
+              operator,
+              why: opts.why,
+            });
           }
-          await opsEvent(client, 'dlq.purged', { action: 'purge', entries: todo.map((e) => ({ seq: e.seq, subject: e.subject, orderId: e.orderId, error: e.error })), operator, why: opts.why });
-        }
-        return { dryRun: !!opts.dryRun, halted: false, resume: null, results: [...missingResults(missing), ...results] };
-      });
-      printReport(!!opts.json, report);
-    });
+          return { dryRun: !!opts.dryRun, halted: false, resume: null, results: [...missingResults(missing), ...results] };
+        });
+        printReport(!!opts.json, report);
+      },
+    );
   return dlq;
 }

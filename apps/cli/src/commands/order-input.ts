@@ -9,7 +9,8 @@ import { UsageError } from '../cli.errors';
  */
 export function parseItem(spec: string): OrderLine {
   const m = /^([^:\s]+):(\d+):(\d+)$/.exec(spec);
-  if (!m) throw new UsageError(`--item "${spec}" must be SKU:QTY:UNIT_PRICE with whole numbers, unit price in minor units (e.g. BOOK:2:1250)`);
+  if (!m)
+    throw new UsageError(`--item "${spec}" must be SKU:QTY:UNIT_PRICE with whole numbers, unit price in minor units (e.g. BOOK:2:1250)`);
   return { sku: m[1], quantity: Number(m[2]), unitPrice: Number(m[3]) };
 }
 
@@ -32,20 +33,26 @@ export function readOrders(path: string): OrderCreated[] {
     const parsed = JSON.parse(trimmed);
     records = Array.isArray(parsed) ? parsed : [parsed];
   } catch {
-    records = trimmed.split(/\r?\n/).filter((l) => l.trim()).map((line, i) => {
-      try {
-        return JSON.parse(line);
-      } catch (e) {
-        throw new UsageError(`${path} line ${i + 1} is not JSON: ${(e as Error).message}`);
-      }
-    });
+    records = trimmed
+      .split(/\r?\n/)
+      .filter((l) => l.trim())
+      .map((line, i) => {
+        try {
+          return JSON.parse(line);
+        } catch (e) {
+          throw new UsageError(`${path} line ${i + 1} is not JSON: ${(e as Error).message}`);
+        }
+      });
   }
   return records.map((r, i) => toOrder(r, `${path} record ${i + 1}`));
 }
 
 /** @throws UsageError when `record` is not a valid `order.created` body. */
 export function toOrder(record: unknown, where: string): OrderCreated {
-  const withId = record && typeof record === 'object' && !Array.isArray(record) && !('orderId' in record) ? { orderId: randomUUID(), ...record } : record;
+  const withId =
+    record && typeof record === 'object' && !Array.isArray(record) && !('orderId' in record)
+      ? { orderId: randomUUID(), ...record }
+      : record;
   try {
     return parseMessage(OrderCreated, withId);
   } catch (e) {
@@ -60,11 +67,14 @@ export function toOrder(record: unknown, where: string): OrderCreated {
  */
 export function generateOrders(n: number, customer: string, currency: string, items?: OrderLine[]): OrderCreated[] {
   return Array.from({ length: n }, (_, i) =>
-    toOrder({
-      orderId: randomUUID(),
-      customerId: customer,
-      currency,
-      items: items ?? [{ sku: 'DEMO-SKU', quantity: 1 + (i % 3), unitPrice: 100 * (1 + (i % 50)) }],
-    }, `generated order ${i + 1}`),
+    toOrder(
+      {
+        orderId: randomUUID(),
+        customerId: customer,
+        currency,
+        items: items ?? [{ sku: 'DEMO-SKU', quantity: 1 + (i % 3), unitPrice: 100 * (1 + (i % 50)) }],
+      },
+      `generated order ${i + 1}`,
+    ),
   );
 }

@@ -8,7 +8,9 @@ import { print } from '../output';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `orders show --json`: the order service's view plus the order's newest dead letter; `REJECTED` when only a dead letter exists. */
-type Shown = (OrderView | (Omit<OrderView, 'status' | 'saga'> & { status: 'REJECTED'; saga: null })) & { deadLetter: { seq: number; error: string; state: DlqState } | null };
+type Shown = (OrderView | (Omit<OrderView, 'status' | 'saga'> & { status: 'REJECTED'; saga: null })) & {
+  deadLetter: { seq: number; error: string; state: DlqState } | null;
+};
 
 export function ordersCommand(): Command {
   const orders = new Command('orders').description('look at orders (asks the order service)');
@@ -30,12 +32,24 @@ export function ordersCommand(): Command {
       if (opts.json) return print(true, shown);
       const out = process.stdout;
       if (!shown.saga) {
-        out.write(`order ${orderId}: REJECTED — its ${Subjects.OrderCreated} was dead-lettered (${shown.reason}); see \`orderflow dlq show ${shown.deadLetter!.seq}\`\n`);
+        out.write(
+          `order ${orderId}: REJECTED — its ${Subjects.OrderCreated} was dead-lettered (${shown.reason}); see \`orderflow dlq show ${shown.deadLetter!.seq}\`\n`,
+        );
         return;
       }
-      out.write(`order ${shown.orderId}: ${shown.status}${shown.reason ? ` (${shown.reason})` : ''}\nsaga ${shown.saga.id} (attempt ${shown.saga.attempt}): ${shown.saga.status}\n`);
-      print(false, shown, ['step', 'status', 'started', 'finished', 'error'], shown.saga.steps.map((s) => [s.name, s.status, s.startedAt, s.finishedAt, s.error]));
-      if (shown.deadLetter) out.write(`dead letter ${shown.deadLetter.seq} (${shown.deadLetter.state}): ${shown.deadLetter.error}; see \`orderflow dlq show ${shown.deadLetter.seq}\`\n`);
+      out.write(
+        `order ${shown.orderId}: ${shown.status}${shown.reason ? ` (${shown.reason})` : ''}\nsaga ${shown.saga.id} (attempt ${shown.saga.attempt}): ${shown.saga.status}\n`,
+      );
+      print(
+        false,
+        shown,
+        ['step', 'status', 'started', 'finished', 'error'],
+        shown.saga.steps.map((s) => [s.name, s.status, s.startedAt, s.finishedAt, s.error]),
+      );
+      if (shown.deadLetter)
+        out.write(
+          `dead letter ${shown.deadLetter.seq} (${shown.deadLetter.state}): ${shown.deadLetter.error}; see \`orderflow dlq show ${shown.deadLetter.seq}\`\n`,
+        );
     });
   return orders;
 }

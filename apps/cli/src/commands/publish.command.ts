@@ -25,18 +25,27 @@ interface PublishOptions {
  * terminal; null without `wait`. When `signal` aborts (Ctrl-C), it stops publishing and waiting and returns
  * the outcomes of what was published so far.
  */
-export async function publishOrders(client: PipelineClient, orders: OrderCreated[], wait: boolean, timeoutMs: number, signal?: AbortSignal, window = 256): Promise<{ published: OrderCreated[]; outcomes: Outcome[] | null }> {
+export async function publishOrders(
+  client: PipelineClient,
+  orders: OrderCreated[],
+  wait: boolean,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  window = 256,
+): Promise<{ published: OrderCreated[]; outcomes: Outcome[] | null }> {
   const listener = wait ? client.outcomes() : undefined;
   const publishedAt = new Map<string, number>();
   const published: OrderCreated[] = [];
   for (let i = 0; i < orders.length && !signal?.aborted; i += window) {
-    await Promise.all(orders.slice(i, i + window).map(async (o) => {
-      const msgId = randomUUID();
-      listener?.expect(msgId, o.orderId);
-      publishedAt.set(o.orderId, Date.now());
-      await client.publish(Subjects.OrderCreated, o, msgId);
-      published.push(o);
-    }));
+    await Promise.all(
+      orders.slice(i, i + window).map(async (o) => {
+        const msgId = randomUUID();
+        listener?.expect(msgId, o.orderId);
+        publishedAt.set(o.orderId, Date.now());
+        await client.publish(Subjects.OrderCreated, o, msgId);
+        published.push(o);
+      }),
+    );
   }
   if (!listener) return { published, outcomes: null };
   const bar = progress('outcomes', publishedAt.size);
@@ -57,7 +66,12 @@ export function publishCommand(): Command {
     .description('publish order.created events (from flags, a file, or generated)')
     .argument('<event>', 'the event to publish: order.created')
     .option('--customer <id>', 'customer id')
-    .option('--item <SKU:QTY:UNIT_PRICE>', 'an order line, unit price in minor units (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option(
+      '--item <SKU:QTY:UNIT_PRICE>',
+      'an order line, unit price in minor units (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--currency <code>', 'ISO 4217 currency', currencyCode, 'USD')
     .option('--order-id <uuid>', 'order id (default: a new UUID)')
     .option('--file <path|->', 'orders as one JSON object, an array, or NDJSON; - for stdin')
@@ -73,14 +87,21 @@ export function publishCommand(): Command {
       const onSigint = () => interrupt.abort();
       process.once('SIGINT', onSigint);
       try {
-        const { published, outcomes } = await withClient(cmd, (client) => publishOrders(client, orders, !!opts.wait, opts.timeout, interrupt.signal));
+        const { published, outcomes } = await withClient(cmd, (client) =>
+          publishOrders(client, orders, !!opts.wait, opts.timeout, interrupt.signal),
+        );
         if (outcomes) {
           printOutcomes(!!opts.json, outcomes);
           summarise(outcomes);
           // An order with no outcome within --timeout, or rejected, is a failure of the run.
           if (outcomes.some((o) => o.status === 'PENDING' || o.status === 'REJECTED' || o.status === 'DUPLICATE')) process.exitCode = 1;
         } else {
-          print(!!opts.json, published.map((o) => ({ orderId: o.orderId })), ['order id', 'status'], published.map((o) => [o.orderId, 'published']));
+          print(
+            !!opts.json,
+            published.map((o) => ({ orderId: o.orderId })),
+            ['order id', 'status'],
+            published.map((o) => [o.orderId, 'published']),
+          );
         }
         if (interrupt.signal.aborted) {
           process.stderr.write(`interrupted: ${published.length} of ${orders.length} order(s) published\n`);
@@ -95,12 +116,18 @@ export function publishCommand(): Command {
 function ordersFrom(opts: PublishOptions): OrderCreated[] {
   if (opts.file !== undefined && opts.count !== undefined) throw new UsageError('use either --file or --count, not both');
   if (opts.file !== undefined) {
-    if (opts.customer || opts.item.length || opts.orderId) throw new UsageError('--file cannot be combined with --customer, --item or --order-id');
+    if (opts.customer || opts.item.length || opts.orderId)
+      throw new UsageError('--file cannot be combined with --customer, --item or --order-id');
     return readOrders(opts.file);
   }
   if (opts.count !== undefined) {
     if (opts.orderId) throw new UsageError('--order-id cannot be combined with --count');
-    return generateOrders(opts.count, opts.customer ?? 'demo-customer', opts.currency, opts.item.length ? opts.item.map(parseItem) : undefined);
+    return generateOrders(
+      opts.count,
+      opts.customer ?? 'demo-customer',
+      opts.currency,
+      opts.item.length ? opts.item.map(parseItem) : undefined,
+    );
   }
   if (!opts.customer) throw new UsageError('--customer is required (or use --file or --count)');
   if (opts.item.length === 0) throw new UsageError('at least one --item SKU:QTY:UNIT_PRICE is required');

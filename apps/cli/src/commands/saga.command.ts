@@ -8,7 +8,8 @@ import { print } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
 
 const status = (value: string, all: string[]) => {
-  if (!(SagaStatuses as readonly string[]).includes(value)) throw new UsageError(`--status must be one of ${SagaStatuses.join(', ')}, got "${value}"`);
+  if (!(SagaStatuses as readonly string[]).includes(value))
+    throw new UsageError(`--status must be one of ${SagaStatuses.join(', ')}, got "${value}"`);
   return collect(value, all);
 };
 
@@ -22,30 +23,69 @@ async function showSaga(client: PipelineClient, id: string) {
 
 function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
   const out = process.stdout;
-  out.write(`saga ${v.sagaId} (${v.type}, attempt ${v.attempt} of order ${v.orderId}): ${v.status}${v.reason ? ` (${v.reason}${v.detail ? `: ${v.detail}` : ''})` : ''}\n`);
-  print(false, v, ['step', 'kind', 'status', 'started', 'finished', 'ms', 'sends', 'error / note'], v.steps.map((s) => [s.name, s.kind, s.status, s.startedAt, s.finishedAt, s.durationMs, s.sends, [s.error, s.note].filter(Boolean).join('; ') || null]));
+  out.write(
+    `saga ${v.sagaId} (${v.type}, attempt ${v.attempt} of order ${v.orderId}): ${v.status}${v.reason ? ` (${v.reason}${v.detail ? `: ${v.detail}` : ''})` : ''}\n`,
+  );
+  print(
+    false,
+    v,
+    ['step', 'kind', 'status', 'started', 'finished', 'ms', 'sends', 'error / note'],
+    v.steps.map((s) => [
+      s.name,
+      s.kind,
+      s.status,
+      s.startedAt,
+      s.finishedAt,
+      s.durationMs,
+      s.sends,
+      [s.error, s.note].filter(Boolean).join('; ') || null,
+    ]),
+  );
   out.write(`still to run: ${v.remaining.length ? v.remaining.join(', ') : '-'}\n`);
-  print(false, v, ['attempt', 'saga id', 'status', 'reason'], v.attempts.map((a) => [a.attempt, a.sagaId, a.status, a.reason]));
+  print(
+    false,
+    v,
+    ['attempt', 'saga id', 'status', 'reason'],
+    v.attempts.map((a) => [a.attempt, a.sagaId, a.status, a.reason]),
+  );
   out.write(v.deadLetters.length ? 'dead letters:\n' : 'dead letters: none\n');
-  if (v.deadLetters.length) print(false, v, ['seq', 'subject', 'state', 'error'], v.deadLetters.map((d) => [d.seq, d.subject, d.state, d.error]));
+  if (v.deadLetters.length)
+    print(
+      false,
+      v,
+      ['seq', 'subject', 'state', 'error'],
+      v.deadLetters.map((d) => [d.seq, d.subject, d.state, d.error]),
+    );
   out.write(v.actions.length ? 'operator actions:\n' : 'operator actions: none\n');
-  if (v.actions.length) print(false, v, ['at', 'action', 'saga id', 'operator', 'why'], v.actions.map((a) => [a.at, a.action, a.sagaId, a.operator, a.why]));
+  if (v.actions.length)
+    print(
+      false,
+      v,
+      ['at', 'action', 'saga id', 'operator', 'why'],
+      v.actions.map((a) => [a.at, a.action, a.sagaId, a.operator, a.why]),
+    );
 }
 
 function printResults(json: boolean, report: { dryRun: boolean; results: OperateResult[] }): void {
-  print(json, report, ['saga id', 'order id', 'action', 'new saga / reason', 'plan'], report.results.map((r) => [
-    r.sagaId, r.orderId, r.action, r.newSagaId ?? r.reason, [...r.plan, ...r.recorded].join('\n') || null,
-  ]));
+  print(
+    json,
+    report,
+    ['saga id', 'order id', 'action', 'new saga / reason', 'plan'],
+    report.results.map((r) => [r.sagaId, r.orderId, r.action, r.newSagaId ?? r.reason, [...r.plan, ...r.recorded].join('\n') || null]),
+  );
   const count = (a: string) => report.results.filter((r) => r.action === a).length;
   const done = report.results.length - count('skipped');
-  process.stderr.write(`${report.dryRun ? 'dry run: nothing sent; ' : ''}${done} of ${report.results.length} saga(s) ${report.dryRun ? 'would be acted on' : 'acted on'}, ${count('skipped')} skipped\n`);
+  process.stderr.write(
+    `${report.dryRun ? 'dry run: nothing sent; ' : ''}${done} of ${report.results.length} saga(s) ${report.dryRun ? 'would be acted on' : 'acted on'}, ${count('skipped')} skipped\n`,
+  );
 }
 
 function operateCommand(action: SagaAction): Command {
   const wanted = action === 'retry' ? 'CANCELLED' : 'FAILED';
-  const about = action === 'retry'
-    ? 'start a new attempt, from the first step, of CANCELLED sagas (the order goes back to PENDING)'
-    : 'send again the step FAILED sagas gave up on, and carry on compensating';
+  const about =
+    action === 'retry'
+      ? 'start a new attempt, from the first step, of CANCELLED sagas (the order goes back to PENDING)'
+      : 'send again the step FAILED sagas gave up on, and carry on compensating';
   return new Command(action)
     .description(about)
     .argument('[ids...]', 'saga ids, or order ids (their newest attempt)')
@@ -58,11 +98,27 @@ function operateCommand(action: SagaAction): Command {
     .option('--rate <n/s>', 'most commands per second', rate)
     .option('--yes', 'do not ask for confirmation above 10 sagas')
     .option('--json', 'print JSON')
-    .action(async (ids: string[], opts: { status?: string; reason?: string; since?: string; why: string; operator?: string; dryRun?: boolean; rate?: number; yes?: boolean; json?: boolean }, cmd: Command) => {
-      if (!opts.why.trim()) throw new UsageError('--why must say why');
-      const report = await withClient(cmd, (c) => operate(c, action, ids, { ...opts, operator: operatorOf(opts) }));
-      printResults(!!opts.json, report);
-    });
+    .action(
+      async (
+        ids: string[],
+        opts: {
+          status?: string;
+          reason?: string;
+          since?: string;
+          why: string;
+          operator?: string;
+          dryRun?: boolean;
+          rate?: number;
+          yes?: boolean;
+          json?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (!opts.why.trim()) throw new UsageError('--why must say why');
+        const report = await withClient(cmd, (c) => operate(c, action, ids, { ...opts, operator: operatorOf(opts) }));
+        printResults(!!opts.json, report);
+      },
+    );
 }
 
 export function sagaCommand(): Command {
@@ -76,11 +132,24 @@ export function sagaCommand(): Command {
     .option('--step <name>', 'current (or last) step, e.g. chargePayment')
     .option('--limit <n>', 'at most N', wholeNumber('--limit', 1, 10_000), 100)
     .option('--json', 'print JSON')
-    .action(async (opts: { status: string[]; reason?: string; since?: string; step?: string; limit: number; json?: boolean }, cmd: Command) => {
-      const query = { status: opts.status.length ? opts.status : undefined, reason: opts.reason, since: opts.since, step: opts.step, limit: opts.limit };
-      const rows = (await withClient(cmd, (c) => c.query<SagaSummary[]>(Subjects.QuerySagas, query))) ?? [];
-      print(!!opts.json, rows, ['saga id', 'order id', 'attempt', 'status', 'reason', 'step', 'updated'], rows.map((r) => [r.sagaId, r.orderId, r.attempt, r.status, r.reason, r.step, r.updatedAt]));
-    });
+    .action(
+      async (opts: { status: string[]; reason?: string; since?: string; step?: string; limit: number; json?: boolean }, cmd: Command) => {
+        const query = {
+          status: opts.status.length ? opts.status : undefined,
+          reason: opts.reason,
+          since: opts.since,
+          step: opts.step,
+          limit: opts.limit,
+        };
+        const rows = (await withClient(cmd, (c) => c.query<SagaSummary[]>(Subjects.QuerySagas, query))) ?? [];
+        print(
+          !!opts.json,
+          rows,
+          ['saga id', 'order id', 'attempt', 'status', 'reason', 'step', 'updated'],
+          rows.map((r) => [r.sagaId, r.orderId, r.attempt, r.status, r.reason, r.step, r.updatedAt]),
+        );
+      },
+    );
   saga
     .command('show')
     .description('an attempt step by step, what is still to run, every attempt of its order, its dead letters and operator actions')

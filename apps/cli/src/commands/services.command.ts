@@ -34,7 +34,9 @@ export function servicesCommand(): Command {
       });
       process.once('SIGINT', () => void stop(0));
       process.once('SIGTERM', () => void stop(0));
-      process.stderr.write(`orderflow: started ${ServiceNames.join(', ')} (NATS ${config.NATS_URL}, Postgres ${config.PGHOST}:${config.PGPORT}/${config.PGDATABASE}); Ctrl-C stops them\n`);
+      process.stderr.write(
+        `orderflow: started ${ServiceNames.join(', ')} (NATS ${config.NATS_URL}, Postgres ${config.PGHOST}:${config.PGPORT}/${config.PGDATABASE}); Ctrl-C stops them\n`,
+      );
       await new Promise<never>(() => undefined);
     });
   services
@@ -45,7 +47,12 @@ export function servicesCommand(): Command {
       const rows = await withClient(cmd, (client) =>
         Promise.all(ServiceNames.map(async (app) => ({ app, up: await client.ping(app, 1000) }))),
       );
-      print(!!opts.json, rows, ['service', 'status'], rows.map((r) => [r.app, r.up ? 'up' : 'down']));
+      print(
+        !!opts.json,
+        rows,
+        ['service', 'status'],
+        rows.map((r) => [r.app, r.up ? 'up' : 'down']),
+      );
       if (rows.some((r) => !r.up)) process.exitCode = 1;
     });
   return services;

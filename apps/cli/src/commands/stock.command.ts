@@ -4,7 +4,8 @@ import { CliFailure } from '../cli.errors';
 import { wholeNumber, withClient } from '../context';
 import { print } from '../output';
 
-const show = (json: boolean, s: StockLevel) => print(json, s, ['sku', 'available', 'reserved', 'sold'], [[s.sku, s.available, s.reserved, s.sold]]);
+const show = (json: boolean, s: StockLevel) =>
+  print(json, s, ['sku', 'available', 'reserved', 'sold'], [[s.sku, s.available, s.reserved, s.sold]]);
 
 export function stockCommand(): Command {
   const stock = new Command('stock').description('stock per SKU (owned by the inventory service)');
@@ -16,7 +17,9 @@ export function stockCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (sku: string, qty: number, opts: { json?: boolean }, cmd: Command) => {
       const restocked = await withClient(cmd, (c) =>
-        c.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked, { check: `orderflow stock show ${sku}` }),
+        c.command<StockLevel>(Subjects.InventoryRestock, { sku, quantity: qty }, Subjects.InventoryRestocked, {
+          check: `orderflow stock show ${sku}`,
+        }),
       );
       show(!!opts.json, restocked.body);
     });

@@ -72,7 +72,11 @@ const num = (v: string | undefined) => (v ? Number(v) : null);
  * here whenever an operator looks, and stored.
  */
 export class DeadLetters {
-  private constructor(private readonly client: PipelineClient, private readonly kv: KV, private readonly bucket: string) {}
+  private constructor(
+    private readonly client: PipelineClient,
+    private readonly kv: KV,
+    private readonly bucket: string,
+  ) {}
 
   /** Opens (creating it if missing) the state bucket of the client's namespace. */
   static async open(client: PipelineClient): Promise<DeadLetters> {
@@ -91,7 +95,8 @@ export class DeadLetters {
     for (const m of await this.read()) out.push(await this.toEntry(m, records.get(m.seq) ?? null));
     const present = new Set(out.map((e) => e.seq));
     for (const [seq, r] of records) {
-      if (r.state === 'purged' && r.entry && !present.has(seq)) out.push({ ...r.entry, state: 'purged', source: 'dead_letter', headers: {}, data: null, originalId: '', record: r });
+      if (r.state === 'purged' && r.entry && !present.has(seq))
+        out.push({ ...r.entry, state: 'purged', source: 'dead_letter', headers: {}, data: null, originalId: '', record: r });
     }
     out.sort((a, b) => a.seq - b.seq);
     await this.refresh(out);
@@ -247,10 +252,12 @@ export interface DlqFilter {
 /** True when `e` passes every given filter. `subject` takes NATS wildcards (`payment.cmd.*`, `inventory.>`). */
 export function matches(e: DlqEntry, f: DlqFilter): boolean {
   const subject = f.subject && new RegExp(`^${f.subject.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+')}$`);
-  return (!subject || subject.test(e.subject))
-    && (!f.error || e.error.toLowerCase().includes(f.error.toLowerCase()))
-    && (!f.fingerprint || e.fingerprint === f.fingerprint)
-    && (!f.order || e.orderId === f.order)
-    && (!f.state || e.state === f.state)
-    && (!f.since || Date.parse(e.time) >= Date.parse(f.since));
+  return (
+    (!subject || subject.test(e.subject)) &&
+    (!f.error || e.error.toLowerCase().includes(f.error.toLowerCase())) &&
+    (!f.fingerprint || e.fingerprint === f.fingerprint) &&
+    (!f.order || e.orderId === f.order) &&
+    (!f.state || e.state === f.state) &&
+    (!f.since || Date.parse(e.time) >= Date.parse(f.since))
+  );
 }

@@ -88,12 +88,19 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
           const round = todo.slice(i, i + size);
           const startedAt = new Date().toISOString();
           for (const p of round) await send(p);
-          const failed = (await Promise.all(round.map((p) => outcome(client, p, startedAt, watch.seen, opts.timeoutMs)))).filter((ok) => !ok).length;
+          const failed = (await Promise.all(round.map((p) => outcome(client, p, startedAt, watch.seen, opts.timeoutMs)))).filter(
+            (ok) => !ok,
+          ).length;
           if (failed / round.length > opts.maxFailRate) {
             const rest = todo.slice(i + size);
             for (const p of rest) Object.assign(p.result, { action: 'skipped', reason: 'not replayed: the canary halted' });
             report.halted = true;
-            report.resume = rest.length ? resumeCommand(rest.map((p) => p.entry.seq), opts) : null;
+            report.resume = rest.length
+              ? resumeCommand(
+                  rest.map((p) => p.entry.seq),
+                  opts,
+                )
+              : null;
             break;
           }
         }
@@ -103,7 +110,15 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
     }
   } finally {
     bar.stop();
-    if (sent.length) await opsEvent(client, 'dlq.replayed', { action: 'replay', entries: sent, operator: opts.operator, why: opts.why, canary: !!opts.canary, halted: report.halted });
+    if (sent.length)
+      await opsEvent(client, 'dlq.replayed', {
+        action: 'replay',
+        entries: sent,
+        operator: opts.operator,
+        why: opts.why,
+        canary: !!opts.canary,
+        halted: report.halted,
+      });
   }
   return report;
 }
@@ -136,7 +151,10 @@ async function plan(client: PipelineClient, entry: DlqMessage, opts: ReplayOptio
     if (type) parseMessage(type, body);
   } catch (e) {
     if (!(e instanceof MalformedMessageError)) throw e;
-    return out('invalid', `${opts.patch !== undefined ? 'the patched body' : 'the body'} fails validation: ${e.message}${opts.patch === undefined ? ' (fix it with --patch)' : ''}`);
+    return out(
+      'invalid',
+      `${opts.patch !== undefined ? 'the patched body' : 'the body'} fails validation: ${e.message}${opts.patch === undefined ? ' (fix it with --patch)' : ''}`,
+    );
   }
   return { entry, result, body };
 }
@@ -195,7 +213,15 @@ async function outcome(client: PipelineClient, p: Planned, since: string, seen: 
 
 function resumeCommand(seqs: number[], opts: ReplayOptions): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  return ['orderflow dlq replay', ...seqs, '--canary', `--max-fail-rate ${opts.maxFailRate}`, ...(opts.patchArg ? [`--patch ${q(opts.patchArg)}`] : []), ...(opts.force ? ['--force'] : []), `--why ${q(opts.why)}`].join(' ');
+  return [
+    'orderflow dlq replay',
+    ...seqs,
+    '--canary',
+    `--max-fail-rate ${opts.maxFailRate}`,
+    ...(opts.patchArg ? [`--patch ${q(opts.patchArg)}`] : []),
+    ...(opts.force ? ['--force'] : []),
+    `--why ${q(opts.why)}`,
+  ].join(' ');
 }
 
 /** Records an operator action on the OPS stream (`ops.<action>`), the audit log of `dlq replay|purge`. */

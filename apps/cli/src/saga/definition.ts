@@ -16,7 +16,11 @@ const dataOf = (view: SagaView, sagaId = view.sagaId): PlaceOrderData => ({ ...v
 function describe(name: string, command: { subject: string; body: object } | undefined, pivot = false): PlannedStep['line'] {
   if (!command) return `${name}: local transaction${pivot ? ' (pivot)' : ''}`;
   const b = command.body as { items?: { sku: string; quantity: number }[]; amount?: number; currency?: string };
-  const what = b.items ? ` (${b.items.map((i) => `${i.sku}×${i.quantity}`).join(', ')})` : b.amount !== undefined ? ` (${formatMoney(b.amount, b.currency ?? '')})` : '';
+  const what = b.items
+    ? ` (${b.items.map((i) => `${i.sku}×${i.quantity}`).join(', ')})`
+    : b.amount !== undefined
+      ? ` (${formatMoney(b.amount, b.currency ?? '')})`
+      : '';
   return `${name}: send ${command.subject}${what}`;
 }
 
@@ -26,10 +30,22 @@ export function stepsOf(view: SagaView, sagaId?: string): Map<string, PlannedSte
   const out = new Map<string, PlannedStep>();
   for (const st of placeOrderSaga.steps) {
     const command = st.invoke?.(data);
-    out.set(st.name, { name: st.name, kind: 'action', subject: command?.subject ?? null, replies: Object.keys(st.onReply ?? {}), line: describe(st.name, command, st.pivot) });
+    out.set(st.name, {
+      name: st.name,
+      kind: 'action',
+      subject: command?.subject ?? null,
+      replies: Object.keys(st.onReply ?? {}),
+      line: describe(st.name, command, st.pivot),
+    });
     if (st.compensation) {
       const c = st.compensation.invoke(data);
-      out.set(st.compensation.name, { name: st.compensation.name, kind: 'compensation', subject: c.subject, replies: st.compensation.replies, line: describe(st.compensation.name, c) });
+      out.set(st.compensation.name, {
+        name: st.compensation.name,
+        kind: 'compensation',
+        subject: c.subject,
+        replies: st.compensation.replies,
+        line: describe(st.compensation.name, c),
+      });
     }
   }
   return out;
@@ -60,7 +76,9 @@ export function resumePlan(view: SagaView): string[] {
 export function awaitedSubjects(view: SagaView): string[] {
   if (!['RUNNING', 'COMPENSATING', 'FAILED'].includes(view.status)) return [];
   const planned = stepsOf(view);
-  const open = [...newestByName(view).values()].filter((st) => st.status === 'RUNNING' || (view.status === 'FAILED' && st.status === 'FAILED' && view.remaining.includes(st.name)));
+  const open = [...newestByName(view).values()].filter(
+    (st) => st.status === 'RUNNING' || (view.status === 'FAILED' && st.status === 'FAILED' && view.remaining.includes(st.name)),
+  );
   return open.flatMap((st) => {
     const step = planned.get(st.name);
     return step?.subject ? [step.subject, ...step.replies] : [];

@@ -1,5 +1,16 @@
 import { createInterface } from 'node:readline/promises';
-import { ChargeView, CommandRefused, formatMoney, ReservationView, SagaListQuery, SagaResumed, SagaRetried, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import {
+  ChargeView,
+  CommandRefused,
+  formatMoney,
+  ReservationView,
+  SagaListQuery,
+  SagaResumed,
+  SagaRetried,
+  SagaSummary,
+  SagaView,
+  Subjects,
+} from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { pacer } from '../context';
@@ -46,28 +57,60 @@ const CONFIRM_ABOVE = 10;
  * operator command per saga at `rate` and reports what the order app answered.
  * @throws UsageError on a bad combination of arguments, or more than 10 sagas without `yes` off a terminal.
  */
-export async function operate(client: PipelineClient, action: SagaAction, ids: string[], opts: OperateOptions): Promise<{ dryRun: boolean; results: OperateResult[] }> {
+export async function operate(
+  client: PipelineClient,
+  action: SagaAction,
+  ids: string[],
+  opts: OperateOptions,
+): Promise<{ dryRun: boolean; results: OperateResult[] }> {
   const spec = SPEC[action];
   if (ids.length && opts.status) throw new UsageError(`give saga or order ids, or --status ${spec.wanted}, not both`);
   if (!ids.length && !opts.status) throw new UsageError(`give saga or order ids, or --status ${spec.wanted}`);
-  if (opts.status && opts.status !== spec.wanted) throw new UsageError(`saga ${action} takes --status ${spec.wanted}, got "${opts.status}"`);
-  if (!opts.status && (opts.reason || opts.since)) throw new UsageError('--reason and --since select sagas with --status; they cannot be combined with ids');
+  if (opts.status && opts.status !== spec.wanted)
+    throw new UsageError(`saga ${action} takes --status ${spec.wanted}, got "${opts.status}"`);
+  if (!opts.status && (opts.reason || opts.since))
+    throw new UsageError('--reason and --since select sagas with --status; they cannot be combined with ids');
 
   const ask = opts.status
-    ? ((await client.query<SagaSummary[]>(Subjects.QuerySagas, { status: [spec.wanted], reason: opts.reason, since: opts.since, limit: 10_000 } satisfies SagaListQuery)) ?? []).map((s) => s.sagaId)
+    ? (
+        (await client.query<SagaSummary[]>(Subjects.QuerySagas, {
+          status: [spec.wanted],
+          reason: opts.reason,
+          since: opts.since,
+          limit: 10_000,
+        } satisfies SagaListQuery)) ?? []
+      ).map((s) => s.sagaId)
     : ids;
   const results: OperateResult[] = [];
   for (const id of ask) {
     const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
-    const skip = (reason: string): OperateResult => ({ sagaId: view?.sagaId ?? null, orderId: view?.orderId ?? null, action: 'skipped', newSagaId: null, reason, plan: [], recorded: [] });
+    const skip = (reason: string): OperateResult => ({
+      sagaId: view?.sagaId ?? null,
+      orderId: view?.orderId ?? null,
+      action: 'skipped',
+      newSagaId: null,
+      reason,
+      plan: [],
+      recorded: [],
+    });
     if (!view) {
       results.push(skip(`no saga or order ${id}`));
       continue;
     }
     const newest = view.attempts[view.attempts.length - 1];
     if (view.status !== spec.wanted) results.push(skip(`saga is ${view.status}: only a ${spec.wanted} saga can be ${spec.did}`));
-    else if (newest.sagaId !== view.sagaId) results.push(skip(`attempt ${view.attempt} is not the order's newest (attempt ${newest.attempt} is ${newest.status})`));
-    else results.push({ sagaId: view.sagaId, orderId: view.orderId, action: spec.would, newSagaId: null, reason: null, plan: action === 'retry' ? retryPlan(view) : resumePlan(view), recorded: await recorded(client, view) });
+    else if (newest.sagaId !== view.sagaId)
+      results.push(skip(`attempt ${view.attempt} is not the order's newest (attempt ${newest.attempt} is ${newest.status})`));
+    else
+      results.push({
+        sagaId: view.sagaId,
+        orderId: view.orderId,
+        action: spec.would,
+        newSagaId: null,
+        reason: null,
+        plan: action === 'retry' ? retryPlan(view) : resumePlan(view),
+        recorded: await recorded(client, view),
+      });
   }
   const todo = results.filter((r) => r.action === spec.would);
   if (opts.dryRun || todo.length === 0) return { dryRun: !!opts.dryRun, results };
@@ -79,7 +122,12 @@ export async function operate(client: PipelineClient, action: SagaAction, ids: s
     for (const r of todo) {
       await pace();
       try {
-        const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(spec.subject, { sagaId: r.sagaId, operator: opts.operator, why: opts.why }, [spec.done, Subjects.OrderCommandRefused], { check: `orderflow saga show ${r.orderId}` });
+        const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(
+          spec.subject,
+          { sagaId: r.sagaId, operator: opts.operator, why: opts.why },
+          [spec.done, Subjects.OrderCommandRefused],
+          { check: `orderflow saga show ${r.orderId}` },
+        );
         if (answer.subject === spec.done) Object.assign(r, { action: spec.did, newSagaId: (answer.body as SagaRetried).newSagaId ?? null });
         else Object.assign(r, { action: 'skipped', reason: `refused by the order service: ${(answer.body as CommandRefused).reason}` });
       } catch (e) {
@@ -99,14 +147,30 @@ export async function operate(client: PipelineClient, action: SagaAction, ids: s
 async function recorded(client: PipelineClient, view: SagaView): Promise<string[]> {
   const attempt = (sagaId: string) => `attempt ${view.attempts.find((a) => a.sagaId === sagaId)?.attempt ?? sagaId}`;
   const noAnswer = (who: string) => (e: Error) => [`${who}: no answer (${e.message})`];
-  const inventory = client.query<ReservationView[]>(Subjects.QueryReservations, { orderId: view.orderId }).then(
-    (rs = []) => (rs.length ? rs.map((r) => `inventory: ${attempt(r.sagaId)} ${r.status}, ${r.units} unit(s)${r.items.length ? ` (${r.items.map((i) => `${i.sku}×${i.quantity}`).join(', ')})` : ''}`) : ['inventory: nothing recorded']),
-    noAnswer('inventory'),
-  );
-  const payment = client.query<ChargeView[]>(Subjects.QueryCharges, { orderId: view.orderId }).then(
-    (cs = []) => (cs.length ? cs.map((c) => `payment: ${attempt(c.sagaId)} ${c.declined ? `declined (${c.declined})` : `charged ${formatMoney(c.charged, c.currency)}, refunded ${formatMoney(c.refunded, c.currency)}`}`) : ['payment: nothing recorded']),
-    noAnswer('payment'),
-  );
+  const inventory = client
+    .query<ReservationView[]>(Subjects.QueryReservations, { orderId: view.orderId })
+    .then(
+      (rs = []) =>
+        rs.length
+          ? rs.map(
+              (r) =>
+                `inventory: ${attempt(r.sagaId)} ${r.status}, ${r.units} unit(s)${r.items.length ? ` (${r.items.map((i) => `${i.sku}×${i.quantity}`).join(', ')})` : ''}`,
+            )
+          : ['inventory: nothing recorded'],
+      noAnswer('inventory'),
+    );
+  const payment = client
+    .query<ChargeView[]>(Subjects.QueryCharges, { orderId: view.orderId })
+    .then(
+      (cs = []) =>
+        cs.length
+          ? cs.map(
+              (c) =>
+                `payment: ${attempt(c.sagaId)} ${c.declined ? `declined (${c.declined})` : `charged ${formatMoney(c.charged, c.currency)}, refunded ${formatMoney(c.refunded, c.currency)}`}`,
+            )
+          : ['payment: nothing recorded'],
+      noAnswer('payment'),
+    );
   return (await Promise.all([inventory, payment])).flat();
 }
 

@@ -37,7 +37,13 @@ export class AppProcesses {
    * Starts `apps` and waits until each answers its ping over NATS.
    * @throws CliFailure when one exits first or does not answer within `timeoutMs` (naming its log file, if any).
    */
-  async startAndWait(apps: ServiceName[], env: NodeJS.ProcessEnv, client: PipelineClient, logDir?: string, timeoutMs = 60_000): Promise<void> {
+  async startAndWait(
+    apps: ServiceName[],
+    env: NodeJS.ProcessEnv,
+    client: PipelineClient,
+    logDir?: string,
+    timeoutMs = 60_000,
+  ): Promise<void> {
     const logOf = (app: ServiceName) => (logDir ? `; see ${join(logDir, app + '.log')}` : '');
     let exited: string | undefined;
     this.start(apps, env, (app, code) => (exited = `the ${app} service exited (code ${code})${logOf(app)}`), logDir);
@@ -57,11 +63,16 @@ export class AppProcesses {
   /** SIGTERM to every app (graceful shutdown), SIGKILL after `graceMs`. */
   async stop(graceMs = 10000): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.children.values()].map((child) => new Promise<void>((r) => {
-      if (child.exitCode !== null) return r();
-      const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      child.once('exit', () => (clearTimeout(kill), r()));
-      child.kill('SIGTERM');
-    })));
+    await Promise.all(
+      [...this.children.values()].map(
+        (child) =>
+          new Promise<void>((r) => {
+            if (child.exitCode !== null) return r();
+            const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+            child.once('exit', () => (clearTimeout(kill), r()));
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
   }
 }

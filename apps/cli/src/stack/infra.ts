@@ -36,7 +36,9 @@ export async function postgresProblem(config: Config): Promise<string | null> {
   } catch (e) {
     const where = `Postgres at postgres://${target.user}@${target.host}:${target.port}`;
     const why = (e as Error).message;
-    return isAuthFailure(e) ? `${where} refused the login of role ${target.user}: ${why} (check PG_ADMIN_PASSWORD)` : `${where} is unreachable (${why})`;
+    return isAuthFailure(e)
+      ? `${where} refused the login of role ${target.user}: ${why} (check PG_ADMIN_PASSWORD)`
+      : `${where} is unreachable (${why})`;
   } finally {
     await c.end().catch(() => undefined);
   }
@@ -81,7 +83,10 @@ export interface NatsControl {
  * Starts `nats-server -js` on a free port (or `opts.port`) with its store under `dir`; null when nats-server is not
  * installed. With `opts.cluster` it joins a cluster over routes on loopback (JetStream then needs every server).
  */
-export async function startPrivateNats(dir: string, opts: { port?: number; serverName?: string; cluster?: NatsClusterOptions; waitReady?: boolean } = {}): Promise<(PrivateServer & NatsControl) | null> {
+export async function startPrivateNats(
+  dir: string,
+  opts: { port?: number; serverName?: string; cluster?: NatsClusterOptions; waitReady?: boolean } = {},
+): Promise<(PrivateServer & NatsControl) | null> {
   const bin = which('nats-server', ['/usr/sbin', '/usr/local/bin']);
   if (!bin) return null;
   const port = opts.port ?? (await freePort());
@@ -89,7 +94,15 @@ export async function startPrivateNats(dir: string, opts: { port?: number; serve
   const store = join(dir, 'nats', serverName);
   mkdirSync(store, { recursive: true });
   const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, '-n', serverName];
-  if (opts.cluster) args.push('--cluster_name', opts.cluster.name, '--cluster', `nats://127.0.0.1:${opts.cluster.port}`, '--routes', opts.cluster.routes.join(','));
+  if (opts.cluster)
+    args.push(
+      '--cluster_name',
+      opts.cluster.name,
+      '--cluster',
+      `nats://127.0.0.1:${opts.cluster.port}`,
+      '--routes',
+      opts.cluster.routes.join(','),
+    );
   const url = `nats://127.0.0.1:${port}`;
   let child: ChildProcess;
   const start = async () => {
@@ -98,7 +111,9 @@ export async function startPrivateNats(dir: string, opts: { port?: number; serve
     for (let i = 0; i < 100 && (await natsProblem(url)); i++) await new Promise((r) => setTimeout(r, 100));
   };
   const kill = (signal: NodeJS.Signals = 'SIGTERM') =>
-    new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : (child.once('exit', () => r()), child.kill(signal))));
+    new Promise<void>((r) =>
+      child.exitCode !== null || child.signalCode !== null ? r() : (child.once('exit', () => r()), child.kill(signal)),
+    );
   await start();
   return { name: `nats-server (${url})`, url, port, serverName, kill, start, stop: () => kill('SIGTERM') };
 }
@@ -115,9 +130,19 @@ export interface PostgresControl {
  * binaries are not installed. Trust auth, or with `adminPassword` scram-sha-256 for every login (the admin role
  * `postgres` gets that password). As root it runs as the `postgres` user, as Postgres requires.
  */
-export async function startPrivatePostgres(dir: string, opts: { adminPassword?: string } = {}): Promise<(PrivateServer & PostgresControl) | null> {
-  const roots = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort().reverse().map((v) => `/usr/lib/postgresql/${v}/bin`) : [];
-  const bin = [...roots, ...(process.env.PATH ?? '').split(':')].find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
+export async function startPrivatePostgres(
+  dir: string,
+  opts: { adminPassword?: string } = {},
+): Promise<(PrivateServer & PostgresControl) | null> {
+  const roots = existsSync('/usr/lib/postgresql')
+    ? readdirSync('/usr/lib/postgresql')
+        .sort()
+        .reverse()
+        .map((v) => `/usr/lib/postgresql/${v}/bin`)
+    : [];
+  const bin = [...roots, ...(process.env.PATH ?? '').split(':')].find(
+    (d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')),
+  );
   if (!bin) return null;
   const data = join(dir, 'postgres');
   const port = await freePort();
@@ -138,7 +163,8 @@ export async function startPrivatePostgres(dir: string, opts: { adminPassword?: 
     auth.splice(0, 1, '--auth=scram-sha-256', `--pwfile=${pwfile}`);
   }
   if (!existsSync(join(data, 'PG_VERSION'))) run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8']);
-  const start = () => run('pg_ctl', ['-D', data, '-l', join(data, 'server.log'), '-w', '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1`, 'start']);
+  const start = () =>
+    run('pg_ctl', ['-D', data, '-l', join(data, 'server.log'), '-w', '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1`, 'start']);
   start();
   return {
     name: `postgres (127.0.0.1:${port})`,

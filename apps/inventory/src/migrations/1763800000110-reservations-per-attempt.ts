@@ -23,13 +23,17 @@ export class ReservationsPerAttempt1763800000110 implements MigrationInterface {
     await q.query('alter table reservations alter column saga_id set not null, add primary key (saga_id)');
     await q.query('create index reservations_order on reservations (order_id)');
     await q.query('alter table reservations drop constraint reservations_status_check');
-    await q.query(`alter table reservations add constraint reservations_status_check check (status in ('RESERVED', 'REJECTED', 'RELEASED', 'COMMITTED'))`);
+    await q.query(
+      `alter table reservations add constraint reservations_status_check check (status in ('RESERVED', 'REJECTED', 'RELEASED', 'COMMITTED'))`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`delete from reservations where saga_id <> order_id`);
     await q.query('alter table reservations drop constraint reservations_status_check');
-    await q.query(`alter table reservations add constraint reservations_status_check check (status in ('RESERVED', 'REJECTED', 'RELEASED'))`);
+    await q.query(
+      `alter table reservations add constraint reservations_status_check check (status in ('RESERVED', 'REJECTED', 'RELEASED'))`,
+    );
     await q.query('drop index reservations_order');
     await q.query('alter table reservations drop constraint reservations_pkey, add primary key (order_id), drop column saga_id');
     await q.query('alter table stock drop constraint stock_conserved, drop constraint stock_max, drop column restocked, drop column sold');

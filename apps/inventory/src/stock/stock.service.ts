@@ -1,5 +1,16 @@
 import { Injectable } from '@nestjs/common';
-import { CommitStock, MAX_MINOR_UNITS, ReleaseStock, ReservationStatus, ReservationView, ReserveStock, RestockSku, StockLevel, StockLine, StockRejectReason } from '@orderflow/contracts';
+import {
+  CommitStock,
+  MAX_MINOR_UNITS,
+  ReleaseStock,
+  ReservationStatus,
+  ReservationView,
+  ReserveStock,
+  RestockSku,
+  StockLevel,
+  StockLine,
+  StockRejectReason,
+} from '@orderflow/contracts';
 import { PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 
@@ -42,9 +53,15 @@ export class StockService {
     const unknown = skus.filter((s) => !available.has(s));
     const short = skus.filter((s) => available.has(s) && available.get(s)! < wanted.get(s)!);
     const outcome: ReserveOutcome =
-      unknown.length > 0 ? { reserved: false, reason: 'unknown_sku', detail: `unknown SKU ${unknown.join(', ')}` }
-      : short.length > 0 ? { reserved: false, reason: 'out_of_stock', detail: short.map((s) => `${s}: wanted ${wanted.get(s)}, available ${available.get(s)}`).join('; ') }
-      : { reserved: true };
+      unknown.length > 0
+        ? { reserved: false, reason: 'unknown_sku', detail: `unknown SKU ${unknown.join(', ')}` }
+        : short.length > 0
+          ? {
+              reserved: false,
+              reason: 'out_of_stock',
+              detail: short.map((s) => `${s}: wanted ${wanted.get(s)}, available ${available.get(s)}`).join('; '),
+            }
+          : { reserved: true };
 
     if (outcome.reserved) await this.move(tx, wanted, 'available', 'reserved');
     await tx.query('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
@@ -65,10 +82,14 @@ export class StockService {
   async release(tx: Tx, cmd: ReleaseStock): Promise<void> {
     const existing = await this.lockReservation(tx, cmd.sagaId);
     if (!existing) {
-      await tx.query(`insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`, [cmd.sagaId, cmd.orderId]);
+      await tx.query(
+        `insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`,
+        [cmd.sagaId, cmd.orderId],
+      );
       return;
     }
-    if (existing.status === 'COMMITTED') throw new PermanentError(`reservation of saga ${cmd.sagaId} is COMMITTED: sold units cannot be released`);
+    if (existing.status === 'COMMITTED')
+      throw new PermanentError(`reservation of saga ${cmd.sagaId} is COMMITTED: sold units cannot be released`);
     if (existing.status !== 'RESERVED') return;
     await this.move(tx, sumBySku(existing.items), 'reserved', 'available');
     await this.setStatus(tx, cmd.sagaId, 'RELEASED');

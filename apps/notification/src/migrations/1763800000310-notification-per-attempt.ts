@@ -10,7 +10,9 @@ export class NotificationPerAttempt1763800000310 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query('alter table notifications add column saga_id uuid');
     await q.query('update notifications set saga_id = order_id');
-    await q.query('alter table notifications alter column saga_id set not null, drop constraint notifications_pkey, add primary key (saga_id)');
+    await q.query(
+      'alter table notifications alter column saga_id set not null, drop constraint notifications_pkey, add primary key (saga_id)',
+    );
     await q.query('create index notifications_order on notifications (order_id)');
   }
 

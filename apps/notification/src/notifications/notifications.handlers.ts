@@ -4,23 +4,44 @@ import { ConsumerRunner, InboundMessage } from '@orderflow/messaging';
 import { Transactor, Tx } from '@orderflow/persistence';
 import { Notification, NotificationChannel } from '../channels/notification.channel';
 
-
 /** Records one notification per order outcome (of each saga attempt) and hands it to the channel. */
 @Injectable()
 export class NotificationsHandlers implements OnApplicationBootstrap {
-  constructor(private readonly tx: Transactor, private readonly runner: ConsumerRunner, private readonly channel: NotificationChannel) {}
+  constructor(
+    private readonly tx: Transactor,
+    private readonly runner: ConsumerRunner,
+    private readonly channel: NotificationChannel,
+  ) {}
 
   async onApplicationBootstrap() {
     const confirmed = Consumers.notificationOrderConfirmed;
     const cancelled = Consumers.notificationOrderCancelled;
-    await this.runner.start(confirmed, this.tx.handler(confirmed, {
-      [Subjects.OrderConfirmed]: (tx, { body }: InboundMessage<OrderConfirmed>) =>
-        this.notify(tx, { orderId: body.orderId, sagaId: body.sagaId, customerId: body.customerId, outcome: 'CONFIRMED', message: `order ${body.orderId} confirmed: ${formatMoney(body.total, body.currency)} charged` }),
-    }));
-    await this.runner.start(cancelled, this.tx.handler(cancelled, {
-      [Subjects.OrderCancelled]: (tx, { body }: InboundMessage<OrderCancelled>) =>
-        this.notify(tx, { orderId: body.orderId, sagaId: body.sagaId, customerId: body.customerId, outcome: 'CANCELLED', message: `order ${body.orderId} cancelled: ${body.reason}` }),
-    }));
+    await this.runner.start(
+      confirmed,
+      this.tx.handler(confirmed, {
+        [Subjects.OrderConfirmed]: (tx, { body }: InboundMessage<OrderConfirmed>) =>
+          this.notify(tx, {
+            orderId: body.orderId,
+            sagaId: body.sagaId,
+            customerId: body.customerId,
+            outcome: 'CONFIRMED',
+            message: `order ${body.orderId} confirmed: ${formatMoney(body.total, body.currency)} charged`,
+          }),
+      }),
+    );
+    await this.runner.start(
+      cancelled,
+      this.tx.handler(cancelled, {
+        [Subjects.OrderCancelled]: (tx, { body }: InboundMessage<OrderCancelled>) =>
+          this.notify(tx, {
+            orderId: body.orderId,
+            sagaId: body.sagaId,
+            customerId: body.customerId,
+            outcome: 'CANCELLED',
+            message: `order ${body.orderId} cancelled: ${body.reason}`,
+          }),
+      }),
+    );
   }
 
   /**

@@ -26,12 +26,20 @@ export class OperatorCommandsHandlers implements OnApplicationBootstrap {
     const answer = (tx: Tx, msg: InboundMessage<OperatorCommand>, outcome: OperatorOutcome) => {
       const headers = causedBy(msg, { sagaId: msg.body.sagaId, correlationId: outcome.done ? outcome.body.orderId : msg.correlationId });
       if (outcome.done) return tx.send({ subject: outcome.subject, body: outcome.body, ...headers });
-      this.log.warn({ sagaId: msg.body.sagaId, operator: msg.body.operator, subject: msg.subject, reason: outcome.body.reason }, 'operator command refused');
+      this.log.warn(
+        { sagaId: msg.body.sagaId, operator: msg.body.operator, subject: msg.subject, reason: outcome.body.reason },
+        'operator command refused',
+      );
       tx.send({ subject: Subjects.OrderCommandRefused, body: outcome.body, ...headers });
     };
-    await this.runner.start(consumer, this.tx.handler(consumer, {
-      [Subjects.OrderRetrySaga]: async (tx, msg: InboundMessage<OperatorCommand>) => answer(tx, msg, await this.saga.retry(tx, msg.body, msg.messageId)),
-      [Subjects.OrderResumeSaga]: async (tx, msg: InboundMessage<OperatorCommand>) => answer(tx, msg, await this.saga.resume(tx, msg.body, msg.messageId)),
-    }));
+    await this.runner.start(
+      consumer,
+      this.tx.handler(consumer, {
+        [Subjects.OrderRetrySaga]: async (tx, msg: InboundMessage<OperatorCommand>) =>
+          answer(tx, msg, await this.saga.retry(tx, msg.body, msg.messageId)),
+        [Subjects.OrderResumeSaga]: async (tx, msg: InboundMessage<OperatorCommand>) =>
+          answer(tx, msg, await this.saga.resume(tx, msg.body, msg.messageId)),
+      }),
+    );
   }
 }

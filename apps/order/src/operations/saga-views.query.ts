@@ -12,7 +12,11 @@ const iso = (d: Date | string) => new Date(d).toISOString();
  */
 @Injectable()
 export class SagaViewsQuery implements OnApplicationBootstrap {
-  constructor(private readonly ds: DataSource, private readonly queries: QueryResponder, private readonly saga: PlaceOrderOrchestrator) {}
+  constructor(
+    private readonly ds: DataSource,
+    private readonly queries: QueryResponder,
+    private readonly saga: PlaceOrderOrchestrator,
+  ) {}
 
   onApplicationBootstrap() {
     this.queries.serve(Subjects.QuerySagas, SagaListQuery, (q) => this.list(q));
@@ -34,9 +38,14 @@ export class SagaViewsQuery implements OnApplicationBootstrap {
 
   /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
   async show(id: string): Promise<SagaView> {
-    const [row]: SagaRow[] = await this.ds.query('select * from sagas where id = $1 or order_id = $1 order by (id = $1) desc, attempt desc limit 1', [id]);
+    const [row]: SagaRow[] = await this.ds.query(
+      'select * from sagas where id = $1 or order_id = $1 order by (id = $1) desc, attempt desc limit 1',
+      [id],
+    );
     if (!row) throw new NotFoundError(`no saga or order ${id}`);
-    const attempts = await this.ds.query('select id, attempt, status, reason from sagas where order_id = $1 order by attempt', [row.order_id]);
+    const attempts = await this.ds.query('select id, attempt, status, reason from sagas where order_id = $1 order by attempt', [
+      row.order_id,
+    ]);
     const actions = await this.ds.query(
       'select action, saga_id, operator, why, at from operator_actions where saga_id = any($1::uuid[]) order by at',
       [attempts.map((a: { id: string }) => a.id)],
@@ -57,8 +66,19 @@ export class SagaViewsQuery implements OnApplicationBootstrap {
         note: h.note ?? null,
       })),
       remaining: this.saga.engine.remaining(stateOf(row)),
-      attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({ sagaId: a.id, attempt: a.attempt, status: a.status, reason: a.reason })),
-      actions: actions.map((a: { action: string; saga_id: string; operator: string; why: string; at: Date }) => ({ action: a.action, sagaId: a.saga_id, operator: a.operator, why: a.why, at: iso(a.at) })),
+      attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({
+        sagaId: a.id,
+        attempt: a.attempt,
+        status: a.status,
+        reason: a.reason,
+      })),
+      actions: actions.map((a: { action: string; saga_id: string; operator: string; why: string; at: Date }) => ({
+        action: a.action,
+        sagaId: a.saga_id,
+        operator: a.operator,
+        why: a.why,
+        at: iso(a.at),
+      })),
     };
   }
 

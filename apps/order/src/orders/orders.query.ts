@@ -6,7 +6,10 @@ import { NotFoundError, QueryResponder } from '@orderflow/messaging';
 /** Answers `query.order.get` with the order, its status and reason, and its newest saga attempt's step history. */
 @Injectable()
 export class OrdersQuery implements OnApplicationBootstrap {
-  constructor(private readonly ds: DataSource, private readonly queries: QueryResponder) {}
+  constructor(
+    private readonly ds: DataSource,
+    private readonly queries: QueryResponder,
+  ) {}
 
   onApplicationBootstrap() {
     this.queries.serve(Subjects.QueryOrder, OrderQuery, (q) => this.find(q.orderId));
@@ -28,7 +31,13 @@ export class OrdersQuery implements OnApplicationBootstrap {
         id: row.saga_id,
         attempt: row.attempt,
         status: row.saga_status,
-        steps: row.history.map((h: any) => ({ name: h.name, status: h.status, startedAt: h.startedAt, finishedAt: h.finishedAt, error: h.error })),
+        steps: row.history.map((h: any) => ({
+          name: h.name,
+          status: h.status,
+          startedAt: h.startedAt,
+          finishedAt: h.finishedAt,
+          error: h.error,
+        })),
       },
     };
   }

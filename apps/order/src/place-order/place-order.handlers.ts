@@ -23,16 +23,25 @@ export class PlaceOrderHandlers implements OnApplicationBootstrap, BeforeApplica
 
   async onApplicationBootstrap() {
     const placement = Consumers.orderPlacement;
-    await this.runner.start(placement, this.tx.handler(placement, {
-      [Subjects.OrderCreated]: (tx, msg: InboundMessage<OrderCreated>) => this.saga.start(tx, msg),
-    }));
+    await this.runner.start(
+      placement,
+      this.tx.handler(placement, {
+        [Subjects.OrderCreated]: (tx, msg: InboundMessage<OrderCreated>) => this.saga.start(tx, msg),
+      }),
+    );
     for (const spec of [Consumers.orderSagaInventoryReplies, Consumers.orderSagaPaymentReplies]) {
       const reply = (tx: Tx, msg: InboundMessage<{ orderId: string }>) => this.saga.onReply(tx, msg);
       await this.runner.start(spec, this.tx.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, reply]))));
     }
     const every = Math.max(50, Math.min(1000, Math.floor(this.config.SAGA_STEP_TIMEOUT_MS / 4)));
     // While the database's circuit is open the sweep skips its turn (deadlines are re-checked when it is back).
-    this.deadlines = new PeriodicTask('deadline sweep', every, () => this.tx.run((tx) => this.saga.onDeadlines(tx)), this.log, () => this.tx.available);
+    this.deadlines = new PeriodicTask(
+      'deadline sweep',
+      every,
+      () => this.tx.run((tx) => this.saga.onDeadlines(tx)),
+      this.log,
+      () => this.tx.available,
+    );
     this.deadlines.start();
   }
 

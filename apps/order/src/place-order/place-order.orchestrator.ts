@@ -40,7 +40,10 @@ export type OperatorOutcome =
 export class PlaceOrderOrchestrator {
   readonly engine: SagaEngine<PlaceOrderData>;
 
-  constructor(config: EnvConfig, @Inject(LOGGER) private readonly log: Logger) {
+  constructor(
+    config: EnvConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
     this.engine = new SagaEngine(placeOrderSaga, {
       stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
       stepMaxAttempts: config.SAGA_STEP_MAX_ATTEMPTS,
@@ -56,7 +59,14 @@ export class PlaceOrderOrchestrator {
   async start(tx: Tx, msg: InboundMessage<OrderCreated>): Promise<void> {
     const order = msg.body;
     const sagaId = randomUUID();
-    const data: PlaceOrderData = { sagaId, orderId: order.orderId, customerId: order.customerId, currency: order.currency, items: order.items.map((i) => ({ ...i })), total: Number(orderTotal(order.items)) };
+    const data: PlaceOrderData = {
+      sagaId,
+      orderId: order.orderId,
+      customerId: order.customerId,
+      currency: order.currency,
+      items: order.items.map((i) => ({ ...i })),
+      total: Number(orderTotal(order.items)),
+    };
 
     const created = await tx.query(
       `insert into orders (order_id, customer_id, currency, items, total, status) values ($1, $2, $3, $4, $5, 'PENDING')
@@ -64,9 +74,13 @@ export class PlaceOrderOrchestrator {
       [data.orderId, data.customerId, data.currency, JSON.stringify(data.items), data.total],
     );
     if (created.length === 0) {
-      const [existing] = await tx.query<{ customer_id: string; currency: string; items: PlaceOrderData['items'] }>('select customer_id, currency, items from orders where order_id = $1', [data.orderId]);
+      const [existing] = await tx.query<{ customer_id: string; currency: string; items: PlaceOrderData['items'] }>(
+        'select customer_id, currency, items from orders where order_id = $1',
+        [data.orderId],
+      );
       const lines = (items: PlaceOrderData['items']) => JSON.stringify(items.map((i) => [i.sku, i.quantity, i.unitPrice]));
-      const same = existing.customer_id === data.customerId && existing.currency === data.currency && lines(existing.items) === lines(data.items);
+      const same =
+        existing.customer_id === data.customerId && existing.currency === data.currency && lines(existing.items) === lines(data.items);
       if (!same) throw new PermanentError(`idempotency_key_reused: order ${data.orderId} already exists with a different body`);
       this.log.info({ orderId: data.orderId }, 'order.created for an order that already has a saga; ignored');
       return;
@@ -82,7 +96,8 @@ export class PlaceOrderOrchestrator {
    */
   async onReply(tx: Tx, msg: InboundMessage<{ orderId: string }>): Promise<void> {
     const saga = msg.sagaId ? await this.lock(tx, msg.sagaId) : await this.lockNewest(tx, msg.body.orderId);
-    if (!saga || saga.order_id !== msg.body.orderId) throw new PermanentError(`no saga ${msg.sagaId ?? '(no Saga-Id header)'} for order ${msg.body.orderId}`);
+    if (!saga || saga.order_id !== msg.body.orderId)
+      throw new PermanentError(`no saga ${msg.sagaId ?? '(no Saga-Id header)'} for order ${msg.body.orderId}`);
     const t = this.engine.onReply(stateOf(saga), saga.data, msg.subject, msg.body);
     if (t.ignored) {
       this.log.debug({ orderId: saga.order_id, sagaId: saga.id, subject: msg.subject }, 'reply ignored: not for the current step');
@@ -113,13 +128,26 @@ export class PlaceOrderOrchestrator {
     const refused = saga ? await this.refusal(tx, saga, 'CANCELLED') : `no saga ${cmd.sagaId}`;
     if (refused || !saga) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
 
-    const next = { id: randomUUID(), order_id: saga.order_id, attempt: saga.attempt + 1, retry_of: saga.id, data: { ...saga.data } } as SagaRow;
+    const next = {
+      id: randomUUID(),
+      order_id: saga.order_id,
+      attempt: saga.attempt + 1,
+      retry_of: saga.id,
+      data: { ...saga.data },
+    } as SagaRow;
     next.data.sagaId = next.id;
     await tx.query(`update orders set status = 'PENDING', reason = null, updated_at = now() where order_id = $1`, [saga.order_id]);
-    this.log.info({ orderId: saga.order_id, sagaId: next.id, retryOf: saga.id, attempt: next.attempt, operator: cmd.operator }, 'saga retried by an operator: new attempt');
+    this.log.info(
+      { orderId: saga.order_id, sagaId: next.id, retryOf: saga.id, attempt: next.attempt, operator: cmd.operator },
+      'saga retried by an operator: new attempt',
+    );
     await this.apply(tx, next, this.engine.begin(next.data), commandId, undefined, true);
     await this.audit(tx, commandId, 'retry', cmd, next.id);
-    return { done: true, subject: Subjects.OrderSagaRetried, body: { sagaId: saga.id, orderId: saga.order_id, newSagaId: next.id, attempt: next.attempt } };
+    return {
+      done: true,
+      subject: Subjects.OrderSagaRetried,
+      body: { sagaId: saga.id, orderId: saga.order_id, newSagaId: next.id, attempt: next.attempt },
+    };
   }
 
   /**
@@ -142,17 +170,28 @@ export class PlaceOrderOrchestrator {
   /** Why an operator may not act on `saga` (which must be in `wanted`), or null. */
   private async refusal(tx: Tx, saga: SagaRow, wanted: 'CANCELLED' | 'FAILED'): Promise<string | null> {
     if (saga.status !== wanted) {
-      const hint = saga.status === 'FAILED' ? ': resume it instead (orderflow saga resume)' : saga.status === 'CANCELLED' ? ': retry it instead (orderflow saga retry)' : '';
+      const hint =
+        saga.status === 'FAILED'
+          ? ': resume it instead (orderflow saga resume)'
+          : saga.status === 'CANCELLED'
+            ? ': retry it instead (orderflow saga retry)'
+            : '';
       return `saga ${saga.id} is ${saga.status}, not ${wanted}${hint}`;
     }
     const newest = await this.newest(tx, saga.order_id);
-    if (newest && newest.id !== saga.id) return `saga ${saga.id} is attempt ${saga.attempt}; the order's newest attempt is ${newest.attempt} (${newest.id}, ${newest.status})`;
+    if (newest && newest.id !== saga.id)
+      return `saga ${saga.id} is attempt ${saga.attempt}; the order's newest attempt is ${newest.attempt} (${newest.id}, ${newest.status})`;
     return null;
   }
 
   private audit(tx: Tx, commandId: string, action: 'retry' | 'resume', cmd: OperatorCommand, newSagaId: string | null) {
     return tx.query('insert into operator_actions (id, action, saga_id, new_saga_id, operator, why) values ($1, $2, $3, $4, $5, $6)', [
-      commandId, action, cmd.sagaId, newSagaId, cmd.operator, cmd.why,
+      commandId,
+      action,
+      cmd.sagaId,
+      newSagaId,
+      cmd.operator,
+      cmd.why,
     ]);
   }
 
@@ -161,7 +200,9 @@ export class PlaceOrderOrchestrator {
   }
 
   private lockNewest(tx: Tx, orderId: string): Promise<SagaRow | undefined> {
-    return tx.query<SagaRow>('select * from sagas where order_id = $1 order by attempt desc limit 1 for update', [orderId]).then((r) => r[0]);
+    return tx
+      .query<SagaRow>('select * from sagas where order_id = $1 order by attempt desc limit 1 for update', [orderId])
+      .then((r) => r[0]);
   }
 
   private newest(tx: Tx, orderId: string): Promise<Pick<SagaRow, 'id' | 'attempt' | 'status'> | undefined> {
@@ -173,7 +214,7 @@ export class PlaceOrderOrchestrator {
     const log = this.log.child({ orderId: saga.order_id, sagaId: saga.id });
     const headers = { correlationId: saga.order_id, sagaId: saga.id, causationId, traceparent };
     const outcome = { orderId: saga.order_id, sagaId: saga.id, customerId: saga.data.customerId };
-    for (let effects = t.effects; effects.length > 0; ) {
+    for (let effects = t.effects; effects.length > 0;) {
       const next: typeof effects = [];
       for (const effect of effects) {
         switch (effect.type) {
@@ -186,12 +227,23 @@ export class PlaceOrderOrchestrator {
             break;
           }
           case 'completed':
-            tx.send({ subject: Subjects.OrderConfirmed, body: { ...outcome, total: saga.data.total, currency: saga.data.currency }, ...headers });
+            tx.send({
+              subject: Subjects.OrderConfirmed,
+              body: { ...outcome, total: saga.data.total, currency: saga.data.currency },
+              ...headers,
+            });
             log.info('saga completed: order confirmed');
             break;
           case 'cancelled':
-            await tx.query(`update orders set status = 'CANCELLED', reason = $2, updated_at = now() where order_id = $1`, [saga.order_id, effect.reason]);
-            tx.send({ subject: Subjects.OrderCancelled, body: { ...outcome, reason: effect.reason, ...(effect.detail ? { detail: effect.detail } : {}) }, ...headers });
+            await tx.query(`update orders set status = 'CANCELLED', reason = $2, updated_at = now() where order_id = $1`, [
+              saga.order_id,
+              effect.reason,
+            ]);
+            tx.send({
+              subject: Subjects.OrderCancelled,
+              body: { ...outcome, reason: effect.reason, ...(effect.detail ? { detail: effect.detail } : {}) },
+              ...headers,
+            });
             log.info({ reason: effect.reason, detail: effect.detail }, 'saga cancelled: order cancelled');
             break;
           case 'failed':
@@ -236,4 +288,10 @@ export class PlaceOrderOrchestrator {
   }
 }
 
-export const stateOf = (r: SagaRow): SagaState => ({ status: r.status, step: r.step, reason: r.reason, detail: r.detail, history: r.history });
+export const stateOf = (r: SagaRow): SagaState => ({
+  status: r.status,
+  step: r.step,
+  reason: r.reason,
+  detail: r.detail,
+  history: r.history,
+});

@@ -7,7 +7,10 @@ const order: PlaceOrderData = {
   orderId: '5b0c1a52-6f0e-4a55-9a53-0d7d1c7c0001',
   customerId: 'alice',
   currency: 'USD',
-  items: [{ sku: 'BOOK', quantity: 2, unitPrice: 1250 }, { sku: 'PEN', quantity: 1, unitPrice: 300 }],
+  items: [
+    { sku: 'BOOK', quantity: 2, unitPrice: 1250 },
+    { sku: 'PEN', quantity: 1, unitPrice: 300 },
+  ],
   total: 2800,
 };
 
@@ -89,8 +92,16 @@ describe('PlaceOrder saga', () => {
 
   it('happy path: reserve → charge → create order (pivot) → commit the reservation → completed; every command names the attempt', () => {
     const s = new Script()
-      .start().expectStatus('RUNNING')
-      .expectCommand(Subjects.InventoryReserve, { orderId: order.orderId, sagaId, items: [{ sku: 'BOOK', quantity: 2 }, { sku: 'PEN', quantity: 1 }] })
+      .start()
+      .expectStatus('RUNNING')
+      .expectCommand(Subjects.InventoryReserve, {
+        orderId: order.orderId,
+        sagaId,
+        items: [
+          { sku: 'BOOK', quantity: 2 },
+          { sku: 'PEN', quantity: 1 },
+        ],
+      })
       .expectRemaining('chargePayment', 'createOrder', 'commitReservation')
       .reply(Subjects.InventoryReserved)
       .expectCommand(Subjects.PaymentCharge, { orderId: order.orderId, sagaId, customerId: 'alice', amount: 2800, currency: 'USD' })
@@ -102,15 +113,22 @@ describe('PlaceOrder saga', () => {
       .reply(Subjects.InventoryCommitted);
     expect(s.last.effects).toEqual([{ type: 'completed' }]);
     expect(s.engine.deadlineOf(s.state)).toBeNull();
-    s.expectStatus('COMPLETED').expectHistory('reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:SUCCEEDED', 'commitReservation:SUCCEEDED');
+    s.expectStatus('COMPLETED').expectHistory(
+      'reserveStock:SUCCEEDED',
+      'chargePayment:SUCCEEDED',
+      'createOrder:SUCCEEDED',
+      'commitReservation:SUCCEEDED',
+    );
   });
 
   it('after the pivot a step without reply is re-sent, never compensated; out of sends the saga is FAILED and its late reply completes it', () => {
-    const s = new Script({ stepMaxAttempts: 2 }).start()
+    const s = new Script({ stepMaxAttempts: 2 })
+      .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .local(true)
-      .timeout().expectCommand(Subjects.InventoryCommit)
+      .timeout()
+      .expectCommand(Subjects.InventoryCommit)
       .timeout();
     s.expectStatus('FAILED').expectRemaining('commitReservation');
     expect(s.engine.current(s.state)).toEqual(['commitReservation']);
@@ -118,7 +136,11 @@ describe('PlaceOrder saga', () => {
     s.reply(Subjects.InventoryCommitted);
     expect(s.last.effects).toEqual([{ type: 'completed' }]);
     s.expectStatus('COMPLETED');
-    expect(s.state.history[3]).toMatchObject({ name: 'commitReservation', status: 'SUCCEEDED', note: expect.stringMatching(/late reply .* after the saga had FAILED/) });
+    expect(s.state.history[3]).toMatchObject({
+      name: 'commitReservation',
+      status: 'SUCCEEDED',
+      note: expect.stringMatching(/late reply .* after the saga had FAILED/),
+    });
   });
 
   it('out of stock: nothing to compensate, cancelled with the reason', () => {
@@ -135,7 +157,8 @@ describe('PlaceOrder saga', () => {
   });
 
   it('payment declined: stock released, then cancelled with the decline reason', () => {
-    const s = new Script().start()
+    const s = new Script()
+      .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' })
       .expectStatus('COMPENSATING')
@@ -146,7 +169,8 @@ describe('PlaceOrder saga', () => {
   });
 
   it('order-creation failure: refund and release are sent together; cancelled once both replied, in either order', () => {
-    const s = new Script().start()
+    const s = new Script()
+      .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .local(false, 'order_not_pending')
@@ -160,7 +184,11 @@ describe('PlaceOrder saga', () => {
     s.reply(Subjects.PaymentRefunded, { amount: 2800 });
     expect(s.last.effects).toEqual([{ type: 'cancelled', reason: 'order_not_pending', detail: null }]);
     s.expectStatus('CANCELLED').expectHistory(
-      'reserveStock:SUCCEEDED', 'chargePayment:SUCCEEDED', 'createOrder:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED',
+      'reserveStock:SUCCEEDED',
+      'chargePayment:SUCCEEDED',
+      'createOrder:FAILED',
+      'refundPayment:SUCCEEDED',
+      'releaseStock:SUCCEEDED',
     );
   });
 
@@ -178,9 +206,12 @@ describe('PlaceOrder saga', () => {
   });
 
   it('a step without reply is sent again on its deadline, then failed and compensated (itself included) concurrently', () => {
-    const s = new Script({ stepMaxAttempts: 2 }).start().reply(Subjects.InventoryReserved)
+    const s = new Script({ stepMaxAttempts: 2 })
+      .start()
+      .reply(Subjects.InventoryReserved)
       .expectDeadlineIn(30_000)
-      .timeout().expectCommand(Subjects.PaymentCharge)
+      .timeout()
+      .expectCommand(Subjects.PaymentCharge)
       .expectStatus('RUNNING')
       .timeout()
       .expectStatus('COMPENSATING')
@@ -192,7 +223,8 @@ describe('PlaceOrder saga', () => {
   });
 
   it('a refund that cannot be delivered does not hold back the release; it is re-sent with a doubling deadline until it succeeds', () => {
-    const s = new Script({ stepTimeoutMs: 1000, compensationBackoffMaxMs: 5000 }).start()
+    const s = new Script({ stepTimeoutMs: 1000, compensationBackoffMaxMs: 5000 })
+      .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .local(false)
@@ -213,11 +245,13 @@ describe('PlaceOrder saga', () => {
   });
 
   it('a compensation out of sends is given up on; the saga is FAILED once nothing else is in flight, and the late reply resumes it', () => {
-    const s = new Script({ stepMaxAttempts: 1, compensationMaxAttempts: 2, stepTimeoutMs: 1000, compensationBackoffMaxMs: 1000 }).start()
+    const s = new Script({ stepMaxAttempts: 1, compensationMaxAttempts: 2, stepTimeoutMs: 1000, compensationBackoffMaxMs: 1000 })
+      .start()
       .reply(Subjects.InventoryReserved)
       .timeout() // the charge: out of sends → compensate it and the reservation
       .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
-      .timeout().expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
+      .timeout()
+      .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
       .reply(Subjects.InventoryReleased)
       .timeout() // the refund: out of sends → FAILED
       .expectStatus('FAILED')
@@ -234,7 +268,8 @@ describe('PlaceOrder saga', () => {
   });
 
   it('an operator resume sends the given-up compensation again as a new execution, then compensates on', () => {
-    const s = new Script({ compensationMaxAttempts: 1 }).start()
+    const s = new Script({ compensationMaxAttempts: 1 })
+      .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' })
       .timeout()
@@ -249,8 +284,11 @@ describe('PlaceOrder saga', () => {
   });
 
   it('a compensation with `after` waits for those it names; one given up on holds back only its dependants', () => {
-    const steps = placeOrderSaga.steps.map((st) => (st.name === 'reserveStock' ? { ...st, compensation: { ...st.compensation!, after: ['refundPayment'] } } : st));
-    const s = new Script({ compensationMaxAttempts: 1 }, { name: 'Ordered', steps }).start()
+    const steps = placeOrderSaga.steps.map((st) =>
+      st.name === 'reserveStock' ? { ...st, compensation: { ...st.compensation!, after: ['refundPayment'] } } : st,
+    );
+    new Script({ compensationMaxAttempts: 1 }, { name: 'Ordered', steps })
+      .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
       .local(false)
@@ -267,10 +305,17 @@ describe('PlaceOrder saga', () => {
   });
 
   it('takes the deadline of what the saga waits on from the definition, else the default', () => {
-    const steps = [{ ...placeOrderSaga.steps[0], timeoutMs: 5000, compensation: { ...placeOrderSaga.steps[0].compensation!, timeoutMs: 9000 } }, placeOrderSaga.steps[1]];
-    const s = new Script({ stepTimeoutMs: 30_000 }, { name: 'T', steps }).start().expectDeadlineIn(5000)
-      .reply(Subjects.InventoryReserved).expectDeadlineIn(30_000)
-      .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' }).expectDeadlineIn(9000);
+    const steps = [
+      { ...placeOrderSaga.steps[0], timeoutMs: 5000, compensation: { ...placeOrderSaga.steps[0].compensation!, timeoutMs: 9000 } },
+      placeOrderSaga.steps[1],
+    ];
+    const s = new Script({ stepTimeoutMs: 30_000 }, { name: 'T', steps })
+      .start()
+      .expectDeadlineIn(5000)
+      .reply(Subjects.InventoryReserved)
+      .expectDeadlineIn(30_000)
+      .reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' })
+      .expectDeadlineIn(9000);
     s.expectStatus('COMPENSATING');
   });
 

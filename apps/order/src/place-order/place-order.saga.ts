@@ -30,7 +30,10 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
   steps: [
     {
       name: 'reserveStock',
-      invoke: (d) => ({ subject: Subjects.InventoryReserve, body: { orderId: d.orderId, sagaId: d.sagaId, items: d.items.map(({ sku, quantity }) => ({ sku, quantity })) } }),
+      invoke: (d) => ({
+        subject: Subjects.InventoryReserve,
+        body: { orderId: d.orderId, sagaId: d.sagaId, items: d.items.map(({ sku, quantity }) => ({ sku, quantity })) },
+      }),
       onReply: { [Subjects.InventoryReserved]: ok, [Subjects.InventoryRejected]: rejected },
       compensation: {
         name: 'releaseStock',
@@ -40,7 +43,10 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
     },
     {
       name: 'chargePayment',
-      invoke: (d) => ({ subject: Subjects.PaymentCharge, body: { orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId, amount: d.total, currency: d.currency } }),
+      invoke: (d) => ({
+        subject: Subjects.PaymentCharge,
+        body: { orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId, amount: d.total, currency: d.currency },
+      }),
       onReply: { [Subjects.PaymentCharged]: ok, [Subjects.PaymentDeclined]: rejected },
       compensation: {
         name: 'refundPayment',

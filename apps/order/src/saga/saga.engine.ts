@@ -76,7 +76,12 @@ export interface SagaEngineOptions {
   compensationBackoffMaxMs: number;
 }
 
-export const DEFAULT_ENGINE_OPTIONS: SagaEngineOptions = { stepTimeoutMs: 30_000, stepMaxAttempts: 3, compensationMaxAttempts: 100, compensationBackoffMaxMs: 60_000 };
+export const DEFAULT_ENGINE_OPTIONS: SagaEngineOptions = {
+  stepTimeoutMs: 30_000,
+  stepMaxAttempts: 3,
+  compensationMaxAttempts: 100,
+  compensationBackoffMaxMs: 60_000,
+};
 
 /** One execution of an action or a compensation, as `orderflow orders show` prints it. */
 export interface StepRecord {
@@ -123,7 +128,11 @@ export const STEP_TIMEOUT = 'step_timeout';
 export class SagaEngine<D> {
   private readonly options: SagaEngineOptions;
 
-  constructor(readonly definition: SagaDefinition<D>, options: Partial<SagaEngineOptions> = {}, private readonly clock: () => Date = () => new Date()) {
+  constructor(
+    readonly definition: SagaDefinition<D>,
+    options: Partial<SagaEngineOptions> = {},
+    private readonly clock: () => Date = () => new Date(),
+  ) {
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
   }
 
@@ -143,7 +152,10 @@ export class SagaEngine<D> {
     const last = state.history[state.history.length - 1];
     if (!step?.onReply?.[subject] || last?.name !== step.name) return this.ignore(state);
     if (state.status === 'FAILED' && last.status === 'FAILED') {
-      const reopened = this.update(state, state.history.length - 1, { status: 'RUNNING', note: `late reply ${subject} after the saga had FAILED: resumed` });
+      const reopened = this.update(state, state.history.length - 1, {
+        status: 'RUNNING',
+        note: `late reply ${subject} after the saga had FAILED: resumed`,
+      });
       return this.finishStep({ ...reopened, status: 'RUNNING' }, data, step.onReply[subject](body));
     }
     if (state.status !== 'RUNNING' || last.status !== 'RUNNING') return this.ignore(state);
@@ -182,7 +194,9 @@ export class SagaEngine<D> {
    */
   remaining(state: SagaState): string[] {
     if (this.compensating(state)) {
-      return this.compensations(state.step).map(({ comp }) => comp.name).filter((name) => this.latest(state, name)?.record.status !== 'SUCCEEDED');
+      return this.compensations(state.step)
+        .map(({ comp }) => comp.name)
+        .filter((name) => this.latest(state, name)?.record.status !== 'SUCCEEDED');
     }
     switch (state.status) {
       case 'RUNNING':
@@ -198,7 +212,9 @@ export class SagaEngine<D> {
   current(state: SagaState): string[] {
     if (state.status === 'COMPLETED' || state.status === 'CANCELLED') return [];
     if (this.compensating(state)) {
-      return this.compensations(state.step).map(({ comp }) => comp.name).filter((name) => ['RUNNING', 'FAILED'].includes(this.latest(state, name)?.record.status ?? ''));
+      return this.compensations(state.step)
+        .map(({ comp }) => comp.name)
+        .filter((name) => ['RUNNING', 'FAILED'].includes(this.latest(state, name)?.record.status ?? ''));
     }
     const step = this.definition.steps[state.step];
     return step ? [step.name] : [];
@@ -217,7 +233,8 @@ export class SagaEngine<D> {
    */
   onLocalResult(state: SagaState, data: D, result: StepResult): Transition {
     const step = this.definition.steps[state.step];
-    if (state.status !== 'RUNNING' || !step?.local) throw new Error(`saga is not running a local step (status ${state.status}, step ${step?.name})`);
+    if (state.status !== 'RUNNING' || !step?.local)
+      throw new Error(`saga is not running a local step (status ${state.status}, step ${step?.name})`);
     return this.finishStep(state, data, result);
   }
 
@@ -279,7 +296,9 @@ export class SagaEngine<D> {
   }
 
   private onCompensationReply(state: SagaState, data: D, subject: string): Transition {
-    const comp = this.compensations(state.step).map((c) => c.comp).find((c) => c.replies.includes(subject));
+    const comp = this.compensations(state.step)
+      .map((c) => c.comp)
+      .find((c) => c.replies.includes(subject));
     const latest = comp && this.latest(state, comp.name);
     if (!comp || !latest || latest.record.status === 'SUCCEEDED') return this.ignore(state);
     let s = state;
@@ -335,8 +354,13 @@ export class SagaEngine<D> {
       const done = this.cancelled(s);
       return { state: done.state, effects: [...effects, ...done.effects] };
     }
-    const given = all.filter(({ comp }) => this.latest(s, comp.name)?.record.status === 'FAILED').map(({ comp }) => `${comp.name} (${this.latest(s, comp.name)!.record.error})`);
-    return { state: { ...s, status: 'FAILED' }, effects: [...effects, { type: 'failed', error: `compensation ${given.join(', ')} failed` }] };
+    const given = all
+      .filter(({ comp }) => this.latest(s, comp.name)?.record.status === 'FAILED')
+      .map(({ comp }) => `${comp.name} (${this.latest(s, comp.name)!.record.error})`);
+    return {
+      state: { ...s, status: 'FAILED' },
+      effects: [...effects, { type: 'failed', error: `compensation ${given.join(', ')} failed` }],
+    };
   }
 
   private cancelled(state: SagaState): Transition {
@@ -346,7 +370,10 @@ export class SagaEngine<D> {
 
   /** The compensations of the steps at or below `index`, newest step first. */
   private compensations(index: number): { index: number; comp: Compensation<D> }[] {
-    return this.definition.steps.slice(0, index + 1).map((st, i) => ({ index: i, comp: st.compensation })).reverse()
+    return this.definition.steps
+      .slice(0, index + 1)
+      .map((st, i) => ({ index: i, comp: st.compensation }))
+      .reverse()
       .filter((c): c is { index: number; comp: Compensation<D> } => !!c.comp);
   }
 
@@ -366,7 +393,10 @@ export class SagaEngine<D> {
   /** The remote executions the saga waits on, with when each is due. */
   private inFlight(state: SagaState): { index: number; record: StepRecord; due: Date }[] {
     const out: { index: number; record: StepRecord; due: Date }[] = [];
-    const waiting = (i: number, r: StepRecord) => r.status === 'RUNNING' && !(r.kind === 'action' && this.definition.steps[state.step]?.local) && out.push({ index: i, record: r, due: new Date(r.dueAt ?? Date.parse(r.startedAt) + this.options.stepTimeoutMs) });
+    const waiting = (i: number, r: StepRecord) =>
+      r.status === 'RUNNING' &&
+      !(r.kind === 'action' && this.definition.steps[state.step]?.local) &&
+      out.push({ index: i, record: r, due: new Date(r.dueAt ?? Date.parse(r.startedAt) + this.options.stepTimeoutMs) });
     if (this.compensating(state)) {
       for (const { comp } of this.compensations(state.step)) {
         const l = this.latest(state, comp.name);
@@ -395,16 +425,30 @@ export class SagaEngine<D> {
   private start(state: SagaState, index: number, name: string, kind: 'action', note?: string): SagaState {
     const local = !!this.definition.steps[index].local;
     const record: StepRecord = {
-      name, kind, status: 'RUNNING', startedAt: this.clock().toISOString(), finishedAt: null, error: null, attempts: local ? 0 : 1,
-      ...(local ? {} : { dueAt: this.dueAt(this.stepTimeout(index)) }), ...(note ? { note } : {}),
+      name,
+      kind,
+      status: 'RUNNING',
+      startedAt: this.clock().toISOString(),
+      finishedAt: null,
+      error: null,
+      attempts: local ? 0 : 1,
+      ...(local ? {} : { dueAt: this.dueAt(this.stepTimeout(index)) }),
+      ...(note ? { note } : {}),
     };
     return { ...state, step: index, history: [...state.history, record] };
   }
 
   private startCompensation(state: SagaState, comp: Compensation<D>, note?: string): SagaState {
     const record: StepRecord = {
-      name: comp.name, kind: 'compensation', status: 'RUNNING', startedAt: this.clock().toISOString(), finishedAt: null, error: null, attempts: 1,
-      dueAt: this.dueAt(this.backoff(comp, 1)), ...(note ? { note } : {}),
+      name: comp.name,
+      kind: 'compensation',
+      status: 'RUNNING',
+      startedAt: this.clock().toISOString(),
+      finishedAt: null,
+      error: null,
+      attempts: 1,
+      dueAt: this.dueAt(this.backoff(comp, 1)),
+      ...(note ? { note } : {}),
     };
     return { ...state, history: [...state.history, record] };
   }

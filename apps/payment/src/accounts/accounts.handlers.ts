@@ -24,26 +24,41 @@ export class AccountsHandlers implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap() {
-    await this.runner.start(consumer, this.tx.handler(consumer, {
-      [Subjects.PaymentCharge]: async (tx, msg: InboundMessage<ChargePayment>) => {
-        const { orderId, currency } = msg.body;
-        const outcome = await this.accounts.charge(tx, msg.body);
-        if (outcome.charged) {
-          tx.send({ subject: Subjects.PaymentCharged, body: { orderId, amount: outcome.amount, currency }, ...causedBy(msg, { sagaId: msg.body.sagaId }) });
-        } else {
-          this.log.info({ orderId, sagaId: msg.sagaId, reason: outcome.reason, detail: outcome.detail }, 'charge declined');
-          tx.send({ subject: Subjects.PaymentDeclined, body: { orderId, reason: outcome.reason, detail: outcome.detail }, ...causedBy(msg, { sagaId: msg.body.sagaId }) });
-        }
-      },
-      [Subjects.PaymentRefund]: async (tx, msg: InboundMessage<RefundPayment>) => {
-        const amount = await this.accounts.refund(tx, msg.body);
-        tx.send({ subject: Subjects.PaymentRefunded, body: { orderId: msg.body.orderId, amount }, ...causedBy(msg, { sagaId: msg.body.sagaId }) });
-      },
-      [Subjects.PaymentDeposit]: async (tx, msg: InboundMessage<DepositFunds>) => {
-        const balance = await this.accounts.deposit(tx, msg.body);
-        tx.send({ subject: Subjects.PaymentDeposited, body: balance, ...causedBy(msg) });
-      },
-    }));
+    await this.runner.start(
+      consumer,
+      this.tx.handler(consumer, {
+        [Subjects.PaymentCharge]: async (tx, msg: InboundMessage<ChargePayment>) => {
+          const { orderId, currency } = msg.body;
+          const outcome = await this.accounts.charge(tx, msg.body);
+          if (outcome.charged) {
+            tx.send({
+              subject: Subjects.PaymentCharged,
+              body: { orderId, amount: outcome.amount, currency },
+              ...causedBy(msg, { sagaId: msg.body.sagaId }),
+            });
+          } else {
+            this.log.info({ orderId, sagaId: msg.sagaId, reason: outcome.reason, detail: outcome.detail }, 'charge declined');
+            tx.send({
+              subject: Subjects.PaymentDeclined,
+              body: { orderId, reason: outcome.reason, detail: outcome.detail },
+              ...causedBy(msg, { sagaId: msg.body.sagaId }),
+            });
+          }
+        },
+        [Subjects.PaymentRefund]: async (tx, msg: InboundMessage<RefundPayment>) => {
+          const amount = await this.accounts.refund(tx, msg.body);
+          tx.send({
+            subject: Subjects.PaymentRefunded,
+            body: { orderId: msg.body.orderId, amount },
+            ...causedBy(msg, { sagaId: msg.body.sagaId }),
+          });
+        },
+        [Subjects.PaymentDeposit]: async (tx, msg: InboundMessage<DepositFunds>) => {
+          const balance = await this.accounts.deposit(tx, msg.body);
+          tx.send({ subject: Subjects.PaymentDeposited, body: balance, ...causedBy(msg) });
+        },
+      }),
+    );
     this.queries.serve(Subjects.QueryAccount, AccountQuery, async (q) => {
       const balance = await this.accounts.balance(this.ds, q.customerId);
       if (!balance) throw new NotFoundError(`unknown customer ${q.customerId}`);

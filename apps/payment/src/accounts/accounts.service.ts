@@ -1,12 +1,31 @@
 import { Injectable } from '@nestjs/common';
-import { AccountBalance, ChargePayment, ChargeView, DeclineReason, DepositFunds, MAX_MINOR_UNITS, RefundPayment } from '@orderflow/contracts';
+import {
+  AccountBalance,
+  ChargePayment,
+  ChargeView,
+  DeclineReason,
+  DepositFunds,
+  MAX_MINOR_UNITS,
+  RefundPayment,
+} from '@orderflow/contracts';
 import { PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 
 export type ChargeOutcome = { charged: true; amount: number } | { charged: false; reason: DeclineReason; detail?: string };
 
-interface AccountRow { customer_id: string; currency: string; balance: number }
-interface EntryRow { saga_id: string; kind: 'CHARGE' | 'REFUND' | 'DECLINE'; amount: number; reason: string | null; customer_id: string; currency: string }
+interface AccountRow {
+  customer_id: string;
+  currency: string;
+  balance: number;
+}
+interface EntryRow {
+  saga_id: string;
+  kind: 'CHARGE' | 'REFUND' | 'DECLINE';
+  amount: number;
+  reason: string | null;
+  customer_id: string;
+  currency: string;
+}
 
 /**
  * Customer balances and their ledger, in integer minor units. Money is never created or lost: for every
@@ -29,15 +48,23 @@ export class AccountsService {
     if (charge) return { charged: true, amount: charge.amount };
     const decline = mine.find((e) => e.kind === 'DECLINE');
     if (decline) return { charged: false, reason: decline.reason as DeclineReason };
-    if (mine.some((e) => e.kind === 'REFUND')) return { charged: false, reason: 'refunded', detail: 'the attempt was refunded before it was charged' };
+    if (mine.some((e) => e.kind === 'REFUND'))
+      return { charged: false, reason: 'refunded', detail: 'the attempt was refunded before it was charged' };
     const held = entries.find((e) => e.kind === 'CHARGE' && !entries.some((r) => r.kind === 'REFUND' && r.saga_id === e.saga_id));
 
-    const outcome: ChargeOutcome =
-      held ? { charged: false, reason: 'already_charged', detail: `saga ${held.saga_id} of this order holds a charge of ${held.amount} that is not refunded` }
-      : !account ? { charged: false, reason: 'unknown_customer', detail: `no account for customer ${cmd.customerId}` }
-      : account.currency !== cmd.currency ? { charged: false, reason: 'currency_mismatch', detail: `account is in ${account.currency}, order in ${cmd.currency}` }
-      : account.balance < cmd.amount ? { charged: false, reason: 'insufficient_funds', detail: `balance ${account.balance} < ${cmd.amount}` }
-      : { charged: true, amount: cmd.amount };
+    const outcome: ChargeOutcome = held
+      ? {
+          charged: false,
+          reason: 'already_charged',
+          detail: `saga ${held.saga_id} of this order holds a charge of ${held.amount} that is not refunded`,
+        }
+      : !account
+        ? { charged: false, reason: 'unknown_customer', detail: `no account for customer ${cmd.customerId}` }
+        : account.currency !== cmd.currency
+          ? { charged: false, reason: 'currency_mismatch', detail: `account is in ${account.currency}, order in ${cmd.currency}` }
+          : account.balance < cmd.amount
+            ? { charged: false, reason: 'insufficient_funds', detail: `balance ${account.balance} < ${cmd.amount}` }
+            : { charged: true, amount: cmd.amount };
 
     if (outcome.charged) {
       await tx.query('update accounts set balance = balance - $2, updated_at = now() where customer_id = $1', [cmd.customerId, cmd.amount]);
@@ -59,7 +86,10 @@ export class AccountsService {
       await this.record(tx, cmd.customerId, cmd, 'REFUND', 0, account?.currency ?? mine[0]?.currency ?? 'XXX');
       return 0;
     }
-    await tx.query('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [charge.customer_id, charge.amount]);
+    await tx.query('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [
+      charge.customer_id,
+      charge.amount,
+    ]);
     await this.record(tx, charge.customer_id, cmd, 'REFUND', charge.amount, charge.currency);
     return charge.amount;
   }
@@ -79,9 +109,11 @@ export class AccountsService {
     );
     if (!row) {
       const existing = await this.balance(tx, cmd.customerId);
-      throw new PermanentError(existing?.currency !== cmd.currency
-        ? `account ${cmd.customerId} is in ${existing?.currency}, not ${cmd.currency}; deposit refused`
-        : `account ${cmd.customerId} would exceed ${MAX_MINOR_UNITS} minor units; deposit refused`);
+      throw new PermanentError(
+        existing?.currency !== cmd.currency
+          ? `account ${cmd.customerId} is in ${existing?.currency}, not ${cmd.currency}; deposit refused`
+          : `account ${cmd.customerId} would exceed ${MAX_MINOR_UNITS} minor units; deposit refused`,
+      );
     }
     await this.record(tx, cmd.customerId, null, 'DEPOSIT', cmd.amount, cmd.currency);
     return toBalance(row);
@@ -97,7 +129,15 @@ export class AccountsService {
     const rows = await db.query<EntryRow & { order_id: string }>('select * from ledger where order_id = $1 order by id', [orderId]);
     const bySaga = new Map<string, ChargeView>();
     for (const r of rows) {
-      const v = bySaga.get(r.saga_id) ?? { sagaId: r.saga_id, orderId: r.order_id, customerId: r.customer_id, currency: r.currency, charged: 0, refunded: 0, declined: null };
+      const v = bySaga.get(r.saga_id) ?? {
+        sagaId: r.saga_id,
+        orderId: r.order_id,
+        customerId: r.customer_id,
+        currency: r.currency,
+        charged: 0,
+        refunded: 0,
+        declined: null,
+      };
       if (r.kind === 'CHARGE') v.charged += r.amount;
       if (r.kind === 'REFUND') v.refunded += r.amount;
       if (r.kind === 'DECLINE') v.declined = r.reason;
@@ -107,19 +147,32 @@ export class AccountsService {
   }
 
   private async lock(tx: Tx, customerId: string): Promise<AccountRow | undefined> {
-    const [row] = await tx.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1 for update', [customerId]);
+    const [row] = await tx.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1 for update', [
+      customerId,
+    ]);
     return row;
   }
 
   /** Every entry of an order, all attempts. */
   private entriesOf(tx: Tx, orderId: string) {
-    return tx.query<EntryRow>('select saga_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 for update', [orderId]);
+    return tx.query<EntryRow>('select saga_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 for update', [
+      orderId,
+    ]);
   }
 
-  private record(tx: Tx, customerId: string, of: { orderId: string; sagaId: string } | null, kind: string, amount: number, currency: string, reason?: string) {
-    return tx.query('insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)', [
-      customerId, of?.orderId ?? null, of?.sagaId ?? null, kind, amount, currency, reason ?? null,
-    ]);
+  private record(
+    tx: Tx,
+    customerId: string,
+    of: { orderId: string; sagaId: string } | null,
+    kind: string,
+    amount: number,
+    currency: string,
+    reason?: string,
+  ) {
+    return tx.query(
+      'insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)',
+      [customerId, of?.orderId ?? null, of?.sagaId ?? null, kind, amount, currency, reason ?? null],
+    );
   }
 }
 

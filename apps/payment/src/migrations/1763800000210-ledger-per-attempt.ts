@@ -21,7 +21,9 @@ export class LedgerPerAttempt1763800000210 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     await q.query('alter table accounts drop constraint accounts_balance_max');
-    await q.query('alter table ledger drop constraint ledger_amount_max, drop constraint ledger_saga_for_orders, drop constraint ledger_saga_kind');
+    await q.query(
+      'alter table ledger drop constraint ledger_amount_max, drop constraint ledger_saga_for_orders, drop constraint ledger_saga_kind',
+    );
     await q.query('drop index ledger_order');
     await q.query('alter table ledger add constraint ledger_order_id_kind_key unique (order_id, kind)');
     await q.query('alter table ledger drop column saga_id');

@@ -1,4 +1,18 @@
-import { IsInt, IsISO4217CurrencyCode, IsNotEmpty, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidationArguments, ValidationOptions, registerDecorator } from 'class-validator';
+import {
+  IsInt,
+  IsISO4217CurrencyCode,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidationArguments,
+  ValidationOptions,
+  registerDecorator,
+} from 'class-validator';
 
 /** Largest amount in minor units (or units of stock) we accept: keeps every sum exact in a JS number and a Postgres bigint. */
 export const MAX_MINOR_UNITS = Number.MAX_SAFE_INTEGER;
@@ -41,11 +55,15 @@ export class OrderLine {
   sku!: string;
 
   /** Units ordered, 1 to 1,000,000. */
-  @IsInt() @Min(1) @Max(Limits.quantity)
+  @IsInt()
+  @Min(1)
+  @Max(Limits.quantity)
   quantity!: number;
 
   /** Price of one unit in minor units of the order's currency (cents for USD), ≥ 0. */
-  @IsInt() @Min(0) @Max(MAX_MINOR_UNITS)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_MINOR_UNITS)
   unitPrice!: number;
 }
 
@@ -53,7 +71,9 @@ export class StockLine {
   @sku()
   sku!: string;
 
-  @IsInt() @Min(1) @Max(Limits.quantity)
+  @IsInt()
+  @Min(1)
+  @Max(Limits.quantity)
   quantity!: number;
 }
 
@@ -92,8 +112,11 @@ export function TotalFitsInMinorUnits(options?: ValidationOptions): PropertyDeco
       options,
       validator: {
         validate: (lines: unknown) =>
-          !Array.isArray(lines) || !lines.every((l) => Number.isInteger(l?.quantity) && Number.isInteger(l?.unitPrice)) || orderTotal(lines) <= BigInt(MAX_MINOR_UNITS),
-        defaultMessage: (args: ValidationArguments) => `${args.property} total (Σ quantity × unitPrice) must not exceed ${MAX_MINOR_UNITS} minor units`,
+          !Array.isArray(lines) ||
+          !lines.every((l) => Number.isInteger(l?.quantity) && Number.isInteger(l?.unitPrice)) ||
+          orderTotal(lines) <= BigInt(MAX_MINOR_UNITS),
+        defaultMessage: (args: ValidationArguments) =>
+          `${args.property} total (Σ quantity × unitPrice) must not exceed ${MAX_MINOR_UNITS} minor units`,
       },
     });
 }

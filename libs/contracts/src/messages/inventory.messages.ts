@@ -4,7 +4,11 @@ import { detail, Limits, OrderScoped, SagaScoped, sku, StockLine } from './commo
 
 /** `inventory.cmd.reserve`: reserve every line of the order for this saga attempt, all or nothing. */
 export class ReserveStock extends SagaScoped {
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(Limits.orderLines) @ValidateNested({ each: true }) @Type(() => StockLine)
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(Limits.orderLines)
+  @ValidateNested({ each: true })
+  @Type(() => StockLine)
   items!: StockLine[];
 }
 
@@ -19,7 +23,9 @@ export class RestockSku {
   @sku()
   sku!: string;
 
-  @IsInt() @Min(1) @Max(1_000_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000_000)
   quantity!: number;
 }
 
@@ -49,13 +55,16 @@ export class StockLevel {
   @sku()
   sku!: string;
 
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   available!: number;
 
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   reserved!: number;
 
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   sold!: number;
 }
 

@@ -1,5 +1,17 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsString, IsUUID, MaxLength, Min, ValidateNested } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsString,
+  IsUUID,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import { currency, customerId, detail, Limits, OrderLine, OrderScoped, SagaScoped, TotalFitsInMinorUnits } from './common';
 import { StockRejectReasons } from './inventory.messages';
 import { DeclineReasons } from './payment.messages';
@@ -18,7 +30,12 @@ export class OrderCreated extends OrderScoped {
   @currency()
   currency!: string;
 
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(Limits.orderLines) @ValidateNested({ each: true }) @Type(() => OrderLine) @TotalFitsInMinorUnits()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(Limits.orderLines)
+  @ValidateNested({ each: true })
+  @Type(() => OrderLine)
+  @TotalFitsInMinorUnits()
   items!: OrderLine[];
 }
 
@@ -27,7 +44,8 @@ export class OrderConfirmed extends SagaScoped {
   @customerId()
   customerId!: string;
 
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   total!: number;
 
   @currency()
@@ -43,7 +61,8 @@ export class OrderCancelled extends SagaScoped {
   @customerId()
   customerId!: string;
 
-  @IsString() @IsIn(CancelReasons)
+  @IsString()
+  @IsIn(CancelReasons)
   reason!: CancelReason;
 
   @detail()
@@ -56,10 +75,14 @@ export class OperatorCommand {
   @IsUUID()
   sagaId!: string;
 
-  @IsString() @IsNotEmpty() @MaxLength(200)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
   operator!: string;
 
-  @IsString() @IsNotEmpty() @MaxLength(2000)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(2000)
   why!: string;
 }
 
@@ -74,13 +97,15 @@ export class SagaRetried extends SagaScoped {
   @IsUUID()
   newSagaId!: string;
 
-  @IsInt() @Min(1)
+  @IsInt()
+  @Min(1)
   attempt!: number;
 }
 
 /** `order.evt.saga-resumed`: the answer to ResumeSaga; `step` is what was sent again. */
 export class SagaResumed extends SagaScoped {
-  @IsString() @IsNotEmpty()
+  @IsString()
+  @IsNotEmpty()
   step!: string;
 }
 
@@ -89,6 +114,8 @@ export class CommandRefused {
   @IsUUID()
   sagaId!: string;
 
-  @IsString() @IsNotEmpty() @MaxLength(Limits.detail)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(Limits.detail)
   reason!: string;
 }

@@ -6,7 +6,9 @@ export class ChargePayment extends SagaScoped {
   @customerId()
   customerId!: string;
 
-  @IsInt() @Min(0) @Max(MAX_MINOR_UNITS)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_MINOR_UNITS)
   amount!: number;
 
   @currency()
@@ -24,7 +26,9 @@ export class DepositFunds {
   @customerId()
   customerId!: string;
 
-  @IsInt() @Min(1) @Max(MAX_MINOR_UNITS)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_MINOR_UNITS)
   amount!: number;
 
   @currency()
@@ -32,7 +36,8 @@ export class DepositFunds {
 }
 
 export class PaymentCharged extends OrderScoped {
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   amount!: number;
 
   @currency()
@@ -53,7 +58,8 @@ export class PaymentDeclined extends OrderScoped {
 
 export class PaymentRefunded extends OrderScoped {
   /** Minor units returned; 0 when there was no charge to refund. */
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   amount!: number;
 }
 

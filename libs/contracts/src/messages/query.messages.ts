@@ -16,21 +16,31 @@ export class SagaQuery {
 
 /** `query.order.sagas`: saga attempts, newest first, filtered. */
 export class SagaListQuery {
-  @IsOptional() @IsArray() @IsIn(SagaStatuses, { each: true })
+  @IsOptional()
+  @IsArray()
+  @IsIn(SagaStatuses, { each: true })
   status?: SagaStatus[];
 
-  @IsOptional() @IsString() @IsNotEmpty()
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
   reason?: string;
 
   /** Only attempts updated at or after this time (ISO 8601). */
-  @IsOptional() @IsDateString()
+  @IsOptional()
+  @IsDateString()
   since?: string;
 
   /** Only attempts whose current (or last) step has this name. */
-  @IsOptional() @IsString() @IsNotEmpty()
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
   step?: string;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
   limit?: number;
 }
 
@@ -92,4 +102,5 @@ export interface SagaView extends SagaSummary {
  * Envelope of every query reply: `{"ok": true, "data": …}` or `{"ok": false, "error": {"code", "message"}}`.
  * `code` is `not_found`, `bad_request`, `unavailable` (the service's database cannot be reached now) or `internal`.
  */
-export type QueryReply<T> = { ok: true; data: T } | { ok: false; error: { code: 'not_found' | 'bad_request' | 'unavailable' | 'internal'; message: string } };
+export type QueryReply<T> =
+  { ok: true; data: T } | { ok: false; error: { code: 'not_found' | 'bad_request' | 'unavailable' | 'internal'; message: string } };

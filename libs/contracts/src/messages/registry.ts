@@ -1,7 +1,34 @@
 import { Subjects } from '../subjects';
-import { CommandRefused, OrderCancelled, OrderConfirmed, OrderCreated, ResumeSaga, RetrySaga, SagaResumed, SagaRetried } from './order.messages';
-import { CommitStock, ReleaseStock, ReserveStock, RestockSku, StockCommitted, StockLevel, StockRejected, StockReleased, StockReserved } from './inventory.messages';
-import { AccountBalance, ChargePayment, DepositFunds, PaymentCharged, PaymentDeclined, PaymentRefunded, RefundPayment } from './payment.messages';
+import {
+  CommandRefused,
+  OrderCancelled,
+  OrderConfirmed,
+  OrderCreated,
+  ResumeSaga,
+  RetrySaga,
+  SagaResumed,
+  SagaRetried,
+} from './order.messages';
+import {
+  CommitStock,
+  ReleaseStock,
+  ReserveStock,
+  RestockSku,
+  StockCommitted,
+  StockLevel,
+  StockRejected,
+  StockReleased,
+  StockReserved,
+} from './inventory.messages';
+import {
+  AccountBalance,
+  ChargePayment,
+  DepositFunds,
+  PaymentCharged,
+  PaymentDeclined,
+  PaymentRefunded,
+  RefundPayment,
+} from './payment.messages';
 
 /** The message class of every JetStream subject: what the consume loop (and the CLI, before it publishes) validates a body against. */
 export const MessageTypes: Record<string, new () => object> = {
