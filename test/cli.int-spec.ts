@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RequestStrategy } from 'nats';
+import { Subjects } from '@orderflow/contracts';
 import { orderflow } from './support/cli';
 import { Stack } from './support/stack';
 
@@ -145,6 +147,46 @@ describe('orderflow CLI', () => {
       const r = await orderflow(stack, ['services', 'status', '--json']);
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual(['order', 'inventory', 'payment', 'notification'].map((app) => ({ app, up: true })));
+    });
+
+    it('discovers the apps through the NATS service API: $SRV.PING from a plain client, and services lists each instance with its endpoints', async () => {
+      // Any NATS client (`nats micro ls` too) finds them: the service API's PING, answered by each app of our namespace.
+      const pings = await stack.nc.requestMany('$SRV.PING', Buffer.from(''), { maxWait: 1000, strategy: RequestStrategy.Timer });
+      const names: string[] = [];
+      for await (const m of pings) {
+        const body = JSON.parse(m.string());
+        if (body.metadata?.namespace === stack.ns.prefix) names.push(body.name);
+      }
+      expect(names.sort()).toEqual(['inventory', 'notification', 'order', 'payment']);
+
+      await stack.query(Subjects.QueryStock, { sku: 'NO-SUCH-SKU' });
+      const r = await orderflow(stack, ['services', '--json']);
+      expect(r.code).toBe(0);
+      const instances = JSON.parse(r.stdout);
+      expect(instances.map((i: any) => i.name)).toEqual(['inventory', 'notification', 'order', 'payment']);
+      expect(instances[0]).toMatchObject({
+        id: expect.any(String),
+        version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+        pid: process.pid,
+        started: expect.any(String),
+      });
+      const stock = instances[0].endpoints.find((e: any) => e.subject === Subjects.QueryStock);
+      expect(stock).toMatchObject({
+        name: 'stock',
+        requests: expect.any(Number),
+        errors: expect.any(Number),
+        averageMs: expect.any(Number),
+      });
+      expect(stock.errors).toBeGreaterThanOrEqual(1);
+    });
+
+    it('answers a query error with the service API error headers as well as the JSON envelope', async () => {
+      const m = await stack.nc.request(stack.ns.subject(Subjects.QueryStock), Buffer.from(JSON.stringify({ sku: 'NO-SUCH-SKU' })), {
+        timeout: 2000,
+      });
+      expect(m.headers?.get('Nats-Service-Error-Code')).toBe('404');
+      expect(m.headers?.get('Nats-Service-Error')).toMatch(/unknown SKU NO-SUCH-SKU/);
+      expect(JSON.parse(m.string())).toEqual({ ok: false, error: { code: 'not_found', message: 'unknown SKU NO-SUCH-SKU' } });
     });
 
     it('reports a command the service dead-letters with its reason at once, not as "no answer"', async () => {

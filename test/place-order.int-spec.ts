@@ -162,8 +162,12 @@ describe('PlaceOrder end to end', () => {
     expect(Number(letters[2].headers['Dlq-Sequence'])).toBeGreaterThan(0);
     // Nothing was half-done for the invalid order, and every service still answers.
     expect((await stack.db.query('select count(*)::int as n from orders.orders where order_id = $1', [zeroQty.orderId])).rows[0].n).toBe(0);
-    for (const app of ['order', 'inventory', 'payment', 'notification']) {
-      expect((await stack.query(Subjects.ping(app), {})).ok).toBe(true);
+    for (const q of [
+      [Subjects.QueryOrder, { orderId: zeroQty.orderId }],
+      [Subjects.QueryStock, { sku: 'NO-SUCH-SKU' }],
+      [Subjects.QueryAccount, { customerId: 'nobody' }],
+    ] as const) {
+      expect((await stack.query(q[0], q[1])).error).toMatchObject({ code: 'not_found' });
     }
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { connect, headers as natsHeaders, JetStreamClient, Msg, NatsConnection, Subscription } from 'nats';
+import { connect, headers as natsHeaders, JetStreamClient, Msg, NatsConnection, QueuedIterator, RequestStrategy, Subscription } from 'nats';
 import {
   Headers,
   MalformedMessageError,
@@ -10,7 +10,7 @@ import {
   QueryReply,
   Subjects,
 } from '@orderflow/contracts';
-import { isNatsAuthFailure, natsConnectProblem, natsServers } from '@orderflow/messaging';
+import { EndpointData, isNatsAuthFailure, natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
 /**
@@ -97,13 +97,53 @@ export class PipelineClient {
     throw new CliFailure(`${subject}: ${reply.error.message}`);
   }
 
+  /**
+   * True when an instance of `app` in this namespace answers the service API's `$SRV.PING.<app>` within `timeoutMs`.
+   */
   async ping(app: string, timeoutMs = 500): Promise<boolean> {
-    try {
-      await this.nc.request(this.ns.subject(Subjects.ping(app)), Buffer.from('{}'), { timeout: timeoutMs });
-      return true;
-    } catch {
-      return false;
+    const replies = await this.nc.services.client({ strategy: RequestStrategy.Timer, maxWait: timeoutMs }).ping(app);
+    for await (const r of replies) {
+      if ((r.metadata?.namespace ?? '') === this.ns.prefix) {
+        replies.stop();
+        return true;
+      }
     }
+    return false;
+  }
+
+  /**
+   * Every running instance of the apps in this namespace, from the service API (`$SRV.INFO`, `$SRV.STATS`):
+   * name, id, version, start time, pid and, per endpoint, its subject, requests, errors and average time.
+   * Collects the replies that arrive within `timeoutMs`.
+   */
+  async instances(timeoutMs = 1000): Promise<ServiceInstance[]> {
+    const services = this.nc.services.client({ strategy: RequestStrategy.Timer, maxWait: timeoutMs });
+    const [infos, stats] = await Promise.all([collect(services.info()), collect(services.stats())]);
+    const statsById = new Map(stats.map((s) => [s.id, s]));
+    return infos
+      .filter((i) => (i.metadata?.namespace ?? '') === this.ns.prefix)
+      .map((i) => {
+        const s = statsById.get(i.id);
+        return {
+          name: i.name,
+          id: i.id,
+          version: i.version,
+          pid: Number(i.metadata?.pid) || null,
+          started: s?.started ?? null,
+          // Our apps measure their async handlers themselves (`data`); nats.js's own figures are the fallback.
+          endpoints: (s?.endpoints ?? []).map((e) => {
+            const data = e.data as EndpointData | undefined;
+            return {
+              name: e.name,
+              subject: this.ns.logical(e.subject),
+              requests: e.num_requests,
+              errors: data?.errors ?? e.num_errors,
+              averageMs: data?.averageMs ?? Math.round(e.average_processing_time / 1e4) / 100,
+            };
+          }),
+        };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
   }
 
   /**
@@ -340,4 +380,21 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
   return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new CliFailure(message)), ms)))]).finally(() =>
     clearTimeout(timer),
   );
+}
+
+/** One running app instance, as the service API describes it (`orderflow services`). */
+export interface ServiceInstance {
+  name: string;
+  id: string;
+  version: string;
+  pid: number | null;
+  /** When it started (ISO 8601), from its stats. */
+  started: string | null;
+  endpoints: { name: string; subject: string; requests: number; errors: number; averageMs: number }[];
+}
+
+async function collect<T>(replies: Promise<QueuedIterator<T>>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const r of await replies) out.push(r);
+  return out;
 }

@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '@orderflow/runtime';
+import { ConfigError, packageVersion } from '@orderflow/runtime';
 import { CliFailure, UsageError } from './cli.errors';
 import { accountsCommand } from './commands/accounts.command';
 import { benchCommand } from './commands/bench.command';
@@ -70,18 +68,6 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CliFailure || e instanceof ConfigError) return fail(e.message, 1);
     throw e;
   }
-}
-
-/** The version in the project's package.json (found from the source tree or from `dist/`). */
-function packageVersion(): string {
-  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'orderflow') return pkg.version ?? '0.0.0';
-    }
-  }
-  return 'unknown';
 }
 
 function fail(message: string, code: number): number {

@@ -41,8 +41,6 @@ export const Subjects = {
   QueryReservations: 'query.inventory.reservations',
   QueryAccount: 'query.payment.account',
   QueryCharges: 'query.payment.charges',
-  /** Every app answers `query.<app>.ping` with `{"app": name}`: a liveness probe over NATS. */
-  ping: (app: string) => `query.${app}.ping`,
 
   /** Dead letters of `subject` (a logical subject). */
   deadLetter: (subject: string) => `dlq.${subject}`,

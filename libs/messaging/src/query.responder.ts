@@ -1,4 +1,4 @@
-import { Subscription } from 'nats';
+import { Service, ServiceMsg } from 'nats';
 import { MalformedMessageError, parseMessage, QueryReply } from '@orderflow/contracts';
 import type { Logger } from 'pino';
 import { classify } from './failure';
@@ -10,51 +10,113 @@ export class NotFoundError extends Error {
   override name = 'NotFoundError';
 }
 
+/** Our error codes and the status codes they carry in the service API's `Nats-Service-Error-Code` header. */
+const ERROR_STATUS = { bad_request: 400, not_found: 404, internal: 500, unavailable: 503 } as const;
+type ErrorCode = keyof typeof ERROR_STATUS;
+
 /**
- * Answers core NATS request/reply queries (not JetStream: a query changes nothing and needs no storage).
- * Every app joins the queue group `<app>` so several instances share the load.
+ * What an endpoint's stats carry in `data`: nats.js counts errors and time only for handlers that throw or return
+ * synchronously, and ours are async, so we measure both ourselves.
+ */
+export interface EndpointData {
+  requests: number;
+  errors: number;
+  averageMs: number;
+}
+
+/** The endpoint name of a query subject: `query.inventory.stock` → `stock` (names allow `[A-Za-z0-9_-]` only). */
+export const endpointName = (subject: string) => subject.split('.').slice(2).join('-') || subject.replace(/\./g, '-');
+
+/**
+ * The app as a NATS service (the NATS service API, "micro": https://github.com/nats-io/nats-architecture-and-design,
+ * ADR-32): registered under the app's name with its version, an instance id, and its namespace and pid as metadata,
+ * so any NATS client discovers the running instances with `$SRV.PING`, `$SRV.INFO.<name>`, `$SRV.STATS.<name>`
+ * (`nats micro ls`, `orderflow services`). Each query subject is an endpoint; instances share the load (queue group).
+ * Replies are JSON `QueryReply` envelopes; an error also carries the service API's `Nats-Service-Error` and
+ * `Nats-Service-Error-Code` headers (400 bad request, 404 not found, 500 internal, 503 database unavailable).
  */
 export class QueryResponder {
-  private readonly subs: Subscription[] = [];
+  private service!: Service;
+  /** Per endpoint subject (namespaced): requests, errors, total milliseconds. */
+  private readonly measured = new Map<string, { requests: number; errors: number; totalMs: number }>();
 
-  constructor(
+  private constructor(
     private readonly client: JetStreamClient,
     private readonly app: string,
     private readonly log: Logger,
   ) {}
 
-  /** Serves `subject` (logical); the request body is validated against `type`. */
-  serve<Q extends object, R>(subject: string, type: (new () => Q) | null, handler: (query: Q) => Promise<R>): void {
-    const sub = this.client.nc.subscribe(this.client.ns.subject(subject), { queue: this.app });
-    this.subs.push(sub);
-    (async () => {
-      for await (const m of sub) {
-        let reply: QueryReply<R>;
-        try {
-          const query = type ? parseMessage(type, m.data) : ({} as Q);
-          reply = { ok: true, data: await handler(query) };
-        } catch (e) {
-          const code =
-            e instanceof NotFoundError
-              ? 'not_found'
-              : e instanceof MalformedMessageError
-                ? 'bad_request'
-                : classify(e) === 'unavailable'
-                  ? 'unavailable'
-                  : 'internal';
-          if (code === 'internal') this.log.error({ err: e, subject }, 'query failed');
-          const message =
-            code === 'unavailable'
-              ? `the ${this.app} service's database is unavailable right now; try again shortly`
-              : (e as Error).message;
-          reply = { ok: false, error: { code, message } };
-        }
-        m.respond(encodeBody(reply));
-      }
-    })().catch((e) => this.log.error({ err: e, subject }, 'query subscription ended'));
+  /** Registers the app with the service API (no endpoints yet). */
+  static async create(client: JetStreamClient, app: string, version: string, log: Logger): Promise<QueryResponder> {
+    const responder = new QueryResponder(client, app, log);
+    responder.service = await client.nc.services.add({
+      name: app,
+      version,
+      description: `orderflow ${app} service`,
+      metadata: { namespace: client.ns.prefix, pid: String(process.pid) },
+      statsHandler: async (endpoint) => responder.dataOf(endpoint.subject),
+    });
+    return responder;
   }
 
+  private dataOf(subject: string): EndpointData {
+    const m = this.measured.get(subject) ?? { requests: 0, errors: 0, totalMs: 0 };
+    return { requests: m.requests, errors: m.errors, averageMs: m.requests ? Math.round((m.totalMs / m.requests) * 100) / 100 : 0 };
+  }
+
+  /** The instance id the service API gave this process. */
+  get instanceId(): string {
+    return this.service.info().id;
+  }
+
+  /** Serves `subject` (logical) as an endpoint; the request body is validated against `type`. */
+  serve<Q extends object, R>(subject: string, type: (new () => Q) | null, handler: (query: Q) => Promise<R>): void {
+    this.service.addEndpoint(endpointName(subject), {
+      subject: this.client.ns.subject(subject),
+      metadata: { subject },
+      handler: (err, msg) => {
+        if (err) return this.log.error({ err, subject }, 'query endpoint stopped');
+        void this.answer(msg, subject, type, handler);
+      },
+    });
+  }
+
+  private async answer<Q extends object, R>(
+    msg: ServiceMsg,
+    subject: string,
+    type: (new () => Q) | null,
+    handler: (query: Q) => Promise<R>,
+  ) {
+    const started = performance.now();
+    const m = this.measured.get(msg.subject) ?? { requests: 0, errors: 0, totalMs: 0 };
+    this.measured.set(msg.subject, m);
+    m.requests++;
+    try {
+      const query = type ? parseMessage(type, msg.data) : ({} as Q);
+      const reply: QueryReply<R> = { ok: true, data: await handler(query) };
+      msg.respond(encodeBody(reply));
+    } catch (e) {
+      const code: ErrorCode =
+        e instanceof NotFoundError
+          ? 'not_found'
+          : e instanceof MalformedMessageError
+            ? 'bad_request'
+            : classify(e) === 'unavailable'
+              ? 'unavailable'
+              : 'internal';
+      if (code === 'internal') this.log.error({ err: e, subject }, 'query failed');
+      const message =
+        code === 'unavailable' ? `the ${this.app} service's database is unavailable right now; try again shortly` : (e as Error).message;
+      const reply: QueryReply<R> = { ok: false, error: { code, message } };
+      msg.respondError(ERROR_STATUS[code], message, encodeBody(reply));
+      m.errors++;
+    } finally {
+      m.totalMs += performance.now() - started;
+    }
+  }
+
+  /** Stops the service: its endpoints stop taking requests. */
   async stop(): Promise<void> {
-    for (const s of this.subs.splice(0)) s.unsubscribe();
+    await this.service.stop();
   }
 }

@@ -8,7 +8,7 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import { DataSource, MigrationInterface } from 'typeorm';
-import { Namespace, StreamName, Streams, Subjects } from '@orderflow/contracts';
+import { Namespace, StreamName, Streams } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient, QueryResponder } from '@orderflow/messaging';
 import {
   DatabaseBreaker,
@@ -23,6 +23,7 @@ import {
 } from '@orderflow/persistence';
 import { adminDb, Config, EnvConfig, ServiceName, serviceDb } from './config';
 import { createLogger, Logger } from './logger';
+import { packageVersion } from './version';
 
 /** A TypeORM migration class (what `migrations` lists). */
 type MigrationClass = new () => MigrationInterface;
@@ -78,8 +79,7 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
   onApplicationBootstrap() {
     this.relay.start();
     this.pruner.start();
-    this.queries.serve(Subjects.ping(this.service), null, async () => ({ app: this.service, pid: process.pid }));
-    this.log.info({ namespace: this.client.ns.prefix || undefined }, `${this.service} service started`);
+    this.log.info({ namespace: this.client.ns.prefix || undefined, instance: this.queries.instanceId }, `${this.service} service started`);
   }
 
   async beforeApplicationShutdown() {
@@ -182,7 +182,7 @@ export class ServiceModule {
         },
         {
           provide: QueryResponder,
-          useFactory: (client: JetStreamClient) => new QueryResponder(client, def.service, log),
+          useFactory: (client: JetStreamClient) => QueryResponder.create(client, def.service, packageVersion(), log),
           inject: [JetStreamClient],
         },
         ServiceLifecycle,

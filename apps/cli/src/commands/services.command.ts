@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { Config, ServiceNames } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
-import { cliConfig, withClient } from '../context';
+import { cliConfig, wholeNumber, withClient } from '../context';
 import { print } from '../output';
 import { AppProcesses } from '../stack/apps';
 import { natsProblem, postgresProblem } from '../stack/infra';
@@ -14,8 +14,42 @@ export async function requireInfrastructure(config: Config): Promise<void> {
   if (problems.length) throw new CliFailure(`${problems.join('; ')}; ${START_HINT}`);
 }
 
+/** `3h 12m`, `4m 10s`, `12s`: how long ago `started` was. */
+function uptime(started: string | null): string {
+  if (!started) return '?';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(started)) / 1000));
+  const [h, m] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60)];
+  return h ? `${h}h ${m}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
+}
+
 export function servicesCommand(): Command {
-  const services = new Command('services').description('the four service apps');
+  const services = new Command('services').description('the four service apps: list the running instances, check, start');
+  services
+    .command('list', { isDefault: true })
+    .description('every running instance in this namespace, from the NATS service API ($SRV.INFO / $SRV.STATS)')
+    .option('--json', 'print JSON')
+    .option('--wait <ms>', 'how long to collect replies', wholeNumber('--wait', 100, 60_000), 1000)
+    .action(async (opts: { json?: boolean; wait: number }, cmd: Command) => {
+      const rows = await withClient(cmd, (client) => client.instances(opts.wait));
+      print(
+        !!opts.json,
+        rows,
+        ['service', 'instance', 'version', 'pid', 'up', 'endpoints (requests / errors / avg ms)'],
+        rows.map((r) => [
+          r.name,
+          r.id,
+          r.version,
+          r.pid ?? '',
+          uptime(r.started),
+          r.endpoints.map((e) => `${e.name}: ${e.requests} / ${e.errors} / ${e.averageMs}`).join('\n'),
+        ]),
+      );
+      const missing = ServiceNames.filter((app) => !rows.some((r) => r.name === app));
+      if (missing.length) {
+        process.stderr.write(`orderflow: no running instance of ${missing.join(', ')}\n`);
+        process.exitCode = 1;
+      }
+    });
   services
     .command('start')
     .description('start order, inventory, payment and notification as separate processes (Ctrl-C stops them)')
@@ -41,7 +75,7 @@ export function servicesCommand(): Command {
     });
   services
     .command('status')
-    .description('which service apps answer (query.<app>.ping over NATS)')
+    .description('which service apps answer (the NATS service API: $SRV.PING.<app>)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const rows = await withClient(cmd, (client) =>
