@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { Config, ServiceModule } from '@orderflow/runtime';
 import { LogChannel, NotificationChannel } from './channels/notification.channel';
 import { Notifications1763800000300 } from './migrations/1763800000300-notifications';
-import { NotificationsHandlers } from './notifications/notifications.handlers';
+import { NotificationsController } from './notifications/notifications.controller';
 import { NotificationPerAttempt1763800000310 } from './migrations/1763800000310-notification-per-attempt';
 
 export const notificationMigrations = [Notifications1763800000300, NotificationPerAttempt1763800000310];
@@ -14,7 +14,8 @@ export class NotificationModule {
     return {
       module: NotificationModule,
       imports: [ServiceModule.forService({ service: 'notification', migrations: notificationMigrations }, config)],
-      providers: [{ provide: NotificationChannel, useClass: LogChannel }, NotificationsHandlers],
+      controllers: [NotificationsController],
+      providers: [{ provide: NotificationChannel, useClass: LogChannel }],
     };
   }
 }

@@ -1,7 +1,8 @@
-import { DynamicModule, INestApplicationContext, LoggerService } from '@nestjs/common';
+import { DynamicModule, INestMicroservice, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NatsAuthError, UnreachableError } from '@orderflow/messaging';
-import { DatabaseAuthError, DatabaseUnreachableError } from '@orderflow/persistence';
+import { ConsumerRunner, NatsAuthError, UnreachableError } from '@orderflow/messaging';
+import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
+import { ErrorPassthroughFilter, JetStreamServer } from '@orderflow/transport';
 import { Config, ConfigError, loadConfig } from './config';
 import { createLogger, Logger } from './logger';
 
@@ -20,16 +21,22 @@ class NestPinoLogger implements LoggerService {
 }
 
 /**
- * Starts one service app as a standalone Nest application context (no HTTP: services talk only over NATS).
- * Start-up errors are thrown, not logged by Nest, so the caller decides how to report them.
+ * Starts one service app as a Nest microservice on our JetStream transport (`JetStreamServer`; no HTTP: services
+ * talk only over NATS) and returns once its consumers pull. Start-up errors are thrown, not logged by Nest, so the
+ * caller decides how to report them.
  */
-export async function startService(
-  module: (config: Config) => DynamicModule,
-  config: Config,
-  name = 'nest',
-): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(module(config), { logger: false, abortOnError: false });
+export async function startService(module: (config: Config) => DynamicModule, config: Config, name = 'nest'): Promise<INestMicroservice> {
+  const server = new JetStreamServer();
+  const app = await NestFactory.createMicroservice(module(config), { strategy: server, logger: false, abortOnError: false });
   app.useLogger(new NestPinoLogger(createLogger(name, config.LOG_LEVEL)));
+  app.useGlobalFilters(new ErrorPassthroughFilter());
+  server.bind(app.get(ConsumerRunner), app.get(Transactor));
+  try {
+    await app.listen();
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw e;
+  }
   return app;
 }
 

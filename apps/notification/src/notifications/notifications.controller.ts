@@ -1,0 +1,40 @@
+import { Controller } from '@nestjs/common';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Consumers, formatMoney, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
+import { Tx } from '@orderflow/persistence';
+import { JetStreamContext } from '@orderflow/transport';
+import { Notification, NotificationChannel } from '../channels/notification.channel';
+
+/**
+ * Records one notification per order outcome (of each saga attempt) and hands it to the channel. Each handler runs
+ * in its consumer's batch transaction (`ctx.tx`), after the inbox claim; it causes no messages.
+ */
+@Controller()
+export class NotificationsController {
+  constructor(private readonly channel: NotificationChannel) {}
+
+  @EventPattern(Subjects.OrderConfirmed, { consumer: Consumers.notificationOrderConfirmed })
+  async confirmed(@Payload() body: OrderConfirmed, @Ctx() ctx: JetStreamContext): Promise<void> {
+    const message = `order ${body.orderId} confirmed: ${formatMoney(body.total, body.currency)} charged`;
+    await this.notify(ctx.tx, { orderId: body.orderId, sagaId: body.sagaId, customerId: body.customerId, outcome: 'CONFIRMED', message });
+  }
+
+  @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
+  async cancelled(@Payload() body: OrderCancelled, @Ctx() ctx: JetStreamContext): Promise<void> {
+    const message = `order ${body.orderId} cancelled: ${body.reason}`;
+    await this.notify(ctx.tx, { orderId: body.orderId, sagaId: body.sagaId, customerId: body.customerId, outcome: 'CANCELLED', message });
+  }
+
+  /**
+   * One notification per outcome of a saga attempt (a retried order gets a new one). Sends inside the
+   * transaction: if the commit fails the message is redelivered and sent again (at-least-once).
+   */
+  private async notify(tx: Tx, n: Notification & { sagaId: string }): Promise<void> {
+    const inserted = await tx.query(
+      `insert into notifications (saga_id, order_id, outcome, customer_id, channel, message) values ($1, $2, $3, $4, $5, $6)
+         on conflict (saga_id) do nothing returning 1`,
+      [n.sagaId, n.orderId, n.outcome, n.customerId, this.channel.name, n.message],
+    );
+    if (inserted.length === 1) await this.channel.send(n);
+  }
+}

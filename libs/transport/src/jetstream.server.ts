@@ -1,0 +1,91 @@
+import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
+import { lastValueFrom } from 'rxjs';
+import { ConsumerSpec } from '@orderflow/contracts';
+import { causedBy, ConsumerRunner, InboundMessage } from '@orderflow/messaging';
+import { Transactor, Tx, Work } from '@orderflow/persistence';
+import { JetStreamContext } from './jetstream.context';
+import { isReply, Reply } from './reply';
+
+/** What `@EventPattern(subject, { consumer })` carries: the durable consumer the subject is pulled by. */
+export interface JetStreamExtras {
+  consumer: ConsumerSpec;
+}
+
+/**
+ * Our JetStream machinery as a Nest custom transport strategy (Nest docs, "Custom transporters";
+ * `packages/microservices/server/server-nats.ts`). Handlers are declared with
+ * `@EventPattern(subject, { consumer: Consumers.x })`; `listen()` groups them by durable consumer and runs one pull
+ * loop per consumer (`ConsumerRunner`: batches, ack after commit, nak with backoff, dead letters, held messages
+ * while the database is away). Each batch runs in one Postgres transaction with the inbox claim (`Transactor`), and
+ * each message goes through Nest's pipeline for its handler — guards, interceptors, pipes, exception filters —
+ * with `@Payload()` the validated body and `@Ctx()` a `JetStreamContext`. What a handler returns (`reply(...)`, an
+ * array of them, or nothing) is written to the outbox in the same transaction with causation and correlation set.
+ *
+ * Traps handled (as `HorizonRepublic/nestjs-jetstream` does): an exception filter turns a throw into an Observable
+ * error, which is unwrapped here and rethrown so the batch fails and retries; two handlers for one subject are
+ * refused at start-up; a subject the consumer handles without a handler is refused at start-up.
+ */
+export class JetStreamServer extends Server implements CustomTransportStrategy {
+  private runner?: ConsumerRunner;
+  private transactor?: Transactor;
+
+  /** Hands the server the app's consumer runner and transactor (created by Nest's DI, before `listen`). */
+  bind(runner: ConsumerRunner, transactor: Transactor): void {
+    this.runner = runner;
+    this.transactor = transactor;
+  }
+
+  /** @throws Error when a subject has two handlers, a handler lacks its consumer, or the server was not bound. */
+  async listen(callback: (err?: unknown) => void): Promise<void> {
+    try {
+      if (!this.runner || !this.transactor) throw new Error('JetStreamServer.bind(runner, transactor) must be called before listen()');
+      for (const [spec, works] of this.byConsumer()) await this.runner.start(spec, this.transactor.handler(spec, works));
+      callback();
+    } catch (e) {
+      callback(e);
+    }
+  }
+
+  private byConsumer(): Map<ConsumerSpec, Record<string, Work>> {
+    const out = new Map<ConsumerSpec, Record<string, Work>>();
+    for (const [subject, handler] of this.messageHandlers) {
+      const spec = (handler.extras as JetStreamExtras | undefined)?.consumer;
+      if (!spec) throw new Error(`@EventPattern('${subject}') needs { consumer } (the durable consumer that pulls it)`);
+      if (handler.next) throw new Error(`two handlers for ${subject}: a message is handled by one handler only`);
+      if (!spec.handles.includes(subject))
+        throw new Error(`consumer ${spec.durable} does not handle ${subject} (see libs/contracts topology)`);
+      const works = out.get(spec) ?? {};
+      works[subject] = (tx, msg) => this.invoke(handler, msg, tx);
+      out.set(spec, works);
+    }
+    return out;
+  }
+
+  /** Runs one message through the handler's Nest pipeline and queues what it returns in the outbox. */
+  private async invoke(handler: MessageHandler, msg: InboundMessage, tx: Tx): Promise<void> {
+    const result = await lastValueFrom(this.transformToObservable(await handler(msg.body, new JetStreamContext(msg, tx))), {
+      defaultValue: undefined,
+    });
+    const replies: unknown[] = result === undefined || result === null ? [] : Array.isArray(result) ? result : [result];
+    for (const r of replies) {
+      if (!isReply(r))
+        throw new Error(
+          `handler of ${msg.subject} returned ${JSON.stringify(r)}; return reply(subject, body), an array of them, or nothing`,
+        );
+      tx.send({ ...(r as Reply), ...causedBy(msg) });
+    }
+  }
+
+  /** Stops pulling; in-flight batches finish and are acked (the outbox and connections close with the app). */
+  async close(): Promise<void> {
+    await this.runner?.stop();
+  }
+
+  on(): never {
+    throw new Error('JetStreamServer has no events to listen to');
+  }
+
+  unwrap<T>(): T {
+    throw new Error('JetStreamServer wraps no client of its own');
+  }
+}

@@ -1,0 +1,161 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import {
+  CallHandler,
+  Controller,
+  DynamicModule,
+  ExecutionContext,
+  INestMicroservice,
+  Injectable,
+  Module,
+  NestInterceptor,
+  UseInterceptors,
+} from '@nestjs/common';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { connect, headers, JetStreamManager, NatsConnection } from 'nats';
+import { Observable, tap } from 'rxjs';
+import { Consumers, Namespace, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
+import { deleteNamespaceStreams, PermanentError } from '@orderflow/messaging';
+import { dropDatabase } from '@orderflow/persistence';
+import { adminDb, Config, loadConfig, ServiceModule, startService } from '@orderflow/runtime';
+import { JetStreamContext, reply } from '@orderflow/transport';
+import { notificationMigrations } from '../apps/notification/src/notification.module';
+import { waitFor } from './support/stack';
+
+/** What the test controller saw, per order id. */
+const seen = new Map<string, { attempts: number[]; intercepted: number; tx: boolean }>();
+const TEST_EVENT = 'notification.evt.transport-test';
+
+/** Counts, per message, that Nest's interceptor chain ran around the handler. */
+@Injectable()
+class CountingInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const body = context.switchToRpc().getData<OrderConfirmed>();
+    const entry = seen.get(body.orderId) ?? { attempts: [], intercepted: 0, tx: false };
+    seen.set(body.orderId, entry);
+    return next.handle().pipe(tap(() => entry.intercepted++));
+  }
+}
+
+/** Behaviour by customer: `ok` replies, `flaky` fails its first delivery, `poison` throws a PermanentError. */
+@Controller()
+@UseInterceptors(CountingInterceptor)
+class TestController {
+  @EventPattern(Subjects.OrderConfirmed, { consumer: Consumers.notificationOrderConfirmed })
+  async confirmed(@Payload() body: OrderConfirmed, @Ctx() ctx: JetStreamContext) {
+    const entry = seen.get(body.orderId)!;
+    entry.attempts.push(ctx.attempt);
+    entry.tx = (await ctx.tx.query('select 1 as one'))[0].one === 1;
+    if (body.customerId === 'poison') throw new PermanentError(`cannot handle order ${body.orderId}`);
+    if (body.customerId === 'flaky' && ctx.attempt === 1) throw new Error('flaky: first delivery fails');
+    return reply(TEST_EVENT, { orderId: body.orderId, attempt: ctx.attempt });
+  }
+
+  @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
+  cancelled(@Payload() _body: OrderCancelled) {
+    return undefined;
+  }
+}
+
+@Controller()
+class DuplicateController {
+  @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
+  again() {
+    return undefined;
+  }
+}
+
+const testModule = (controllers: (new () => unknown)[]) => {
+  @Module({})
+  class TransportTestModule {
+    static register(config: Config): DynamicModule {
+      return {
+        module: TransportTestModule,
+        imports: [ServiceModule.forService({ service: 'notification', migrations: notificationMigrations }, config)],
+        controllers,
+        providers: [CountingInterceptor],
+      };
+    }
+  }
+  return (config: Config) => TransportTestModule.register(config);
+};
+
+/**
+ * The JetStream transport on its own: handlers declared with @EventPattern run through Nest's pipeline per message,
+ * inside the batch transaction, and keep every guarantee of the consume loop (retry, dead letter, outbox replies).
+ */
+describe('JetStream transport', () => {
+  const id = `tr${process.pid}${randomUUID().slice(0, 6)}`;
+  let config: Config;
+  let app: INestMicroservice;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let ns: Namespace;
+
+  beforeAll(async () => {
+    config = loadConfig({
+      ...process.env,
+      ORDERFLOW_NAMESPACE: id,
+      PGDATABASE: `orderflow_${id}`,
+      LOG_LEVEL: 'silent',
+      MAX_DELIVER: '3',
+      RETRY_BACKOFF_MS: '50,100',
+      OUTBOX_POLL_MS: '200',
+    });
+    ns = new Namespace(id);
+    nc = await connect({ servers: config.NATS_URL });
+    jsm = await nc.jetstreamManager();
+    app = await startService(testModule([TestController]), config);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await deleteNamespaceStreams(jsm, ns);
+    await nc.close();
+    await dropDatabase(adminDb(config));
+  });
+
+  const publish = async (customerId: string) => {
+    const body = { orderId: randomUUID(), sagaId: randomUUID(), customerId, total: 100, currency: 'USD' };
+    const h = headers();
+    h.set('Correlation-Id', body.orderId);
+    await nc
+      .jetstream()
+      .publish(ns.subject(Subjects.OrderConfirmed), Buffer.from(JSON.stringify(body)), { msgID: randomUUID(), headers: h });
+    return body;
+  };
+
+  it('runs each message through the interceptors and the handler in the batch transaction, and writes its reply to the outbox with causation and correlation', async () => {
+    const body = await publish('ok');
+    let m: Awaited<ReturnType<JetStreamManager['streams']['getMessage']>> | undefined;
+    await waitFor(async () => {
+      m = await jsm.streams.getMessage(ns.stream('NOTIFICATION'), { last_by_subj: ns.subject(TEST_EVENT) }).catch(() => undefined);
+      return !!m && JSON.parse(Buffer.from(m.data).toString()).orderId === body.orderId;
+    });
+    expect(seen.get(body.orderId)).toEqual({ attempts: [1], intercepted: 1, tx: true });
+    expect(m!.header.get('Causation-Id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(m!.header.get('Correlation-Id')).toBe(body.orderId);
+  });
+
+  it('retries a handler that throws (nak with backoff) and dead-letters a PermanentError at once, keeping its class', async () => {
+    const flaky = await publish('flaky');
+    const poison = await publish('poison');
+    await waitFor(() => (seen.get(flaky.orderId)?.attempts.length ?? 0) === 2);
+    expect(seen.get(flaky.orderId)!.attempts).toEqual([1, 2]);
+    let letters = 0;
+    await waitFor(async () => (letters = (await jsm.streams.info(ns.stream('DLQ'))).state.messages) === 1);
+    const letter = await jsm.streams.getMessage(ns.stream('DLQ'), {
+      last_by_subj: ns.subject(Subjects.deadLetter(Subjects.OrderConfirmed)),
+    });
+    expect(letter.header.get('Dlq-Attempts')).toBe('1');
+    expect(letter.header.get('Dlq-Error')).toMatch(/^PermanentError: cannot handle order/);
+    expect(seen.get(poison.orderId)!.attempts).toEqual([1]);
+    expect(letters).toBe(1);
+  });
+
+  it('refuses two handlers for one subject at start-up', async () => {
+    await expect(
+      startService(testModule([TestController, DuplicateController]), { ...config, ORDERFLOW_NAMESPACE: `${id}b` } as Config),
+    ).rejects.toThrow(/two handlers for order.cancelled/);
+    await deleteNamespaceStreams(jsm, new Namespace(`${id}b`));
+  });
+});
