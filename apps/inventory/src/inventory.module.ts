@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { Config, ServiceModule } from '@orderflow/runtime';
 import { Stock1763800000100 } from './migrations/1763800000100-stock';
-import { StockHandlers } from './stock/stock.handlers';
+import { StockController } from './stock/stock.controller';
 import { StockService } from './stock/stock.service';
 import { ReservationsPerAttempt1763800000110 } from './migrations/1763800000110-reservations-per-attempt';
 
@@ -14,7 +14,8 @@ export class InventoryModule {
     return {
       module: InventoryModule,
       imports: [ServiceModule.forService({ service: 'inventory', migrations: inventoryMigrations }, config)],
-      providers: [StockService, StockHandlers],
+      controllers: [StockController],
+      providers: [StockService],
     };
   }
 }

@@ -1,11 +1,12 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { Config, ServiceModule } from '@orderflow/runtime';
 import { OrdersAndSagas1763800000400 } from './migrations/1763800000400-orders-and-sagas';
-import { OperatorCommandsHandlers } from './operations/operator-commands.handlers';
-import { SagaViewsQuery } from './operations/saga-views.query';
-import { OrdersQuery } from './orders/orders.query';
-import { PlaceOrderHandlers } from './place-order/place-order.handlers';
+import { OperatorCommandsController } from './operations/operator-commands.controller';
+import { SagaViewsController } from './operations/saga-views.controller';
+import { OrdersController } from './orders/orders.controller';
+import { PlaceOrderController } from './place-order/place-order.controller';
 import { PlaceOrderOrchestrator } from './place-order/place-order.orchestrator';
+import { SagaDeadlines } from './place-order/saga-deadlines';
 import { SagaAttempts1763800000410 } from './migrations/1763800000410-saga-attempts';
 
 export const orderMigrations = [OrdersAndSagas1763800000400, SagaAttempts1763800000410];
@@ -17,7 +18,8 @@ export class OrderModule {
     return {
       module: OrderModule,
       imports: [ServiceModule.forService({ service: 'order', migrations: orderMigrations }, config)],
-      providers: [PlaceOrderOrchestrator, PlaceOrderHandlers, OrdersQuery, SagaViewsQuery, OperatorCommandsHandlers],
+      controllers: [PlaceOrderController, OperatorCommandsController, OrdersController, SagaViewsController],
+      providers: [PlaceOrderOrchestrator, SagaDeadlines],
     };
   }
 }

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { Config, ServiceModule } from '@orderflow/runtime';
-import { AccountsHandlers } from './accounts/accounts.handlers';
+import { AccountsController } from './accounts/accounts.controller';
 import { AccountsService } from './accounts/accounts.service';
 import { Accounts1763800000200 } from './migrations/1763800000200-accounts';
 import { LedgerPerAttempt1763800000210 } from './migrations/1763800000210-ledger-per-attempt';
@@ -14,7 +14,8 @@ export class PaymentModule {
     return {
       module: PaymentModule,
       imports: [ServiceModule.forService({ service: 'payment', migrations: paymentMigrations }, config)],
-      providers: [AccountsService, AccountsHandlers],
+      controllers: [AccountsController],
+      providers: [AccountsService],
     };
   }
 }

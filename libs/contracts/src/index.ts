@@ -48,4 +48,4 @@ export {
 export type { ChargeView, DeclineReason } from './messages/payment.messages';
 export { OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
 export type { OrderView, QueryReply, SagaStatus, SagaStepView, SagaSummary, SagaView } from './messages/query.messages';
-export { MessageTypes } from './messages/registry';
+export { MessageTypes, QueryTypes } from './messages/registry';

@@ -1,6 +1,6 @@
 import { DynamicModule, INestMicroservice, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConsumerRunner, NatsAuthError, UnreachableError } from '@orderflow/messaging';
+import { ConsumerRunner, NatsAuthError, QueryResponder, UnreachableError } from '@orderflow/messaging';
 import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
 import { ErrorPassthroughFilter, JetStreamServer } from '@orderflow/transport';
 import { Config, ConfigError, loadConfig } from './config';
@@ -30,7 +30,7 @@ export async function startService(module: (config: Config) => DynamicModule, co
   const app = await NestFactory.createMicroservice(module(config), { strategy: server, logger: false, abortOnError: false });
   app.useLogger(new NestPinoLogger(createLogger(name, config.LOG_LEVEL)));
   app.useGlobalFilters(new ErrorPassthroughFilter());
-  server.bind(app.get(ConsumerRunner), app.get(Transactor));
+  server.bind(app.get(ConsumerRunner), app.get(Transactor), app.get(QueryResponder));
   try {
     await app.listen();
   } catch (e) {

@@ -1,10 +1,11 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { ConsumerSpec } from '@orderflow/contracts';
-import { causedBy, ConsumerRunner, InboundMessage } from '@orderflow/messaging';
+import { ConsumerSpec, QueryTypes } from '@orderflow/contracts';
+import { causedBy, ConsumerRunner, InboundMessage, QueryResponder } from '@orderflow/messaging';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
-import { isReply, Reply } from './reply';
+import { QueryContext } from './query.context';
+import { isReply } from './reply';
 
 /** What `@EventPattern(subject, { consumer })` carries: the durable consumer the subject is pulled by. */
 export interface JetStreamExtras {
@@ -20,6 +21,8 @@ export interface JetStreamExtras {
  * each message goes through Nest's pipeline for its handler — guards, interceptors, pipes, exception filters —
  * with `@Payload()` the validated body and `@Ctx()` a `JetStreamContext`. What a handler returns (`reply(...)`, an
  * array of them, or nothing) is written to the outbox in the same transaction with causation and correlation set.
+ * Queries are `@MessagePattern(Subjects.QueryX)` handlers: each becomes an endpoint of the app's NATS service
+ * (`QueryResponder`), its request validated against `QueryTypes`, its result the reply.
  *
  * Traps handled (as `HorizonRepublic/nestjs-jetstream` does): an exception filter turns a throw into an Observable
  * error, which is unwrapped here and rethrown so the batch fails and retries; two handlers for one subject are
@@ -28,17 +31,27 @@ export interface JetStreamExtras {
 export class JetStreamServer extends Server implements CustomTransportStrategy {
   private runner?: ConsumerRunner;
   private transactor?: Transactor;
+  private queries?: QueryResponder;
 
-  /** Hands the server the app's consumer runner and transactor (created by Nest's DI, before `listen`). */
-  bind(runner: ConsumerRunner, transactor: Transactor): void {
+  /** Hands the server the app's consumer runner, transactor and NATS service (created by Nest's DI, before `listen`). */
+  bind(runner: ConsumerRunner, transactor: Transactor, queries: QueryResponder): void {
     this.runner = runner;
     this.transactor = transactor;
+    this.queries = queries;
   }
 
   /** @throws Error when a subject has two handlers, a handler lacks its consumer, or the server was not bound. */
   async listen(callback: (err?: unknown) => void): Promise<void> {
     try {
-      if (!this.runner || !this.transactor) throw new Error('JetStreamServer.bind(runner, transactor) must be called before listen()');
+      if (!this.runner || !this.transactor || !this.queries) throw new Error('JetStreamServer.bind(...) must be called before listen()');
+      for (const [subject, handler] of this.messageHandlers) {
+        if (handler.isEventHandler) continue;
+        const type = QueryTypes[subject];
+        if (!type) throw new Error(`@MessagePattern('${subject}') is not a query subject (see QueryTypes in libs/contracts)`);
+        this.queries.serve(subject, type, async (q) =>
+          lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), { defaultValue: undefined }),
+        );
+      }
       for (const [spec, works] of this.byConsumer()) await this.runner.start(spec, this.transactor.handler(spec, works));
       callback();
     } catch (e) {
@@ -49,6 +62,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private byConsumer(): Map<ConsumerSpec, Record<string, Work>> {
     const out = new Map<ConsumerSpec, Record<string, Work>>();
     for (const [subject, handler] of this.messageHandlers) {
+      if (!handler.isEventHandler) continue;
       const spec = (handler.extras as JetStreamExtras | undefined)?.consumer;
       if (!spec) throw new Error(`@EventPattern('${subject}') needs { consumer } (the durable consumer that pulls it)`);
       if (handler.next) throw new Error(`two handlers for ${subject}: a message is handled by one handler only`);
@@ -72,7 +86,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         throw new Error(
           `handler of ${msg.subject} returned ${JSON.stringify(r)}; return reply(subject, body), an array of them, or nothing`,
         );
-      tx.send({ ...(r as Reply), ...causedBy(msg) });
+      tx.send({ subject: r.subject, body: r.body, ...causedBy(msg, r.headers) });
     }
   }
 

@@ -9,11 +9,14 @@ import {
   SagaResumed,
   SagaRetried,
 } from './order.messages';
+import { OrderQuery, SagaListQuery, SagaQuery } from './query.messages';
 import {
   CommitStock,
   ReleaseStock,
   ReserveStock,
+  ReservationsQuery,
   RestockSku,
+  StockQuery,
   StockCommitted,
   StockLevel,
   StockRejected,
@@ -22,7 +25,9 @@ import {
 } from './inventory.messages';
 import {
   AccountBalance,
+  AccountQuery,
   ChargePayment,
+  ChargesQuery,
   DepositFunds,
   PaymentCharged,
   PaymentDeclined,
@@ -56,4 +61,15 @@ export const MessageTypes: Record<string, new () => object> = {
   [Subjects.PaymentDeclined]: PaymentDeclined,
   [Subjects.PaymentRefunded]: PaymentRefunded,
   [Subjects.PaymentDeposited]: AccountBalance,
+};
+
+/** The request class of every query subject (NATS service endpoints): what a query is validated against. */
+export const QueryTypes: Record<string, new () => object> = {
+  [Subjects.QueryOrder]: OrderQuery,
+  [Subjects.QuerySaga]: SagaQuery,
+  [Subjects.QuerySagas]: SagaListQuery,
+  [Subjects.QueryStock]: StockQuery,
+  [Subjects.QueryReservations]: ReservationsQuery,
+  [Subjects.QueryAccount]: AccountQuery,
+  [Subjects.QueryCharges]: ChargesQuery,
 };

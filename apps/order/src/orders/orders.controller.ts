@@ -1,22 +1,17 @@
-import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import { OrderQuery, OrderView, Subjects } from '@orderflow/contracts';
-import { NotFoundError, QueryResponder } from '@orderflow/messaging';
+import { NotFoundError } from '@orderflow/messaging';
 
 /** Answers `query.order.get` with the order, its status and reason, and its newest saga attempt's step history. */
-@Injectable()
-export class OrdersQuery implements OnApplicationBootstrap {
-  constructor(
-    private readonly ds: DataSource,
-    private readonly queries: QueryResponder,
-  ) {}
-
-  onApplicationBootstrap() {
-    this.queries.serve(Subjects.QueryOrder, OrderQuery, (q) => this.find(q.orderId));
-  }
+@Controller()
+export class OrdersController {
+  constructor(private readonly ds: DataSource) {}
 
   /** @throws NotFoundError when no order has this id. */
-  async find(orderId: string): Promise<OrderView> {
+  @MessagePattern(Subjects.QueryOrder)
+  async find(@Payload() { orderId }: OrderQuery): Promise<OrderView> {
     const [row] = await this.ds.query(
       `select o.order_id, o.status, o.reason, s.id as saga_id, s.attempt, s.status as saga_status, s.history
          from orders o join sagas s on s.order_id = o.order_id where o.order_id = $1 order by s.attempt desc limit 1`,

@@ -1,7 +1,8 @@
-import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import { SagaListQuery, SagaQuery, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
-import { NotFoundError, QueryResponder } from '@orderflow/messaging';
+import { NotFoundError } from '@orderflow/messaging';
 import { PlaceOrderOrchestrator, SagaRow, stateOf } from '../place-order/place-order.orchestrator';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
@@ -10,21 +11,16 @@ const iso = (d: Date | string) => new Date(d).toISOString();
  * Answers `query.order.sagas` (`orderflow saga list`) and `query.order.saga` (`orderflow saga show`) from
  * `orders.sagas` and `orders.operator_actions`. A saga id or an order id (its newest attempt) is accepted.
  */
-@Injectable()
-export class SagaViewsQuery implements OnApplicationBootstrap {
+@Controller()
+export class SagaViewsController {
   constructor(
     private readonly ds: DataSource,
-    private readonly queries: QueryResponder,
     private readonly saga: PlaceOrderOrchestrator,
   ) {}
 
-  onApplicationBootstrap() {
-    this.queries.serve(Subjects.QuerySagas, SagaListQuery, (q) => this.list(q));
-    this.queries.serve(Subjects.QuerySaga, SagaQuery, (q) => this.show(q.id));
-  }
-
   /** Attempts matching every given filter, most recently updated first (default limit 100). */
-  async list(q: SagaListQuery): Promise<SagaSummary[]> {
+  @MessagePattern(Subjects.QuerySagas)
+  async list(@Payload() q: SagaListQuery): Promise<SagaSummary[]> {
     const rows: SagaRow[] = await this.ds.query(
       `select * from sagas
         where ($1::text[] is null or status = any($1)) and ($2::text is null or reason = $2)
@@ -37,7 +33,8 @@ export class SagaViewsQuery implements OnApplicationBootstrap {
   }
 
   /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
-  async show(id: string): Promise<SagaView> {
+  @MessagePattern(Subjects.QuerySaga)
+  async show(@Payload() { id }: SagaQuery): Promise<SagaView> {
     const [row]: SagaRow[] = await this.ds.query(
       'select * from sagas where id = $1 or order_id = $1 order by (id = $1) desc, attempt desc limit 1',
       [id],
