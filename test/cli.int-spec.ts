@@ -310,6 +310,19 @@ describe('orderflow CLI', () => {
     });
   });
 
+  describe('no apps running', () => {
+    it('services status says every app is down and services lists none, exit 1 (nothing answers $SRV.PING)', async () => {
+      const env = { ORDERFLOW_NAMESPACE: `none${randomUUID().slice(0, 8)}` };
+      const status = await orderflow(null, ['services', 'status', '--json'], undefined, env);
+      expect(status.code).toBe(1);
+      expect(JSON.parse(status.stdout)).toEqual(['order', 'inventory', 'payment', 'notification'].map((app) => ({ app, up: false })));
+      const list = await orderflow(null, ['services', '--json', '--wait', '300'], undefined, env);
+      expect(list.code).toBe(1);
+      expect(JSON.parse(list.stdout)).toEqual([]);
+      expect(list.stderr).toMatch(/no running instance of order, inventory, payment, notification/);
+    });
+  });
+
   describe('bad input', () => {
     it.each([
       [['publish', 'order.created', '--customer', 'a', '--item', 'BOOK:two:100'], /--item "BOOK:two:100" must be SKU:QTY:UNIT_PRICE/],

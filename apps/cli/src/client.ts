@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { connect, headers as natsHeaders, JetStreamClient, Msg, NatsConnection, QueuedIterator, RequestStrategy, Subscription } from 'nats';
+import {
+  connect,
+  ErrorCode,
+  headers as natsHeaders,
+  JetStreamClient,
+  Msg,
+  NatsConnection,
+  QueuedIterator,
+  RequestStrategy,
+  Subscription,
+} from 'nats';
 import {
   Headers,
   MalformedMessageError,
@@ -101,14 +111,8 @@ export class PipelineClient {
    * True when an instance of `app` in this namespace answers the service API's `$SRV.PING.<app>` within `timeoutMs`.
    */
   async ping(app: string, timeoutMs = 500): Promise<boolean> {
-    const replies = await this.nc.services.client({ strategy: RequestStrategy.Timer, maxWait: timeoutMs }).ping(app);
-    for await (const r of replies) {
-      if ((r.metadata?.namespace ?? '') === this.ns.prefix) {
-        replies.stop();
-        return true;
-      }
-    }
-    return false;
+    const replies = await collect(this.nc.services.client({ strategy: RequestStrategy.Timer, maxWait: timeoutMs }).ping(app));
+    return replies.some((r) => (r.metadata?.namespace ?? '') === this.ns.prefix);
   }
 
   /**
@@ -393,8 +397,13 @@ export interface ServiceInstance {
   endpoints: { name: string; subject: string; requests: number; errors: number; averageMs: number }[];
 }
 
+/** The replies of a service API request; none when nothing answers (nats.js ends the iterator with a 503 then). */
 async function collect<T>(replies: Promise<QueuedIterator<T>>): Promise<T[]> {
   const out: T[] = [];
-  for await (const r of await replies) out.push(r);
+  try {
+    for await (const r of await replies) out.push(r);
+  } catch (e) {
+    if ((e as { code?: string }).code !== ErrorCode.NoResponders) throw e;
+  }
   return out;
 }
