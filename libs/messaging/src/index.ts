@@ -8,5 +8,5 @@ export type { StreamLimits } from './jetstream.client';
 export type { DeadLetterReason } from './dead-letter';
 export { ConsumerRunner } from './consumer.runner';
 export type { Availability, BatchHandler, RetryPolicy } from './consumer.runner';
-export { endpointName, NotFoundError, QueryResponder } from './query.responder';
+export { NotFoundError, QueryResponder } from './query.responder';
 export type { EndpointData } from './query.responder';

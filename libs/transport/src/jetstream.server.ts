@@ -1,7 +1,7 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { ConsumerSpec, QueryTypes } from '@orderflow/contracts';
-import { causedBy, ConsumerRunner, InboundMessage, QueryResponder } from '@orderflow/messaging';
+import { causedBy, ConsumerRunner, InboundMessage, PermanentError, QueryResponder } from '@orderflow/messaging';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
 import { QueryContext } from './query.context';
@@ -82,8 +82,9 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     });
     const replies: unknown[] = result === undefined || result === null ? [] : Array.isArray(result) ? result : [result];
     for (const r of replies) {
+      // A handler bug no redelivery can fix: dead-letter the message at once (replayable once the handler is fixed).
       if (!isReply(r))
-        throw new Error(
+        throw new PermanentError(
           `handler of ${msg.subject} returned ${JSON.stringify(r)}; return reply(subject, body), an array of them, or nothing`,
         );
       tx.send({ subject: r.subject, body: r.body, ...causedBy(msg, r.headers) });
