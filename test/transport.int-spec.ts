@@ -24,7 +24,8 @@ import { waitFor } from './support/stack';
 
 /** What the test controller saw, per order id. */
 const seen = new Map<string, { attempts: number[]; intercepted: number; tx: boolean }>();
-const TEST_EVENT = 'notification.evt.transport-test';
+// Any subject with a message class will do (`reply` only takes those); this one's stream exists in the test.
+const TEST_EVENT = Subjects.OrderSagaResumed;
 
 /** Counts, per message, that Nest's interceptor chain ran around the handler. */
 @Injectable()
@@ -48,7 +49,7 @@ class TestController {
     entry.tx = (await ctx.tx.query('select 1 as one'))[0].one === 1;
     if (body.customerId === 'poison') throw new PermanentError(`cannot handle order ${body.orderId}`);
     if (body.customerId === 'flaky' && ctx.attempt === 1) throw new Error('flaky: first delivery fails');
-    return reply(TEST_EVENT, { orderId: body.orderId, attempt: ctx.attempt });
+    return reply(TEST_EVENT, { orderId: body.orderId, sagaId: body.sagaId, step: `attempt ${ctx.attempt}` });
   }
 
   @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
@@ -128,7 +129,7 @@ describe('JetStream transport', () => {
     const body = await publish('ok');
     let m: Awaited<ReturnType<JetStreamManager['streams']['getMessage']>> | undefined;
     await waitFor(async () => {
-      m = await jsm.streams.getMessage(ns.stream('NOTIFICATION'), { last_by_subj: ns.subject(TEST_EVENT) }).catch(() => undefined);
+      m = await jsm.streams.getMessage(ns.stream('ORDER'), { last_by_subj: ns.subject(TEST_EVENT) }).catch(() => undefined);
       return !!m && JSON.parse(Buffer.from(m.data).toString()).orderId === body.orderId;
     });
     expect(seen.get(body.orderId)).toEqual({ attempts: [1], intercepted: 1, tx: true });

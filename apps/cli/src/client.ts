@@ -13,7 +13,7 @@ import {
 import {
   Headers,
   MalformedMessageError,
-  MessageTypes,
+  messageTypeOf,
   Namespace,
   OrderView,
   parseMessage,
@@ -368,7 +368,7 @@ export class OutcomeListener {
  * @throws UsageError naming every failed field.
  */
 export function validated<T extends object>(subject: string, body: T): T {
-  const type = MessageTypes[subject];
+  const type = messageTypeOf(subject);
   if (!type) throw new Error(`no message class for ${subject}`);
   try {
     parseMessage(type, body);

@@ -5,21 +5,23 @@ import { OperatorCommandsController } from './operations/operator-commands.contr
 import { SagaViewsController } from './operations/saga-views.controller';
 import { OrdersController } from './orders/orders.controller';
 import { PlaceOrderController } from './place-order/place-order.controller';
-import { PlaceOrderOrchestrator } from './place-order/place-order.orchestrator';
-import { SagaDeadlines } from './place-order/saga-deadlines';
+import { placeOrderSaga } from './place-order/place-order.saga';
+import { SagaDeadlines } from './saga/saga-deadlines';
+import { SagaRepliesController } from './saga/saga-replies.controller';
+import { SAGA_DEFINITIONS, Sagas } from './saga/sagas';
 import { SagaAttempts1763800000410 } from './migrations/1763800000410-saga-attempts';
 
 export const orderMigrations = [OrdersAndSagas1763800000400, SagaAttempts1763800000410];
 
-/** The order app: hosts the PlaceOrder saga orchestrator. Owns the `orders` schema. */
+/** The order app: hosts the saga orchestrator and its sagas (PlaceOrder). Owns the `orders` schema. */
 @Module({})
 export class OrderModule {
   static register(config: Config): DynamicModule {
     return {
       module: OrderModule,
       imports: [ServiceModule.forService({ service: 'order', migrations: orderMigrations }, config)],
-      controllers: [PlaceOrderController, OperatorCommandsController, OrdersController, SagaViewsController],
-      providers: [PlaceOrderOrchestrator, SagaDeadlines],
+      controllers: [PlaceOrderController, SagaRepliesController, OperatorCommandsController, OrdersController, SagaViewsController],
+      providers: [{ provide: SAGA_DEFINITIONS, useValue: [placeOrderSaga] }, Sagas, SagaDeadlines],
     };
   }
 }

@@ -1,6 +1,15 @@
 import 'reflect-metadata';
 export { Headers, Subjects } from './subjects';
-export { Consumers, DLQ_STATE_BUCKET, maxDeliveriesAdvisory, Namespace, Streams, WorkStreams } from './topology';
+export {
+  Consumers,
+  DLQ_STATE_BUCKET,
+  handlesSubject,
+  ignoresSubject,
+  maxDeliveriesAdvisory,
+  Namespace,
+  Streams,
+  WorkStreams,
+} from './topology';
 export type { ConsumerSpec, StreamName, StreamSpec } from './topology';
 export { MalformedMessageError, parseMessage } from './validate';
 export { formatMoney, minorDigits } from './money';
@@ -48,4 +57,5 @@ export {
 export type { ChargeView, DeclineReason } from './messages/payment.messages';
 export { OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
 export type { OrderView, QueryReply, SagaStatus, SagaStepView, SagaSummary, SagaView } from './messages/query.messages';
-export { MessageTypes, QueryTypes } from './messages/registry';
+export { MessageTypes, messageTypeOf, QueryTypes } from './messages/registry';
+export type { Message, MessageClass, MessageOf, MessageSubject } from './messages/registry';

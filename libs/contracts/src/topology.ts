@@ -1,3 +1,4 @@
+import type { MessageSubject } from './messages/registry';
 import { Subjects } from './subjects';
 
 /** The streams: one per owner capturing `<owner>.>`, plus the dead-letter stream. */
@@ -42,11 +43,18 @@ export interface ConsumerSpec {
   stream: StreamName;
   durable: string;
   filterSubject: string;
-  /** Subjects this consumer handles. Anything else matching the filter is dead-lettered... */
-  handles: string[];
+  /** Subjects this consumer handles (each a `MessageTypes` entry). Anything else matching the filter is dead-lettered... */
+  handles: MessageSubject[];
   /** ...unless listed here: events on the filter that this consumer deliberately skips (acked). */
-  ignores?: string[];
+  ignores?: MessageSubject[];
 }
+
+/** True when `subject` (a logical subject received at run time) is one `spec` handles. */
+export const handlesSubject = (spec: ConsumerSpec, subject: string): boolean => (spec.handles as readonly string[]).includes(subject);
+
+/** True when `subject` is one `spec` deliberately skips. */
+export const ignoresSubject = (spec: ConsumerSpec, subject: string): boolean =>
+  (spec.ignores as readonly string[] | undefined)?.includes(subject) ?? false;
 
 export const Consumers = {
   orderPlacement: {

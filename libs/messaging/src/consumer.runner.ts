@@ -1,6 +1,14 @@
 import { ConsumerMessages, JsMsg } from 'nats';
 import type { Logger } from 'pino';
-import { ConsumerSpec, Headers, MalformedMessageError, MessageTypes, parseMessage } from '@orderflow/contracts';
+import {
+  ConsumerSpec,
+  handlesSubject,
+  Headers,
+  ignoresSubject,
+  MalformedMessageError,
+  messageTypeOf,
+  parseMessage,
+} from '@orderflow/contracts';
 import { deadLetter } from './dead-letter';
 import { classify, describeFailure } from './failure';
 import { JetStreamClient } from './jetstream.client';
@@ -130,13 +138,13 @@ export class ConsumerRunner {
     const ready: Ready[] = [];
     for (const m of batch) {
       const subject = this.client.ns.logical(m.subject);
-      if (spec.ignores?.includes(subject)) {
+      if (ignoresSubject(spec, subject)) {
         m.ack();
         continue;
       }
       try {
-        const type = MessageTypes[subject];
-        if (!spec.handles.includes(subject) || !type)
+        const type = messageTypeOf(subject);
+        if (!handlesSubject(spec, subject) || !type)
           throw new MalformedMessageError(`unknown message type: ${subject} is not handled by consumer ${spec.durable}`);
         ready.push({ m, msg: toInbound(m, subject, parseMessage(type, m.data)) });
       } catch (e) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
-import { ConsumerSpec } from '@orderflow/contracts';
+import { ConsumerSpec, Message } from '@orderflow/contracts';
 import { BatchHandler, InboundMessage, OutgoingMessage } from '@orderflow/messaging';
 import { DatabaseBreaker } from './database.breaker';
 import { OutboxRelay, OutboxRow } from './outbox.relay';
@@ -14,8 +14,11 @@ export class Tx {
 
   constructor(readonly manager: EntityManager) {}
 
-  /** Queues `msg` in the outbox; it is written in this transaction and published after commit. */
-  send(msg: OutgoingMessage): void {
+  /**
+   * Queues `msg` in the outbox; it is written in this transaction and published after commit. Its body is checked
+   * against its subject's class at compile time (`Message`: a subject without a `MessageTypes` entry does not compile).
+   */
+  send(msg: Message & Omit<OutgoingMessage, 'subject' | 'body'>): void {
     this.outgoing.push(msg);
   }
 

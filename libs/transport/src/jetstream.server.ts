@@ -1,6 +1,6 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { ConsumerSpec, QueryTypes } from '@orderflow/contracts';
+import { ConsumerSpec, handlesSubject, QueryTypes } from '@orderflow/contracts';
 import { causedBy, ConsumerRunner, InboundMessage, PermanentError, QueryResponder } from '@orderflow/messaging';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
@@ -66,7 +66,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       const spec = (handler.extras as JetStreamExtras | undefined)?.consumer;
       if (!spec) throw new Error(`@EventPattern('${subject}') needs { consumer } (the durable consumer that pulls it)`);
       if (handler.next) throw new Error(`two handlers for ${subject}: a message is handled by one handler only`);
-      if (!spec.handles.includes(subject))
+      if (!handlesSubject(spec, subject))
         throw new Error(`consumer ${spec.durable} does not handle ${subject} (see libs/contracts topology)`);
       const works = out.get(spec) ?? {};
       works[subject] = (tx, msg) => this.invoke(handler, msg, tx);
@@ -87,7 +87,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         throw new PermanentError(
           `handler of ${msg.subject} returned ${JSON.stringify(r)}; return reply(subject, body), an array of them, or nothing`,
         );
-      tx.send({ subject: r.subject, body: r.body, ...causedBy(msg, r.headers) });
+      const { headers, ...message } = r;
+      tx.send({ ...message, ...causedBy(msg, headers) });
     }
   }
 

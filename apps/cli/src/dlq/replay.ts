@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import { apply as mergePatch } from 'json-merge-patch';
-import { Headers, MalformedMessageError, MessageTypes, parseMessage, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
+import { Headers, MalformedMessageError, messageTypeOf, parseMessage, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
 import { PipelineClient } from '../client';
 import { pacer } from '../context';
 import { progress } from '../progress';
@@ -134,7 +134,7 @@ async function plan(client: PipelineClient, entry: DlqMessage, opts: ReplayOptio
   if (advice.verdict === 'moved_on' && !opts.force) return out('skipped', `${advice.text} (--force replays it anyway)`);
 
   let body = entry.data!;
-  const type = MessageTypes[entry.subject];
+  const type = messageTypeOf(entry.subject);
   try {
     if (opts.patch !== undefined) {
       const text = Buffer.from(body).toString('utf8');

@@ -3,7 +3,7 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, OperatorCommand, Subjects } from '@orderflow/contracts';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { JetStreamContext, reply, Reply } from '@orderflow/transport';
-import { OperatorOutcome, PlaceOrderOrchestrator } from '../place-order/place-order.orchestrator';
+import { OperatorOutcome, Sagas } from '../saga/sagas';
 
 const commands = { consumer: Consumers.orderOperatorCommands };
 
@@ -17,18 +17,18 @@ const commands = { consumer: Consumers.orderOperatorCommands };
 @Controller()
 export class OperatorCommandsController {
   constructor(
-    private readonly saga: PlaceOrderOrchestrator,
+    private readonly sagas: Sagas,
     @Inject(LOGGER) private readonly log: Logger,
   ) {}
 
   @EventPattern(Subjects.OrderRetrySaga, commands)
   async retry(@Payload() cmd: OperatorCommand, @Ctx() ctx: JetStreamContext): Promise<Reply> {
-    return this.answer(cmd, ctx, await this.saga.retry(ctx.tx, cmd, ctx.message.messageId));
+    return this.answer(cmd, ctx, await this.sagas.retry(ctx.tx, cmd, ctx.message));
   }
 
   @EventPattern(Subjects.OrderResumeSaga, commands)
   async resume(@Payload() cmd: OperatorCommand, @Ctx() ctx: JetStreamContext): Promise<Reply> {
-    return this.answer(cmd, ctx, await this.saga.resume(ctx.tx, cmd, ctx.message.messageId));
+    return this.answer(cmd, ctx, await this.sagas.resume(ctx.tx, cmd, ctx.message));
   }
 
   private answer(cmd: OperatorCommand, ctx: JetStreamContext, outcome: OperatorOutcome): Reply {

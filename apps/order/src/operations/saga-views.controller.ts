@@ -3,7 +3,9 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import { SagaListQuery, SagaQuery, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
-import { PlaceOrderOrchestrator, SagaRow, stateOf } from '../place-order/place-order.orchestrator';
+import { PlaceOrderData } from '../place-order/place-order.saga';
+import { SagaRow, stateOf } from '../saga/saga.orchestrator';
+import { Sagas } from '../saga/sagas';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
@@ -15,13 +17,13 @@ const iso = (d: Date | string) => new Date(d).toISOString();
 export class SagaViewsController {
   constructor(
     private readonly ds: DataSource,
-    private readonly saga: PlaceOrderOrchestrator,
+    private readonly sagas: Sagas,
   ) {}
 
   /** Attempts matching every given filter, most recently updated first (default limit 100). */
   @MessagePattern(Subjects.QuerySagas)
   async list(@Payload() q: SagaListQuery): Promise<SagaSummary[]> {
-    const rows: SagaRow[] = await this.ds.query(
+    const rows: SagaRow<PlaceOrderData>[] = await this.ds.query(
       `select * from sagas
         where ($1::text[] is null or status = any($1)) and ($2::text is null or reason = $2)
           and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4 or (status in ('COMPENSATING', 'FAILED')
@@ -35,7 +37,7 @@ export class SagaViewsController {
   /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
   @MessagePattern(Subjects.QuerySaga)
   async show(@Payload() { id }: SagaQuery): Promise<SagaView> {
-    const [row]: SagaRow[] = await this.ds.query(
+    const [row]: SagaRow<PlaceOrderData>[] = await this.ds.query(
       'select * from sagas where id = $1 or order_id = $1 order by (id = $1) desc, attempt desc limit 1',
       [id],
     );
@@ -62,7 +64,7 @@ export class SagaViewsController {
         error: h.error,
         note: h.note ?? null,
       })),
-      remaining: this.saga.engine.remaining(stateOf(row)),
+      remaining: this.sagas.forRow(row).engine.remaining(stateOf(row)),
       attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({
         sagaId: a.id,
         attempt: a.attempt,
@@ -81,7 +83,7 @@ export class SagaViewsController {
 
   /** `step`: what the attempt waits on or gave up on (compensations in flight together are joined), else its last step. */
   private summary(r: SagaRow): SagaSummary {
-    const current = this.saga.engine.current(stateOf(r));
+    const current = this.sagas.forRow(r).engine.current(stateOf(r));
     return {
       sagaId: r.id,
       orderId: r.order_id,

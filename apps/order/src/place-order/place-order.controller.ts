@@ -1,33 +1,28 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Consumers, OrderCreated, OrderScoped, Subjects } from '@orderflow/contracts';
-import { InboundMessage } from '@orderflow/messaging';
+import { Consumers, OrderCreated, Subjects } from '@orderflow/contracts';
 import { JetStreamContext } from '@orderflow/transport';
-import { PlaceOrderOrchestrator } from './place-order.orchestrator';
-
-const inventoryReplies = Consumers.orderSagaInventoryReplies;
-const paymentReplies = Consumers.orderSagaPaymentReplies;
+import { SagaOrchestrator } from '../saga/saga.orchestrator';
+import { Sagas } from '../saga/sagas';
+import { acceptOrder, PlaceOrderData, placeOrderData, placeOrderSaga } from './place-order.saga';
 
 /**
- * The PlaceOrder saga on NATS: `order.created` starts one, the participants' events advance it. The orchestrator
- * writes the saga's commands and outcome to the outbox itself, in the message's transaction.
+ * `order.created` starts a PlaceOrder saga: the order is recorded as PENDING (its id the idempotency key) and the
+ * saga's first command goes to the outbox, in the message's transaction. The participants' replies reach the saga
+ * through `SagaRepliesController`.
  */
 @Controller()
 export class PlaceOrderController {
-  constructor(private readonly saga: PlaceOrderOrchestrator) {}
+  private readonly saga: SagaOrchestrator<PlaceOrderData>;
 
+  constructor(sagas: Sagas) {
+    this.saga = sagas.of(placeOrderSaga);
+  }
+
+  /** @throws PermanentError `idempotency_key_reused` when the order exists with a different body (dead-lettered). */
   @EventPattern(Subjects.OrderCreated, { consumer: Consumers.orderPlacement })
-  async placed(@Payload() _order: OrderCreated, @Ctx() ctx: JetStreamContext): Promise<void> {
-    await this.saga.start(ctx.tx, ctx.message as InboundMessage<OrderCreated>);
-  }
-
-  @EventPattern(inventoryReplies.handles, { consumer: inventoryReplies })
-  async inventoryReplied(@Payload() _reply: OrderScoped, @Ctx() ctx: JetStreamContext): Promise<void> {
-    await this.saga.onReply(ctx.tx, ctx.message as InboundMessage<OrderScoped>);
-  }
-
-  @EventPattern(paymentReplies.handles, { consumer: paymentReplies })
-  async paymentReplied(@Payload() _reply: OrderScoped, @Ctx() ctx: JetStreamContext): Promise<void> {
-    await this.saga.onReply(ctx.tx, ctx.message as InboundMessage<OrderScoped>);
+  async placed(@Payload() order: OrderCreated, @Ctx() ctx: JetStreamContext): Promise<void> {
+    const data = placeOrderData(order);
+    if (await acceptOrder(ctx.tx, data)) await this.saga.start(ctx.tx, data, ctx.message);
   }
 }

@@ -287,7 +287,7 @@ describe('PlaceOrder saga', () => {
     const steps = placeOrderSaga.steps.map((st) =>
       st.name === 'reserveStock' ? { ...st, compensation: { ...st.compensation!, after: ['refundPayment'] } } : st,
     );
-    new Script({ compensationMaxAttempts: 1 }, { name: 'Ordered', steps })
+    new Script({ compensationMaxAttempts: 1 }, { ...placeOrderSaga, name: 'Ordered', steps })
       .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
@@ -309,7 +309,7 @@ describe('PlaceOrder saga', () => {
       { ...placeOrderSaga.steps[0], timeoutMs: 5000, compensation: { ...placeOrderSaga.steps[0].compensation!, timeoutMs: 9000 } },
       placeOrderSaga.steps[1],
     ];
-    const s = new Script({ stepTimeoutMs: 30_000 }, { name: 'T', steps })
+    const s = new Script({ stepTimeoutMs: 30_000 }, { ...placeOrderSaga, name: 'T', steps })
       .start()
       .expectDeadlineIn(5000)
       .reply(Subjects.InventoryReserved)

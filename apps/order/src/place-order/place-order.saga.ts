@@ -1,4 +1,7 @@
-import { OrderLine, StockRejected, PaymentDeclined, Subjects } from '@orderflow/contracts';
+import { randomUUID } from 'node:crypto';
+import { CancelReason, OrderCreated, OrderLine, orderTotal, PaymentDeclined, StockRejected, Subjects } from '@orderflow/contracts';
+import { PermanentError } from '@orderflow/messaging';
+import type { Tx } from '@orderflow/persistence';
 import { SagaDefinition, StepResult } from '../saga/saga.engine';
 
 /** What the PlaceOrder saga carries from step to step: the order as received, its total, and the attempt's id. */
@@ -13,8 +16,53 @@ export interface PlaceOrderData {
   total: number;
 }
 
+/** The data of a new attempt for `order` (a fresh `sagaId`). */
+export const placeOrderData = (order: OrderCreated): PlaceOrderData => ({
+  sagaId: randomUUID(),
+  orderId: order.orderId,
+  customerId: order.customerId,
+  currency: order.currency,
+  items: order.items.map((i) => ({ ...i })),
+  total: Number(orderTotal(order.items)),
+});
+
+/**
+ * Records the order as PENDING unless it exists (its id is the idempotency key).
+ * @returns true for a new order (start its saga), false for the same order received again (nothing to do).
+ * @throws PermanentError `idempotency_key_reused` when the order exists with a different body.
+ */
+export async function acceptOrder(tx: Tx, data: PlaceOrderData): Promise<boolean> {
+  const created = await tx.query(
+    `insert into orders (order_id, customer_id, currency, items, total, status) values ($1, $2, $3, $4, $5, 'PENDING')
+       on conflict (order_id) do nothing returning 1`,
+    [data.orderId, data.customerId, data.currency, JSON.stringify(data.items), data.total],
+  );
+  if (created.length === 1) return true;
+  const [existing] = await tx.query<{ customer_id: string; currency: string; items: OrderLine[] }>(
+    'select customer_id, currency, items from orders where order_id = $1',
+    [data.orderId],
+  );
+  const lines = (items: OrderLine[]) => JSON.stringify(items.map((i) => [i.sku, i.quantity, i.unitPrice]));
+  const same =
+    existing.customer_id === data.customerId && existing.currency === data.currency && lines(existing.items) === lines(data.items);
+  if (!same) throw new PermanentError(`idempotency_key_reused: order ${data.orderId} already exists with a different body`);
+  return false;
+}
+
 const ok = (): StepResult => ({ ok: true });
 const rejected = (body: StockRejected | PaymentDeclined): StepResult => ({ ok: false, reason: body.reason, detail: body.detail });
+
+/**
+ * "Create the order", the pivot: the pending order becomes a confirmed one. An order that is no longer pending
+ * (cancelled by an operator meanwhile) fails the step and the saga compensates.
+ */
+async function createOrder(tx: Tx, d: PlaceOrderData): Promise<StepResult> {
+  const rows = await tx.query(
+    `update orders set status = 'CONFIRMED', updated_at = now() where order_id = $1 and status = 'PENDING' returning 1`,
+    [d.orderId],
+  );
+  return rows.length === 1 ? { ok: true } : { ok: false, reason: 'order_not_pending', detail: 'the order was no longer PENDING' };
+}
 
 /**
  * PlaceOrder, read top to bottom (DESIGN.md "The flow"), step → compensation:
@@ -22,11 +70,13 @@ const rejected = (body: StockRejected | PaymentDeclined): StepResult => ({ ok: f
  * 2. charge payment → refund payment (compensatable)
  * 3. create the order (local transaction in the `orders` schema): the pivot
  * 4. commit the reservation: reserved units become sold (retriable, never compensated)
- * Then `order.confirmed`; on any failure before the pivot the compensations of the steps that succeeded
- * run in reverse and `order.cancelled` carries the reason. Every command carries the attempt's `sagaId`.
+ * Then `order.confirmed`; on any failure before the pivot the compensations of the steps that succeeded run
+ * (concurrently), the order is rejected (CANCELLED with the reason) and `order.cancelled` carries the reason.
+ * Every command carries the attempt's `sagaId`; every message the saga sends is correlated by the order id.
  */
 export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
   name: 'PlaceOrder',
+  key: (d) => d.orderId,
   steps: [
     {
       name: 'reserveStock',
@@ -54,11 +104,34 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
         replies: [Subjects.PaymentRefunded],
       },
     },
-    { name: 'createOrder', local: true, pivot: true },
+    { name: 'createOrder', local: createOrder, pivot: true },
     {
       name: 'commitReservation',
       invoke: (d) => ({ subject: Subjects.InventoryCommit, body: { orderId: d.orderId, sagaId: d.sagaId } }),
       onReply: { [Subjects.InventoryCommitted]: ok },
     },
   ],
+  completed: (d) => ({
+    subject: Subjects.OrderConfirmed,
+    body: { orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId, total: d.total, currency: d.currency },
+  }),
+  cancelled: (d, why) => ({
+    subject: Subjects.OrderCancelled,
+    body: {
+      orderId: d.orderId,
+      sagaId: d.sagaId,
+      customerId: d.customerId,
+      // A participant's rejection reason or the engine's (`step_timeout`); the consumer validates it against CancelReasons.
+      reason: why.reason as CancelReason,
+      ...(why.detail ? { detail: why.detail } : {}),
+    },
+  }),
+  // "Reject the order": it is CANCELLED with the saga's reason, in the transaction that publishes order.cancelled.
+  onCancelled: async (tx, d, why) => {
+    await tx.query(`update orders set status = 'CANCELLED', reason = $2, updated_at = now() where order_id = $1`, [d.orderId, why.reason]);
+  },
+  // An operator's retry: the order is PENDING again and will get a new outcome event.
+  onRetry: async (tx, d) => {
+    await tx.query(`update orders set status = 'PENDING', reason = null, updated_at = now() where order_id = $1`, [d.orderId]);
+  },
 };

@@ -21,22 +21,35 @@
  */
 
 export type { SagaStatus } from '@orderflow/contracts';
-import type { SagaStatus } from '@orderflow/contracts';
+import type { Message, MessageOf, MessageSubject, SagaStatus } from '@orderflow/contracts';
+import type { Tx } from '@orderflow/persistence';
 export type StepStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
 
 /** A failed step names why; the reason becomes the saga's (and the order's) cancellation reason. */
 export type StepResult = { ok: true } | { ok: false; reason: string; detail?: string };
 
-export interface Command {
-  subject: string;
-  body: object;
+/** A command a step sends: a subject of `MessageTypes` with a body of its class (checked at compile time). */
+export type Command = Message;
+
+/** Reply subject → how that reply ends the step, the body typed by the subject's class. */
+export type ReplyHandlers = { [S in MessageSubject]?: (body: MessageOf<S>) => StepResult };
+
+/** What every saga's data carries: the attempt's id, which participants key their effects on. */
+export interface SagaData {
+  sagaId: string;
+}
+
+/** Why a saga was cancelled: the failed step's reason and detail. */
+export interface Cancellation {
+  reason: string;
+  detail: string | null;
 }
 
 export interface Compensation<D> {
   name: string;
   invoke: (data: D) => Command;
   /** The reply subjects that end it. */
-  replies: string[];
+  replies: MessageSubject[];
   /** Its first deadline, ms (doubled after every send up to the engine's `compensationBackoffMaxMs`). */
   timeoutMs?: number;
   /** Compensations (by name) that must succeed before this one is sent; by default it runs at once. */
@@ -48,9 +61,12 @@ export interface SagaStep<D> {
   /** A remote step: the command to send to a participant. */
   invoke?: (data: D) => Command;
   /** For a remote step: reply subject → how that reply ends the step. */
-  onReply?: Record<string, (body: any) => StepResult>;
-  /** A local step, run by the orchestrator in the saga's own transaction (set `local: true`). */
-  local?: true;
+  onReply?: ReplyHandlers;
+  /**
+   * A local step: run by the orchestrator in the saga's own transaction (its writes commit with the saga's state).
+   * The engine only sees that the step is local; the orchestrator calls the function.
+   */
+  local?: (tx: Tx, data: D) => Promise<StepResult>;
   /** The point of no return: once it succeeded the saga only goes forward (the steps after it are retriable). */
   pivot?: true;
   /** How long this step waits for its reply before its command is sent again; the engine's default otherwise. */
@@ -59,9 +75,24 @@ export interface SagaStep<D> {
   compensation?: Compensation<D>;
 }
 
-export interface SagaDefinition<D> {
+/**
+ * Everything about one saga type: its steps, how it ends, and its business key. The orchestrator
+ * (`SagaOrchestrator<D>`) runs any definition; a new saga type is a definition and a controller that starts it.
+ */
+export interface SagaDefinition<D extends SagaData> {
+  /** The saga type, stored in `sagas.type`. */
   name: string;
   steps: SagaStep<D>[];
+  /** The business key of the saga: stored in `sagas.order_id`, the `Correlation-Id` of every message it sends. */
+  key: (data: D) => string;
+  /** The event published, in the transaction that completes the saga. */
+  completed: (data: D) => Message;
+  /** The event published, in the transaction that cancels the saga. */
+  cancelled: (data: D, why: Cancellation) => Message;
+  /** Local writes in the transaction that cancels the saga (PlaceOrder: reject the order). */
+  onCancelled?: (tx: Tx, data: D, why: Cancellation) => Promise<void>;
+  /** Local writes in the transaction that starts a new attempt of a CANCELLED saga (PlaceOrder: the order back to PENDING). */
+  onRetry?: (tx: Tx, data: D) => Promise<void>;
 }
 
 /** Deadlines and send limits. */
@@ -125,7 +156,7 @@ export interface Transition {
 /** Timeout reason used when an action's deadline passes more than `stepMaxAttempts` times. */
 export const STEP_TIMEOUT = 'step_timeout';
 
-export class SagaEngine<D> {
+export class SagaEngine<D extends SagaData> {
   private readonly options: SagaEngineOptions;
 
   constructor(
@@ -150,16 +181,17 @@ export class SagaEngine<D> {
     if (this.compensating(state)) return this.onCompensationReply(state, data, subject);
     const step = this.definition.steps[state.step];
     const last = state.history[state.history.length - 1];
-    if (!step?.onReply?.[subject] || last?.name !== step.name) return this.ignore(state);
+    const handle = step?.onReply?.[subject as MessageSubject] as ((body: unknown) => StepResult) | undefined;
+    if (!handle || last?.name !== step.name) return this.ignore(state);
     if (state.status === 'FAILED' && last.status === 'FAILED') {
       const reopened = this.update(state, state.history.length - 1, {
         status: 'RUNNING',
         note: `late reply ${subject} after the saga had FAILED: resumed`,
       });
-      return this.finishStep({ ...reopened, status: 'RUNNING' }, data, step.onReply[subject](body));
+      return this.finishStep({ ...reopened, status: 'RUNNING' }, data, handle(body));
     }
     if (state.status !== 'RUNNING' || last.status !== 'RUNNING') return this.ignore(state);
-    return this.finishStep(state, data, step.onReply[subject](body));
+    return this.finishStep(state, data, handle(body));
   }
 
   /**
@@ -298,7 +330,7 @@ export class SagaEngine<D> {
   private onCompensationReply(state: SagaState, data: D, subject: string): Transition {
     const comp = this.compensations(state.step)
       .map((c) => c.comp)
-      .find((c) => c.replies.includes(subject));
+      .find((c) => (c.replies as string[]).includes(subject));
     const latest = comp && this.latest(state, comp.name);
     if (!comp || !latest || latest.record.status === 'SUCCEEDED') return this.ignore(state);
     let s = state;

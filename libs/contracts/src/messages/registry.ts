@@ -35,8 +35,16 @@ import {
   RefundPayment,
 } from './payment.messages';
 
-/** The message class of every JetStream subject: what the consume loop (and the CLI, before it publishes) validates a body against. */
-export const MessageTypes: Record<string, new () => object> = {
+/** A message class: class-validator decorated, no constructor arguments. */
+export type MessageClass = new () => object;
+
+/**
+ * The message class of every JetStream subject: the one place a message is declared. It drives the validation of
+ * every body (the consume loop, and the CLI before it publishes), the subjects a consumer may handle
+ * (`ConsumerSpec.handles`), the body type of `reply(subject, body)` and of the saga definitions' commands and
+ * replies: a subject without an entry here is a compile error wherever a message is sent or handled.
+ */
+export const MessageTypes = {
   [Subjects.OrderCreated]: OrderCreated,
   [Subjects.OrderConfirmed]: OrderConfirmed,
   [Subjects.OrderCancelled]: OrderCancelled,
@@ -61,10 +69,23 @@ export const MessageTypes: Record<string, new () => object> = {
   [Subjects.PaymentDeclined]: PaymentDeclined,
   [Subjects.PaymentRefunded]: PaymentRefunded,
   [Subjects.PaymentDeposited]: AccountBalance,
-};
+} as const satisfies Record<string, MessageClass>;
+
+/** A subject that carries a message (has an entry in `MessageTypes`). */
+export type MessageSubject = keyof typeof MessageTypes;
+
+/** The body type of the messages on `S`: `MessageOf<'inventory.cmd.reserve'>` is `ReserveStock`. */
+export type MessageOf<S extends MessageSubject> = InstanceType<(typeof MessageTypes)[S]>;
+
+/** A subject with its body, checked against each other: `{ subject: 'payment.cmd.charge', body: ChargePayment }`. */
+export type Message<S extends MessageSubject = MessageSubject> = { [K in S]: { subject: K; body: MessageOf<K> } }[S];
+
+/** The message class of a subject known only at run time (a received message, a dead letter), or undefined. */
+export const messageTypeOf = (subject: string): MessageClass | undefined =>
+  Object.hasOwn(MessageTypes, subject) ? MessageTypes[subject as MessageSubject] : undefined;
 
 /** The request class of every query subject (NATS service endpoints): what a query is validated against. */
-export const QueryTypes: Record<string, new () => object> = {
+export const QueryTypes: Record<string, MessageClass> = {
   [Subjects.QueryOrder]: OrderQuery,
   [Subjects.QuerySaga]: SagaQuery,
   [Subjects.QuerySagas]: SagaListQuery,

@@ -1,10 +1,10 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { PeriodicTask, Transactor } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
-import { PlaceOrderOrchestrator } from './place-order.orchestrator';
+import { Sagas } from './sagas';
 
 /**
- * A timer that applies the sagas' step deadlines (so a lost command or reply is re-sent from Postgres, the source of
+ * A timer that applies the step deadlines of every saga type (so a lost command or reply is re-sent from Postgres, the source of
  * truth), a quarter of the step timeout apart (50 ms to 1 s). While the database's circuit is open it skips its
  * turn; deadlines are re-checked when it is back.
  */
@@ -12,12 +12,12 @@ import { PlaceOrderOrchestrator } from './place-order.orchestrator';
 export class SagaDeadlines implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly timer: PeriodicTask;
 
-  constructor(saga: PlaceOrderOrchestrator, tx: Transactor, config: EnvConfig, @Inject(LOGGER) log: Logger) {
+  constructor(sagas: Sagas, tx: Transactor, config: EnvConfig, @Inject(LOGGER) log: Logger) {
     const every = Math.max(50, Math.min(1000, Math.floor(config.SAGA_STEP_TIMEOUT_MS / 4)));
     this.timer = new PeriodicTask(
       'deadline sweep',
       every,
-      () => tx.run((t) => saga.onDeadlines(t)),
+      () => tx.run((t) => sagas.onDeadlines(t)),
       log,
       () => tx.available,
     );

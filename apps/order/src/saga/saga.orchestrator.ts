@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Tx } from '@orderflow/persistence';
+import { SagaData, SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, Transition } from './saga.engine';
+
+/** A row of `orders.sagas`: one attempt of a saga. `order_id` holds the definition's `key` (the business key). */
+export interface SagaRow<D extends SagaData = SagaData> {
+  id: string;
+  type: string;
+  order_id: string;
+  attempt: number;
+  retry_of: string | null;
+  status: SagaState['status'];
+  step: number;
+  reason: string | null;
+  detail: string | null;
+  history: SagaState['history'];
+  data: D;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const stateOf = (r: SagaRow): SagaState => ({
+  status: r.status,
+  step: r.step,
+  reason: r.reason,
+  detail: r.detail,
+  history: r.history,
+});
+
+/** The message that made the saga move: its id becomes the causation id of what the saga sends. */
+export interface Cause {
+  messageId: string;
+  traceparent?: string;
+}
+
+/**
+ * Runs the sagas of one definition: keeps each attempt's state in `orders.sagas` and carries out the engine's effects
+ * in the caller's transaction — commands and the outcome event through the outbox (correlated by the saga's key,
+ * `Saga-Id` the attempt, causation the input), local steps and the outcome's local writes inline. The caller locks
+ * the saga row (`Sagas`), so the inputs of one attempt are applied one at a time. Knows nothing of PlaceOrder: a
+ * second saga type is a second definition.
+ * Source: the orchestration variant of the Saga pattern (C. Richardson, *Microservices Patterns*, ch. 4).
+ */
+export class SagaOrchestrator<D extends SagaData> {
+  readonly engine: SagaEngine<D>;
+
+  constructor(
+    readonly definition: SagaDefinition<D>,
+    options: SagaEngineOptions,
+    private readonly log: Logger,
+  ) {
+    this.engine = new SagaEngine(definition, options);
+  }
+
+  /** Starts attempt 1 of a saga for `data` (whose `sagaId` is the new row's id). */
+  async start(tx: Tx, data: D, cause: Cause): Promise<void> {
+    const row = this.newRow(data, 1, null);
+    this.log.info({ orderId: row.order_id, sagaId: row.id, saga: this.definition.name }, 'saga started');
+    await this.apply(tx, row, this.engine.begin(data), cause, true);
+  }
+
+  /** A participant replied to the (locked) attempt `row`. Replies it does not wait on change nothing. */
+  async onReply(tx: Tx, row: SagaRow<D>, subject: string, body: unknown, cause: Cause): Promise<void> {
+    const t = this.engine.onReply(stateOf(row), row.data, subject, body);
+    if (t.ignored) {
+      this.log.debug({ orderId: row.order_id, sagaId: row.id, subject }, 'reply ignored: not for what the saga waits on');
+      return;
+    }
+    await this.apply(tx, row, t, cause);
+  }
+
+  /** The (locked) attempt's deadline passed: what is due is sent again, or given up on. */
+  async onTimeout(tx: Tx, row: SagaRow<D>): Promise<void> {
+    this.log.warn({ orderId: row.order_id, sagaId: row.id, steps: this.engine.current(stateOf(row)) }, 'saga step deadline passed');
+    await this.apply(tx, row, this.engine.onTimeout(stateOf(row), row.data), { messageId: row.id });
+  }
+
+  /** A new attempt, from the first step, of the (locked, CANCELLED) attempt `row`; returns the new attempt's row. */
+  async retry(tx: Tx, row: SagaRow<D>, cause: Cause): Promise<SagaRow<D>> {
+    const next = this.newRow({ ...row.data }, row.attempt + 1, row.id);
+    await this.definition.onRetry?.(tx, next.data);
+    await this.apply(tx, next, this.engine.begin(next.data), cause, true);
+    return next;
+  }
+
+  /** The (locked, FAILED) attempt sends what it gave up on again; returns what it now waits on. */
+  async resume(tx: Tx, row: SagaRow<D>, cause: Cause): Promise<string[]> {
+    const t = this.engine.resume(stateOf(row), row.data);
+    await this.apply(tx, row, t, cause);
+    return this.engine.current(t.state);
+  }
+
+  private newRow(data: D, attempt: number, retryOf: string | null): SagaRow<D> {
+    const id = attempt === 1 ? data.sagaId : randomUUID();
+    return { id, order_id: this.definition.key(data), attempt, retry_of: retryOf, data: { ...data, sagaId: id } } as SagaRow<D>;
+  }
+
+  /** Carries out a transition's effects (running local steps inline) and stores the resulting state. */
+  private async apply(tx: Tx, row: SagaRow<D>, t: Transition, cause: Cause, isNew = false): Promise<void> {
+    const def = this.definition;
+    const log = this.log.child({ orderId: row.order_id, sagaId: row.id });
+    const headers = { correlationId: row.order_id, sagaId: row.id, causationId: cause.messageId, traceparent: cause.traceparent };
+    for (let effects = t.effects; effects.length > 0;) {
+      const next: typeof effects = [];
+      for (const effect of effects) {
+        switch (effect.type) {
+          case 'send':
+            tx.send({ ...effect.command, ...headers });
+            break;
+          case 'runLocal': {
+            const local = def.steps.find((st) => st.name === effect.step)?.local;
+            if (!local) throw new Error(`saga ${def.name} has no local step ${effect.step}`);
+            t = this.engine.onLocalResult(t.state, row.data, await local(tx, row.data));
+            next.push(...t.effects);
+            break;
+          }
+          case 'completed':
+            tx.send({ ...def.completed(row.data), ...headers });
+            log.info('saga completed');
+            break;
+          case 'cancelled': {
+            const why = { reason: effect.reason, detail: effect.detail };
+            await def.onCancelled?.(tx, row.data, why);
+            tx.send({ ...def.cancelled(row.data, why), ...headers });
+            log.info(why, 'saga cancelled');
+            break;
+          }
+          case 'failed':
+            log.error({ error: effect.error }, 'saga FAILED: a step that must finish did not; needs an operator (orderflow saga resume)');
+            break;
+        }
+      }
+      effects = next;
+    }
+    await this.save(tx, row, t.state, isNew);
+  }
+
+  /** Stores the saga's state and its next deadline (the earliest of what it waits on; null when it waits on nothing). */
+  private async save(tx: Tx, row: SagaRow<D>, s: SagaState, isNew: boolean): Promise<void> {
+    const params = [row.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), this.engine.deadlineOf(s)];
+    if (isNew) {
+      await tx.query(
+        `insert into sagas (id, status, step, reason, detail, history, deadline_at, type, order_id, data, attempt, retry_of)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [...params, this.definition.name, row.order_id, JSON.stringify(row.data), row.attempt, row.retry_of],
+      );
+    } else {
+      await tx.query(
+        `update sagas set status = $2, step = $3, reason = $4, detail = $5, history = $6, deadline_at = $7, updated_at = now()
+         where id = $1`,
+        params,
+      );
+    }
+  }
+}

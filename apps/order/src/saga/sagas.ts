@@ -1,0 +1,152 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CommandRefused, OperatorCommand, SagaResumed, SagaRetried, Subjects } from '@orderflow/contracts';
+import { InboundMessage, PermanentError } from '@orderflow/messaging';
+import { Tx } from '@orderflow/persistence';
+import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
+import { SagaData, SagaDefinition } from './saga.engine';
+import { Cause, SagaOrchestrator, SagaRow } from './saga.orchestrator';
+
+/** The saga definitions the order app runs (provided by its module). */
+export const SAGA_DEFINITIONS = Symbol('SAGA_DEFINITIONS');
+
+/** The answer to an operator command: the event to publish, or why it was refused. */
+export type OperatorOutcome =
+  | { done: true; subject: typeof Subjects.OrderSagaRetried; body: SagaRetried }
+  | { done: true; subject: typeof Subjects.OrderSagaResumed; body: SagaResumed }
+  | { done: false; body: CommandRefused };
+
+/**
+ * Every saga the app runs, one `SagaOrchestrator` per definition, and what concerns a saga row whatever its type:
+ * locking it (`FOR UPDATE`, so the inputs of one attempt apply one at a time), routing a reply by its `Saga-Id`
+ * header (the newest attempt of its correlation key for a reply without one), the deadline sweep, and the operator
+ * commands (`orderflow saga retry|resume`, audited in `operator_actions`).
+ */
+@Injectable()
+export class Sagas {
+  private readonly byType = new Map<string, SagaOrchestrator<SagaData>>();
+
+  constructor(
+    @Inject(SAGA_DEFINITIONS) definitions: SagaDefinition<any>[],
+    config: EnvConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    const options = {
+      stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
+      stepMaxAttempts: config.SAGA_STEP_MAX_ATTEMPTS,
+      compensationMaxAttempts: config.SAGA_COMPENSATION_MAX_ATTEMPTS,
+      compensationBackoffMaxMs: config.SAGA_COMPENSATION_BACKOFF_MAX_MS,
+    };
+    for (const d of definitions) {
+      if (this.byType.has(d.name)) throw new Error(`two saga definitions named ${d.name}`);
+      this.byType.set(d.name, new SagaOrchestrator(d, options, log));
+    }
+  }
+
+  /** The orchestrator of `definition`. @throws Error when the module does not provide that definition. */
+  of<D extends SagaData>(definition: SagaDefinition<D>): SagaOrchestrator<D> {
+    const o = this.byType.get(definition.name);
+    if (!o) throw new Error(`saga ${definition.name} is not among SAGA_DEFINITIONS`);
+    return o as unknown as SagaOrchestrator<D>;
+  }
+
+  /** The orchestrator of a stored row's type. @throws PermanentError for a type no definition has. */
+  forRow(row: SagaRow): SagaOrchestrator<SagaData> {
+    const o = this.byType.get(row.type);
+    if (!o) throw new PermanentError(`saga ${row.id} is of type ${row.type}, which this app does not run`);
+    return o;
+  }
+
+  /**
+   * Applies a participant's reply to the saga attempt named by its `Saga-Id` header.
+   * @throws PermanentError when there is no such saga (a stray reply: dead-lettered for an operator).
+   */
+  async onReply(tx: Tx, msg: InboundMessage<{ orderId: string }>): Promise<void> {
+    const row = msg.sagaId ? await this.lock(tx, msg.sagaId) : await this.lockNewest(tx, msg.body.orderId);
+    if (!row || row.order_id !== msg.body.orderId)
+      throw new PermanentError(`no saga ${msg.sagaId ?? '(no Saga-Id header)'} for order ${msg.body.orderId}`);
+    await this.forRow(row).onReply(tx, row, msg.subject, msg.body, msg);
+  }
+
+  /** Handles sagas whose deadline passed; returns how many. Rows locked by others are skipped. */
+  async onDeadlines(tx: Tx, limit = 100): Promise<number> {
+    const due = await tx.query<SagaRow>(
+      `select * from sagas where deadline_at <= now() order by deadline_at limit $1 for update skip locked`,
+      [limit],
+    );
+    for (const row of due) await this.forRow(row).onTimeout(tx, row);
+    return due.length;
+  }
+
+  /**
+   * `order.cmd.retry-saga`: a new attempt, from the first step, of the newest attempt of its key when it is CANCELLED.
+   * @returns the event to answer with, or why it was refused.
+   */
+  async retry(tx: Tx, cmd: OperatorCommand, cause: Cause): Promise<OperatorOutcome> {
+    const row = await this.lock(tx, cmd.sagaId);
+    const refused = row ? await this.refusal(tx, row, 'CANCELLED') : `no saga ${cmd.sagaId}`;
+    if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
+    const next = await this.forRow(row).retry(tx, row, cause);
+    this.log.info(
+      { orderId: row.order_id, sagaId: next.id, retryOf: row.id, attempt: next.attempt, operator: cmd.operator },
+      'saga retried by an operator: new attempt',
+    );
+    await this.audit(tx, cause.messageId, 'retry', cmd, next.id);
+    return {
+      done: true,
+      subject: Subjects.OrderSagaRetried,
+      body: { sagaId: row.id, orderId: row.order_id, newSagaId: next.id, attempt: next.attempt },
+    };
+  }
+
+  /** `order.cmd.resume-saga`: a FAILED attempt sends what it gave up on again and carries on from there. */
+  async resume(tx: Tx, cmd: OperatorCommand, cause: Cause): Promise<OperatorOutcome> {
+    const row = await this.lock(tx, cmd.sagaId);
+    const refused = row ? await this.refusal(tx, row, 'FAILED') : `no saga ${cmd.sagaId}`;
+    if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
+    const step = (await this.forRow(row).resume(tx, row, cause)).join(', ');
+    this.log.info({ orderId: row.order_id, sagaId: row.id, step, operator: cmd.operator }, 'saga resumed by an operator');
+    await this.audit(tx, cause.messageId, 'resume', cmd, null);
+    return { done: true, subject: Subjects.OrderSagaResumed, body: { sagaId: row.id, orderId: row.order_id, step } };
+  }
+
+  /** Why an operator may not act on `row` (which must be in `wanted`), or null. */
+  private async refusal(tx: Tx, row: SagaRow, wanted: 'CANCELLED' | 'FAILED'): Promise<string | null> {
+    if (row.status !== wanted) {
+      const hint =
+        row.status === 'FAILED'
+          ? ': resume it instead (orderflow saga resume)'
+          : row.status === 'CANCELLED'
+            ? ': retry it instead (orderflow saga retry)'
+            : '';
+      return `saga ${row.id} is ${row.status}, not ${wanted}${hint}`;
+    }
+    const [newest] = await tx.query<Pick<SagaRow, 'id' | 'attempt' | 'status'>>(
+      'select id, attempt, status from sagas where order_id = $1 and type = $2 order by attempt desc limit 1',
+      [row.order_id, row.type],
+    );
+    if (newest && newest.id !== row.id)
+      return `saga ${row.id} is attempt ${row.attempt}; the order's newest attempt is ${newest.attempt} (${newest.id}, ${newest.status})`;
+    return null;
+  }
+
+  private audit(tx: Tx, commandId: string, action: 'retry' | 'resume', cmd: OperatorCommand, newSagaId: string | null) {
+    return tx.query('insert into operator_actions (id, action, saga_id, new_saga_id, operator, why) values ($1, $2, $3, $4, $5, $6)', [
+      commandId,
+      action,
+      cmd.sagaId,
+      newSagaId,
+      cmd.operator,
+      cmd.why,
+    ]);
+  }
+
+  private lock(tx: Tx, sagaId: string): Promise<SagaRow | undefined> {
+    return tx.query<SagaRow>('select * from sagas where id = $1 for update', [sagaId]).then((r) => r[0]);
+  }
+
+  private lockNewest(tx: Tx, orderId: string): Promise<SagaRow | undefined> {
+    return tx
+      .query<SagaRow>('select * from sagas where order_id = $1 order by attempt desc limit 1 for update', [orderId])
+      .then((r) => r[0]);
+  }
+}
