@@ -14,12 +14,13 @@ import {
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { connect, headers, JetStreamManager, NatsConnection } from 'nats';
 import { Observable, tap } from 'rxjs';
-import { Consumers, Namespace, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
+import { Consumers, Namespace, OrderConfirmed, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, PermanentError } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { adminDb, Config, loadConfig, ServiceModule, startService } from '@orderflow/runtime';
 import { JetStreamContext, reply } from '@orderflow/transport';
 import { notificationMigrations } from '../apps/notification/src/notification.module';
+import { DataSource } from 'typeorm';
 import { waitFor } from './support/stack';
 
 /** What the test controller saw, per order id. */
@@ -52,8 +53,10 @@ class TestController {
     return reply(TEST_EVENT, { orderId: body.orderId, sagaId: body.sagaId, step: `attempt ${ctx.attempt}` });
   }
 
+  /** No @Payload(): its messages are never validated, so the transport refuses to commit what it does. */
   @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
-  cancelled(@Payload() _body: OrderCancelled) {
+  async cancelled(@Ctx() ctx: JetStreamContext) {
+    await ctx.tx.query(`create table handled_without_payload (id text)`);
     return undefined;
   }
 }
@@ -115,15 +118,16 @@ describe('JetStream transport', () => {
     await dropDatabase(adminDb(config));
   });
 
-  const publish = async (customerId: string) => {
-    const body = { orderId: randomUUID(), sagaId: randomUUID(), customerId, total: 100, currency: 'USD' };
+  const publish = async (customerId: string, patch: object = {}, subject: string = Subjects.OrderConfirmed) => {
+    const body = { orderId: randomUUID(), sagaId: randomUUID(), customerId, total: 100, currency: 'USD', ...patch };
     const h = headers();
     h.set('Correlation-Id', body.orderId);
-    await nc
-      .jetstream()
-      .publish(ns.subject(Subjects.OrderConfirmed), Buffer.from(JSON.stringify(body)), { msgID: randomUUID(), headers: h });
+    await nc.jetstream().publish(ns.subject(subject), Buffer.from(JSON.stringify(body)), { msgID: randomUUID(), headers: h });
     return body;
   };
+  const deadLetters = async () => (await jsm.streams.info(ns.stream('DLQ'))).state.messages;
+  const lastDeadLetter = (subject: string) =>
+    jsm.streams.getMessage(ns.stream('DLQ'), { last_by_subj: ns.subject(Subjects.deadLetter(subject)) });
 
   it('runs each message through the interceptors and the handler in the batch transaction, and writes its reply to the outbox with causation and correlation', async () => {
     const body = await publish('ok');
@@ -151,6 +155,29 @@ describe('JetStream transport', () => {
     expect(letter.header.get('Dlq-Error')).toMatch(/^PermanentError: cannot handle order/);
     expect(seen.get(poison.orderId)!.attempts).toEqual([1]);
     expect(letters).toBe(1);
+  });
+
+  it("validates @Payload() against its subject's class in the pipeline: a bad body is dead-lettered at once and the handler never runs", async () => {
+    const before = await deadLetters();
+    const bad = await publish('ok', { total: -5, extra: 'field' });
+    await waitFor(async () => (await deadLetters()) === before + 1);
+    const letter = await lastDeadLetter(Subjects.OrderConfirmed);
+    expect(letter.header.get('Dlq-Attempts')).toBe('1');
+    expect(letter.header.get('Dlq-Error')).toMatch(
+      /^MalformedMessageError: invalid OrderConfirmed: .*total.*extra|^MalformedMessageError: invalid OrderConfirmed: .*extra.*total/,
+    );
+    // The interceptor ran (it comes before pipes); the handler did not.
+    expect(seen.get(bad.orderId)?.attempts ?? []).toEqual([]);
+  });
+
+  it('refuses to commit what a handler without @Payload() did: its message was never validated', async () => {
+    const before = await deadLetters();
+    await publish('ok', { reason: 'out_of_stock' }, Subjects.OrderCancelled);
+    await waitFor(async () => (await deadLetters()) === before + 1);
+    const letter = await lastDeadLetter(Subjects.OrderCancelled);
+    expect(letter.header.get('Dlq-Error')).toMatch(/^PermanentError: handler of order.cancelled takes no @Payload\(\)/);
+    const db = app.get(DataSource);
+    expect(await db.query(`select to_regclass('handled_without_payload') as t`)).toEqual([{ t: null }]);
   });
 
   it('refuses two handlers for one subject at start-up', async () => {

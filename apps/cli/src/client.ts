@@ -20,7 +20,8 @@ import {
   QueryReply,
   Subjects,
 } from '@orderflow/contracts';
-import { EndpointData, isNatsAuthFailure, natsConnectProblem, natsServers } from '@orderflow/messaging';
+import { isNatsAuthFailure, natsConnectProblem, natsServers } from '@orderflow/messaging';
+import type { EndpointData } from '@orderflow/transport';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
 /**

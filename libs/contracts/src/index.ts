@@ -11,7 +11,7 @@ export {
   WorkStreams,
 } from './topology';
 export type { ConsumerSpec, StreamName, StreamSpec } from './topology';
-export { MalformedMessageError, parseMessage } from './validate';
+export { decodeMessage, MalformedMessageError, parseMessage, validateMessage } from './validate';
 export { formatMoney, minorDigits } from './money';
 export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped, StockLine } from './messages/common';
 export {

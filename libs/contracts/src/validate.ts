@@ -18,11 +18,10 @@ function describe(errors: ValidationError[], path = ''): string[] {
 }
 
 /**
- * Parses JSON bytes (or takes a plain object) into an instance of `type` and validates it.
- * Unknown properties are rejected, so a typo in a field name is an error, not a silent default.
- * @throws MalformedMessageError naming every failed field.
+ * Parses JSON bytes (or takes a plain object) into an instance of `type`, not yet validated (see `validateMessage`).
+ * @throws MalformedMessageError when the bytes are not JSON or not a JSON object.
  */
-export function parseMessage<T extends object>(type: new () => T, body: Uint8Array | string | unknown): T {
+export function decodeMessage<T extends object>(type: new () => T, body: Uint8Array | string | unknown): T {
   let plain: unknown = body;
   if (body instanceof Uint8Array || typeof body === 'string') {
     const text = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
@@ -37,10 +36,26 @@ export function parseMessage<T extends object>(type: new () => T, body: Uint8Arr
       `body must be a JSON object, got ${plain === null ? 'null' : Array.isArray(plain) ? 'an array' : `a ${typeof plain}`}`,
     );
   }
-  const instance = plainToInstance(type, plain);
+  return plainToInstance(type, plain);
+}
+
+/**
+ * Validates a message instance against the class-validator rules of its own class. Unknown properties are rejected,
+ * so a typo in a field name is an error, not a silent default.
+ * @throws MalformedMessageError naming every failed field.
+ */
+export function validateMessage<T extends object>(instance: T): T {
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });
   if (errors.length > 0) {
-    throw new MalformedMessageError(`invalid ${type.name}: ${describe(errors).join('; ')}`);
+    throw new MalformedMessageError(`invalid ${instance.constructor.name}: ${describe(errors).join('; ')}`);
   }
   return instance;
+}
+
+/**
+ * Parses JSON bytes (or takes a plain object) into an instance of `type` and validates it.
+ * @throws MalformedMessageError naming every failed field.
+ */
+export function parseMessage<T extends object>(type: new () => T, body: Uint8Array | string | unknown): T {
+  return validateMessage(decodeMessage(type, body));
 }

@@ -7,7 +7,7 @@ import {
   ignoresSubject,
   MalformedMessageError,
   messageTypeOf,
-  parseMessage,
+  decodeMessage,
 } from '@orderflow/contracts';
 import { deadLetter } from './dead-letter';
 import { classify, describeFailure } from './failure';
@@ -52,8 +52,8 @@ interface Ready {
  * The pull-consumer loop: one per durable consumer, explicit ack. Messages that arrived while the previous
  * batch was being handled form the next batch (up to `maxBatch`; never waits to fill one), so an idle
  * consumer handles each message at once and a busy one amortises a transaction over many ("group commit").
- * For each message: validate the body against its contract class, then:
- * - malformed body or unknown subject → dead letter, then `ack` (never retried); ignored subject → `ack`;
+ * For each message: decode the body into its subject's contract class (validating it is the handler pipeline's job), then:
+ * - a body that is not a JSON object, or an unknown subject → dead letter, then `ack` (never retried); ignored subject → `ack`;
  * - batch handled → `ack` each; batch failed → each message is handled alone, so one bad message cannot
  *   hold back the others;
  * - alone and failed → `nak` with the policy's backoff; a permanent failure (`classify`) or the last attempt →
@@ -146,7 +146,7 @@ export class ConsumerRunner {
         const type = messageTypeOf(subject);
         if (!handlesSubject(spec, subject) || !type)
           throw new MalformedMessageError(`unknown message type: ${subject} is not handled by consumer ${spec.durable}`);
-        ready.push({ m, msg: toInbound(m, subject, parseMessage(type, m.data)) });
+        ready.push({ m, msg: toInbound(m, subject, decodeMessage(type, m.data)) });
       } catch (e) {
         await this.fail(spec, m, e as Error);
       }

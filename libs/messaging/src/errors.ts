@@ -26,3 +26,8 @@ export class NatsAuthError extends Error {
 export class UnavailableError extends Error {
   override name = 'UnavailableError';
 }
+
+/** Thrown by a query handler when the thing asked for does not exist; answered as `{"ok":false,"error":{"code":"not_found"}}`. */
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}

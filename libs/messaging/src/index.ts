@@ -1,12 +1,10 @@
-export { NatsAuthError, PermanentError, UnavailableError, UnreachableError } from './errors';
+export { NatsAuthError, NotFoundError, PermanentError, UnavailableError, UnreachableError } from './errors';
 export { classify } from './failure';
 export type { FailureClass } from './failure';
-export { causedBy } from './message';
+export { causedBy, encodeBody } from './message';
 export type { InboundMessage, OutgoingMessage } from './message';
 export { deleteNamespaceStreams, isNatsAuthFailure, JetStreamClient, natsConnectProblem, natsServers } from './jetstream.client';
 export type { StreamLimits } from './jetstream.client';
 export type { DeadLetterReason } from './dead-letter';
 export { ConsumerRunner } from './consumer.runner';
 export type { Availability, BatchHandler, RetryPolicy } from './consumer.runner';
-export { NotFoundError, QueryResponder } from './query.responder';
-export type { EndpointData } from './query.responder';

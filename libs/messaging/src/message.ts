@@ -13,7 +13,7 @@ export interface OutgoingMessage {
   headers?: Record<string, string>;
 }
 
-/** A validated message handed to a handler. */
+/** A received message handed to a handler: its body decoded into its subject's class (validated by the handler's pipeline). */
 export interface InboundMessage<T = unknown> {
   /** Logical subject. */
   subject: string;

@@ -1,8 +1,8 @@
 import { DynamicModule, INestMicroservice, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConsumerRunner, NatsAuthError, QueryResponder, UnreachableError } from '@orderflow/messaging';
+import { ConsumerRunner, NatsAuthError, UnreachableError } from '@orderflow/messaging';
 import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
-import { ErrorPassthroughFilter, JetStreamServer } from '@orderflow/transport';
+import { ErrorPassthroughFilter, JetStreamServer, MessageValidationPipe, ServiceEndpoints } from '@orderflow/transport';
 import { Config, ConfigError, loadConfig } from './config';
 import { createLogger, Logger } from './logger';
 
@@ -30,7 +30,8 @@ export async function startService(module: (config: Config) => DynamicModule, co
   const app = await NestFactory.createMicroservice(module(config), { strategy: server, logger: false, abortOnError: false });
   app.useLogger(new NestPinoLogger(createLogger(name, config.LOG_LEVEL)));
   app.useGlobalFilters(new ErrorPassthroughFilter());
-  server.bind(app.get(ConsumerRunner), app.get(Transactor), app.get(QueryResponder));
+  app.useGlobalPipes(new MessageValidationPipe());
+  server.bind(app.get(ConsumerRunner), app.get(Transactor), app.get(ServiceEndpoints));
   try {
     await app.listen();
   } catch (e) {

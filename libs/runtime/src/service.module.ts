@@ -9,7 +9,8 @@ import {
 } from '@nestjs/common';
 import { DataSource, MigrationInterface } from 'typeorm';
 import { Namespace, StreamName, Streams } from '@orderflow/contracts';
-import { ConsumerRunner, JetStreamClient, QueryResponder } from '@orderflow/messaging';
+import { ConsumerRunner, JetStreamClient } from '@orderflow/messaging';
+import { ServiceEndpoints } from '@orderflow/transport';
 import {
   DatabaseBreaker,
   ensureDatabase,
@@ -71,7 +72,7 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly ds: DataSource,
     private readonly relay: OutboxRelay,
     private readonly runner: ConsumerRunner,
-    private readonly queries: QueryResponder,
+    private readonly endpoints: ServiceEndpoints,
     private readonly pruner: InboxPruner,
     private readonly breaker: DatabaseBreaker,
   ) {}
@@ -79,12 +80,15 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
   onApplicationBootstrap() {
     this.relay.start();
     this.pruner.start();
-    this.log.info({ namespace: this.client.ns.prefix || undefined, instance: this.queries.instanceId }, `${this.service} service started`);
+    this.log.info(
+      { namespace: this.client.ns.prefix || undefined, instance: this.endpoints.instanceId },
+      `${this.service} service started`,
+    );
   }
 
   async beforeApplicationShutdown() {
     this.log.info(`${this.service} service stopping`);
-    await this.queries.stop();
+    await this.endpoints.stop();
     await this.runner.stop();
     await this.relay.stop();
     await this.pruner.stop();
@@ -181,8 +185,8 @@ export class ServiceModule {
           inject: [DataSource],
         },
         {
-          provide: QueryResponder,
-          useFactory: (client: JetStreamClient) => QueryResponder.create(client, def.service, packageVersion(), log),
+          provide: ServiceEndpoints,
+          useFactory: (client: JetStreamClient) => ServiceEndpoints.create(client, def.service, packageVersion(), log),
           inject: [JetStreamClient],
         },
         ServiceLifecycle,
@@ -197,7 +201,7 @@ export class ServiceModule {
         OutboxRelay,
         Transactor,
         ConsumerRunner,
-        QueryResponder,
+        ServiceEndpoints,
       ],
     };
   }

@@ -5,3 +5,6 @@ export { QueryContext } from './query.context';
 export { reply } from './reply';
 export type { Reply } from './reply';
 export { ErrorPassthroughFilter } from './error-passthrough.filter';
+export { ServiceEndpoints } from './service.endpoints';
+export type { EndpointData } from './service.endpoints';
+export { MessageValidationPipe } from './message-validation.pipe';

@@ -1,11 +1,13 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { ConsumerSpec, handlesSubject, QueryTypes } from '@orderflow/contracts';
-import { causedBy, ConsumerRunner, InboundMessage, PermanentError, QueryResponder } from '@orderflow/messaging';
+import { causedBy, ConsumerRunner, InboundMessage, PermanentError } from '@orderflow/messaging';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
 import { QueryContext } from './query.context';
+import { wasValidated } from './message-validation.pipe';
 import { isReply } from './reply';
+import { ServiceEndpoints } from './service.endpoints';
 
 /** What `@EventPattern(subject, { consumer })` carries: the durable consumer the subject is pulled by. */
 export interface JetStreamExtras {
@@ -19,10 +21,11 @@ export interface JetStreamExtras {
  * loop per consumer (`ConsumerRunner`: batches, ack after commit, nak with backoff, dead letters, held messages
  * while the database is away). Each batch runs in one Postgres transaction with the inbox claim (`Transactor`), and
  * each message goes through Nest's pipeline for its handler — guards, interceptors, pipes, exception filters —
- * with `@Payload()` the validated body and `@Ctx()` a `JetStreamContext`. What a handler returns (`reply(...)`, an
+ * with `@Payload()` the body (decoded into its subject's `MessageTypes` class and validated by `MessageValidationPipe`:
+ * a bad body is dead-lettered at once) and `@Ctx()` a `JetStreamContext`. What a handler returns (`reply(...)`, an
  * array of them, or nothing) is written to the outbox in the same transaction with causation and correlation set.
  * Queries are `@MessagePattern(Subjects.QueryX)` handlers: each becomes an endpoint of the app's NATS service
- * (`QueryResponder`), its request validated against `QueryTypes`, its result the reply.
+ * (`ServiceEndpoints`), its request validated against `QueryTypes`, its result the reply.
  *
  * Traps handled (as `HorizonRepublic/nestjs-jetstream` does): an exception filter turns a throw into an Observable
  * error, which is unwrapped here and rethrown so the batch fails and retries; two handlers for one subject are
@@ -31,10 +34,10 @@ export interface JetStreamExtras {
 export class JetStreamServer extends Server implements CustomTransportStrategy {
   private runner?: ConsumerRunner;
   private transactor?: Transactor;
-  private queries?: QueryResponder;
+  private queries?: ServiceEndpoints;
 
   /** Hands the server the app's consumer runner, transactor and NATS service (created by Nest's DI, before `listen`). */
-  bind(runner: ConsumerRunner, transactor: Transactor, queries: QueryResponder): void {
+  bind(runner: ConsumerRunner, transactor: Transactor, queries: ServiceEndpoints): void {
     this.runner = runner;
     this.transactor = transactor;
     this.queries = queries;
@@ -48,9 +51,13 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         if (handler.isEventHandler) continue;
         const type = QueryTypes[subject];
         if (!type) throw new Error(`@MessagePattern('${subject}') is not a query subject (see QueryTypes in libs/contracts)`);
-        this.queries.serve(subject, type, async (q) =>
-          lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), { defaultValue: undefined }),
-        );
+        this.queries.serve(subject, type, async (q) => {
+          const result = await lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), {
+            defaultValue: undefined,
+          });
+          if (!wasValidated(q)) throw new Error(`handler of ${subject} takes no @Payload(), so its request was never validated`);
+          return result;
+        });
       }
       for (const [spec, works] of this.byConsumer()) await this.runner.start(spec, this.transactor.handler(spec, works));
       callback();
@@ -80,6 +87,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     const result = await lastValueFrom(this.transformToObservable(await handler(msg.body, new JetStreamContext(msg, tx))), {
       defaultValue: undefined,
     });
+    // The payload is validated by the pipeline (MessageValidationPipe on @Payload()); a handler without one would
+    // act on an unchecked body: refuse to commit it (the batch rolls back; the message is dead-lettered, replayable).
+    if (!wasValidated(msg.body))
+      throw new PermanentError(
+        `handler of ${msg.subject} takes no @Payload(), so its message was never validated; nothing it did was committed`,
+      );
     const replies: unknown[] = result === undefined || result === null ? [] : Array.isArray(result) ? result : [result];
     for (const r of replies) {
       // A handler bug no redelivery can fix: dead-letter the message at once (replayable once the handler is fixed).

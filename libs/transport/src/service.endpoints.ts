@@ -1,14 +1,7 @@
 import { Service, ServiceMsg } from 'nats';
-import { MalformedMessageError, parseMessage, QueryReply } from '@orderflow/contracts';
+import { decodeMessage, MalformedMessageError, MessageClass, QueryReply } from '@orderflow/contracts';
+import { classify, encodeBody, JetStreamClient, NotFoundError } from '@orderflow/messaging';
 import type { Logger } from 'pino';
-import { classify } from './failure';
-import { JetStreamClient } from './jetstream.client';
-import { encodeBody } from './message';
-
-/** Thrown by a query handler when the thing asked for does not exist; answered as `{"ok":false,"error":{"code":"not_found"}}`. */
-export class NotFoundError extends Error {
-  override name = 'NotFoundError';
-}
 
 /** Our error codes and the status codes they carry in the service API's `Nats-Service-Error-Code` header. */
 const ERROR_STATUS = { bad_request: 400, not_found: 404, internal: 500, unavailable: 503 } as const;
@@ -35,7 +28,7 @@ export const endpointName = (subject: string) => subject.split('.').slice(2).joi
  * Replies are JSON `QueryReply` envelopes; an error also carries the service API's `Nats-Service-Error` and
  * `Nats-Service-Error-Code` headers (400 bad request, 404 not found, 500 internal, 503 database unavailable).
  */
-export class QueryResponder {
+export class ServiceEndpoints {
   private service!: Service;
   /** Per endpoint subject (namespaced): requests, errors, total milliseconds. */
   private readonly measured = new Map<string, { requests: number; errors: number; totalMs: number }>();
@@ -47,8 +40,8 @@ export class QueryResponder {
   ) {}
 
   /** Registers the app with the service API (no endpoints yet). */
-  static async create(client: JetStreamClient, app: string, version: string, log: Logger): Promise<QueryResponder> {
-    const responder = new QueryResponder(client, app, log);
+  static async create(client: JetStreamClient, app: string, version: string, log: Logger): Promise<ServiceEndpoints> {
+    const responder = new ServiceEndpoints(client, app, log);
     responder.service = await client.nc.services.add({
       name: app,
       version,
@@ -69,8 +62,11 @@ export class QueryResponder {
     return this.service.info().id;
   }
 
-  /** Serves `subject` (logical) as an endpoint; the request body is validated against `type`. */
-  serve<Q extends object, R>(subject: string, type: (new () => Q) | null, handler: (query: Q) => Promise<R>): void {
+  /**
+   * Serves `subject` (logical) as an endpoint. The request is decoded into an instance of `type` (bad JSON is a
+   * `bad_request`); validating it is the handler's pipeline's job (`MessageValidationPipe`).
+   */
+  serve<R>(subject: string, type: MessageClass, handler: (query: object) => Promise<R>): void {
     this.service.addEndpoint(endpointName(subject), {
       subject: this.client.ns.subject(subject),
       metadata: { subject },
@@ -81,19 +77,13 @@ export class QueryResponder {
     });
   }
 
-  private async answer<Q extends object, R>(
-    msg: ServiceMsg,
-    subject: string,
-    type: (new () => Q) | null,
-    handler: (query: Q) => Promise<R>,
-  ) {
+  private async answer<R>(msg: ServiceMsg, subject: string, type: MessageClass, handler: (query: object) => Promise<R>) {
     const started = performance.now();
     const m = this.measured.get(msg.subject) ?? { requests: 0, errors: 0, totalMs: 0 };
     this.measured.set(msg.subject, m);
     m.requests++;
     try {
-      const query = type ? parseMessage(type, msg.data) : ({} as Q);
-      const reply: QueryReply<R> = { ok: true, data: await handler(query) };
+      const reply: QueryReply<R> = { ok: true, data: await handler(decodeMessage(type, msg.data)) };
       msg.respond(encodeBody(reply));
     } catch (e) {
       const code: ErrorCode =
