@@ -5,7 +5,7 @@ import {
   Controller,
   DynamicModule,
   ExecutionContext,
-  INestMicroservice,
+  INestApplication,
   Injectable,
   Module,
   NestInterceptor,
@@ -91,7 +91,7 @@ const testModule = (controllers: (new () => unknown)[]) => {
 describe('JetStream transport', () => {
   const id = `tr${process.pid}${randomUUID().slice(0, 6)}`;
   let config: Config;
-  let app: INestMicroservice;
+  let app: INestApplication;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   let ns: Namespace;

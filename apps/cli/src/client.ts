@@ -135,6 +135,8 @@ export class PipelineClient {
           version: i.version,
           pid: Number(i.metadata?.pid) || null,
           started: s?.started ?? null,
+          metricsUrl: i.metadata?.metrics_url ?? null,
+          healthUrl: i.metadata?.health_url ?? null,
           // Our apps measure their async handlers themselves (`data`); nats.js's own figures are the fallback.
           endpoints: (s?.endpoints ?? []).map((e) => {
             const data = e.data as EndpointData | undefined;
@@ -395,6 +397,9 @@ export interface ServiceInstance {
   pid: number | null;
   /** When it started (ISO 8601), from its stats. */
   started: string | null;
+  /** Its `GET /metrics` and `GET /health/ready` URLs, from its service metadata. */
+  metricsUrl: string | null;
+  healthUrl: string | null;
   endpoints: { name: string; subject: string; requests: number; errors: number; averageMs: number }[];
 }
 

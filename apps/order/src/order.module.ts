@@ -10,8 +10,9 @@ import { SagaDeadlines } from './saga/saga-deadlines';
 import { SagaRepliesController } from './saga/saga-replies.controller';
 import { SAGA_DEFINITIONS, Sagas } from './saga/sagas';
 import { SagaAttempts1763800000410 } from './migrations/1763800000410-saga-attempts';
+import { SagaTrace1763800000420 } from './migrations/1763800000420-saga-trace';
 
-export const orderMigrations = [OrdersAndSagas1763800000400, SagaAttempts1763800000410];
+export const orderMigrations = [OrdersAndSagas1763800000400, SagaAttempts1763800000410, SagaTrace1763800000420];
 
 /** The order app: hosts the saga orchestrator and its sagas (PlaceOrder). Owns the `orders` schema. */
 @Module({})

@@ -1,4 +1,5 @@
 import { ConsumerMessages, JsMsg } from 'nats';
+import type { ConsumeOutcome, PipelineMetrics } from '@orderflow/telemetry';
 import type { Logger } from 'pino';
 import {
   ConsumerSpec,
@@ -9,7 +10,7 @@ import {
   messageTypeOf,
   decodeMessage,
 } from '@orderflow/contracts';
-import { deadLetter } from './dead-letter';
+import { deadLetter, fingerprintOf } from './dead-letter';
 import { classify, describeFailure } from './failure';
 import { JetStreamClient } from './jetstream.client';
 import { InboundMessage } from './message';
@@ -67,7 +68,7 @@ interface Ready {
  * Source: nats.js JetStream `consume()` examples (explicit ack, nak to retry).
  */
 export class ConsumerRunner {
-  private readonly loops: { messages: ConsumerMessages; done: Promise<void> }[] = [];
+  private readonly loops: { spec: ConsumerSpec; messages: ConsumerMessages; done: Promise<void>; ended: boolean }[] = [];
 
   constructor(
     private readonly client: JetStreamClient,
@@ -75,7 +76,22 @@ export class ConsumerRunner {
     private readonly log: Logger,
     // Without a breaker to say when the database is back, wait a second before trying again.
     private readonly availability: Availability = { whenAvailable: () => new Promise((r) => setTimeout(r, 1000)) },
+    private readonly metrics?: PipelineMetrics,
   ) {}
+
+  /** True while every consumer started is pulling (none stopped or ended): what readiness asks. */
+  get pulling(): boolean {
+    return this.loops.length > 0 && this.loops.every((l) => !l.ended);
+  }
+
+  /** The consumers started, for scrape-time backlog readings. */
+  get consumers(): ConsumerSpec[] {
+    return this.loops.map((l) => l.spec);
+  }
+
+  private count(spec: ConsumerSpec, m: JsMsg, outcome: ConsumeOutcome): void {
+    this.metrics?.consumed.inc({ subject: this.client.ns.logical(m.subject), consumer: spec.durable, outcome });
+  }
 
   /** Creates the durable consumer if needed and starts consuming into `handler`. */
   async start(spec: ConsumerSpec, handler: BatchHandler): Promise<void> {
@@ -84,7 +100,9 @@ export class ConsumerRunner {
     // Short pulls (5 s, idle heartbeat 2.5 s): a pull lost with its server or consumer leader (a node of a cluster
     // killed) is noticed after two missed heartbeats and re-issued, in ~5 s instead of the default 30 s pulls' ~45 s.
     const messages = await consumer.consume({ max_messages: Math.min(this.policy.maxBatch * 2, 1024), expires: PULL_EXPIRES_MS });
-    this.loops.push({ messages, done: this.loop(spec, handler, messages) });
+    const loop = { spec, messages, done: Promise.resolve(), ended: false };
+    loop.done = this.loop(spec, handler, messages).finally(() => (loop.ended = true));
+    this.loops.push(loop);
     this.log.info({ consumer: spec.durable, stream: spec.stream, filter: spec.filterSubject }, 'consumer started');
   }
 
@@ -123,6 +141,7 @@ export class ConsumerRunner {
       }
     })();
     for await (const m of messages) {
+      if (m.info.deliveryCount > 1) this.metrics?.redeliveries.inc({ subject: this.client.ns.logical(m.subject), consumer: spec.durable });
       queue.push(m);
       wake?.();
     }
@@ -140,6 +159,7 @@ export class ConsumerRunner {
       const subject = this.client.ns.logical(m.subject);
       if (ignoresSubject(spec, subject)) {
         m.ack();
+        this.count(spec, m, 'ignored');
         continue;
       }
       try {
@@ -154,7 +174,10 @@ export class ConsumerRunner {
     if (ready.length > 1) {
       try {
         await handler(ready.map((r) => r.msg));
-        for (const r of ready) r.m.ack();
+        for (const r of ready) {
+          r.m.ack();
+          this.count(spec, r.m, 'acked');
+        }
         return [];
       } catch (e) {
         if (classify(e) === 'unavailable') return ready.map((r) => r.m);
@@ -165,6 +188,7 @@ export class ConsumerRunner {
       try {
         await handler([r.msg]);
         r.m.ack();
+        this.count(spec, r.m, 'acked');
       } catch (e) {
         if (classify(e) === 'unavailable') return ready.slice(i).map((x) => x.m);
         await this.fail(spec, r.m, e as Error);
@@ -187,15 +211,20 @@ export class ConsumerRunner {
     if (!permanent && attempt < this.policy.maxDeliver) {
       const delay = backoffFor(this.policy, attempt);
       log.warn({ err: error, attempt, retryInMs: delay }, 'handler failed; will retry');
-      return m.nak(delay);
+      m.nak(delay);
+      return this.count(spec, m, 'nacked');
     }
     try {
       await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: describeFailure(error) });
       log.error({ err: error, attempt }, 'message dead-lettered');
       m.ack();
+      this.count(spec, m, 'dead_lettered');
+      const subject = this.client.ns.logical(m.subject);
+      this.metrics?.deadLetters.inc({ subject, fingerprint: fingerprintOf(describeFailure(error)).fingerprint });
     } catch (dlqError) {
       log.error({ err: dlqError, cause: error.message }, 'dead-lettering failed; message will be redelivered');
       m.nak(backoffFor(this.policy, attempt));
+      this.count(spec, m, 'nacked');
     }
   }
 

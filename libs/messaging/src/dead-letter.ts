@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { headers, JsMsg } from 'nats';
 import { Headers, Subjects } from '@orderflow/contracts';
 import { JetStreamClient } from './jetstream.client';
@@ -49,4 +50,16 @@ function orderIdOf(data: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The error without what varies between occurrences (ids, numbers, quoted values), so that dead letters of
+ * one cause group together; and a short hash of it, the fingerprint (`orderflow dlq stats`, the dead-letter metric).
+ */
+export function fingerprintOf(error: string): { masked: string; fingerprint: string } {
+  const masked = error
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '<id>')
+    .replace(/"[^"]*"|'[^']*'/g, '<v>')
+    .replace(/\b\d+(\.\d+)?\b/g, '<n>');
+  return { masked, fingerprint: createHash('sha1').update(masked).digest('hex').slice(0, 10) };
 }

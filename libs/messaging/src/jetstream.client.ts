@@ -7,6 +7,7 @@ import {
   JetStreamManager,
   NatsConnection,
   NatsError,
+  PubAck,
   RetentionPolicy,
   StorageType,
 } from 'nats';
@@ -63,13 +64,29 @@ export async function deleteNamespaceStreams(jsm: JetStreamManager, ns: Namespac
  * server-side de-duplication, https://docs.nats.io/using-nats/developer/develop_jetstream/model_deep_dive#message-deduplication).
  */
 export class JetStreamClient {
+  private disconnected = false;
+
   private constructor(
     readonly nc: NatsConnection,
     readonly jsm: JetStreamManager,
     readonly js: NatsJetStream,
     readonly ns: Namespace,
     private readonly log: Logger,
-  ) {}
+  ) {
+    void this.watch();
+  }
+
+  /** False from the moment nats.js reports the connection lost until it reconnects (or once it is closed). */
+  get connected(): boolean {
+    return !this.disconnected && !this.nc.isClosed();
+  }
+
+  private async watch(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect') this.disconnected = true;
+      if (s.type === 'reconnect') this.disconnected = false;
+    }
+  }
 
   /**
    * Connects to `url`.
@@ -200,8 +217,9 @@ export class JetStreamClient {
    * @param msgId becomes `Nats-Msg-Id`: the stream drops a second publish with the same id within its duplicate window.
    * @throws NatsError when no stream acks (timeout, no stream for the subject).
    */
-  async publish(msg: OutgoingMessage, msgId: string): Promise<void> {
-    await this.js.publish(this.ns.subject(msg.subject), encodeBody(msg.body), { msgID: msgId, headers: toNatsHeaders(msg) });
+  /** @returns JetStream's ack (`duplicate` when the stream's duplicate window dropped it as a re-publish). */
+  async publish(msg: OutgoingMessage, msgId: string): Promise<PubAck> {
+    return this.js.publish(this.ns.subject(msg.subject), encodeBody(msg.body), { msgID: msgId, headers: toNatsHeaders(msg) });
   }
 
   async close(): Promise<void> {

@@ -30,13 +30,15 @@ export interface InboundMessage<T = unknown> {
   sequence: number;
 }
 
-/** Headers of a message caused by `cause`: same correlation, saga and trace; causation = the cause's id. */
+/**
+ * Headers of a message caused by `cause`: same correlation and saga; causation = the cause's id. The trace is the
+ * span active where the message is sent (`Tx.send`), a child of the cause's.
+ */
 export function causedBy(cause: InboundMessage, extra: Partial<OutgoingMessage> = {}): Omit<OutgoingMessage, 'subject' | 'body'> {
   return {
     correlationId: cause.correlationId,
     causationId: cause.messageId,
     sagaId: cause.sagaId,
-    traceparent: cause.traceparent,
     ...extra,
   };
 }

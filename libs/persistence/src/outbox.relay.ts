@@ -2,6 +2,7 @@ import { circuitBreaker, CircuitState, ConsecutiveBreaker, ExponentialBackoff, h
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { JetStreamClient, OutgoingMessage } from '@orderflow/messaging';
+import { contextOf, inSpan, PipelineMetrics, SpanKind, traceparentOf } from '@orderflow/telemetry';
 import { DatabaseBreaker } from './database.breaker';
 import { PeriodicTask } from './periodic.task';
 
@@ -48,6 +49,7 @@ export class OutboxRelay {
     private readonly log: Logger,
     private readonly pollMs: number,
     private readonly breaker: DatabaseBreaker,
+    private readonly metrics?: PipelineMetrics,
   ) {
     // A failed half-open probe breaks the circuit again: one warning per outage, not per probe.
     let open = false;
@@ -85,8 +87,28 @@ export class OutboxRelay {
     }
   }
 
+  /**
+   * Publishes a row in a `<subject> send` producer span, child of the span that wrote it (the row's `traceparent`);
+   * the message carries the producer span's context, so its consumer's span is the next link of the same trace.
+   */
   private publish(row: OutboxRow): Promise<unknown> {
-    return this.publishing.execute(() => this.client.publish({ ...row.headers, subject: row.subject, body: row.payload }, row.id));
+    return this.publishing.execute(() =>
+      inSpan(
+        `${row.subject} send`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: { 'messaging.system': 'nats', 'messaging.destination.name': row.subject, 'messaging.message.id': row.id },
+        },
+        contextOf(row.headers.traceparent),
+        async () => {
+          const ack = await this.client.publish(
+            { ...row.headers, traceparent: traceparentOf(), subject: row.subject, body: row.payload },
+            row.id,
+          );
+          if (!ack.duplicate) this.metrics?.published.inc({ subject: row.subject });
+        },
+      ),
+    );
   }
 
   /** Publishes rows older than `sweepMinAgeMs`, a batch at a time. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { ConsumerSpec, Message } from '@orderflow/contracts';
+import { traceparentOf } from '@orderflow/telemetry';
 import { BatchHandler, InboundMessage, OutgoingMessage } from '@orderflow/messaging';
 import { DatabaseBreaker } from './database.breaker';
 import { OutboxRelay, OutboxRow } from './outbox.relay';
@@ -11,6 +12,7 @@ export type Work<T = any> = (tx: Tx, msg: InboundMessage<T>) => Promise<void>;
 /** One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. */
 export class Tx {
   /** @internal */ readonly outgoing: OutgoingMessage[] = [];
+  /** @internal */ readonly committed: (() => void)[] = [];
 
   constructor(readonly manager: EntityManager) {}
 
@@ -19,7 +21,13 @@ export class Tx {
    * against its subject's class at compile time (`Message`: a subject without a `MessageTypes` entry does not compile).
    */
   send(msg: Message & Omit<OutgoingMessage, 'subject' | 'body'>): void {
-    this.outgoing.push(msg);
+    // The trace it continues: the span active where it is sent (the consume span of the message that caused it).
+    this.outgoing.push({ ...msg, traceparent: msg.traceparent ?? traceparentOf() });
+  }
+
+  /** Runs `fn` once this transaction committed (not at all if it rolls back): for counting what became durable. */
+  afterCommit(fn: () => void): void {
+    this.committed.push(fn);
   }
 
   /**
@@ -60,15 +68,18 @@ export class Transactor {
   /** @throws UnavailableError at once while the circuit is open. */
   async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     let rows: OutboxRow[] = [];
+    let committed: (() => void)[] = [];
     const result = await this.breaker.execute(() =>
       this.ds.transaction(async (manager) => {
         const tx = new Tx(manager);
         const value = await work(tx);
         if (tx.outgoing.length > 0) rows = await insertOutbox(manager, tx.outgoing);
+        committed = tx.committed;
         return value;
       }),
     );
     if (rows.length > 0) this.relay.publishCommitted(rows);
+    for (const fn of committed) fn();
     return result;
   }
 

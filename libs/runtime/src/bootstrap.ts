@@ -1,9 +1,14 @@
-import { DynamicModule, INestMicroservice, LoggerService } from '@nestjs/common';
+import { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { DynamicModule, INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConsumerRunner, NatsAuthError, UnreachableError } from '@orderflow/messaging';
 import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
 import { ErrorPassthroughFilter, JetStreamServer, MessageValidationPipe, ServiceEndpoints } from '@orderflow/transport';
-import { Config, ConfigError, loadConfig } from './config';
+import { PipelineMetrics, startTracing } from '@orderflow/telemetry';
+import { Config, ConfigError, loadConfig, MetricsPorts, ServiceName } from './config';
+import { SERVICE_NAME } from './service.module';
+import { packageVersion } from './version';
 import { createLogger, Logger } from './logger';
 
 /** Nest's own log lines, through the app's pino logger. */
@@ -21,19 +26,30 @@ class NestPinoLogger implements LoggerService {
 }
 
 /**
- * Starts one service app as a Nest microservice on our JetStream transport (`JetStreamServer`; no HTTP: services
- * talk only over NATS) and returns once its consumers pull. Start-up errors are thrown, not logged by Nest, so the
- * caller decides how to report them.
+ * Starts one service app as a Nest hybrid application (Nest docs, "Hybrid application"): the microservice on our
+ * JetStream transport (`JetStreamServer`) is how it talks to the other services — only over NATS; its HTTP port
+ * (`METRICS_PORT`) serves `/metrics` and `/health/*` to operators' tools, advertised as `metrics_url` and
+ * `health_url` in its NATS service metadata. Returns once its consumers pull. Start-up errors are thrown, not logged
+ * by Nest, so the caller decides how to report them.
  */
-export async function startService(module: (config: Config) => DynamicModule, config: Config, name = 'nest'): Promise<INestMicroservice> {
+export async function startService(module: (config: Config) => DynamicModule, config: Config, name = 'nest'): Promise<INestApplication> {
   const server = new JetStreamServer();
-  const app = await NestFactory.createMicroservice(module(config), { strategy: server, logger: false, abortOnError: false });
+  const app = await NestFactory.create(module(config), { logger: false, abortOnError: false });
+  const service = app.get<ServiceName>(SERVICE_NAME);
+  startTracing(service, packageVersion());
   app.useLogger(new NestPinoLogger(createLogger(name, config.LOG_LEVEL)));
-  app.useGlobalFilters(new ErrorPassthroughFilter());
-  app.useGlobalPipes(new MessageValidationPipe());
-  server.bind(app.get(ConsumerRunner), app.get(Transactor), app.get(ServiceEndpoints));
+  // Deferred, so the listeners are created after its global filter and pipe are set (they capture them).
+  const microservice = app.connectMicroservice({ strategy: server }, { deferInitialization: true });
+  microservice.useGlobalFilters(new ErrorPassthroughFilter());
+  microservice.useGlobalPipes(new MessageValidationPipe());
+  const endpoints = app.get(ServiceEndpoints);
+  server.bind(app.get(ConsumerRunner), app.get(Transactor), endpoints, app.get(PipelineMetrics));
   try {
-    await app.listen();
+    await app.listen(config.METRICS_PORT ?? MetricsPorts[service], config.METRICS_HOST);
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    const base = `http://${config.METRICS_PUBLIC_HOST || hostname()}:${port}`;
+    await endpoints.start({ metrics_url: `${base}/metrics`, health_url: `${base}/health/ready` });
+    await app.startAllMicroservices();
   } catch (e) {
     await app.close().catch(() => undefined);
     throw e;
@@ -66,7 +82,11 @@ export async function runServiceMain(name: string, module: (config: Config) => D
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    createLogger(name, config.LOG_LEVEL).info({ pid: process.pid }, 'started');
+    const endpoints = app.get(ServiceEndpoints);
+    createLogger(name, config.LOG_LEVEL).info(
+      { pid: process.pid, instance: endpoints.instanceId, metrics: endpoints.metadata.metrics_url },
+      'started',
+    );
   } catch (e) {
     const err = e as Error;
     const known =

@@ -215,7 +215,30 @@ export class EnvConfig {
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
+
+  /**
+   * The app's HTTP port for `GET /metrics`, `/health/live` and `/health/ready`; unset: the app's default
+   * (`MetricsPorts`), 0: any free port (several instances on one host). Found by tools through the NATS service API.
+   */
+  @int()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  @IsOptional()
+  METRICS_PORT?: number = undefined;
+
+  /** Address the HTTP port binds to. */
+  @IsString()
+  METRICS_HOST = '0.0.0.0';
+
+  /** Host name in the `metrics_url` and `health_url` the app advertises (default: the machine's host name). */
+  @IsString()
+  @IsOptional()
+  METRICS_PUBLIC_HOST = '';
 }
+
+/** The default HTTP port (metrics and health) of each app. */
+export const MetricsPorts: Record<ServiceName, number> = { order: 9461, inventory: 9462, payment: 9463, notification: 9464 };
 
 export type Config = EnvConfig;
 

@@ -11,6 +11,10 @@ import { DataSource, MigrationInterface } from 'typeorm';
 import { Namespace, StreamName, Streams } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient } from '@orderflow/messaging';
 import { ServiceEndpoints } from '@orderflow/transport';
+import { flushTracing, PipelineMetrics } from '@orderflow/telemetry';
+import { TerminusModule } from '@nestjs/terminus';
+import { HealthController } from './http/health.controller';
+import { MetricsController } from './http/metrics.controller';
 import {
   DatabaseBreaker,
   ensureDatabase,
@@ -96,8 +100,35 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   async onApplicationShutdown() {
+    await flushTracing();
     await this.client.close();
     if (this.ds.isInitialized) await this.ds.destroy();
+  }
+}
+
+/**
+ * The metrics read at scrape time: outbox lag and size (skipped while the database's circuit is open) and each durable
+ * consumer's backlog from JetStream consumer info.
+ */
+@Injectable()
+class ScrapeReadings {
+  constructor(metrics: PipelineMetrics, ds: DataSource, breaker: DatabaseBreaker, client: JetStreamClient, runner: ConsumerRunner) {
+    metrics.onScrape(async () => {
+      if (!breaker.available) return;
+      const [r] = await ds.query(
+        'select count(*)::int as n, coalesce(extract(epoch from clock_timestamp() - min(created_at)), 0)::float8 as lag from outbox',
+      );
+      metrics.outboxSize.set(r.n);
+      metrics.outboxLag.set(r.lag);
+    });
+    metrics.onScrape(async () => {
+      for (const spec of runner.consumers) {
+        const info = await client.jsm.consumers.info(client.ns.stream(spec.stream), spec.durable);
+        const labels = { stream: spec.stream, consumer: spec.durable };
+        metrics.consumerPending.set(labels, info.num_pending);
+        metrics.consumerAckPending.set(labels, info.num_ack_pending);
+      }
+    });
   }
 }
 
@@ -113,6 +144,7 @@ export class ServiceModule {
     return {
       module: ServiceModule,
       global: true,
+      imports: [TerminusModule.forRoot({ logger: false })],
       providers: [
         { provide: EnvConfig, useValue: config },
         { provide: LOGGER, useValue: log },
@@ -151,11 +183,12 @@ export class ServiceModule {
             new DatabaseBreaker(ds, log.child({ component: 'database' }), config.PG_BREAKER_MAX_PROBE_DELAY_MS),
           inject: [DataSource],
         },
+        { provide: PipelineMetrics, useValue: new PipelineMetrics(def.service) },
         {
           provide: OutboxRelay,
-          useFactory: (ds: DataSource, client: JetStreamClient, breaker: DatabaseBreaker) =>
-            new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS, breaker),
-          inject: [DataSource, JetStreamClient, DatabaseBreaker],
+          useFactory: (ds: DataSource, client: JetStreamClient, breaker: DatabaseBreaker, metrics: PipelineMetrics) =>
+            new OutboxRelay(ds, client, log.child({ component: 'outbox' }), config.OUTBOX_POLL_MS, breaker, metrics),
+          inject: [DataSource, JetStreamClient, DatabaseBreaker, PipelineMetrics],
         },
         {
           provide: Transactor,
@@ -164,7 +197,7 @@ export class ServiceModule {
         },
         {
           provide: ConsumerRunner,
-          useFactory: (client: JetStreamClient, breaker: DatabaseBreaker) =>
+          useFactory: (client: JetStreamClient, breaker: DatabaseBreaker, metrics: PipelineMetrics) =>
             new ConsumerRunner(
               client,
               {
@@ -175,8 +208,9 @@ export class ServiceModule {
               },
               log,
               breaker,
+              metrics,
             ),
-          inject: [JetStreamClient, DatabaseBreaker],
+          inject: [JetStreamClient, DatabaseBreaker, PipelineMetrics],
         },
         {
           provide: InboxPruner,
@@ -190,8 +224,11 @@ export class ServiceModule {
           inject: [JetStreamClient],
         },
         ServiceLifecycle,
+        ScrapeReadings,
       ],
+      controllers: [MetricsController, HealthController],
       exports: [
+        PipelineMetrics,
         EnvConfig,
         LOGGER,
         SERVICE_NAME,

@@ -1,7 +1,9 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { ConsumerSpec, handlesSubject, QueryTypes } from '@orderflow/contracts';
-import { causedBy, ConsumerRunner, InboundMessage, PermanentError } from '@orderflow/messaging';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { BatchHandler, causedBy, ConsumerRunner, InboundMessage, PermanentError } from '@orderflow/messaging';
+import { contextOf, inSpan, linkTo, PipelineMetrics, SpanKind, withLogBindings } from '@orderflow/telemetry';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
 import { QueryContext } from './query.context';
@@ -35,12 +37,17 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private runner?: ConsumerRunner;
   private transactor?: Transactor;
   private queries?: ServiceEndpoints;
+  private metrics?: PipelineMetrics;
 
-  /** Hands the server the app's consumer runner, transactor and NATS service (created by Nest's DI, before `listen`). */
-  bind(runner: ConsumerRunner, transactor: Transactor, queries: ServiceEndpoints): void {
+  /**
+   * Hands the server the app's consumer runner, transactor, NATS service and metrics (created by Nest's DI, before
+   * `listen`).
+   */
+  bind(runner: ConsumerRunner, transactor: Transactor, queries: ServiceEndpoints, metrics?: PipelineMetrics): void {
     this.runner = runner;
     this.transactor = transactor;
     this.queries = queries;
+    this.metrics = metrics;
   }
 
   /** @throws Error when a subject has two handlers, a handler lacks its consumer, or the server was not bound. */
@@ -59,7 +66,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
           return result;
         });
       }
-      for (const [spec, works] of this.byConsumer()) await this.runner.start(spec, this.transactor.handler(spec, works));
+      for (const [spec, works] of this.byConsumer()) await this.runner.start(spec, this.traced(spec, this.transactor.handler(spec, works)));
       callback();
     } catch (e) {
       callback(e);
@@ -76,10 +83,65 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       if (!handlesSubject(spec, subject))
         throw new Error(`consumer ${spec.durable} does not handle ${subject} (see libs/contracts topology)`);
       const works = out.get(spec) ?? {};
-      works[subject] = (tx, msg) => this.invoke(handler, msg, tx);
+      works[subject] = (tx, msg) => this.consume(spec, handler, msg, tx);
       out.set(spec, works);
     }
     return out;
+  }
+
+  /**
+   * A batch transaction in a `<consumer> transaction` span (its size and duration measured): for a batch of one, a
+   * child of the message's trace; for more, a root linked to each message's trace (OpenTelemetry messaging
+   * semantic conventions, "batch receiving").
+   */
+  private traced(spec: ConsumerSpec, handle: BatchHandler): BatchHandler {
+    return (msgs) => {
+      const one = msgs.length === 1;
+      const stop = this.metrics?.batchSeconds.startTimer({ consumer: spec.durable });
+      this.metrics?.batchSize.observe({ consumer: spec.durable }, msgs.length);
+      return inSpan(
+        `${spec.durable} transaction`,
+        {
+          kind: SpanKind.INTERNAL,
+          attributes: { 'messaging.consumer.group.name': spec.durable, 'messaging.batch.message_count': msgs.length },
+          links: one ? [] : msgs.flatMap((m) => linkTo(m.traceparent)),
+        },
+        one ? contextOf(msgs[0].traceparent) : ROOT_CONTEXT,
+        () => handle(msgs),
+      ).finally(() => stop?.());
+    };
+  }
+
+  /**
+   * One message in a `<subject> process` consumer span (child of the producer span its `traceparent` names), with
+   * its order, saga, trace, subject and stream position bound to every log line written meanwhile.
+   */
+  private consume(spec: ConsumerSpec, handler: MessageHandler, msg: InboundMessage, tx: Tx): Promise<void> {
+    const attributes = {
+      'messaging.system': 'nats',
+      'messaging.destination.name': msg.subject,
+      'messaging.consumer.group.name': spec.durable,
+      'messaging.message.id': msg.messageId,
+      'messaging.nats.stream': msg.stream,
+      'messaging.nats.stream_sequence': msg.sequence,
+      'messaging.nats.delivery_attempt': msg.attempt,
+      'orderflow.order_id': msg.correlationId,
+      'orderflow.saga_id': msg.sagaId,
+    };
+    const stop = this.metrics?.handlerSeconds.startTimer({ subject: msg.subject });
+    return inSpan(`${msg.subject} process`, { kind: SpanKind.CONSUMER, attributes }, contextOf(msg.traceparent), (span) =>
+      withLogBindings(
+        {
+          orderId: msg.correlationId,
+          sagaId: msg.sagaId,
+          traceId: span.spanContext().traceId,
+          subject: msg.subject,
+          stream: msg.stream,
+          seq: msg.sequence,
+        },
+        () => this.invoke(handler, msg, tx),
+      ),
+    ).finally(() => stop?.());
   }
 
   /** Runs one message through the handler's Nest pipeline and queues what it returns in the outbox. */

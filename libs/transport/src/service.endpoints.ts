@@ -39,17 +39,27 @@ export class ServiceEndpoints {
     private readonly log: Logger,
   ) {}
 
-  /** Registers the app with the service API (no endpoints yet). */
-  static async create(client: JetStreamClient, app: string, version: string, log: Logger): Promise<ServiceEndpoints> {
-    const responder = new ServiceEndpoints(client, app, log);
-    responder.service = await client.nc.services.add({
-      name: app,
-      version,
-      description: `orderflow ${app} service`,
-      metadata: { namespace: client.ns.prefix, pid: String(process.pid) },
-      statsHandler: async (endpoint) => responder.dataOf(endpoint.subject),
+  /** The app's NATS service, registered by `start`. */
+  static create(client: JetStreamClient, app: string, version: string, log: Logger): ServiceEndpoints {
+    const endpoints = new ServiceEndpoints(client, app, log);
+    endpoints.version = version;
+    return endpoints;
+  }
+
+  private version = '0.0.0';
+
+  /**
+   * Registers the app with the service API (no endpoints yet), with its namespace, pid and `extra` (e.g. the
+   * `metrics_url` and `health_url` of its HTTP port) as metadata.
+   */
+  async start(extra: Record<string, string> = {}): Promise<void> {
+    this.service = await this.client.nc.services.add({
+      name: this.app,
+      version: this.version,
+      description: `orderflow ${this.app} service`,
+      metadata: { namespace: this.client.ns.prefix, pid: String(process.pid), ...extra },
+      statsHandler: async (endpoint) => this.dataOf(endpoint.subject),
     });
-    return responder;
   }
 
   private dataOf(subject: string): EndpointData {
@@ -57,9 +67,14 @@ export class ServiceEndpoints {
     return { requests: m.requests, errors: m.errors, averageMs: m.requests ? Math.round((m.totalMs / m.requests) * 100) / 100 : 0 };
   }
 
-  /** The instance id the service API gave this process. */
-  get instanceId(): string {
-    return this.service.info().id;
+  /** The metadata the instance advertises (empty before `start`). */
+  get metadata(): Record<string, string> {
+    return this.service?.info().metadata ?? {};
+  }
+
+  /** The instance id the service API gave this process (undefined before `start`). */
+  get instanceId(): string | undefined {
+    return this.service?.info().id;
   }
 
   /**
@@ -107,6 +122,6 @@ export class ServiceEndpoints {
 
   /** Stops the service: its endpoints stop taking requests. */
   async stop(): Promise<void> {
-    await this.service.stop();
+    await this.service?.stop();
   }
 }

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { JsMsg, KV, MsgHdrs, NatsError } from 'nats';
 import { DLQ_STATE_BUCKET, Headers, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
+import { fingerprintOf } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
 
 export type DlqState = 'new' | 'replayed' | 'resolved' | 'failed_again' | 'purged' | 'lost';
@@ -49,18 +49,6 @@ export interface StateRecord {
 
 const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
 const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.';
-
-/**
- * The error without what varies between occurrences (ids, numbers, quoted values), so that dead letters of
- * one cause group together; and a short hash of it, the fingerprint.
- */
-export function fingerprintOf(error: string): { masked: string; fingerprint: string } {
-  const masked = error
-    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '<id>')
-    .replace(/"[^"]*"|'[^']*'/g, '<v>')
-    .replace(/\b\d+(\.\d+)?\b/g, '<n>');
-  return { masked, fingerprint: createHash('sha1').update(masked).digest('hex').slice(0, 10) };
-}
 
 const headersOf = (h: MsgHdrs | undefined): Record<string, string> => Object.fromEntries([...(h ?? [])].map(([k]) => [k, h!.get(k)]));
 const num = (v: string | undefined) => (v ? Number(v) : null);

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { trace } from '@opentelemetry/api';
 import type { Tx } from '@orderflow/persistence';
+import { contextOf, inSpan, PipelineMetrics, SpanKind, traceparentOf, withLogBindings } from '@orderflow/telemetry';
 import { SagaData, SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, Transition } from './saga.engine';
 
 /** A row of `orders.sagas`: one attempt of a saga. `order_id` holds the definition's `key` (the business key). */
@@ -16,9 +18,13 @@ export interface SagaRow<D extends SagaData = SagaData> {
   detail: string | null;
   history: SagaState['history'];
   data: D;
+  /** W3C `traceparent` of the span that started the attempt: its deadline re-sends continue that trace. */
+  trace_parent: string | null;
   created_at: Date;
   updated_at: Date;
 }
+
+const FINAL: SagaState['status'][] = ['COMPLETED', 'CANCELLED', 'FAILED'];
 
 export const stateOf = (r: SagaRow): SagaState => ({
   status: r.status,
@@ -28,10 +34,12 @@ export const stateOf = (r: SagaRow): SagaState => ({
   history: r.history,
 });
 
-/** The message that made the saga move: its id becomes the causation id of what the saga sends. */
+/**
+ * The message that made the saga move: its id becomes the causation id of what the saga sends (whose trace is the
+ * span active when it is sent: the cause's consume span).
+ */
 export interface Cause {
   messageId: string;
-  traceparent?: string;
 }
 
 /**
@@ -49,6 +57,7 @@ export class SagaOrchestrator<D extends SagaData> {
     readonly definition: SagaDefinition<D>,
     options: SagaEngineOptions,
     private readonly log: Logger,
+    private readonly metrics?: PipelineMetrics,
   ) {
     this.engine = new SagaEngine(definition, options);
   }
@@ -70,10 +79,15 @@ export class SagaOrchestrator<D extends SagaData> {
     await this.apply(tx, row, t, cause);
   }
 
-  /** The (locked) attempt's deadline passed: what is due is sent again, or given up on. */
+  /** The (locked) attempt's deadline passed: what is due is sent again, or given up on (in a span of the saga's trace). */
   async onTimeout(tx: Tx, row: SagaRow<D>): Promise<void> {
-    this.log.warn({ orderId: row.order_id, sagaId: row.id, steps: this.engine.current(stateOf(row)) }, 'saga step deadline passed');
-    await this.apply(tx, row, this.engine.onTimeout(stateOf(row), row.data), { messageId: row.id });
+    const attributes = { 'orderflow.order_id': row.order_id, 'orderflow.saga_id': row.id };
+    await inSpan('saga deadline', { kind: SpanKind.INTERNAL, attributes }, contextOf(row.trace_parent ?? undefined), (span) =>
+      withLogBindings({ orderId: row.order_id, sagaId: row.id, traceId: span.spanContext().traceId }, async () => {
+        this.log.warn({ steps: this.engine.current(stateOf(row)) }, 'saga step deadline passed');
+        await this.apply(tx, row, this.engine.onTimeout(stateOf(row), row.data), { messageId: row.id });
+      }),
+    );
   }
 
   /** A new attempt, from the first step, of the (locked, CANCELLED) attempt `row`; returns the new attempt's row. */
@@ -93,14 +107,15 @@ export class SagaOrchestrator<D extends SagaData> {
 
   private newRow(data: D, attempt: number, retryOf: string | null): SagaRow<D> {
     const id = attempt === 1 ? data.sagaId : randomUUID();
-    return { id, order_id: this.definition.key(data), attempt, retry_of: retryOf, data: { ...data, sagaId: id } } as SagaRow<D>;
+    const row = { id, order_id: this.definition.key(data), attempt, retry_of: retryOf, data: { ...data, sagaId: id } } as SagaRow<D>;
+    return { ...row, trace_parent: traceparentOf() ?? null, created_at: new Date() };
   }
 
   /** Carries out a transition's effects (running local steps inline) and stores the resulting state. */
   private async apply(tx: Tx, row: SagaRow<D>, t: Transition, cause: Cause, isNew = false): Promise<void> {
     const def = this.definition;
     const log = this.log.child({ orderId: row.order_id, sagaId: row.id });
-    const headers = { correlationId: row.order_id, sagaId: row.id, causationId: cause.messageId, traceparent: cause.traceparent };
+    const headers = { correlationId: row.order_id, sagaId: row.id, causationId: cause.messageId };
     for (let effects = t.effects; effects.length > 0;) {
       const next: typeof effects = [];
       for (const effect of effects) {
@@ -133,7 +148,29 @@ export class SagaOrchestrator<D extends SagaData> {
       }
       effects = next;
     }
+    this.observe(tx, row, t.state, isNew);
     await this.save(tx, row, t.state, isNew);
+  }
+
+  /** The transition as a span event of the active span, and (once committed) in the saga metrics. */
+  private observe(tx: Tx, row: SagaRow<D>, s: SagaState, isNew: boolean): void {
+    const type = this.definition.name;
+    trace.getActiveSpan()?.addEvent('saga.transition', {
+      'saga.type': type,
+      'saga.id': row.id,
+      'saga.status': s.status,
+      'saga.step': this.engine.current(s).join(', ') || (s.history[s.history.length - 1]?.name ?? ''),
+      ...(s.reason ? { 'saga.reason': s.reason } : {}),
+    });
+    if (!this.metrics) return;
+    const metrics = this.metrics;
+    const finished = FINAL.includes(s.status) && (isNew || row.status !== s.status);
+    tx.afterCommit(() => {
+      if (isNew) metrics.sagasStarted.inc({ type });
+      if (!finished) return;
+      metrics.sagasFinished.inc({ type, status: s.status, reason: s.reason ?? '' });
+      metrics.sagaSeconds.observe({ type, status: s.status }, (Date.now() - new Date(row.created_at).getTime()) / 1000);
+    });
   }
 
   /** Stores the saga's state and its next deadline (the earliest of what it waits on; null when it waits on nothing). */
@@ -141,9 +178,9 @@ export class SagaOrchestrator<D extends SagaData> {
     const params = [row.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), this.engine.deadlineOf(s)];
     if (isNew) {
       await tx.query(
-        `insert into sagas (id, status, step, reason, detail, history, deadline_at, type, order_id, data, attempt, retry_of)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [...params, this.definition.name, row.order_id, JSON.stringify(row.data), row.attempt, row.retry_of],
+        `insert into sagas (id, status, step, reason, detail, history, deadline_at, type, order_id, data, attempt, retry_of, trace_parent)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [...params, this.definition.name, row.order_id, JSON.stringify(row.data), row.attempt, row.retry_of, row.trace_parent],
       );
     } else {
       await tx.query(

@@ -3,6 +3,8 @@ import { CommandRefused, OperatorCommand, SagaResumed, SagaRetried, Subjects } f
 import { InboundMessage, PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
+import { PipelineMetrics } from '@orderflow/telemetry';
+import { DataSource } from 'typeorm';
 import { SagaData, SagaDefinition } from './saga.engine';
 import { Cause, SagaOrchestrator, SagaRow } from './saga.orchestrator';
 
@@ -29,6 +31,8 @@ export class Sagas {
     @Inject(SAGA_DEFINITIONS) definitions: SagaDefinition<any>[],
     config: EnvConfig,
     @Inject(LOGGER) private readonly log: Logger,
+    metrics: PipelineMetrics,
+    ds: DataSource,
   ) {
     const options = {
       stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
@@ -38,8 +42,16 @@ export class Sagas {
     };
     for (const d of definitions) {
       if (this.byType.has(d.name)) throw new Error(`two saga definitions named ${d.name}`);
-      this.byType.set(d.name, new SagaOrchestrator(d, options, log));
+      this.byType.set(d.name, new SagaOrchestrator(d, options, log, metrics));
     }
+    metrics.onScrape(async () => {
+      const rows: { type: string; status: string; n: number }[] = await ds.query(
+        `select type, status, count(*)::int as n from sagas where status in ('RUNNING', 'COMPENSATING', 'FAILED') group by type, status`,
+      );
+      for (const type of this.byType.keys())
+        for (const status of ['RUNNING', 'COMPENSATING', 'FAILED']) metrics.sagas.set({ type, status }, 0);
+      for (const r of rows) metrics.sagas.set({ type: r.type, status: r.status }, r.n);
+    });
   }
 
   /** The orchestrator of `definition`. @throws Error when the module does not provide that definition. */

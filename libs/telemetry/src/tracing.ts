@@ -1,0 +1,86 @@
+import { Context, context, Link, propagation, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+
+let provider: NodeTracerProvider | undefined;
+
+/** The tracer every span of the pipeline comes from. */
+export const tracer = () => trace.getTracer('orderflow');
+
+/**
+ * Starts tracing for this process (once; later calls, e.g. several apps in one test process, keep the first): W3C
+ * trace context propagation and an AsyncLocalStorage context manager, so trace ids are made and carried in every
+ * message. Spans are exported with OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is
+ * set; without it no span processor runs and a span costs its creation only.
+ * Sources: OpenTelemetry JS, "Getting started: Node.js"; W3C Trace Context (`traceparent`).
+ * @returns true when spans are exported.
+ */
+export function startTracing(service: string, version: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const exporting = !!(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  if (provider) return exporting;
+  provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME || `orderflow-${service}`,
+      [ATTR_SERVICE_VERSION]: version,
+    }),
+    spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+  });
+  provider.register({ propagator: new W3CTraceContextPropagator() });
+  return exporting;
+}
+
+/** Exports the spans still buffered (at shutdown). */
+export async function flushTracing(): Promise<void> {
+  await provider?.forceFlush();
+}
+
+/** The context a `traceparent` header names (the root context without one). */
+export function contextOf(traceparent: string | undefined): Context {
+  return traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }) : ROOT_CONTEXT;
+}
+
+/** The `traceparent` header of a context (the active one by default), if it holds a valid span. */
+export function traceparentOf(ctx: Context = context.active()): string | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return carrier.traceparent;
+}
+
+/** The trace id (32 hex digits) in a `traceparent` header. */
+export const traceIdOf = (traceparent: string | undefined): string | undefined => traceparent?.split('-')[1];
+
+/** A link to the span a `traceparent` names (none without one). */
+export function linkTo(traceparent: string | undefined): Link[] {
+  const span = traceparent ? trace.getSpanContext(contextOf(traceparent)) : undefined;
+  return span ? [{ context: span }] : [];
+}
+
+/**
+ * Runs `fn` in a new span, child of `parent`, active for `fn`'s duration: ended when `fn` settles, its status ERROR
+ * (with the exception recorded) when `fn` throws.
+ */
+export async function inSpan<T>(
+  name: string,
+  options: { kind: SpanKind; attributes?: Record<string, string | number | undefined>; links?: Link[] },
+  parent: Context,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const span = tracer().startSpan(name, { kind: options.kind, attributes: clean(options.attributes), links: options.links }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (e) {
+    span.recordException(e as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+    throw e;
+  } finally {
+    span.end();
+  }
+}
+
+const clean = (a: Record<string, string | number | undefined> = {}) =>
+  Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as Record<string, string | number>;
+
+export { SpanKind };
