@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subjects } from '@orderflow/contracts';
 import { startPrivatePostgres } from '../apps/cli/src/stack/infra';
-import { order, Stack } from './support/stack';
+import { order, Stack, waitFor } from './support/stack';
 
 /**
  * A Postgres outage longer than the whole retry budget, on a private cluster this test crashes (`-m immediate`)
@@ -45,9 +45,14 @@ describe('a Postgres outage', () => {
     const placement = () => stack.jsm.consumers.info(stack.ns.stream('ORDER'), 'order-placement');
     const deliveredBefore = (await placement()).delivered.consumer_seq;
 
+    const ready = async () => (await fetch(`${stack.httpUrl('order')}/health/ready`)).status;
+    expect(await ready()).toBe(200);
     await pg!.crash();
     const orders = Array.from({ length: 20 }, () => order('outage', [{ sku: 'OUTAGE-SKU', quantity: 2, unitPrice: 150 }]));
     try {
+      // Readiness turns 503 within 5 s of Postgres going away (liveness stays 200).
+      await waitFor(async () => (await ready()) === 503, 5000);
+      expect((await fetch(`${stack.httpUrl('inventory')}/health/live`)).status).toBe(200);
       for (const o of orders) await stack.publish(Subjects.OrderCreated, o);
       expect((await stack.query(Subjects.QueryStock, { sku: 'OUTAGE-SKU' })).error).toMatchObject({ code: 'unavailable' });
       await new Promise((r) => setTimeout(r, 6000));
@@ -57,6 +62,7 @@ describe('a Postgres outage', () => {
     }
 
     for (const o of orders) expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
+    expect(await ready()).toBe(200);
     expect((await stack.deadLetters()).length).toBe(lettersBefore);
     // Each order.created was delivered once: held through the outage, not redelivered nor naked.
     expect((await placement()).delivered.consumer_seq - deliveredBefore).toBe(orders.length);

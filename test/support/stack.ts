@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { INestApplicationContext } from '@nestjs/common';
+import { AddressInfo } from 'node:net';
+import { INestApplication } from '@nestjs/common';
 import { connect, headers as natsHeaders, JetStreamManager, NatsConnection } from 'nats';
 import { Pool } from 'pg';
 import { Namespace, Subjects } from '@orderflow/contracts';
@@ -29,7 +30,7 @@ export interface DeadLetter {
  */
 export class Stack {
   readonly ns: Namespace;
-  apps: INestApplicationContext[] = [];
+  apps: INestApplication[] = [];
   nc!: NatsConnection;
   jsm!: JetStreamManager;
   db!: Pool;
@@ -86,9 +87,16 @@ export class Stack {
   }
 
   /** Publishes to JetStream like any client; `body` is JSON-encoded unless it is already a string. */
-  async publish(subject: string, body: unknown, msgId: string = randomUUID()): Promise<void> {
+  /** The base URL of an app's HTTP port (`/metrics`, `/health/*`). */
+  httpUrl(name: keyof typeof APP_MODULES): string {
+    const { port } = this.apps[Object.keys(APP_MODULES).indexOf(name)].getHttpServer().address() as AddressInfo;
+    return `http://127.0.0.1:${port}`;
+  }
+
+  async publish(subject: string, body: unknown, msgId: string = randomUUID(), headers: Record<string, string> = {}): Promise<void> {
     const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const h = natsHeaders();
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
     await this.nc.jetstream().publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
   }
 

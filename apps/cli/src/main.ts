@@ -13,6 +13,7 @@ import { publishCommand } from './commands/publish.command';
 import { sagaCommand } from './commands/saga.command';
 import { servicesCommand } from './commands/services.command';
 import { stockCommand } from './commands/stock.command';
+import { topCommand } from './commands/top.command';
 
 /**
  * `orderflow`: the operator's CLI (commander). Errors the user can act on print one line and exit non-zero
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     sagaCommand(),
     dlqCommand(),
     stockCommand(),
+    topCommand(),
     accountsCommand(),
     servicesCommand(),
     dbCommand(),

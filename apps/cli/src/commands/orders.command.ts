@@ -38,7 +38,7 @@ export function ordersCommand(): Command {
         return;
       }
       out.write(
-        `order ${shown.orderId}: ${shown.status}${shown.reason ? ` (${shown.reason})` : ''}\nsaga ${shown.saga.id} (attempt ${shown.saga.attempt}): ${shown.saga.status}\n`,
+        `order ${shown.orderId}: ${shown.status}${shown.reason ? ` (${shown.reason})` : ''}\nsaga ${shown.saga.id} (attempt ${shown.saga.attempt}): ${shown.saga.status}${shown.saga.traceId ? `, trace ${shown.saga.traceId}` : ''}\n`,
       );
       print(
         false,

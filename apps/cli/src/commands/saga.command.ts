@@ -24,7 +24,7 @@ async function showSaga(client: PipelineClient, id: string) {
 function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
   const out = process.stdout;
   out.write(
-    `saga ${v.sagaId} (${v.type}, attempt ${v.attempt} of order ${v.orderId}): ${v.status}${v.reason ? ` (${v.reason}${v.detail ? `: ${v.detail}` : ''})` : ''}\n`,
+    `saga ${v.sagaId} (${v.type}, attempt ${v.attempt} of order ${v.orderId}): ${v.status}${v.reason ? ` (${v.reason}${v.detail ? `: ${v.detail}` : ''})` : ''}${v.traceId ? `\ntrace ${v.traceId}` : ''}\n`,
   );
   print(
     false,

@@ -3,6 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import { SagaListQuery, SagaQuery, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
+import { traceIdOf } from '@orderflow/telemetry';
 import { PlaceOrderData } from '../place-order/place-order.saga';
 import { SagaRow, stateOf } from '../saga/saga.orchestrator';
 import { Sagas } from '../saga/sagas';
@@ -52,6 +53,7 @@ export class SagaViewsController {
     return {
       ...this.summary(row),
       detail: row.detail,
+      traceId: traceIdOf(row.trace_parent ?? undefined) ?? null,
       data: { customerId: row.data.customerId, currency: row.data.currency, total: row.data.total, items: row.data.items },
       steps: row.history.map((h) => ({
         name: h.name,

@@ -54,6 +54,8 @@ export interface OrderView {
     id: string;
     attempt: number;
     status: SagaStatus;
+    /** The W3C trace id (32 hex digits) of the attempt: one trace across the four apps. Null for attempts made before tracing. */
+    traceId: string | null;
     steps: { name: string; status: string; startedAt: string; finishedAt: string | null; error: string | null }[];
   };
 }
@@ -90,6 +92,8 @@ export interface SagaStepView {
 /** Answer of `query.order.saga`; `saga show --json` adds `deadLetters` from the DLQ stream. */
 export interface SagaView extends SagaSummary {
   detail: string | null;
+  /** The W3C trace id (32 hex digits) of the attempt, null for attempts made before tracing. */
+  traceId: string | null;
   data: { customerId: string; currency: string; total: number; items: { sku: string; quantity: number; unitPrice: number }[] };
   steps: SagaStepView[];
   /** Steps and compensations still to run, by the saga definition. */
