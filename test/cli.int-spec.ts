@@ -57,6 +57,7 @@ describe('orderflow CLI', () => {
           id: expect.any(String),
           attempt: 1,
           status: 'COMPLETED',
+          traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
           steps: ['reserveStock', 'chargePayment', 'createOrder', 'commitReservation'].map((name) => ({
             name,
             status: 'SUCCEEDED',

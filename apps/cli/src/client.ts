@@ -60,9 +60,14 @@ export class PipelineClient {
       return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas);
     } catch (e) {
       const problem = natsConnectProblem(url, e);
-      throw new CliFailure(isNatsAuthFailure(e) ? problem : `${problem}; start it with \`docker compose up -d nats\` or \`npm start\``, {
-        cause: e,
-      });
+      throw new CliFailure(
+        isNatsAuthFailure(e)
+          ? problem
+          : `${problem}; start it with \`docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats\` or \`npm start\``,
+        {
+          cause: e,
+        },
+      );
     }
   }
 

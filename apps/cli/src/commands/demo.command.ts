@@ -75,7 +75,7 @@ export function demoCommand(): Command {
       const servers: PrivateServer[] = [];
       const apps = new AppProcesses();
       let client: PipelineClient | undefined;
-      const hint = 'start them with `docker compose up -d nats postgres`';
+      const hint = 'start them with `docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats postgres`';
       try {
         const env: Record<string, string | undefined> = {
           ...process.env,

@@ -6,7 +6,7 @@ import { print } from '../output';
 import { AppProcesses } from '../stack/apps';
 import { natsProblem, postgresProblem } from '../stack/infra';
 
-const START_HINT = 'start them with `docker compose up -d nats postgres`';
+const START_HINT = 'start them with `docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats postgres`';
 
 /** @throws CliFailure with one line per unreachable server, naming its URL. */
 export async function requireInfrastructure(config: Config): Promise<void> {
