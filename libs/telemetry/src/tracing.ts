@@ -2,7 +2,13 @@ import { Context, context, Link, propagation, ROOT_CONTEXT, Span, SpanKind, Span
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  NodeTracerProvider,
+  ParentBasedSampler,
+} from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 
 let provider: NodeTracerProvider | undefined;
@@ -13,8 +19,9 @@ export const tracer = () => trace.getTracer('orderflow');
 /**
  * Starts tracing for this process (once; later calls, e.g. several apps in one test process, keep the first): W3C
  * trace context propagation and an AsyncLocalStorage context manager, so trace ids are made and carried in every
- * message. Spans are exported with OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is
- * set; without it no span processor runs and a span costs its creation only.
+ * message. Spans are recorded and exported with OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+ * `..._TRACES_ENDPOINT`) is set. Without it a span is sampled out — non-recording, but it still gets its ids and carries
+ * the trace on — unless its parent was sampled upstream (a `traceparent` with flag 01), whose decision is kept.
  * Sources: OpenTelemetry JS, "Getting started: Node.js"; W3C Trace Context (`traceparent`).
  * @returns true when spans are exported.
  */
@@ -27,6 +34,9 @@ export function startTracing(service: string, version: string, env: NodeJS.Proce
       [ATTR_SERVICE_VERSION]: version,
     }),
     spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+    // Not exporting: spans are sampled out (non-recording, ids still made and carried) unless the incoming trace was
+    // sampled upstream, whose flag is kept for whoever exports downstream.
+    sampler: new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   return exporting;
