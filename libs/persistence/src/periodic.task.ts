@@ -19,8 +19,10 @@ export class PeriodicTask {
     private readonly enabled: () => boolean = () => true,
   ) {}
 
-  /** Starts the timer; the first run comes after `firstAfterMs` (default: one interval). */
+  /** Starts the timer; the first run comes after `firstAfterMs` (default: one interval). Starting it again while it runs does nothing. */
   start(firstAfterMs = this.intervalMs): void {
+    // A second timer would run the task twice as often and outlive stop() (it keeps the process alive).
+    if (this.timer && !this.stopped) return;
     this.stopped = false;
     this.timer = setTimeout(() => this.run(), firstAfterMs);
   }

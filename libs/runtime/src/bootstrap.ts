@@ -49,6 +49,9 @@ export async function startService(module: (config: Config) => DynamicModule, co
     const { port } = app.getHttpServer().address() as AddressInfo;
     const base = `http://${config.METRICS_PUBLIC_HOST || hostname()}:${port}`;
     await endpoints.start({ metrics_url: `${base}/metrics`, health_url: `${base}/health/ready` });
+    // app.listen() ran the modules' init and bootstrap hooks; a deferred microservice would run them again on start
+    // (timers started twice). Nest's own non-deferred connectMicroservice sets the same flag.
+    (microservice as unknown as { setIsInitHookCalled(called: boolean): void }).setIsInitHookCalled(true);
     await app.startAllMicroservices();
   } catch (e) {
     await app.close().catch(() => undefined);
