@@ -214,13 +214,13 @@ export class ConsumerRunner {
       m.nak(delay);
       return this.count(spec, m, 'nacked');
     }
+    const reason = describeFailure(error);
     try {
-      await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: describeFailure(error) });
+      await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: reason });
       log.error({ err: error, attempt }, 'message dead-lettered');
       m.ack();
       this.count(spec, m, 'dead_lettered');
-      const subject = this.client.ns.logical(m.subject);
-      this.metrics?.deadLetters.inc({ subject, fingerprint: fingerprintOf(describeFailure(error)).fingerprint });
+      this.metrics?.deadLetters.inc({ subject: this.client.ns.logical(m.subject), fingerprint: fingerprintOf(reason).fingerprint });
     } catch (dlqError) {
       log.error({ err: dlqError, cause: error.message }, 'dead-lettering failed; message will be redelivered');
       m.nak(backoffFor(this.policy, attempt));

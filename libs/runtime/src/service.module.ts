@@ -220,7 +220,7 @@ export class ServiceModule {
         },
         {
           provide: ServiceEndpoints,
-          useFactory: (client: JetStreamClient) => ServiceEndpoints.create(client, def.service, packageVersion(), log),
+          useFactory: (client: JetStreamClient) => new ServiceEndpoints(client, def.service, packageVersion(), log),
           inject: [JetStreamClient],
         },
         ServiceLifecycle,

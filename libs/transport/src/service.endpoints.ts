@@ -33,20 +33,13 @@ export class ServiceEndpoints {
   /** Per endpoint subject (namespaced): requests, errors, total milliseconds. */
   private readonly measured = new Map<string, { requests: number; errors: number; totalMs: number }>();
 
-  private constructor(
+  /** The app's NATS service, registered by `start`. */
+  constructor(
     private readonly client: JetStreamClient,
     private readonly app: string,
+    private readonly version: string,
     private readonly log: Logger,
   ) {}
-
-  /** The app's NATS service, registered by `start`. */
-  static create(client: JetStreamClient, app: string, version: string, log: Logger): ServiceEndpoints {
-    const endpoints = new ServiceEndpoints(client, app, log);
-    endpoints.version = version;
-    return endpoints;
-  }
-
-  private version = '0.0.0';
 
   /**
    * Registers the app with the service API (no endpoints yet), with its namespace, pid and `extra` (e.g. the
