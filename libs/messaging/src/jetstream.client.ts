@@ -215,9 +215,9 @@ export class JetStreamClient {
   /**
    * Publishes to JetStream and waits for the stream's ack.
    * @param msgId becomes `Nats-Msg-Id`: the stream drops a second publish with the same id within its duplicate window.
+   * @returns JetStream's ack (`duplicate` when the stream's duplicate window dropped it as a re-publish).
    * @throws NatsError when no stream acks (timeout, no stream for the subject).
    */
-  /** @returns JetStream's ack (`duplicate` when the stream's duplicate window dropped it as a re-publish). */
   async publish(msg: OutgoingMessage, msgId: string): Promise<PubAck> {
     return this.js.publish(this.ns.subject(msg.subject), encodeBody(msg.body), { msgID: msgId, headers: toNatsHeaders(msg) });
   }

@@ -97,7 +97,7 @@ export class OutboxRelay {
         `${row.subject} send`,
         {
           kind: SpanKind.PRODUCER,
-          attributes: { 'messaging.system': 'nats', 'messaging.destination.name': row.subject, 'messaging.message.id': row.id },
+          attributes: () => ({ 'messaging.system': 'nats', 'messaging.destination.name': row.subject, 'messaging.message.id': row.id }),
         },
         contextOf(row.headers.traceparent),
         async () => {

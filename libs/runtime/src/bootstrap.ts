@@ -1,29 +1,16 @@
 import { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { DynamicModule, INestApplication, LoggerService } from '@nestjs/common';
+import { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
 import { ConsumerRunner, NatsAuthError, UnreachableError } from '@orderflow/messaging';
 import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
 import { ErrorPassthroughFilter, JetStreamServer, MessageValidationPipe, ServiceEndpoints } from '@orderflow/transport';
 import { PipelineMetrics, startTracing } from '@orderflow/telemetry';
 import { Config, ConfigError, loadConfig, MetricsPorts, ServiceName } from './config';
-import { SERVICE_NAME } from './service.module';
+import { LOGGER, SERVICE_NAME } from './service.module';
 import { packageVersion } from './version';
-import { createLogger, Logger } from './logger';
-
-/** Nest's own log lines, through the app's pino logger. */
-class NestPinoLogger implements LoggerService {
-  constructor(private readonly pino: Logger) {}
-  log(message: unknown, context?: string) {
-    this.pino.debug({ context }, String(message));
-  }
-  error(message: unknown, trace?: string, context?: string) {
-    this.pino.error({ context, trace }, String(message));
-  }
-  warn(message: unknown, context?: string) {
-    this.pino.warn({ context }, String(message));
-  }
-}
+import { Logger } from './logger';
 
 /**
  * Starts one service app as a Nest hybrid application (Nest docs, "Hybrid application"): the microservice on our
@@ -32,12 +19,13 @@ class NestPinoLogger implements LoggerService {
  * `health_url` in its NATS service metadata. Returns once its consumers pull. Start-up errors are thrown, not logged
  * by Nest, so the caller decides how to report them.
  */
-export async function startService(module: (config: Config) => DynamicModule, config: Config, name = 'nest'): Promise<INestApplication> {
+export async function startService(module: (config: Config) => DynamicModule, config: Config): Promise<INestApplication> {
   const server = new JetStreamServer();
   const app = await NestFactory.create(module(config), { logger: false, abortOnError: false });
   const service = app.get<ServiceName>(SERVICE_NAME);
   startTracing(service, packageVersion());
-  app.useLogger(new NestPinoLogger(createLogger(name, config.LOG_LEVEL)));
+  // Nest's own lines (route mapping, start, errors it catches) through the app's pino logger (nestjs-pino).
+  app.useLogger(app.get(NestPinoLogger));
   // Deferred, so the listeners are created after its global filter and pipe are set (they capture them).
   const microservice = app.connectMicroservice({ strategy: server }, { deferInitialization: true });
   microservice.useGlobalFilters(new ErrorPassthroughFilter());
@@ -67,7 +55,7 @@ export async function startService(module: (config: Config) => DynamicModule, co
 export async function runServiceMain(name: string, module: (config: Config) => DynamicModule): Promise<void> {
   try {
     const config = loadConfig();
-    const app = await startService(module, config, name);
+    const app = await startService(module, config);
     // One shutdown, whichever signal comes first and however often: Ctrl-C under `npm start` delivers SIGINT
     // to the whole process group and the CLI sends SIGTERM as well.
     let stopping = false;
@@ -86,10 +74,7 @@ export async function runServiceMain(name: string, module: (config: Config) => D
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     const endpoints = app.get(ServiceEndpoints);
-    createLogger(name, config.LOG_LEVEL).info(
-      { pid: process.pid, instance: endpoints.instanceId, metrics: endpoints.metadata.metrics_url },
-      'started',
-    );
+    app.get<Logger>(LOGGER).info({ pid: process.pid, instance: endpoints.instanceId, metrics: endpoints.metadata.metrics_url }, 'started');
   } catch (e) {
     const err = e as Error;
     const known =

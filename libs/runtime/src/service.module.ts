@@ -13,6 +13,7 @@ import { ConsumerRunner, JetStreamClient } from '@orderflow/messaging';
 import { ServiceEndpoints } from '@orderflow/transport';
 import { flushTracing, PipelineMetrics } from '@orderflow/telemetry';
 import { TerminusModule } from '@nestjs/terminus';
+import { LoggerModule } from 'nestjs-pino';
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
 import {
@@ -144,7 +145,13 @@ export class ServiceModule {
     return {
       module: ServiceModule,
       global: true,
-      imports: [TerminusModule.forRoot({ logger: false })],
+      imports: [
+        TerminusModule.forRoot({ logger: false }),
+        // Nest's logger (nestjs-pino) writes through the app's own pino logger. No request middleware (`forRoutes`
+        // empty): the HTTP routes are scrapes and probes, not worth a line each, and its per-request
+        // AsyncLocalStorage would add work to every promise of the process from the first scrape on.
+        LoggerModule.forRoot({ pinoHttp: { logger: log }, forRoutes: [] }),
+      ],
       providers: [
         { provide: EnvConfig, useValue: config },
         { provide: LOGGER, useValue: log },

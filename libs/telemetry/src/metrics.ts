@@ -116,7 +116,9 @@ export class PipelineMetrics {
   /** @param app the app's name, a label on every series (`app`). */
   constructor(app: string) {
     this.registry.setDefaultLabels({ app });
-    collectDefaultMetrics({ register: this.registry });
+    // The event-loop lag histogram samples every 50 ms, not prom-client's 10 ms: each sample wakes the process, which
+    // at 10 ms cost an idle app 0.6 % of a core; a stall of 50 ms or more is still always seen.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 50 });
   }
 
   /** Adds a reader run at every scrape (before the text is rendered). */

@@ -1,4 +1,4 @@
-import { Context, context, Link, propagation, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { Attributes, Context, context, Link, propagation, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -10,6 +10,7 @@ import {
   ParentBasedSampler,
 } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { LogBindings, withLogBindings } from './log-context';
 
 let provider: NodeTracerProvider | undefined;
 
@@ -19,9 +20,10 @@ export const tracer = () => trace.getTracer('orderflow');
 /**
  * Starts tracing for this process (once; later calls, e.g. several apps in one test process, keep the first): W3C
  * trace context propagation and an AsyncLocalStorage context manager, so trace ids are made and carried in every
- * message. Spans are recorded and exported with OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
- * `..._TRACES_ENDPOINT`) is set. Without it a span is sampled out — non-recording, but it still gets its ids and carries
- * the trace on — unless its parent was sampled upstream (a `traceparent` with flag 01), whose decision is kept.
+ * message (the log bindings ride in the same context). Spans are recorded and exported with OTLP/HTTP only when
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set. Without it a span is sampled out — non-recording,
+ * but it still gets its ids and carries the trace on — unless its parent was sampled upstream (a `traceparent` with
+ * flag 01), whose decision is kept.
  * Sources: OpenTelemetry JS, "Getting started: Node.js"; W3C Trace Context (`traceparent`).
  * @returns true when spans are exported.
  */
@@ -68,19 +70,30 @@ export function linkTo(traceparent: string | undefined): Link[] {
   return span ? [{ context: span }] : [];
 }
 
+/** What a span of the pipeline says about itself; attributes and links are built only for a span that is recorded. */
+export interface SpanOptions {
+  kind: SpanKind;
+  attributes?: () => Attributes;
+  links?: () => Link[];
+  /** Bound to every log line written while the span is active, with its trace id (see `logBindings`). */
+  log?: LogBindings;
+}
+
 /**
  * Runs `fn` in a new span, child of `parent`, active for `fn`'s duration: ended when `fn` settles, its status ERROR
- * (with the exception recorded) when `fn` throws.
+ * (with the exception recorded) when `fn` throws. Without an exporter most spans are sampled out, so their attributes
+ * and links are never built ("Checking if a span is recording", OpenTelemetry tracing API spec).
  */
-export async function inSpan<T>(
-  name: string,
-  options: { kind: SpanKind; attributes?: Record<string, string | number | undefined>; links?: Link[] },
-  parent: Context,
-  fn: (span: Span) => Promise<T>,
-): Promise<T> {
-  const span = tracer().startSpan(name, { kind: options.kind, attributes: clean(options.attributes), links: options.links }, parent);
+export async function inSpan<T>(name: string, options: SpanOptions, parent: Context, fn: (span: Span) => Promise<T>): Promise<T> {
+  const span = tracer().startSpan(name, { kind: options.kind }, parent);
+  if (span.isRecording()) {
+    if (options.attributes) span.setAttributes(options.attributes());
+    if (options.links) span.addLinks(options.links());
+  }
+  let active = trace.setSpan(parent, span);
+  if (options.log) active = withLogBindings(active, { ...options.log, traceId: span.spanContext().traceId });
   try {
-    return await context.with(trace.setSpan(parent, span), () => fn(span));
+    return await context.with(active, fn, undefined, span);
   } catch (e) {
     span.recordException(e as Error);
     span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
@@ -89,8 +102,5 @@ export async function inSpan<T>(
     span.end();
   }
 }
-
-const clean = (a: Record<string, string | number | undefined> = {}) =>
-  Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as Record<string, string | number>;
 
 export { SpanKind };

@@ -3,7 +3,7 @@ import { lastValueFrom } from 'rxjs';
 import { ConsumerSpec, handlesSubject, QueryTypes } from '@orderflow/contracts';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { BatchHandler, causedBy, ConsumerRunner, InboundMessage, PermanentError } from '@orderflow/messaging';
-import { contextOf, inSpan, linkTo, PipelineMetrics, SpanKind, withLogBindings } from '@orderflow/telemetry';
+import { contextOf, inSpan, linkTo, PipelineMetrics, SpanKind } from '@orderflow/telemetry';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
 import { QueryContext } from './query.context';
@@ -103,8 +103,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         `${spec.durable} transaction`,
         {
           kind: SpanKind.INTERNAL,
-          attributes: { 'messaging.consumer.group.name': spec.durable, 'messaging.batch.message_count': msgs.length },
-          links: one ? [] : msgs.flatMap((m) => linkTo(m.traceparent)),
+          attributes: () => ({ 'messaging.consumer.group.name': spec.durable, 'messaging.batch.message_count': msgs.length }),
+          links: one ? undefined : () => msgs.flatMap((m) => linkTo(m.traceparent)),
         },
         one ? contextOf(msgs[0].traceparent) : ROOT_CONTEXT,
         () => handle(msgs),
@@ -117,7 +117,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
    * its order, saga, trace, subject and stream position bound to every log line written meanwhile.
    */
   private consume(spec: ConsumerSpec, handler: MessageHandler, msg: InboundMessage, tx: Tx): Promise<void> {
-    const attributes = {
+    const attributes = () => ({
       'messaging.system': 'nats',
       'messaging.destination.name': msg.subject,
       'messaging.consumer.group.name': spec.durable,
@@ -127,20 +127,11 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       'messaging.nats.delivery_attempt': msg.attempt,
       'orderflow.order_id': msg.correlationId,
       'orderflow.saga_id': msg.sagaId,
-    };
+    });
+    const log = { orderId: msg.correlationId, sagaId: msg.sagaId, subject: msg.subject, stream: msg.stream, seq: msg.sequence };
     const stop = this.metrics?.handlerSeconds.startTimer({ subject: msg.subject });
-    return inSpan(`${msg.subject} process`, { kind: SpanKind.CONSUMER, attributes }, contextOf(msg.traceparent), (span) =>
-      withLogBindings(
-        {
-          orderId: msg.correlationId,
-          sagaId: msg.sagaId,
-          traceId: span.spanContext().traceId,
-          subject: msg.subject,
-          stream: msg.stream,
-          seq: msg.sequence,
-        },
-        () => this.invoke(handler, msg, tx),
-      ),
+    return inSpan(`${msg.subject} process`, { kind: SpanKind.CONSUMER, attributes, log }, contextOf(msg.traceparent), () =>
+      this.invoke(handler, msg, tx),
     ).finally(() => stop?.());
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { trace } from '@opentelemetry/api';
 import type { Tx } from '@orderflow/persistence';
-import { contextOf, inSpan, PipelineMetrics, SpanKind, traceparentOf, withLogBindings } from '@orderflow/telemetry';
+import { contextOf, inSpan, PipelineMetrics, SpanKind, traceparentOf } from '@orderflow/telemetry';
 import { SagaData, SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, Transition } from './saga.engine';
 
 /** A row of `orders.sagas`: one attempt of a saga. `order_id` holds the definition's `key` (the business key). */
@@ -81,13 +81,12 @@ export class SagaOrchestrator<D extends SagaData> {
 
   /** The (locked) attempt's deadline passed: what is due is sent again, or given up on (in a span of the saga's trace). */
   async onTimeout(tx: Tx, row: SagaRow<D>): Promise<void> {
-    const attributes = { 'orderflow.order_id': row.order_id, 'orderflow.saga_id': row.id };
-    await inSpan('saga deadline', { kind: SpanKind.INTERNAL, attributes }, contextOf(row.trace_parent ?? undefined), (span) =>
-      withLogBindings({ orderId: row.order_id, sagaId: row.id, traceId: span.spanContext().traceId }, async () => {
-        this.log.warn({ steps: this.engine.current(stateOf(row)) }, 'saga step deadline passed');
-        await this.apply(tx, row, this.engine.onTimeout(stateOf(row), row.data), { messageId: row.id });
-      }),
-    );
+    const attributes = () => ({ 'orderflow.order_id': row.order_id, 'orderflow.saga_id': row.id });
+    const log = { orderId: row.order_id, sagaId: row.id };
+    await inSpan('saga deadline', { kind: SpanKind.INTERNAL, attributes, log }, contextOf(row.trace_parent ?? undefined), async () => {
+      this.log.warn({ steps: this.engine.current(stateOf(row)) }, 'saga step deadline passed');
+      await this.apply(tx, row, this.engine.onTimeout(stateOf(row), row.data), { messageId: row.id });
+    });
   }
 
   /** A new attempt, from the first step, of the (locked, CANCELLED) attempt `row`; returns the new attempt's row. */
