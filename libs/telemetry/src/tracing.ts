@@ -2,13 +2,7 @@ import { Attributes, Context, context, Link, propagation, ROOT_CONTEXT, Span, Sp
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  NodeTracerProvider,
-  ParentBasedSampler,
-} from '@opentelemetry/sdk-trace-node';
+import { AlwaysOffSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { LogBindings, withLogBindings } from './log-context';
 
@@ -21,9 +15,10 @@ export const tracer = () => trace.getTracer('orderflow');
  * Starts tracing for this process (once; later calls, e.g. several apps in one test process, keep the first): W3C
  * trace context propagation and an AsyncLocalStorage context manager, so trace ids are made and carried in every
  * message (the log bindings ride in the same context). Spans are recorded and exported with OTLP/HTTP only when
- * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set. Without it a span is sampled out — non-recording,
- * but it still gets its ids and carries the trace on — unless its parent was sampled upstream (a `traceparent` with
- * flag 01), whose decision is kept.
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, sampled as `OTEL_TRACES_SAMPLER` says (every
+ * trace by default; `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.1` keeps one in ten). Without it a
+ * span is sampled out — non-recording, but it still gets its ids and carries the trace on — unless its parent was
+ * sampled upstream (a `traceparent` with flag 01), whose decision is kept.
  * Sources: OpenTelemetry JS, "Getting started: Node.js"; W3C Trace Context (`traceparent`).
  * @returns true when spans are exported.
  */
@@ -36,9 +31,10 @@ export function startTracing(service: string, version: string, env: NodeJS.Proce
       [ATTR_SERVICE_VERSION]: version,
     }),
     spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
-    // Not exporting: spans are sampled out (non-recording, ids still made and carried) unless the incoming trace was
-    // sampled upstream, whose flag is kept for whoever exports downstream.
-    sampler: new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
+    // Exporting: the SDK's sampler from OTEL_TRACES_SAMPLER / _ARG (default parentbased_always_on). Not exporting:
+    // spans are sampled out (non-recording, ids still made and carried) unless the incoming trace was sampled
+    // upstream, whose flag is kept for whoever exports downstream.
+    ...(exporting ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) }),
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   return exporting;
@@ -49,9 +45,9 @@ export async function flushTracing(): Promise<void> {
   await provider?.forceFlush();
 }
 
-/** The context a `traceparent` header names (the root context without one). */
-export function contextOf(traceparent: string | undefined): Context {
-  return traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }) : ROOT_CONTEXT;
+/** The context a `traceparent` header names (`otherwise`, the root context by default, without one). */
+export function contextOf(traceparent: string | undefined, otherwise: Context = ROOT_CONTEXT): Context {
+  return traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }) : otherwise;
 }
 
 /** The `traceparent` header of a context (the active one by default), if it holds a valid span. */

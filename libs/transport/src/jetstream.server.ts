@@ -1,7 +1,7 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { ConsumerSpec, handlesSubject, QueryTypes } from '@orderflow/contracts';
-import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { BatchHandler, causedBy, ConsumerRunner, InboundMessage, PermanentError } from '@orderflow/messaging';
 import { contextOf, inSpan, linkTo, PipelineMetrics, SpanKind } from '@orderflow/telemetry';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
@@ -130,7 +130,9 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     });
     const log = { orderId: msg.correlationId, sagaId: msg.sagaId, subject: msg.subject, stream: msg.stream, seq: msg.sequence };
     const stop = this.metrics?.handlerSeconds.startTimer({ subject: msg.subject });
-    return inSpan(`${msg.subject} process`, { kind: SpanKind.CONSUMER, attributes, log }, contextOf(msg.traceparent), () =>
+    // A message that carries no trace (published by a client that does not trace) joins its batch's.
+    const parent = contextOf(msg.traceparent, context.active());
+    return inSpan(`${msg.subject} process`, { kind: SpanKind.CONSUMER, attributes, log }, parent, () =>
       this.invoke(handler, msg, tx),
     ).finally(() => stop?.());
   }

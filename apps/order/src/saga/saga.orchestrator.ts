@@ -154,13 +154,15 @@ export class SagaOrchestrator<D extends SagaData> {
   /** The transition as a span event of the active span, and (once committed) in the saga metrics. */
   private observe(tx: Tx, row: SagaRow<D>, s: SagaState, isNew: boolean): void {
     const type = this.definition.name;
-    trace.getActiveSpan()?.addEvent('saga.transition', {
-      'saga.type': type,
-      'saga.id': row.id,
-      'saga.status': s.status,
-      'saga.step': this.engine.current(s).join(', ') || (s.history[s.history.length - 1]?.name ?? ''),
-      ...(s.reason ? { 'saga.reason': s.reason } : {}),
-    });
+    const span = trace.getActiveSpan();
+    if (span?.isRecording())
+      span.addEvent('saga.transition', {
+        'saga.type': type,
+        'saga.id': row.id,
+        'saga.status': s.status,
+        'saga.step': this.engine.current(s).join(', ') || (s.history[s.history.length - 1]?.name ?? ''),
+        ...(s.reason ? { 'saga.reason': s.reason } : {}),
+      });
     if (!this.metrics) return;
     const metrics = this.metrics;
     const finished = FINAL.includes(s.status) && (isNew || row.status !== s.status);
