@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandRefused, OperatorCommand, SagaResumed, SagaRetried, Subjects } from '@orderflow/contracts';
 import { InboundMessage, PermanentError } from '@orderflow/messaging';
-import { Tx } from '@orderflow/persistence';
+import { DatabaseBreaker, Tx } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
 import { PipelineMetrics } from '@orderflow/telemetry';
 import { DataSource } from 'typeorm';
@@ -33,6 +33,7 @@ export class Sagas {
     @Inject(LOGGER) private readonly log: Logger,
     metrics: PipelineMetrics,
     ds: DataSource,
+    breaker: DatabaseBreaker,
   ) {
     const options = {
       stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
@@ -45,6 +46,7 @@ export class Sagas {
       this.byType.set(d.name, new SagaOrchestrator(d, options, log, metrics));
     }
     metrics.onScrape(async () => {
+      if (!breaker.available) return; // as the outbox readings: a scrape during an outage does not wait on Postgres
       const rows: { type: string; status: string; n: number }[] = await ds.query(
         `select type, status, count(*)::int as n from sagas where status in ('RUNNING', 'COMPENSATING', 'FAILED') group by type, status`,
       );
