@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RequestStrategy } from 'nats';
 import { Subjects } from '@orderflow/contracts';
 import { orderflow } from './support/cli';
-import { Stack } from './support/stack';
+import { Stack, waitFor } from './support/stack';
 
 describe('orderflow CLI', () => {
   describe('against the running pipeline', () => {
@@ -292,7 +292,9 @@ describe('orderflow CLI', () => {
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
       child.stderr.on('data', (d) => (stderr += d));
-      await new Promise((r) => setTimeout(r, 1500));
+      // Interrupt once it is publishing (its Ctrl-C handler is installed by then), however long it took to start.
+      const before = (await stack.jsm.streams.info(stack.ns.stream('ORDER'))).state.messages;
+      await waitFor(async () => (await stack.jsm.streams.info(stack.ns.stream('ORDER'))).state.messages > before);
       child.kill('SIGINT');
       const code = await new Promise((r) => child.once('exit', r));
       expect(code).toBe(130);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { MessageSubject } from './messages/registry';
 import { Subjects } from './subjects';
 
@@ -47,7 +48,24 @@ export interface ConsumerSpec {
   handles: MessageSubject[];
   /** ...unless listed here: events on the filter that this consumer deliberately skips (acked). */
   ignores?: MessageSubject[];
+  /**
+   * For messages from outside the pipeline: the inbox key, derived from the decoded body and the raw bytes instead
+   * of the headers (`Nats-Msg-Id`, `Replay-Of`), which any client chooses. Without it the inbox keys on the headers.
+   */
+  inboxKey?: (body: unknown, data: Uint8Array) => string;
 }
+
+/**
+ * The inbox key of an `order.created`: its `orderId` (the ingress idempotency key) plus a digest of the exact bytes.
+ * A reused `Nats-Msg-Id` or a forged `Replay-Of` cannot make a different order look handled; the same bytes again
+ * are a duplicate; the same `orderId` with another body reaches the handler, which dead-letters it
+ * (`idempotency_key_reused`) — or, when it is the same order written differently, finds it already accepted.
+ */
+export const orderCreatedInboxKey = (body: unknown, data: Uint8Array): string => {
+  const orderId = (body as { orderId?: unknown } | null)?.orderId;
+  const digest = createHash('sha256').update(data).digest('base64url').slice(0, 22);
+  return `order:${typeof orderId === 'string' ? orderId.slice(0, 64) : '?'}:${digest}`;
+};
 
 /** True when `subject` (a logical subject received at run time) is one `spec` handles. */
 export const handlesSubject = (spec: ConsumerSpec, subject: string): boolean => (spec.handles as readonly string[]).includes(subject);
@@ -62,6 +80,7 @@ export const Consumers = {
     durable: 'order-placement',
     filterSubject: Subjects.OrderCreated,
     handles: [Subjects.OrderCreated],
+    inboxKey: orderCreatedInboxKey,
   },
   orderOperatorCommands: {
     stream: 'ORDER',

@@ -166,7 +166,7 @@ export class ConsumerRunner {
         const type = messageTypeOf(subject);
         if (!handlesSubject(spec, subject) || !type)
           throw new MalformedMessageError(`unknown message type: ${subject} is not handled by consumer ${spec.durable}`);
-        ready.push({ m, msg: toInbound(m, subject, decodeMessage(type, m.data)) });
+        ready.push({ m, msg: toInbound(spec, m, subject, decodeMessage(type, m.data)) });
       } catch (e) {
         await this.fail(spec, m, e as Error);
       }
@@ -240,12 +240,14 @@ export class ConsumerRunner {
   }
 }
 
-function toInbound<T>(m: JsMsg, subject: string, body: T): InboundMessage<T> {
+function toInbound<T>(spec: ConsumerSpec, m: JsMsg, subject: string, body: T): InboundMessage<T> {
   const h = (k: string) => m.headers?.get(k) || undefined;
+  const messageId = h(Headers.ReplayOf) ?? h(Headers.MsgId) ?? `${m.info.stream}:${m.info.streamSequence}`;
   return {
     subject,
     body,
-    messageId: h(Headers.ReplayOf) ?? h(Headers.MsgId) ?? `${m.info.stream}:${m.info.streamSequence}`,
+    messageId,
+    inboxKey: spec.inboxKey ? spec.inboxKey(body, m.data) : messageId,
     correlationId: h(Headers.CorrelationId),
     causationId: h(Headers.CausationId),
     sagaId: h(Headers.SagaId),

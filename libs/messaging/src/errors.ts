@@ -9,6 +9,33 @@ export class PermanentError extends Error {
   override name = 'PermanentError';
 }
 
+/**
+ * A reply that contradicts the command the saga sent (another amount, currency, lines or attempt): it changes
+ * nothing and is dead-lettered at once. The message starts with the code, `unexpected_reply`.
+ */
+export class UnexpectedReplyError extends PermanentError {
+  override name = 'UnexpectedReplyError';
+  readonly code = 'unexpected_reply';
+
+  constructor(what: string) {
+    super(`unexpected_reply: ${what}`);
+  }
+}
+
+/**
+ * A command that contradicts the participant's own records (a release of another order's reservation, a refund for
+ * another customer, a repeated charge with another amount): refused, never applied, dead-lettered at once. The
+ * message starts with the code, `contradicts_records`.
+ */
+export class ContradictsRecordsError extends PermanentError {
+  override name = 'ContradictsRecordsError';
+  readonly code = 'contradicts_records';
+
+  constructor(what: string) {
+    super(`contradicts_records: ${what}`);
+  }
+}
+
 /** NATS or Postgres did not answer at start-up. The message names the URL. */
 export class UnreachableError extends Error {
   override name = 'UnreachableError';

@@ -1,4 +1,12 @@
-export { NatsAuthError, NotFoundError, PermanentError, UnavailableError, UnreachableError } from './errors';
+export {
+  ContradictsRecordsError,
+  NatsAuthError,
+  NotFoundError,
+  PermanentError,
+  UnavailableError,
+  UnexpectedReplyError,
+  UnreachableError,
+} from './errors';
 export { classify } from './failure';
 export type { FailureClass } from './failure';
 export { causedBy, encodeBody } from './message';

@@ -18,8 +18,14 @@ export interface InboundMessage<T = unknown> {
   /** Logical subject. */
   subject: string;
   body: T;
-  /** Identity of this message for the inbox: `Replay-Of` if it is a replay, else `Nats-Msg-Id`, else `<stream>:<sequence>`. */
+  /** Identity of this message: `Replay-Of` if it is a replay, else `Nats-Msg-Id`, else `<stream>:<sequence>` (the causation id of what it causes). */
   messageId: string;
+  /**
+   * What the inbox records for it: `messageId` for messages between services (their publishers are the apps and
+   * operators, authenticated), or the key the consumer derives from the body (`ConsumerSpec.inboxKey`) for
+   * messages from outside, whose headers a client chooses.
+   */
+  inboxKey: string;
   correlationId?: string;
   causationId?: string;
   sagaId?: string;

@@ -85,7 +85,7 @@ export class Transactor {
 
   /**
    * The handler of a consumer: each message's `works[subject]` runs in one transaction for the whole batch,
-   * guarded by the inbox (pattern: "Idempotent consumer"): a message whose id the inbox already holds
+   * guarded by the inbox (pattern: "Idempotent consumer"): a message whose inbox key the inbox already holds
    * (redelivered, re-published, or twice in the batch) changes nothing.
    * @throws Error at once when `works` lacks a subject the consumer handles.
    */
@@ -99,10 +99,10 @@ export class Transactor {
       this.run(async (tx) => {
         const claimed = await tx.claimAll(
           inbox,
-          msgs.map((m) => m.messageId),
+          msgs.map((m) => m.inboxKey),
         );
         for (const msg of msgs) {
-          if (claimed.delete(msg.messageId)) await works[msg.subject](tx, msg);
+          if (claimed.delete(msg.inboxKey)) await works[msg.subject](tx, msg);
         }
       });
   }

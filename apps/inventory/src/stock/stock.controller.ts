@@ -36,7 +36,7 @@ export class StockController {
   async reserve(@Payload() cmd: ReserveStock, @Ctx() ctx: JetStreamContext): Promise<Reply> {
     const outcome = await this.stock.reserve(ctx.tx, cmd);
     const attempt = { sagaId: cmd.sagaId };
-    if (outcome.reserved) return reply(Subjects.InventoryReserved, { orderId: cmd.orderId }, attempt);
+    if (outcome.reserved) return reply(Subjects.InventoryReserved, { orderId: cmd.orderId, items: outcome.items }, attempt);
     this.log.info({ orderId: cmd.orderId, sagaId: cmd.sagaId, reason: outcome.reason, detail: outcome.detail }, 'reservation rejected');
     return reply(Subjects.InventoryRejected, { orderId: cmd.orderId, reason: outcome.reason, detail: outcome.detail }, attempt);
   }

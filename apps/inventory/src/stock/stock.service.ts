@@ -10,11 +10,12 @@ import {
   StockLevel,
   StockLine,
   StockRejectReason,
+  Subjects,
 } from '@orderflow/contracts';
-import { PermanentError } from '@orderflow/messaging';
+import { ContradictsRecordsError, PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 
-export type ReserveOutcome = { reserved: true } | { reserved: false; reason: StockRejectReason; detail?: string };
+export type ReserveOutcome = { reserved: true; items: StockLine[] } | { reserved: false; reason: StockRejectReason; detail?: string };
 
 interface ReservationRow {
   saga_id: string;
@@ -37,10 +38,19 @@ export class StockService {
    * Reserves all lines of an order for a saga attempt, or none. A repeated reserve of the same attempt
    * returns the first outcome; a reserve after a release of the same attempt is rejected with `released`
    * (the release was a countermeasure against a late reserve).
+   * @throws ContradictsRecordsError when the attempt holds a reservation of another order or of other lines.
    */
   async reserve(tx: Tx, cmd: ReserveStock): Promise<ReserveOutcome> {
     const existing = await this.lockReservation(tx, cmd.sagaId);
-    if (existing) return outcomeOf(existing.status, existing.reason);
+    if (existing) {
+      checkOrder(existing, cmd);
+      // A release that came first recorded no lines; anything else must be the same reservation asked again.
+      if (existing.status !== 'RELEASED' && unitsOf(existing.items) !== unitsOf(cmd.items))
+        throw new ContradictsRecordsError(
+          `saga ${cmd.sagaId} reserved ${unitsOf(existing.items)}; this ${Subjects.InventoryReserve} asks for ${unitsOf(cmd.items)}`,
+        );
+      return outcomeOf(existing);
+    }
 
     const wanted = sumBySku(cmd.items);
     const skus = [...wanted.keys()].sort();
@@ -61,7 +71,7 @@ export class StockService {
               reason: 'out_of_stock',
               detail: short.map((s) => `${s}: wanted ${wanted.get(s)}, available ${available.get(s)}`).join('; '),
             }
-          : { reserved: true };
+          : { reserved: true, items: cmd.items };
 
     if (outcome.reserved) await this.move(tx, wanted, 'available', 'reserved');
     await tx.query('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
@@ -78,9 +88,11 @@ export class StockService {
    * Returns an attempt's reserved units to `available`. Idempotent; a release with no reservation records
    * one as RELEASED (which blocks a late reserve of that attempt).
    * @throws PermanentError when the reservation was committed (sold units are never released).
+   * @throws ContradictsRecordsError when the attempt's reservation is another order's.
    */
   async release(tx: Tx, cmd: ReleaseStock): Promise<void> {
     const existing = await this.lockReservation(tx, cmd.sagaId);
+    if (existing) checkOrder(existing, cmd);
     if (!existing) {
       await tx.query(
         `insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`,
@@ -98,9 +110,11 @@ export class StockService {
   /**
    * The attempt's reserved units become sold (after the saga's pivot). Idempotent.
    * @throws PermanentError when the attempt has no reservation to commit (never reserved, rejected or released).
+   * @throws ContradictsRecordsError when the attempt's reservation is another order's.
    */
   async commit(tx: Tx, cmd: CommitStock): Promise<void> {
     const existing = await this.lockReservation(tx, cmd.sagaId);
+    if (existing) checkOrder(existing, cmd);
     if (existing?.status === 'COMMITTED') return;
     if (existing?.status !== 'RESERVED') {
       throw new PermanentError(`saga ${cmd.sagaId} has no reservation to commit (${existing ? existing.status : 'none'})`);
@@ -164,8 +178,21 @@ export class StockService {
   }
 }
 
-function outcomeOf(status: ReservationStatus, reason: StockRejectReason | null): ReserveOutcome {
-  if (status === 'RESERVED' || status === 'COMMITTED') return { reserved: true };
+/** @throws ContradictsRecordsError when the command names another order than the attempt's reservation. */
+function checkOrder(existing: ReservationRow, cmd: { orderId: string; sagaId: string }): void {
+  if (existing.order_id !== cmd.orderId)
+    throw new ContradictsRecordsError(`saga ${cmd.sagaId} holds the reservation of order ${existing.order_id}, not of ${cmd.orderId}`);
+}
+
+/** Units per SKU, sorted: `BOOK×2 PEN×1`. */
+const unitsOf = (lines: StockLine[]): string =>
+  [...sumBySku(lines)]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([sku, n]) => `${sku}×${n}`)
+    .join(' ');
+
+function outcomeOf({ status, reason, items }: ReservationRow): ReserveOutcome {
+  if (status === 'RESERVED' || status === 'COMMITTED') return { reserved: true, items };
   if (status === 'RELEASED') return { reserved: false, reason: 'released', detail: 'the attempt was released before it was reserved' };
   return { reserved: false, reason: reason ?? 'out_of_stock' };
 }

@@ -1,4 +1,5 @@
 import { Subjects } from '@orderflow/contracts';
+import { UnexpectedReplyError } from '@orderflow/messaging';
 import { SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, STEP_TIMEOUT, Transition } from '../saga/saga.engine';
 import { PlaceOrderData, placeOrderSaga } from './place-order.saga';
 
@@ -30,8 +31,10 @@ class Script {
     this.last = this.engine.begin(order);
     return this;
   }
+  /** A reply; `inventory.evt.reserved` holds the order's lines unless `body` says otherwise. */
   reply(subject: string, body: object = {}) {
-    this.last = this.engine.onReply(this.state, order, subject, { orderId: order.orderId, ...body });
+    const defaults = subject === Subjects.InventoryReserved ? { items: order.items.map(({ sku, quantity }) => ({ sku, quantity })) } : {};
+    this.last = this.engine.onReply(this.state, order, subject, { orderId: order.orderId, ...defaults, ...body });
     return this;
   }
   local(ok: boolean, reason = 'order_not_pending') {
@@ -119,6 +122,37 @@ describe('PlaceOrder saga', () => {
       'createOrder:SUCCEEDED',
       'commitReservation:SUCCEEDED',
     );
+  });
+
+  it('refuses a reply that contradicts the command (another amount, currency or lines): nothing changes, the real reply still counts', () => {
+    const s = new Script().start();
+    const before = s.state;
+    expect(() => s.reply(Subjects.InventoryReserved, { items: [{ sku: 'BOOK', quantity: 1 }] })).toThrow(
+      /^unexpected_reply: inventory.evt.reserved holds BOOK×1; saga .* reserved BOOK×2 PEN×1$/,
+    );
+    expect(s.state).toBe(before);
+    // The same units split into other lines, in another order, are the same reservation.
+    s.reply(Subjects.InventoryReserved, {
+      items: [
+        { sku: 'PEN', quantity: 1 },
+        { sku: 'BOOK', quantity: 1 },
+        { sku: 'BOOK', quantity: 1 },
+      ],
+    }).expectCommand(Subjects.PaymentCharge);
+    expect(() => s.reply(Subjects.PaymentCharged, { amount: 0, currency: 'USD' })).toThrow(
+      /^unexpected_reply: payment.evt.charged of 0 USD; saga .* charged 2800 USD$/,
+    );
+    expect(() => s.reply(Subjects.PaymentCharged, { amount: 2800, currency: 'EUR' })).toThrow(UnexpectedReplyError);
+    s.expectStatus('RUNNING').expectRemaining('createOrder', 'commitReservation');
+    s.reply(Subjects.PaymentDeclined, { reason: 'insufficient_funds' }).expectCommand(Subjects.InventoryRelease);
+  });
+
+  it('a forged reply for a step it no longer waits on is ignored quietly, whatever it says', () => {
+    const s = new Script()
+      .start()
+      .reply(Subjects.InventoryReserved)
+      .reply(Subjects.InventoryReserved, { items: [{ sku: 'X', quantity: 9 }] });
+    expect(s.last.ignored).toBe(true);
   });
 
   it('after the pivot a step without reply is re-sent, never compensated; out of sends the saga is FAILED and its late reply completes it', () => {

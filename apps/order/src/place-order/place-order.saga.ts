@@ -1,6 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { CancelReason, OrderCreated, OrderLine, orderTotal, PaymentDeclined, StockRejected, Subjects } from '@orderflow/contracts';
-import { PermanentError } from '@orderflow/messaging';
+import {
+  CancelReason,
+  OrderCreated,
+  OrderLine,
+  orderTotal,
+  PaymentCharged,
+  PaymentDeclined,
+  StockLine,
+  StockRejected,
+  StockReserved,
+  Subjects,
+} from '@orderflow/contracts';
+import { PermanentError, UnexpectedReplyError } from '@orderflow/messaging';
 import type { Tx } from '@orderflow/persistence';
 import { SagaDefinition, StepResult } from '../saga/saga.engine';
 
@@ -50,6 +61,33 @@ export async function acceptOrder(tx: Tx, data: PlaceOrderData): Promise<boolean
 }
 
 const ok = (): StepResult => ({ ok: true });
+
+/** Units per SKU, sorted: `BOOK×2 PEN×1` (what a reservation holds, however its lines were split). */
+const unitsBySku = (lines: StockLine[]): string => {
+  const units = new Map<string, number>();
+  for (const l of lines) units.set(l.sku, (units.get(l.sku) ?? 0) + l.quantity);
+  return [...units]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([sku, n]) => `${sku}×${n}`)
+    .join(' ');
+};
+
+/** The reservation must hold exactly the attempt's lines. @throws UnexpectedReplyError otherwise. */
+const reserved = (body: StockReserved, d: PlaceOrderData): StepResult => {
+  const got = unitsBySku(body.items);
+  const wanted = unitsBySku(d.items);
+  if (got !== wanted) throw new UnexpectedReplyError(`${Subjects.InventoryReserved} holds ${got}; saga ${d.sagaId} reserved ${wanted}`);
+  return ok();
+};
+
+/** The charge must be the attempt's amount in its currency. @throws UnexpectedReplyError otherwise. */
+const charged = (body: PaymentCharged, d: PlaceOrderData): StepResult => {
+  if (body.amount !== d.total || body.currency !== d.currency)
+    throw new UnexpectedReplyError(
+      `${Subjects.PaymentCharged} of ${body.amount} ${body.currency}; saga ${d.sagaId} charged ${d.total} ${d.currency}`,
+    );
+  return ok();
+};
 const rejected = (body: StockRejected | PaymentDeclined): StepResult => ({ ok: false, reason: body.reason, detail: body.detail });
 
 /**
@@ -84,7 +122,7 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
         subject: Subjects.InventoryReserve,
         body: { orderId: d.orderId, sagaId: d.sagaId, items: d.items.map(({ sku, quantity }) => ({ sku, quantity })) },
       }),
-      onReply: { [Subjects.InventoryReserved]: ok, [Subjects.InventoryRejected]: rejected },
+      onReply: { [Subjects.InventoryReserved]: reserved, [Subjects.InventoryRejected]: rejected },
       compensation: {
         name: 'releaseStock',
         invoke: (d) => ({ subject: Subjects.InventoryRelease, body: { orderId: d.orderId, sagaId: d.sagaId } }),
@@ -97,7 +135,7 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
         subject: Subjects.PaymentCharge,
         body: { orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId, amount: d.total, currency: d.currency },
       }),
-      onReply: { [Subjects.PaymentCharged]: ok, [Subjects.PaymentDeclined]: rejected },
+      onReply: { [Subjects.PaymentCharged]: charged, [Subjects.PaymentDeclined]: rejected },
       compensation: {
         name: 'refundPayment',
         invoke: (d) => ({ subject: Subjects.PaymentRefund, body: { orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId } }),

@@ -31,8 +31,12 @@ export type StepResult = { ok: true } | { ok: false; reason: string; detail?: st
 /** A command a step sends: a subject of `MessageTypes` with a body of its class (checked at compile time). */
 export type Command = Message;
 
-/** Reply subject → how that reply ends the step, the body typed by the subject's class. */
-export type ReplyHandlers = { [S in MessageSubject]?: (body: MessageOf<S>) => StepResult };
+/**
+ * Reply subject → how that reply ends the step, the body typed by the subject's class, given the saga's data to check
+ * it against. A reply that contradicts what the step asked for (another amount, other lines) throws
+ * `UnexpectedReplyError`: it changes nothing and is dead-lettered, never applied.
+ */
+export type ReplyHandlers<D = any> = { [S in MessageSubject]?: (body: MessageOf<S>, data: D) => StepResult };
 
 /** What every saga's data carries: the attempt's id, which participants key their effects on. */
 export interface SagaData {
@@ -60,8 +64,8 @@ export interface SagaStep<D> {
   name: string;
   /** A remote step: the command to send to a participant. */
   invoke?: (data: D) => Command;
-  /** For a remote step: reply subject → how that reply ends the step. */
-  onReply?: ReplyHandlers;
+  /** For a remote step: reply subject → how that reply ends the step (checked against the saga's data). */
+  onReply?: ReplyHandlers<D>;
   /**
    * A local step: run by the orchestrator in the saga's own transaction (its writes commit with the saga's state).
    * The engine only sees that the step is local; the orchestrator calls the function.
@@ -173,7 +177,9 @@ export class SagaEngine<D extends SagaData> {
   }
 
   /**
-   * A participant replied. Replies that concern nothing the saga waits on are ignored (stale, duplicate).
+   * A participant replied. Replies that concern nothing the saga waits on are ignored (stale, duplicate); a reply
+   * for the step it waits on is checked by the step's handler against what the step asked for.
+   * @throws UnexpectedReplyError (from the step's handler) when the reply contradicts the command: nothing changes.
    * The late reply of what the saga gave up on (a FAILED action after the pivot, a compensation out of
    * sends) still counts: the saga carries on from there (noted in its history).
    */
@@ -181,17 +187,17 @@ export class SagaEngine<D extends SagaData> {
     if (this.compensating(state)) return this.onCompensationReply(state, data, subject);
     const step = this.definition.steps[state.step];
     const last = state.history[state.history.length - 1];
-    const handle = step?.onReply?.[subject as MessageSubject] as ((body: unknown) => StepResult) | undefined;
+    const handle = step?.onReply?.[subject as MessageSubject] as ((body: unknown, data: D) => StepResult) | undefined;
     if (!handle || last?.name !== step.name) return this.ignore(state);
     if (state.status === 'FAILED' && last.status === 'FAILED') {
       const reopened = this.update(state, state.history.length - 1, {
         status: 'RUNNING',
         note: `late reply ${subject} after the saga had FAILED: resumed`,
       });
-      return this.finishStep({ ...reopened, status: 'RUNNING' }, data, handle(body));
+      return this.finishStep({ ...reopened, status: 'RUNNING' }, data, handle(body, data));
     }
     if (state.status !== 'RUNNING' || last.status !== 'RUNNING') return this.ignore(state);
-    return this.finishStep(state, data, handle(body));
+    return this.finishStep(state, data, handle(body, data));
   }
 
   /**

@@ -8,7 +8,7 @@ import {
   MAX_MINOR_UNITS,
   RefundPayment,
 } from '@orderflow/contracts';
-import { PermanentError } from '@orderflow/messaging';
+import { ContradictsRecordsError, PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 
 export type ChargeOutcome = { charged: true; amount: number } | { charged: false; reason: DeclineReason; detail?: string };
@@ -39,12 +39,17 @@ export class AccountsService {
    * Charges a saga attempt once; a repeated charge returns the first outcome; a charge after a refund of the
    * attempt is declined (`refunded`), and so is one while another attempt of the order holds an un-refunded
    * charge (`already_charged`).
+   * @throws ContradictsRecordsError when the attempt's entries are another order's or customer's, or it was charged
+   *   another amount or currency.
    */
   async charge(tx: Tx, cmd: ChargePayment): Promise<ChargeOutcome> {
     const account = await this.lock(tx, cmd.customerId);
-    const entries = await this.entriesOf(tx, cmd.orderId);
-    const mine = entries.filter((e) => e.saga_id === cmd.sagaId);
+    const { entries, mine } = await this.entriesOf(tx, cmd);
     const charge = mine.find((e) => e.kind === 'CHARGE');
+    if (charge && (charge.amount !== cmd.amount || charge.currency !== cmd.currency))
+      throw new ContradictsRecordsError(
+        `saga ${cmd.sagaId} was charged ${charge.amount} ${charge.currency}; this charge asks for ${cmd.amount} ${cmd.currency}`,
+      );
     if (charge) return { charged: true, amount: charge.amount };
     const decline = mine.find((e) => e.kind === 'DECLINE');
     if (decline) return { charged: false, reason: decline.reason as DeclineReason };
@@ -75,10 +80,14 @@ export class AccountsService {
     return outcome;
   }
 
-  /** Returns an attempt's charge to the balance. Idempotent; with no charge it records a zero refund that blocks a late charge. */
+  /**
+   * Returns an attempt's charge to the balance. Idempotent; with no charge it records a zero refund that blocks a late
+   * charge. It touches only that attempt's charge.
+   * @throws ContradictsRecordsError when the attempt's entries are another order's or customer's.
+   */
   async refund(tx: Tx, cmd: RefundPayment): Promise<number> {
     const account = await this.lock(tx, cmd.customerId);
-    const mine = (await this.entriesOf(tx, cmd.orderId)).filter((e) => e.saga_id === cmd.sagaId);
+    const { mine } = await this.entriesOf(tx, cmd);
     const refund = mine.find((e) => e.kind === 'REFUND');
     if (refund) return refund.amount;
     const charge = mine.find((e) => e.kind === 'CHARGE');
@@ -153,11 +162,25 @@ export class AccountsService {
     return row;
   }
 
-  /** Every entry of an order, all attempts. */
-  private entriesOf(tx: Tx, orderId: string) {
-    return tx.query<EntryRow>('select saga_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 for update', [
-      orderId,
-    ]);
+  /**
+   * The ledger entries of `cmd`'s order (all attempts) and of its attempt (whichever order they name), locked.
+   * @throws ContradictsRecordsError when the attempt's entries belong to another order or customer than `cmd` names.
+   */
+  private async entriesOf(
+    tx: Tx,
+    cmd: { sagaId: string; orderId: string; customerId: string },
+  ): Promise<{ entries: EntryRow[]; mine: EntryRow[] }> {
+    const rows = await tx.query<EntryRow & { order_id: string }>(
+      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2 for update',
+      [cmd.orderId, cmd.sagaId],
+    );
+    const mine = rows.filter((r) => r.saga_id === cmd.sagaId);
+    const other = mine.find((r) => r.order_id !== cmd.orderId || r.customer_id !== cmd.customerId);
+    if (other)
+      throw new ContradictsRecordsError(
+        `saga ${cmd.sagaId} is of order ${other.order_id} and customer ${other.customer_id}, not order ${cmd.orderId} and customer ${cmd.customerId}`,
+      );
+    return { entries: rows.filter((r) => r.order_id === cmd.orderId), mine };
   }
 
   private record(

@@ -29,7 +29,15 @@ export class RestockSku {
   quantity!: number;
 }
 
-export class StockReserved extends OrderScoped {}
+/** `inventory.evt.reserved`: the attempt's reservation holds these lines (the saga checks them against its own). */
+export class StockReserved extends OrderScoped {
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(Limits.orderLines)
+  @ValidateNested({ each: true })
+  @Type(() => StockLine)
+  items!: StockLine[];
+}
 
 export const StockRejectReasons = ['out_of_stock', 'unknown_sku', 'released'] as const;
 export type StockRejectReason = (typeof StockRejectReasons)[number];
