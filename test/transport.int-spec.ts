@@ -21,6 +21,7 @@ import { adminDb, Config, loadConfig, ServiceModule, startService } from '@order
 import { JetStreamContext, reply } from '@orderflow/transport';
 import { notificationMigrations } from '../apps/notification/src/notification.module';
 import { DataSource } from 'typeorm';
+import { provisionNats } from './support/provision';
 import { waitFor } from './support/stack';
 
 /** What the test controller saw, per order id. */
@@ -109,6 +110,7 @@ describe('JetStream transport', () => {
     ns = new Namespace(id);
     nc = await connect({ servers: config.NATS_URL });
     jsm = await nc.jetstreamManager();
+    await provisionNats(config);
     app = await startService(testModule([TestController]), config);
   });
   afterAll(async () => {

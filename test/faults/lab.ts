@@ -6,7 +6,7 @@ import { connect, JetStreamManager, NatsConnection } from 'nats';
 import { Pool } from 'pg';
 import { Namespace, StreamName, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, natsServers } from '@orderflow/messaging';
-import { ServiceName, ServiceNames } from '@orderflow/runtime';
+import { loadConfig, ServiceName, ServiceNames } from '@orderflow/runtime';
 import {
   freePort,
   NatsControl,
@@ -16,6 +16,7 @@ import {
   startPrivateNats,
   startPrivatePostgres,
 } from '../../apps/cli/src/stack/infra';
+import { provisionNats } from '../support/provision';
 import { waitFor } from '../support/stack';
 
 /**
@@ -161,6 +162,7 @@ export class Pipeline {
   async start(instances = 1): Promise<void> {
     this.nc = await connect({ servers: natsServers(this.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     this.jsm = await this.nc.jetstreamManager();
+    await provisionNats(loadConfig(this.env));
     for (let n = 1; n <= instances; n++) {
       const batch = ServiceNames.map((app) => new AppInstance(app, n, this.env, join(this.logDir, `${this.name}-${app}-${n}.log`)));
       this.instances.push(...batch);

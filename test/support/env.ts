@@ -2,3 +2,8 @@
 // pairs): each takes any free HTTP port for its metrics and health, advertised on loopback.
 process.env.METRICS_PORT ??= '0';
 process.env.METRICS_PUBLIC_HOST ??= '127.0.0.1';
+// Integration tests use the shared NATS server, which lets anyone in: no identities (the broker-auth test starts a
+// private server with `orderflow setup`'s config and sets its own). A secrets folder that does not exist, so keys a
+// developer's `npm start` left in .orderflow/ are not picked up.
+process.env.ORDERFLOW_INSECURE ??= '1';
+process.env.ORDERFLOW_SECRETS ??= '/nonexistent/orderflow-test-secrets';

@@ -20,7 +20,7 @@ import {
   QueryReply,
   Subjects,
 } from '@orderflow/contracts';
-import { isNatsAuthFailure, natsConnectProblem, natsServers } from '@orderflow/messaging';
+import { isNatsAuthFailure, natsAuthOptions, NatsCredentials, natsConnectProblem, natsServers } from '@orderflow/messaging';
 import type { EndpointData } from '@orderflow/transport';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
@@ -51,12 +51,19 @@ export class PipelineClient {
   ) {}
 
   /**
-   * `url` is one server or a comma-separated list; `replicas` is what the CLI's own bucket gets (NATS_STREAM_REPLICAS).
-   * @throws CliFailure naming the URL when NATS does not answer.
+   * `url` is one server or a comma-separated list; `replicas` is what the CLI's own bucket gets (NATS_STREAM_REPLICAS);
+   * `creds` the identity it connects as (anonymous without).
+   * @throws CliFailure naming the URL when NATS does not answer or refuses the credentials.
    */
-  static async connect(url: string, namespace: string, replicas = 1): Promise<PipelineClient> {
+  static async connect(url: string, namespace: string, replicas = 1, creds?: NatsCredentials): Promise<PipelineClient> {
     try {
-      const nc = await connect({ servers: natsServers(url), timeout: 3000, maxReconnectAttempts: 0, name: 'orderflow-cli' });
+      const nc = await connect({
+        servers: natsServers(url),
+        timeout: 3000,
+        maxReconnectAttempts: 0,
+        name: `orderflow-cli${creds ? ` (${creds.identity})` : ''}`,
+        ...natsAuthOptions(creds),
+      });
       return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas);
     } catch (e) {
       const problem = natsConnectProblem(url, e);

@@ -1,22 +1,61 @@
 import { userInfo } from 'node:os';
 import { Command } from 'commander';
-import { Config, durationMs, loadConfig } from '@orderflow/runtime';
+import { operatorIdentity } from '@orderflow/contracts';
+import type { NatsCredentials } from '@orderflow/messaging';
+import { Config, ConfigError, durationMs, loadConfig, natsCredentials } from '@orderflow/runtime';
 import { UsageError } from './cli.errors';
 import { PipelineClient } from './client';
+import { privateNatsUrl } from './stack/deployment';
 
-/** The configuration the CLI runs with: the environment (same variables as the apps) plus global flags. */
+/**
+ * The configuration the CLI runs with: the environment (same variables as the apps) plus global flags. Without
+ * `--nats-url` or `NATS_URL`, the private nats-server that `npm start` / `npm run demo` started (recorded under
+ * `ORDERFLOW_DATA_DIR`, default `.orderflow`) is used while it runs.
+ */
 export function cliConfig(cmd: Command): Config {
   const opts = cmd.optsWithGlobals() as { natsUrl?: string; namespace?: string };
   const env = { ...process.env };
   if (opts.natsUrl) env.NATS_URL = opts.natsUrl;
+  else if (!env.NATS_URL) env.NATS_URL = privateNatsUrl(env.ORDERFLOW_DATA_DIR ?? '.orderflow');
   if (opts.namespace !== undefined) env.ORDERFLOW_NAMESPACE = opts.namespace;
   return loadConfig(env);
 }
 
-/** Connects, runs `work`, always closes. */
+/** The operator name of whoever runs the CLI: `ORDERFLOW_OPERATOR`, else the OS user (lower-cased, `[a-z0-9_-]`). */
+export function currentOperator(): string {
+  const name = process.env.ORDERFLOW_OPERATOR || userInfo().username || 'operator';
+  const clean = name
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 32);
+  return clean || 'operator';
+}
+
+/**
+ * The CLI connects as the current operator (`operator-<name>`, its key in ORDERFLOW_SECRETS).
+ * @throws ConfigError naming `orderflow setup operator add NAME` when the operator has no key.
+ */
+export function cliCredentials(config: Config): NatsCredentials {
+  const identity = operatorIdentity(currentOperator());
+  try {
+    return natsCredentials(config, identity);
+  } catch (e) {
+    if (e instanceof ConfigError && /^no NATS secret/.test(e.message))
+      throw new ConfigError(`${e.message.replace('run `orderflow setup`', `run \`orderflow setup operator add ${currentOperator()}\``)}`);
+    throw e;
+  }
+}
+
+/** Connects as the current operator, runs `work`, always closes. */
 export async function withClient<T>(cmd: Command, work: (client: PipelineClient, config: Config) => Promise<T>): Promise<T> {
   const config = cliConfig(cmd);
-  const client = await PipelineClient.connect(config.NATS_URL, config.ORDERFLOW_NAMESPACE, config.NATS_STREAM_REPLICAS);
+  const client = await PipelineClient.connect(
+    config.NATS_URL,
+    config.ORDERFLOW_NAMESPACE,
+    config.NATS_STREAM_REPLICAS,
+    cliCredentials(config),
+  );
   try {
     return await work(client, config);
   } finally {
@@ -62,7 +101,7 @@ export const collect = (value: string, all: string[]) => [...all, value];
 
 /** Who is acting: `--operator`, else the OS user. */
 export function operatorOf(opts: { operator?: string }): string {
-  return opts.operator || userInfo().username || 'unknown';
+  return opts.operator || currentOperator();
 }
 
 /** Waits so that calls to the returned function happen at most `perSecond` times a second. */

@@ -12,6 +12,7 @@ import { ordersCommand } from './commands/orders.command';
 import { publishCommand } from './commands/publish.command';
 import { sagaCommand } from './commands/saga.command';
 import { servicesCommand } from './commands/services.command';
+import { setupCommand } from './commands/setup.command';
 import { stockCommand } from './commands/stock.command';
 import { topCommand } from './commands/top.command';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     topCommand(),
     accountsCommand(),
     servicesCommand(),
+    setupCommand(),
     dbCommand(),
     demoCommand(),
     benchCommand(),

@@ -93,10 +93,12 @@ export class ConsumerRunner {
     this.metrics?.consumed.inc({ subject: this.client.ns.logical(m.subject), consumer: spec.durable, outcome });
   }
 
-  /** Creates the durable consumer if needed and starts consuming into `handler`. */
+  /**
+   * Starts consuming the durable consumer `spec` (provisioned by `orderflow setup`) into `handler`.
+   * @throws TopologyMissingError when the consumer or its stream does not exist.
+   */
   async start(spec: ConsumerSpec, handler: BatchHandler): Promise<void> {
-    await this.client.ensureConsumer(spec, this.policy.maxDeliver, this.policy.ackWaitMs);
-    const consumer = await this.client.js.consumers.get(this.client.ns.stream(spec.stream), spec.durable);
+    const consumer = await this.client.consumer(spec);
     // Short pulls (5 s, idle heartbeat 2.5 s): a pull lost with its server or consumer leader (a node of a cluster
     // killed) is noticed after two missed heartbeats and re-issued, in ~5 s instead of the default 30 s pulls' ~45 s.
     const messages = await consumer.consume({ max_messages: Math.min(this.policy.maxBatch * 2, 1024), expires: PULL_EXPIRES_MS });

@@ -41,6 +41,11 @@ export class UnreachableError extends Error {
   override name = 'UnreachableError';
 }
 
+/** A stream or durable consumer the app needs does not exist: `orderflow setup` provisions them (apps never create them). */
+export class TopologyMissingError extends Error {
+  override name = 'TopologyMissingError';
+}
+
 /** NATS answered but refused the credentials (authorization violation). The message names the URL. */
 export class NatsAuthError extends Error {
   override name = 'NatsAuthError';

@@ -3,6 +3,7 @@ export {
   NatsAuthError,
   NotFoundError,
   PermanentError,
+  TopologyMissingError,
   UnavailableError,
   UnexpectedReplyError,
   UnreachableError,
@@ -11,8 +12,16 @@ export { classify } from './failure';
 export type { FailureClass } from './failure';
 export { causedBy, encodeBody } from './message';
 export type { InboundMessage, OutgoingMessage } from './message';
-export { deleteNamespaceStreams, isNatsAuthFailure, JetStreamClient, natsConnectProblem, natsServers } from './jetstream.client';
-export type { StreamLimits } from './jetstream.client';
+export {
+  deleteNamespaceStreams,
+  isNatsAuthFailure,
+  JetStreamClient,
+  natsAuthOptions,
+  natsConnectProblem,
+  natsServers,
+  provisionTopology,
+} from './jetstream.client';
+export type { NatsCredentials, ProvisionOptions, StreamLimits } from './jetstream.client';
 export { fingerprintOf } from './dead-letter';
 export type { DeadLetterReason } from './dead-letter';
 export { ConsumerRunner } from './consumer.runner';

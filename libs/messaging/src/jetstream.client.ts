@@ -6,14 +6,24 @@ import {
   JetStreamClient as NatsJetStream,
   JetStreamManager,
   NatsConnection,
+  nkeyAuthenticator,
   NatsError,
   PubAck,
   RetentionPolicy,
   StorageType,
 } from 'nats';
-import { ConsumerSpec, DLQ_STATE_BUCKET, maxDeliveriesAdvisory, Namespace, StreamName, Streams, WorkStreams } from '@orderflow/contracts';
+import {
+  ConsumerSpec,
+  Consumers,
+  DLQ_STATE_BUCKET,
+  maxDeliveriesAdvisory,
+  Namespace,
+  StreamName,
+  Streams,
+  WorkStreams,
+} from '@orderflow/contracts';
 import type { Logger } from 'pino';
-import { NatsAuthError, UnreachableError } from './errors';
+import { NatsAuthError, TopologyMissingError, UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
 
 /** How long and how much the streams keep (milliseconds, bytes). */
@@ -24,6 +34,21 @@ export interface StreamLimits {
   /** Copies of each stream on a cluster (JetStream's `num_replicas`; R3 survives the loss of one server). */
   replicas: number;
 }
+
+/**
+ * How a connection authenticates: as `identity`, with its nkey `seed` (NATS "NKeys" authentication: the server sends a
+ * nonce, the client signs it), replies on its private `inboxPrefix` (nats.js `inboxPrefix`; the server lets only this
+ * identity subscribe there). No seed: an anonymous connection (a broker without authentication).
+ */
+export interface NatsCredentials {
+  identity: string;
+  inboxPrefix: string;
+  seed?: Uint8Array;
+}
+
+/** nats.js connection options for `creds`. */
+export const natsAuthOptions = (creds?: NatsCredentials) =>
+  creds ? { inboxPrefix: creds.inboxPrefix, ...(creds.seed ? { authenticator: nkeyAuthenticator(creds.seed) } : {}) } : {};
 
 /** The servers of `NATS_URL`: one URL or a comma-separated list of a cluster's. */
 export const natsServers = (url: string): string[] =>
@@ -58,6 +83,32 @@ export async function deleteNamespaceStreams(jsm: JetStreamManager, ns: Namespac
   await jsm.streams.delete(`KV_${ns.stream(DLQ_STATE_BUCKET)}`).catch(() => undefined);
 }
 
+/** What `provisionTopology` sets on the streams and durable consumers. */
+export interface ProvisionOptions extends StreamLimits {
+  /** The apps' MAX_DELIVER: the consumers' server-side limit is one more (the apps dead-letter on their last attempt). */
+  maxDeliver: number;
+  ackWaitMs: number;
+}
+
+/**
+ * Creates or updates every stream, every durable consumer of the topology and the `DLQ_STATE` bucket (idempotent).
+ * Only `orderflow setup` (and tests, on a broker without authentication) call it: the apps' identities may not manage
+ * streams or consumers. Returns the names provisioned.
+ */
+export async function provisionTopology(client: JetStreamClient, opts: ProvisionOptions): Promise<string[]> {
+  const streams = Object.keys(Streams) as StreamName[];
+  await client.ensureStreams(streams, opts);
+  const consumers = Object.values(Consumers);
+  for (const spec of consumers) await client.ensureConsumer(spec, opts.maxDeliver, opts.ackWaitMs);
+  const bucket = client.ns.stream(DLQ_STATE_BUCKET);
+  await client.js.views.kv(bucket, { replicas: opts.replicas });
+  return [
+    ...streams.map((s) => `stream ${client.ns.stream(s)}`),
+    ...consumers.map((c) => `consumer ${client.ns.stream(c.stream)}/${c.durable}`),
+    `bucket ${bucket}`,
+  ];
+}
+
 /**
  * One NATS connection with its JetStream contexts, bound to a namespace.
  * Source: nats.js JetStream API (`jetstreamManager`, `jetstream().publish` with `msgID` for
@@ -89,13 +140,21 @@ export class JetStreamClient {
   }
 
   /**
-   * Connects to `url`.
+   * Connects to `url` as `creds` (anonymously without them).
+   * @throws NatsAuthError when the server refuses the credentials.
    * @throws UnreachableError when the server does not answer within `timeoutMs`, or has no JetStream.
    */
-  static async connect(url: string, ns: Namespace, log: Logger, name: string, timeoutMs = 5000): Promise<JetStreamClient> {
+  static async connect(
+    url: string,
+    ns: Namespace,
+    log: Logger,
+    name: string,
+    creds?: NatsCredentials,
+    timeoutMs = 5000,
+  ): Promise<JetStreamClient> {
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: natsServers(url), name, timeout: timeoutMs, maxReconnectAttempts: -1 });
+      nc = await connect({ servers: natsServers(url), name, timeout: timeoutMs, maxReconnectAttempts: -1, ...natsAuthOptions(creds) });
     } catch (e) {
       const problem = natsConnectProblem(url, e);
       throw isNatsAuthFailure(e) ? new NatsAuthError(problem, { cause: e }) : new UnreachableError(problem, { cause: e });
@@ -210,6 +269,23 @@ export class JetStreamClient {
       }
     }
     await update();
+  }
+
+  /**
+   * The durable consumer `spec`, which `orderflow setup` created.
+   * @throws TopologyMissingError naming it (and `orderflow setup`) when it or its stream does not exist.
+   */
+  async consumer(spec: ConsumerSpec) {
+    const stream = this.ns.stream(spec.stream);
+    try {
+      return await this.js.consumers.get(stream, spec.durable);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      throw new TopologyMissingError(
+        `durable consumer ${spec.durable} on stream ${stream} does not exist (${(e as Error).message}): run \`orderflow setup\``,
+        { cause: e },
+      );
+    }
   }
 
   /**

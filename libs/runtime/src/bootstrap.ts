@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
-import { ConsumerRunner, NatsAuthError, UnreachableError } from '@orderflow/messaging';
+import { ConsumerRunner, NatsAuthError, TopologyMissingError, UnreachableError } from '@orderflow/messaging';
 import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
 import { ErrorPassthroughFilter, JetStreamServer, MessageValidationPipe, ServiceEndpoints } from '@orderflow/transport';
 import { PipelineMetrics, startTracing } from '@orderflow/telemetry';
@@ -81,6 +81,7 @@ export async function runServiceMain(name: string, module: (config: Config) => D
       err instanceof ConfigError ||
       err instanceof UnreachableError ||
       err instanceof NatsAuthError ||
+      err instanceof TopologyMissingError ||
       err instanceof DatabaseUnreachableError ||
       err instanceof DatabaseAuthError;
     process.stderr.write(`${name}: ${known ? err.message : (err.stack ?? err.message)}\n`);

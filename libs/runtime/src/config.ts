@@ -54,6 +54,20 @@ export class EnvConfig {
   @Matches(/^[A-Za-z0-9_-]*$/, { message: 'ORDERFLOW_NAMESPACE must match [A-Za-z0-9_-]*' })
   ORDERFLOW_NAMESPACE = '';
 
+  /**
+   * The folder of the identities' secrets (`<identity>.nk`, an nkey seed each, mode 0600), written by `orderflow setup`.
+   * Each app connects to NATS as its own identity with its own file.
+   */
+  @IsString()
+  ORDERFLOW_SECRETS = '.orderflow/secrets';
+
+  /**
+   * `1`: connect to NATS without credentials, on a broker that lets anyone in (development, tests). Any client on such a
+   * broker can act as any service; every app logs a warning saying so.
+   */
+  @IsIn(['', '0', '1'])
+  ORDERFLOW_INSECURE = '';
+
   @IsString()
   PGHOST = '127.0.0.1';
 

@@ -4,4 +4,5 @@ export type { Logger } from './logger';
 export { LOGGER, openServiceDatabase, SERVICE_NAME, ServiceModule } from './service.module';
 export type { ServiceDefinition } from './service.module';
 export { runServiceMain, startService } from './bootstrap';
+export { natsCredentials, secretFileOf } from './credentials';
 export { packageVersion } from './version';

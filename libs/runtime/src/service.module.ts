@@ -8,7 +8,7 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import { DataSource, MigrationInterface } from 'typeorm';
-import { Namespace, StreamName, Streams } from '@orderflow/contracts';
+import { Namespace } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient } from '@orderflow/messaging';
 import { ServiceEndpoints } from '@orderflow/transport';
 import { flushTracing, PipelineMetrics } from '@orderflow/telemetry';
@@ -28,6 +28,7 @@ import {
   Transactor,
 } from '@orderflow/persistence';
 import { adminDb, Config, EnvConfig, ServiceName, serviceDb } from './config';
+import { natsCredentials } from './credentials';
 import { createLogger, Logger } from './logger';
 import { packageVersion } from './version';
 
@@ -93,7 +94,13 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
 
   async beforeApplicationShutdown() {
     this.log.info(`${this.service} service stopping`);
-    await this.endpoints.stop();
+    // Disconnected (the broker away, or this identity's key rotated and the server dropped it): there is nothing to
+    // drain, and draining would wait for a connection that may never come back. Unacked messages are redelivered.
+    if (!this.client.connected) {
+      this.log.warn('NATS is disconnected: closing without draining');
+      await this.client.nc.close().catch(() => undefined);
+    }
+    await this.endpoints.stop().catch((e: Error) => this.log.warn({ err: e }, 'could not stop the NATS service endpoints'));
     await this.runner.stop();
     await this.relay.stop();
     await this.pruner.stop();
@@ -134,8 +141,8 @@ class ScrapeReadings {
 }
 
 /**
- * What every service app needs, wired once: validated config, logger, the NATS connection (with every
- * stream ensured), its own database role + schema + migrations, outbox relay, transactions, consumers and
+ * What every service app needs, wired once: validated config, logger, the NATS connection (as the app's own
+ * identity), its own database role + schema + migrations, outbox relay, transactions, consumers and
  * query responders. Global, so feature modules inject these directly.
  */
 @Module({})
@@ -159,25 +166,17 @@ export class ServiceModule {
         {
           provide: JetStreamClient,
           useFactory: async () => {
-            const client = await JetStreamClient.connect(
+            const creds = natsCredentials(config, def.service);
+            if (!creds.seed)
+              log.warn('ORDERFLOW_INSECURE=1: connected to NATS without credentials; any client on this broker can act as any service');
+            // Streams and consumers are `orderflow setup`'s: this identity may not create them (a missing one stops the start).
+            return JetStreamClient.connect(
               config.NATS_URL,
               new Namespace(config.ORDERFLOW_NAMESPACE),
               log,
               `orderflow-${def.service}`,
+              creds,
             );
-            // A failed start must not leave the connection open (Nest does not shut down a module that failed to init).
-            await client
-              .ensureStreams(Object.keys(Streams) as StreamName[], {
-                workMaxAgeMs: config.STREAM_MAX_AGE,
-                dlqMaxAgeMs: config.DLQ_MAX_AGE,
-                dlqMaxBytes: config.DLQ_MAX_BYTES,
-                replicas: config.NATS_STREAM_REPLICAS,
-              })
-              .catch(async (e: unknown) => {
-                await client.close();
-                throw e;
-              });
-            return client;
           },
         },
         {

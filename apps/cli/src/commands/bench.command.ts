@@ -1,15 +1,18 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
 import { Command } from 'commander';
 import { AccountBalance, Namespace, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
-import { deleteNamespaceStreams } from '@orderflow/messaging';
+import { deleteNamespaceStreams, JetStreamClient } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
-import { adminDb, loadConfig, ServiceNames } from '@orderflow/runtime';
+import { adminDb, loadConfig, natsCredentials, ServiceNames } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
-import { cliConfig, wholeNumber } from '../context';
+import { cliConfig, cliCredentials, wholeNumber } from '../context';
+import { prepareDeployment } from '../stack/deployment';
 import { AppProcesses } from '../stack/apps';
 import { requireInfrastructure } from './services.command';
 
@@ -44,10 +47,19 @@ export function benchCommand(): Command {
       const base = cliConfig(cmd);
       await requireInfrastructure(base);
       const id = `bench${process.pid}`;
-      const env = { ...process.env, NATS_URL: base.NATS_URL, ORDERFLOW_NAMESPACE: id, PGDATABASE: `orderflow_${id}`, LOG_LEVEL: 'warn' };
-      const config = loadConfig(env);
+      // Its own namespace, database, keys and (unless ORDERFLOW_INSECURE=1, or NATS_URL authenticates) private nats-server.
+      const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-'));
+      const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+      const deployment = await prepareDeployment(
+        loadConfig({ ...process.env, NATS_URL: base.NATS_URL, ORDERFLOW_NAMESPACE: id, PGDATABASE: `orderflow_${id}` }),
+        dir,
+        say,
+        { secrets: join(dir, 'secrets') },
+      );
+      const { config } = deployment;
+      const env = { ...deployment.env, LOG_LEVEL: 'warn' };
       const apps = new AppProcesses();
-      const client = await PipelineClient.connect(config.NATS_URL, id);
+      const client = await PipelineClient.connect(config.NATS_URL, id, 1, cliCredentials(config));
       try {
         await apps.startAndWait(ServiceNames, env, client);
         // Orders spread over KEYS SKUs and customers, as real traffic is: one hot stock row or account would
@@ -110,6 +122,8 @@ export function benchCommand(): Command {
         const floor = existsSync(opts.floor)
           ? await runFloor(opts.floor, {
               ...env,
+              // The floor is plain nats.js with every right: it runs on NATS_URL as given (same binary, same machine).
+              NATS_URL: base.NATS_URL,
               PGHOST: config.PGHOST,
               PGPORT: String(config.PGPORT),
               PGUSER: config.PG_ADMIN_USER,
@@ -131,6 +145,8 @@ export function benchCommand(): Command {
         await apps.stop();
         await cleanUp(client, config, id);
         await client.close();
+        await deployment.stop();
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 }
@@ -145,6 +161,14 @@ function runFloor(script: string, env: NodeJS.ProcessEnv): Promise<any> {
 }
 
 async function cleanUp(client: PipelineClient, config: ReturnType<typeof loadConfig>, id: string) {
-  await deleteNamespaceStreams(await client.nc.jetstreamManager(), new Namespace(id));
+  // As `setup`: the operator's identity may not delete streams.
+  const admin = await JetStreamClient.connect(
+    config.NATS_URL,
+    new Namespace(id),
+    pino({ level: 'silent' }),
+    'orderflow-bench',
+    natsCredentials(config, 'setup'),
+  );
+  await deleteNamespaceStreams(admin.jsm, new Namespace(id)).finally(() => admin.close());
   await dropDatabase(adminDb(config));
 }

@@ -3,26 +3,15 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { AccountBalance, formatMoney, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
-import { loadConfig, ServiceName, ServiceNames } from '@orderflow/runtime';
-import { CliFailure } from '../cli.errors';
+import { ServiceName, ServiceNames } from '@orderflow/runtime';
 import { PipelineClient } from '../client';
-import { cliConfig } from '../context';
+import { cliConfig, cliCredentials } from '../context';
 import { printOutcomes } from '../output';
 import { AppProcesses } from '../stack/apps';
-import { natsProblem, postgresProblem, PrivateServer, startPrivateNats, startPrivatePostgres } from '../stack/infra';
+import { Deployment, prepareDeployment } from '../stack/deployment';
 import { publishOrders } from './publish.command';
 
 const say = (line: string) => process.stderr.write(`demo: ${line}\n`);
-
-/** Runs `start`, turning a failure (initdb or pg_ctl refusing, say) into one line. */
-async function startPrivate<T>(name: string, start: () => Promise<T>): Promise<T> {
-  try {
-    return await start();
-  } catch (e) {
-    const detail = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim().split('\n')[0];
-    throw new CliFailure(`could not start a private ${name}: ${detail}`);
-  }
-}
 
 /**
  * The demo's orders, one of each outcome. Names carry a run id so every run starts from fresh stock and
@@ -69,38 +58,18 @@ export function demoCommand(): Command {
     .option('--data-dir <path>', 'where private servers and app logs go', process.env.ORDERFLOW_DATA_DIR ?? '.orderflow')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { dataDir: string; json?: boolean }, cmd: Command) => {
-      let config = cliConfig(cmd);
-      const dir = resolve(opts.dataDir, 'demo');
+      const base = cliConfig(cmd);
+      const dataDir = resolve(opts.dataDir);
+      const dir = join(dataDir, 'demo');
       mkdirSync(dir, { recursive: true });
-      const servers: PrivateServer[] = [];
       const apps = new AppProcesses();
       let client: PipelineClient | undefined;
-      const hint = 'start them with `docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats postgres`';
+      let deployment: Deployment | undefined;
       try {
-        const env: Record<string, string | undefined> = {
-          ...process.env,
-          NATS_URL: config.NATS_URL,
-          ORDERFLOW_NAMESPACE: config.ORDERFLOW_NAMESPACE,
-          LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-        };
-        const natsDown = await natsProblem(config.NATS_URL);
-        if (natsDown) {
-          const nats = await startPrivate('nats-server', () => startPrivateNats(dir));
-          if (!nats) throw new CliFailure(`${natsDown}, and nats-server is not installed; ${hint}`);
-          servers.push(nats);
-          env.NATS_URL = nats.url;
-          say(`${natsDown}; started a private ${nats.name}`);
-        }
-        const pgDown = await postgresProblem(config);
-        if (pgDown) {
-          const pg = await startPrivate('postgres', () => startPrivatePostgres(dir));
-          if (!pg) throw new CliFailure(`${pgDown}, and the PostgreSQL server is not installed; ${hint}`);
-          servers.push(pg);
-          Object.assign(env, { PGHOST: '127.0.0.1', PGPORT: String(pg.port), PG_ADMIN_USER: 'postgres', PG_ADMIN_PASSWORD: '' });
-          say(`${pgDown}; started a private ${pg.name}`);
-        }
-        config = loadConfig(env);
-        client = await PipelineClient.connect(config.NATS_URL, config.ORDERFLOW_NAMESPACE);
+        deployment = await prepareDeployment(base, dataDir, say, { privatePostgres: true });
+        const { config } = deployment;
+        const env = { ...deployment.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+        client = await PipelineClient.connect(config.NATS_URL, config.ORDERFLOW_NAMESPACE, 1, cliCredentials(config));
 
         const missing: ServiceName[] = [];
         for (const app of ServiceNames) if (!(await client.ping(app))) missing.push(app);
@@ -130,10 +99,7 @@ export function demoCommand(): Command {
         await client?.close();
         if (apps.running.length) say(`stopping ${apps.running.join(', ')}`);
         await apps.stop();
-        for (const s of servers.reverse()) {
-          say(`stopping the private ${s.name}`);
-          await s.stop().catch((e: Error) => say(`could not stop ${s.name}: ${e.message}`));
-        }
+        await deployment?.stop();
       }
     });
 }

@@ -4,6 +4,7 @@ import { CliFailure } from '../cli.errors';
 import { cliConfig, wholeNumber, withClient } from '../context';
 import { print } from '../output';
 import { AppProcesses } from '../stack/apps';
+import { prepareDeployment } from '../stack/deployment';
 import { natsProblem, postgresProblem } from '../stack/infra';
 
 const START_HINT = 'start them with `docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats postgres`';
@@ -52,24 +53,28 @@ export function servicesCommand(): Command {
     });
   services
     .command('start')
-    .description('start order, inventory, payment and notification as separate processes (Ctrl-C stops them)')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const config = cliConfig(cmd);
-      await requireInfrastructure(config);
+    .description(
+      'run setup, then start order, inventory, payment and notification as separate processes on a broker that authenticates (Ctrl-C stops them)',
+    )
+    .option('--data-dir <path>', 'where a private nats-server and its config go', process.env.ORDERFLOW_DATA_DIR ?? '.orderflow')
+    .action(async (opts: { dataDir: string }, cmd: Command) => {
+      const say = (line: string) => process.stderr.write(`orderflow: ${line}\n`);
+      const deployment = await prepareDeployment(cliConfig(cmd), opts.dataDir, say);
+      const { config, env } = deployment;
       const apps = new AppProcesses();
       const stop = async (code: number) => {
         await apps.stop();
+        await deployment.stop();
         process.exit(code);
       };
-      const env = { ...process.env, NATS_URL: config.NATS_URL, ORDERFLOW_NAMESPACE: config.ORDERFLOW_NAMESPACE };
       apps.start(ServiceNames, env, (app, code) => {
-        process.stderr.write(`orderflow: the ${app} service exited (code ${code}); stopping the others\n`);
+        say(`the ${app} service exited (code ${code}); stopping the others`);
         void stop(1);
       });
       process.once('SIGINT', () => void stop(0));
       process.once('SIGTERM', () => void stop(0));
-      process.stderr.write(
-        `orderflow: started ${ServiceNames.join(', ')} (NATS ${config.NATS_URL}, Postgres ${config.PGHOST}:${config.PGPORT}/${config.PGDATABASE}); Ctrl-C stops them\n`,
+      say(
+        `started ${ServiceNames.join(', ')} (NATS ${config.NATS_URL}, Postgres ${config.PGHOST}:${config.PGPORT}/${config.PGDATABASE}); Ctrl-C stops them`,
       );
       await new Promise<never>(() => undefined);
     });

@@ -1,17 +1,17 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { connect } from 'nats';
 import { Client } from 'pg';
-import { natsConnectProblem, natsServers } from '@orderflow/messaging';
+import { natsAuthOptions, NatsCredentials, natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { isAuthFailure } from '@orderflow/persistence';
 import { adminDb, Config } from '@orderflow/runtime';
 
-/** Null when NATS with JetStream answers at `url`, else why not. */
-export async function natsProblem(url: string): Promise<string | null> {
+/** Null when NATS with JetStream answers at `url` (to `creds`, or anonymously), else why not. */
+export async function natsProblem(url: string, creds?: NatsCredentials): Promise<string | null> {
   try {
-    const nc = await connect({ servers: natsServers(url), timeout: 2000, maxReconnectAttempts: 0 });
+    const nc = await connect({ servers: natsServers(url), timeout: 2000, maxReconnectAttempts: 0, ...natsAuthOptions(creds) });
     try {
       await nc.jetstreamManager({ timeout: 2000 });
       return null;
@@ -77,15 +77,21 @@ export interface NatsControl {
   serverName: string;
   kill(signal?: NodeJS.Signals): Promise<void>;
   start(): Promise<void>;
+  /** Makes the server read its config again (SIGHUP): new keys and permissions apply to new connections. */
+  reload(): void;
+  /** The server process's pid. */
+  readonly pid: number | undefined;
 }
 
 /**
  * Starts `nats-server -js` on a free port (or `opts.port`) with its store under `dir`; null when nats-server is not
- * installed. With `opts.cluster` it joins a cluster over routes on loopback (JetStream then needs every server).
+ * installed. With `opts.cluster` it joins a cluster over routes on loopback (JetStream then needs every server). With
+ * `opts.authConfig` (the include `orderflow setup` writes) it authenticates every client against it; `reload()` makes
+ * it read the include again (SIGHUP), e.g. after a key rotation.
  */
 export async function startPrivateNats(
   dir: string,
-  opts: { port?: number; serverName?: string; cluster?: NatsClusterOptions; waitReady?: boolean } = {},
+  opts: { port?: number; serverName?: string; cluster?: NatsClusterOptions; waitReady?: boolean; authConfig?: string } = {},
 ): Promise<(PrivateServer & NatsControl) | null> {
   const bin = which('nats-server', ['/usr/sbin', '/usr/local/bin']);
   if (!bin) return null;
@@ -93,7 +99,7 @@ export async function startPrivateNats(
   const serverName = opts.serverName ?? 'orderflow';
   const store = join(dir, 'nats', serverName);
   mkdirSync(store, { recursive: true });
-  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, '-n', serverName];
+  let args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, '-n', serverName];
   if (opts.cluster)
     args.push(
       '--cluster_name',
@@ -103,19 +109,51 @@ export async function startPrivateNats(
       '--routes',
       opts.cluster.routes.join(','),
     );
+  if (opts.authConfig) {
+    // Everything in the config file, none as flags: a reload (SIGHUP) refuses options that flags set. nats-server
+    // resolves an include relative to the including file.
+    const conf = join(dir, 'nats', `${serverName}.conf`);
+    const lines = [
+      `server_name: ${JSON.stringify(serverName)}`,
+      `listen: "127.0.0.1:${port}"`,
+      `jetstream: { store_dir: ${JSON.stringify(store)} }`,
+      `log_file: ${JSON.stringify(join(dir, 'nats', `${serverName}.log`))}`,
+      `include ${JSON.stringify(relative(dirname(conf), opts.authConfig))}`,
+    ];
+    if (opts.cluster) throw new Error('a private nats-server with authConfig does not join a cluster');
+    writeFileSync(conf, lines.join('\n') + '\n');
+    args = ['-c', conf];
+  }
   const url = `nats://127.0.0.1:${port}`;
   let child: ChildProcess;
   const start = async () => {
     child = spawn(bin, args, { stdio: 'ignore' });
     if (opts.waitReady === false) return;
-    for (let i = 0; i < 100 && (await natsProblem(url)); i++) await new Promise((r) => setTimeout(r, 100));
+    // Up once it answers: with authentication, refusing an anonymous client is an answer.
+    const down = async () => {
+      const problem = await natsProblem(url);
+      return !!problem && !/refused the credentials/.test(problem);
+    };
+    for (let i = 0; i < 100 && (await down()); i++) await new Promise((r) => setTimeout(r, 100));
   };
   const kill = (signal: NodeJS.Signals = 'SIGTERM') =>
     new Promise<void>((r) =>
       child.exitCode !== null || child.signalCode !== null ? r() : (child.once('exit', () => r()), child.kill(signal)),
     );
   await start();
-  return { name: `nats-server (${url})`, url, port, serverName, kill, start, stop: () => kill('SIGTERM') };
+  return {
+    name: `nats-server (${url})`,
+    url,
+    port,
+    serverName,
+    kill,
+    start,
+    stop: () => kill('SIGTERM'),
+    reload: () => void child.kill('SIGHUP'),
+    get pid() {
+      return child.pid;
+    },
+  };
 }
 
 /** What tests do to a private cluster: stop it as a crash would (`-m immediate`), start it again. */

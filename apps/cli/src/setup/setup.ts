@@ -1,0 +1,115 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import pino from 'pino';
+import { AppNames, Identity, Namespace, operatorIdentity } from '@orderflow/contracts';
+import { JetStreamClient, provisionTopology } from '@orderflow/messaging';
+import { Config, natsCredentials, openServiceDatabase } from '@orderflow/runtime';
+import { serviceDefinitions } from '../commands/db.command';
+import { currentOperator } from '../context';
+import { KeyChange, SecretStore } from './secret-store';
+import { renderAuthConfig } from './nats-auth-config';
+
+/** Where setup writes the nats-server config include unless told otherwise. */
+export const DEFAULT_NATS_CONFIG = '.orderflow/nats/orderflow-auth.conf';
+
+export interface SetupOptions {
+  /** Create keys and write the nats-server config (default); false on a broker without authentication (ORDERFLOW_INSECURE=1). */
+  keys?: boolean;
+  /** Replace this identity's key. */
+  rotate?: Identity;
+  /** Operators to add (names). */
+  addOperators?: string[];
+  /** The config include to write. */
+  natsConfig?: string;
+  /** Provision streams, consumers and the bucket on NATS (as the `setup` identity). */
+  provision?: boolean;
+  /** Create the database, roles and schemas and apply migrations (with the Postgres admin credentials). */
+  database?: boolean;
+}
+
+/** One line of setup's report. */
+export interface SetupRow {
+  what: 'key' | 'nats config' | 'nats' | 'database';
+  name: string;
+  status: KeyChange | 'written' | 'provisioned' | 'migrated';
+  detail: string;
+}
+
+/**
+ * `orderflow setup`: the one step that holds admin rights. Idempotent:
+ * 1. a key per identity (the four apps, `ingress`, `setup`, each operator; the first run adds the current operator),
+ *    in `ORDERFLOW_SECRETS`; `rotate` replaces one;
+ * 2. the nats-server config include (accounts, users, permissions generated from the topology), rewritten only when
+ *    it changes;
+ * 3. streams, durable consumers and the `DLQ_STATE` bucket, connected as `setup` (`provisionTopology`);
+ * 4. the database, each service's role and schema, and their migrations.
+ * @throws Error (from the steps: an unknown identity to rotate, an unreachable or refusing server).
+ */
+export async function runSetup(config: Config, opts: SetupOptions = {}): Promise<SetupRow[]> {
+  const rows: SetupRow[] = opts.keys === false ? [] : writeIdentities(config, opts);
+  if (opts.provision !== false) {
+    const ns = new Namespace(config.ORDERFLOW_NAMESPACE);
+    const client = await JetStreamClient.connect(
+      config.NATS_URL,
+      ns,
+      pino({ level: 'silent' }),
+      'orderflow-setup',
+      natsCredentials(config, 'setup'),
+    );
+    try {
+      const done = await provisionTopology(client, {
+        workMaxAgeMs: config.STREAM_MAX_AGE,
+        dlqMaxAgeMs: config.DLQ_MAX_AGE,
+        dlqMaxBytes: config.DLQ_MAX_BYTES,
+        replicas: config.NATS_STREAM_REPLICAS,
+        maxDeliver: config.MAX_DELIVER,
+        ackWaitMs: config.ACK_WAIT_MS,
+      });
+      rows.push({ what: 'nats', name: config.NATS_URL, status: 'provisioned', detail: done.join(', ') });
+    } finally {
+      await client.close();
+    }
+  }
+  if (opts.database !== false) {
+    for (const def of serviceDefinitions) {
+      const ds = await openServiceDatabase(config, def);
+      const [{ n }] = await ds.query('select count(*)::int as n from migrations');
+      rows.push({
+        what: 'database',
+        name: `${config.PGDATABASE}.${ds.driver.schema}`,
+        status: 'migrated',
+        detail: `${n} migrations applied`,
+      });
+      await ds.destroy();
+    }
+  }
+  return rows;
+}
+
+/** Steps 1 and 2 of `runSetup`: a key for every identity, and the nats-server config include generated from them. */
+function writeIdentities(config: Config, opts: SetupOptions): SetupRow[] {
+  const rows: SetupRow[] = [];
+  const store = new SecretStore(config.ORDERFLOW_SECRETS);
+  const operators = new Set(store.identities().filter((i) => i.startsWith('operator-')));
+  for (const name of opts.addOperators ?? []) operators.add(operatorIdentity(name));
+  if (operators.size === 0) operators.add(operatorIdentity(currentOperator()));
+  const identities: Identity[] = [...AppNames, 'ingress', 'setup', ...operators];
+  if (opts.rotate && !identities.includes(opts.rotate))
+    throw new Error(`no identity ${opts.rotate} to rotate (identities: ${identities.join(', ')})`);
+  for (const identity of identities) {
+    const status = identity === opts.rotate ? store.rotate(identity) : store.ensure(identity);
+    rows.push({ what: 'key', name: identity, status, detail: `${store.file(identity)} (${store.publicKey(identity)})` });
+  }
+  const file = resolve(opts.natsConfig ?? DEFAULT_NATS_CONFIG);
+  const text = renderAuthConfig(
+    new Namespace(config.ORDERFLOW_NAMESPACE),
+    identities.map((identity) => ({ identity, publicKey: store.publicKey(identity) })),
+  );
+  const changed = !existsSync(file) || readFileSync(file, 'utf8') !== text;
+  if (changed) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text, { mode: 0o644 });
+  }
+  rows.push({ what: 'nats config', name: file, status: changed ? 'written' : 'unchanged', detail: `${identities.length} users` });
+  return rows;
+}

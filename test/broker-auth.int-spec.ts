@@ -1,0 +1,196 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { INestApplication } from '@nestjs/common';
+import { connect, NatsConnection } from 'nats';
+import { AppNames, AppTopology, Consumers, Identity, Namespace, Subjects } from '@orderflow/contracts';
+import { natsAuthOptions } from '@orderflow/messaging';
+import { dropDatabase } from '@orderflow/persistence';
+import { adminDb, Config, loadConfig, natsCredentials, startService } from '@orderflow/runtime';
+import { runSetup } from '../apps/cli/src/setup/setup';
+import { NatsControl, PrivateServer, startPrivateNats } from '../apps/cli/src/stack/infra';
+import { OrderModule } from '../apps/order/src/order.module';
+import { InventoryModule } from '../apps/inventory/src/inventory.module';
+import { PaymentModule } from '../apps/payment/src/payment.module';
+import { NotificationModule } from '../apps/notification/src/notification.module';
+import { waitFor } from './support/stack';
+
+const MODULES = { order: OrderModule, inventory: InventoryModule, payment: PaymentModule, notification: NotificationModule };
+
+/**
+ * Identities and permissions on the broker (issue 14 §1), on a private nats-server that loads the config include
+ * `orderflow setup` generated: every client proves an identity with its nkey, and the server refuses whatever the
+ * identity's generated permissions do not allow. The four apps run in this process with their own keys.
+ */
+describe('identities and permissions on the broker', () => {
+  const id = `auth${process.pid}${randomUUID().slice(0, 4)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-broker-auth-'));
+  const natsConfig = join(dir, 'nats', 'orderflow-auth.conf');
+  const ns = new Namespace(id);
+  let nats: PrivateServer & NatsControl;
+  let config: Config;
+  const apps = new Map<string, INestApplication>();
+  const conns: NatsConnection[] = [];
+
+  /** A connection as `identity` (its key from the secrets folder, or `seed`). */
+  const as = async (identity: Identity, seed?: Uint8Array) => {
+    const creds = { ...natsCredentials(config, identity), ...(seed ? { seed } : {}) };
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: 0, ...natsAuthOptions(creds) });
+    conns.push(nc);
+    return nc;
+  };
+  /** Publishes to JetStream as `identity`; resolves to 'stored' or the server's refusal code. */
+  const publish = async (identity: Identity, subject: string, body: object = {}) => {
+    const nc = await as(identity);
+    return nc
+      .jetstream({ timeout: 3000 })
+      .publish(ns.subject(subject), Buffer.from(JSON.stringify(body)))
+      .then(
+        () => 'stored',
+        (e: { code?: string }) => e.code,
+      );
+  };
+  /** A JetStream API request as `identity`; resolves to 'answered' or the server's refusal code. */
+  const api = async (identity: Identity, subject: string) => {
+    const nc = await as(identity);
+    return nc.request(subject, Buffer.from('{}'), { timeout: 3000 }).then(
+      () => 'answered',
+      (e: { code?: string }) => e.code,
+    );
+  };
+  const query = async <T = any>(subject: string, body: object): Promise<T> => {
+    const nc = await as('operator-ops');
+    return JSON.parse((await nc.request(ns.subject(subject), Buffer.from(JSON.stringify(body)), { timeout: 5000 })).string()).data;
+  };
+  const startApp = async (name: keyof typeof MODULES) => apps.set(name, await startService((c) => MODULES[name].register(c), config));
+  const outcome = async (orderId: string) => {
+    let status: string | undefined;
+    await waitFor(async () => {
+      status = (await query(Subjects.QueryOrder, { orderId }).catch(() => undefined))?.status;
+      return status === 'CONFIRMED' || status === 'CANCELLED';
+    }, 30_000);
+    return status;
+  };
+
+  beforeAll(async () => {
+    const env = {
+      ...process.env,
+      ORDERFLOW_INSECURE: '',
+      ORDERFLOW_SECRETS: join(dir, 'secrets'),
+      ORDERFLOW_NAMESPACE: id,
+      PGDATABASE: `orderflow_${id}`,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+      OUTBOX_POLL_MS: '200',
+    };
+    await runSetup(loadConfig(env), { natsConfig, provision: false, database: false, addOperators: ['ops'] });
+    const started = await startPrivateNats(dir, { authConfig: natsConfig });
+    if (!started) throw new Error('nats-server is needed for this test');
+    nats = started;
+    config = loadConfig({ ...env, NATS_URL: nats.url });
+    await runSetup(config, { natsConfig });
+    for (const name of AppNames) await startApp(name);
+    const operator = await as('operator-ops');
+    const js = operator.jetstream();
+    await js.publish(ns.subject(Subjects.InventoryRestock), Buffer.from(JSON.stringify({ sku: 'AUTH-SKU', quantity: 100 })));
+    await js.publish(
+      ns.subject(Subjects.PaymentDeposit),
+      Buffer.from(JSON.stringify({ customerId: 'auth-cust', amount: 100_000, currency: 'USD' })),
+    );
+    await waitFor(
+      async () => (await query(Subjects.QueryAccount, { customerId: 'auth-cust' }).catch(() => undefined))?.balance === 100_000,
+    );
+  });
+  afterAll(async () => {
+    await Promise.all([...apps.values()].map((a) => a.close().catch(() => undefined)));
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    await nats?.stop();
+    if (config) await dropDatabase(adminDb(config));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const newOrder = () => ({
+    orderId: randomUUID(),
+    customerId: 'auth-cust',
+    currency: 'USD',
+    items: [{ sku: 'AUTH-SKU', quantity: 1, unitPrice: 100 }],
+  });
+
+  it('refuses a connection without credentials, and one with a key it does not know', async () => {
+    await expect(connect({ servers: nats.url, maxReconnectAttempts: 0 })).rejects.toMatchObject({ code: 'AUTHORIZATION_VIOLATION' });
+    const stranger = (await import('@nats-io/nkeys')).createUser().getSeed();
+    await expect(as('ingress', stranger)).rejects.toMatchObject({ code: 'AUTHORIZATION_VIOLATION' });
+  });
+
+  it('ingress: order.created is stored and confirms; everything else it tries is refused by the server', async () => {
+    const o = newOrder();
+    expect(await publish('ingress', Subjects.OrderCreated, o)).toBe('stored');
+    expect(await outcome(o.orderId)).toBe('CONFIRMED');
+
+    const payment = await (await as('setup')).jetstreamManager().then((m) => m.streams.info(ns.stream('PAYMENT')));
+    for (const subject of [
+      Subjects.PaymentDeposit,
+      Subjects.PaymentCharged,
+      Subjects.InventoryRelease,
+      Subjects.OrderRetrySaga,
+      'ops.dlq.purged',
+    ])
+      expect([subject, await publish('ingress', subject, { customerId: 'auth-cust', amount: 1, currency: 'USD' })]).toEqual([
+        subject,
+        'PERMISSIONS_VIOLATION',
+      ]);
+    for (const subject of [
+      `$JS.API.STREAM.DELETE.${ns.stream('DLQ')}`,
+      `$JS.API.STREAM.PURGE.${ns.stream('OPS')}`,
+      `$KV.${ns.stream('DLQ_STATE')}.1`,
+    ])
+      expect([subject, await api('ingress', subject)]).toEqual([subject, 'PERMISSIONS_VIOLATION']);
+    const after = await (await as('setup')).jetstreamManager().then((m) => m.streams.info(ns.stream('PAYMENT')));
+    expect(after.state.messages).toBe(payment.state.messages);
+  });
+
+  it.each(AppNames)('%s: publishes only what it sends, pulls only its own consumers, manages no stream', async (app) => {
+    const own = AppTopology[app].consumers[0];
+    expect(await api(app, `$JS.API.CONSUMER.INFO.${ns.stream(own.stream)}.${own.durable}`)).toBe('answered');
+    const foreign = Object.values(Consumers).find((c) => !AppTopology[app].consumers.includes(c))!;
+    expect(await api(app, `$JS.API.CONSUMER.MSG.NEXT.${ns.stream(foreign.stream)}.${foreign.durable}`)).toBe('PERMISSIONS_VIOLATION');
+    expect(await api(app, `$JS.API.CONSUMER.INFO.${ns.stream(foreign.stream)}.${foreign.durable}`)).toBe('PERMISSIONS_VIOLATION');
+    expect(await api(app, `$JS.API.STREAM.CREATE.${ns.stream('ORDER')}X`)).toBe('PERMISSIONS_VIOLATION');
+    expect(await api(app, `$JS.API.STREAM.DELETE.${ns.stream(own.stream)}`)).toBe('PERMISSIONS_VIOLATION');
+    expect(await api(app, `$JS.API.CONSUMER.DELETE.${ns.stream(own.stream)}.${own.durable}`)).toBe('PERMISSIONS_VIOLATION');
+    const notSent = [Subjects.PaymentDeposit, Subjects.OrderCreated, Subjects.InventoryRestock, Subjects.PaymentCharged].filter(
+      (s) => !(AppTopology[app].sends as string[]).includes(s),
+    );
+    for (const subject of notSent) expect([subject, await publish(app, subject)]).toEqual([subject, 'PERMISSIONS_VIOLATION']);
+  });
+
+  it('setup run again changes nothing', async () => {
+    const before = readFileSync(natsConfig, 'utf8');
+    const rows = await runSetup(config, { natsConfig, addOperators: ['ops'] });
+    expect(rows.filter((r) => r.what === 'key' || r.what === 'nats config').map((r) => r.status)).toEqual(
+      expect.arrayContaining(['unchanged']),
+    );
+    expect(rows.filter((r) => r.status !== 'unchanged' && (r.what === 'key' || r.what === 'nats config'))).toEqual([]);
+    expect(readFileSync(natsConfig, 'utf8')).toBe(before);
+  });
+
+  it('after rotating payment, the old key is refused and the restarted app works with the new one', async () => {
+    const old = new TextEncoder().encode(readFileSync(join(dir, 'secrets', 'payment.nk'), 'utf8').trim());
+    const rows = await runSetup(config, { natsConfig, rotate: 'payment', provision: false, database: false });
+    expect(rows.find((r) => r.name === 'payment')?.status).toBe('rotated');
+    nats.reload();
+    await waitFor(() =>
+      as('payment', old).then(
+        () => false,
+        (e: { code?: string }) => e.code === 'AUTHORIZATION_VIOLATION',
+      ),
+    );
+    // The server dropped the app's connection at the reload; it closes without waiting for it and starts with the new key.
+    await apps.get('payment')!.close();
+    await startApp('payment');
+    const o = newOrder();
+    expect(await publish('ingress', Subjects.OrderCreated, o)).toBe('stored');
+    expect(await outcome(o.orderId)).toBe('CONFIRMED');
+  });
+});
