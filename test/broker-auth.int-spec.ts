@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
@@ -15,6 +15,7 @@ import { OrderModule } from '../apps/order/src/order.module';
 import { InventoryModule } from '../apps/inventory/src/inventory.module';
 import { PaymentModule } from '../apps/payment/src/payment.module';
 import { NotificationModule } from '../apps/notification/src/notification.module';
+import { orderflow } from './support/cli';
 import { waitFor } from './support/stack';
 
 const MODULES = { order: OrderModule, inventory: InventoryModule, payment: PaymentModule, notification: NotificationModule };
@@ -50,20 +51,23 @@ describe('identities and permissions on the broker', () => {
       .then(
         () => 'stored',
         (e: { code?: string }) => e.code,
-      );
+      )
+      .finally(() => nc.close());
   };
   /** A JetStream API request as `identity`; resolves to 'answered' or the server's refusal code. */
   const api = async (identity: Identity, subject: string) => {
     const nc = await as(identity);
-    return nc.request(subject, Buffer.from('{}'), { timeout: 3000 }).then(
-      () => 'answered',
-      (e: { code?: string }) => e.code,
-    );
+    return nc
+      .request(subject, Buffer.from('{}'), { timeout: 3000 })
+      .then(
+        () => 'answered',
+        (e: { code?: string }) => e.code,
+      )
+      .finally(() => nc.close());
   };
-  const query = async <T = any>(subject: string, body: object): Promise<T> => {
-    const nc = await as('operator-ops');
-    return JSON.parse((await nc.request(ns.subject(subject), Buffer.from(JSON.stringify(body)), { timeout: 5000 })).string()).data;
-  };
+  let operator: NatsConnection;
+  const query = async <T = any>(subject: string, body: object): Promise<T> =>
+    JSON.parse((await operator.request(ns.subject(subject), Buffer.from(JSON.stringify(body)), { timeout: 5000 })).string()).data;
   const startApp = async (name: keyof typeof MODULES) => apps.set(name, await startService((c) => MODULES[name].register(c), config));
   const outcome = async (orderId: string) => {
     let status: string | undefined;
@@ -91,7 +95,7 @@ describe('identities and permissions on the broker', () => {
     config = loadConfig({ ...env, NATS_URL: nats.url });
     await runSetup(config, { natsConfig });
     for (const name of AppNames) await startApp(name);
-    const operator = await as('operator-ops');
+    operator = await as('operator-ops');
     const js = operator.jetstream();
     await js.publish(ns.subject(Subjects.InventoryRestock), Buffer.from(JSON.stringify({ sku: 'AUTH-SKU', quantity: 100 })));
     await js.publish(
@@ -128,7 +132,8 @@ describe('identities and permissions on the broker', () => {
     expect(await publish('ingress', Subjects.OrderCreated, o)).toBe('stored');
     expect(await outcome(o.orderId)).toBe('CONFIRMED');
 
-    const payment = await (await as('setup')).jetstreamManager().then((m) => m.streams.info(ns.stream('PAYMENT')));
+    const setup = await (await as('setup')).jetstreamManager();
+    const payment = await setup.streams.info(ns.stream('PAYMENT'));
     for (const subject of [
       Subjects.PaymentDeposit,
       Subjects.PaymentCharged,
@@ -146,7 +151,7 @@ describe('identities and permissions on the broker', () => {
       `$KV.${ns.stream('DLQ_STATE')}.1`,
     ])
       expect([subject, await api('ingress', subject)]).toEqual([subject, 'PERMISSIONS_VIOLATION']);
-    const after = await (await as('setup')).jetstreamManager().then((m) => m.streams.info(ns.stream('PAYMENT')));
+    const after = await setup.streams.info(ns.stream('PAYMENT'));
     expect(after.state.messages).toBe(payment.state.messages);
   });
 
@@ -163,6 +168,36 @@ describe('identities and permissions on the broker', () => {
       (s) => !(AppTopology[app].sends as string[]).includes(s),
     );
     for (const subject of notSent) expect([subject, await publish(app, subject)]).toEqual([subject, 'PERMISSIONS_VIOLATION']);
+  });
+
+  it('an operator works the CLI as their identity: services, a poison order listed, patched, replayed, purged; saga show', async () => {
+    const cli = async (args: string[]) => {
+      const r = await orderflow(null, [...args, '--json'], undefined, {
+        NATS_URL: nats.url,
+        ORDERFLOW_NAMESPACE: id,
+        PGDATABASE: config.PGDATABASE,
+        ORDERFLOW_INSECURE: '',
+        ORDERFLOW_SECRETS: config.ORDERFLOW_SECRETS,
+        ORDERFLOW_OPERATOR: 'ops',
+      });
+      if (r.code !== 0) throw new Error(`orderflow ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout);
+    };
+    expect((await cli(['services'])).map((i: { name: string }) => i.name).sort()).toEqual([...AppNames].sort());
+    const poison = { ...newOrder(), currency: 'usd' };
+    expect(await publish('ingress', Subjects.OrderCreated, poison)).toBe('stored');
+    let entry: { seq: number; state: string } | undefined;
+    await waitFor(async () => !!(entry = (await cli(['dlq', 'list', '--order', poison.orderId])).pop()));
+    const fix = join(dir, 'fix.json');
+    writeFileSync(fix, JSON.stringify({ currency: 'USD' }));
+    const replayed = await cli(['dlq', 'replay', String(entry!.seq), '--patch', fix, '--why', 'lower-case currency']);
+    expect(replayed.results).toEqual([expect.objectContaining({ action: 'replayed' })]);
+    expect(await outcome(poison.orderId)).toBe('CONFIRMED');
+    await waitFor(async () => (await cli(['dlq', 'list', '--order', poison.orderId])).pop().state === 'resolved');
+    expect((await cli(['dlq', 'purge', String(entry!.seq), '--why', 'done', '--yes'])).results).toEqual([
+      expect.objectContaining({ action: 'purged' }),
+    ]);
+    expect((await cli(['saga', 'show', poison.orderId])).attempts[0]).toMatchObject({ status: 'COMPLETED' });
   });
 
   it('setup run again changes nothing', async () => {
@@ -182,7 +217,7 @@ describe('identities and permissions on the broker', () => {
     nats.reload();
     await waitFor(() =>
       as('payment', old).then(
-        () => false,
+        (nc) => (void nc.close(), false),
         (e: { code?: string }) => e.code === 'AUTHORIZATION_VIOLATION',
       ),
     );

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, packageVersion } from '@orderflow/runtime';
 import { CliFailure, UsageError } from './cli.errors';
+import { printable } from './output';
 import { accountsCommand } from './commands/accounts.command';
 import { benchCommand } from './commands/bench.command';
 import { dbCommand } from './commands/db.command';
@@ -75,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function fail(message: string, code: number): number {
-  process.stderr.write(`orderflow: ${message}\n`);
+  process.stderr.write(`orderflow: ${printable(message)}\n`);
   return code;
 }
 

@@ -1,14 +1,29 @@
 import Table from 'cli-table3';
 import { Outcome } from './client';
 
-/** Prints `rows` as a table (cli-table3) or, with `json`, as JSON. */
+/** C0/C1 controls (but the line feeds of multi-line cells), DEL, and the bidirectional marks, embeddings and isolates. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * `text` safe for a terminal: control and bidirectional characters (which could move the cursor, rewrite the screen or
+ * reorder what an operator reads, e.g. in a SKU or an error from the broker) shown as `\uXXXX`.
+ */
+export const printable = (text: string): string => text.replace(UNPRINTABLE, escaped);
+
+/**
+ * Prints `rows` as a table (cli-table3) or, with `json`, as JSON. Every cell is `printable`; JSON escapes controls
+ * itself, and bidirectional characters are escaped as `\uXXXX` too (still the same JSON).
+ */
 export function print(json: boolean, value: unknown, head?: string[], rows?: (string | number | null)[][]): void {
   if (json || !head || !rows) {
-    process.stdout.write(JSON.stringify(value, null, json ? 0 : 2) + '\n');
+    process.stdout.write(JSON.stringify(value, null, json ? 0 : 2).replace(BIDI, escaped) + '\n');
     return;
   }
   const table = new Table({ head, style: { head: [], border: [], compact: true } });
-  for (const r of rows) table.push(r.map((c) => (c === null ? '-' : String(c))));
+  for (const r of rows) table.push(r.map((c) => (c === null ? '-' : printable(String(c)))));
   process.stdout.write(table.toString() + '\n');
 }
 

@@ -241,9 +241,9 @@ export class EnvConfig {
   @IsOptional()
   METRICS_PORT?: number = undefined;
 
-  /** Address the HTTP port binds to. */
+  /** Address the HTTP port binds to: loopback by default (`0.0.0.0` where a scraper on another host must reach it). */
   @IsString()
-  METRICS_HOST = '0.0.0.0';
+  METRICS_HOST = '127.0.0.1';
 
   /** Host name in the `metrics_url` and `health_url` the app advertises (default: the machine's host name). */
   @IsString()

@@ -12,5 +12,24 @@ export type { Logger } from 'pino';
  */
 export function createLogger(app: string, level = 'info'): Logger {
   const pretty = process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname,app' } } } : {};
-  return pino({ name: app, level, base: { app }, mixin: (_merge, _level, logger) => logBindings(logger.bindings()), ...pretty });
+  return pino({
+    name: app,
+    level,
+    base: { app },
+    mixin: (_merge, _level, logger) => logBindings(logger.bindings()),
+    redact: { paths: REDACTED, remove: true },
+    ...pretty,
+  });
 }
+
+/**
+ * What never reaches a log line: the SQL and its parameters that TypeORM's `QueryFailedError` and pg's errors carry
+ * (`query`, `parameters`, `driverError`, pg's `where` / `internalQuery`), on an error and on its cause. The error's name,
+ * message, SQLSTATE `code` and stack stay; pg's `detail` goes too (it quotes key values) (pino `redact`, fast-redact paths).
+ */
+const REDACTED = ['query', 'parameters', 'driverError', 'internalQuery', 'where', 'detail'].flatMap((k) => [
+  `err.${k}`,
+  `err.cause.${k}`,
+  `error.${k}`,
+  `*.err.${k}`,
+]);

@@ -103,8 +103,13 @@ export class ServiceEndpoints {
               ? 'unavailable'
               : 'internal';
       if (code === 'internal') this.log.error({ err: e, subject }, 'query failed');
+      // An unexpected error's text (SQL, values) stays in the app's log; the requester learns only that it failed.
       const message =
-        code === 'unavailable' ? `the ${this.app} service's database is unavailable right now; try again shortly` : (e as Error).message;
+        code === 'unavailable'
+          ? `the ${this.app} service's database is unavailable right now; try again shortly`
+          : code === 'internal'
+            ? `the ${this.app} service failed to answer ${subject}; see its log`
+            : (e as Error).message;
       const reply: QueryReply<R> = { ok: false, error: { code, message } };
       msg.respondError(ERROR_STATUS[code], message, encodeBody(reply));
       m.errors++;

@@ -7,6 +7,7 @@ import { DEFAULT_NATS_CONFIG, runSetup, SetupOptions } from '../setup/setup';
 
 interface SetupFlags {
   rotate?: string;
+  keys: boolean;
   natsConfig: string;
   provision: boolean;
   database: boolean;
@@ -18,6 +19,7 @@ async function run(cmd: Command, flags: SetupFlags, extra: Partial<SetupOptions>
   const rows = await runSetup(config, {
     rotate: flags.rotate as Identity | undefined,
     natsConfig: flags.natsConfig,
+    keys: flags.keys,
     provision: flags.provision,
     database: flags.database,
     ...extra,
@@ -36,6 +38,7 @@ async function run(cmd: Command, flags: SetupFlags, extra: Partial<SetupOptions>
 const withSetupOptions = (c: Command) =>
   c
     .option('--nats-config <file>', 'where to write the nats-server config include', DEFAULT_NATS_CONFIG)
+    .option('--no-keys', 'no keys and no nats-server config (a broker without authentication, ORDERFLOW_INSECURE=1)')
     .option('--no-provision', 'do not provision streams, consumers and the bucket on NATS')
     .option('--no-database', 'do not create or migrate the databases')
     .option('--json', 'print JSON');

@@ -21,13 +21,39 @@ export interface Scrape {
   families: Map<string, Sample[]>;
 }
 
-/** Scrapes every instance in the namespace, found through the NATS service API (`metrics_url` in its metadata). */
-export async function scrape(client: PipelineClient, timeoutMs = 900): Promise<Scrape> {
+/**
+ * The hosts whose metrics URLs `top` fetches: `ORDERFLOW_METRICS_HOSTS` (comma-separated), default loopback. A
+ * `metrics_url` is what an instance advertises on the broker; fetching any URL it names would let whoever registers a
+ * service make the CLI send requests into the operator's network.
+ */
+export function metricsHosts(env: NodeJS.ProcessEnv = process.env): Set<string> {
+  const hosts = (env.ORDERFLOW_METRICS_HOSTS ?? 'localhost,127.0.0.1,::1')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  return new Set(hosts);
+}
+
+/** True when `url` is http(s) on one of `hosts`. */
+export function fetchable(url: string, hosts: Set<string>): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && hosts.has(u.hostname.replace(/^\[|\]$/g, '').toLowerCase());
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Scrapes every instance in the namespace, found through the NATS service API (`metrics_url` in its metadata), on the
+ * hosts `metricsHosts` allows; others are shown as not scraped.
+ */
+export async function scrape(client: PipelineClient, timeoutMs = 900, hosts = metricsHosts()): Promise<Scrape> {
   const instances = await client.instances(Math.min(timeoutMs, 500));
   const families = new Map<string, Sample[]>();
   await Promise.all(
     instances.map(async (i) => {
-      if (!i.metricsUrl) return;
+      if (!i.metricsUrl || !fetchable(i.metricsUrl, hosts)) return;
       try {
         const res = await fetch(i.metricsUrl, { signal: AbortSignal.timeout(timeoutMs) });
         if (res.ok) families.set(i.id, parseExposition(await res.text()));

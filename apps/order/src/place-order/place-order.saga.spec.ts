@@ -1,4 +1,4 @@
-import { Subjects } from '@orderflow/contracts';
+import { AppTopology, Subjects } from '@orderflow/contracts';
 import { UnexpectedReplyError } from '@orderflow/messaging';
 import { SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, STEP_TIMEOUT, Transition } from '../saga/saga.engine';
 import { PlaceOrderData, placeOrderSaga } from './place-order.saga';
@@ -356,5 +356,17 @@ describe('PlaceOrder saga', () => {
   it('refuses to resume a saga that is not FAILED', () => {
     const s = new Script().start();
     expect(() => s.resume()).toThrow(/only a FAILED saga/);
+  });
+});
+
+describe('PlaceOrder and the broker', () => {
+  it('sends only subjects the order app may publish (AppTopology.order.sends, from which its permissions are generated)', () => {
+    const d = placeOrderSaga;
+    const sent: string[] = [
+      ...d.steps.flatMap((st) => [st.invoke?.(order).subject ?? '', st.compensation?.invoke(order).subject ?? '']),
+      d.completed(order).subject,
+      d.cancelled(order, { reason: 'out_of_stock', detail: null }).subject,
+    ].filter(Boolean);
+    expect(sent.filter((s) => !(AppTopology.order.sends as string[]).includes(s))).toEqual([]);
   });
 });

@@ -1,0 +1,43 @@
+import { Subjects } from './subjects';
+import { AppNames, AppTopology, operatorIdentity, permissionsFor } from './permissions';
+import { Consumers, Namespace } from './topology';
+
+describe('the generated permission matrix', () => {
+  const ns = new Namespace('ns1');
+
+  it('lets ingress publish order.created and nothing else', () => {
+    expect(permissionsFor('ingress', ns)).toEqual({
+      publish: { allow: ['ns1.order.created'] },
+      subscribe: { allow: ['_INBOX_ingress.>'] },
+    });
+  });
+
+  it.each(AppNames)('gives %s no right to manage streams or consumers, and only its own consumers', (app) => {
+    const { publish, subscribe } = permissionsFor(app, ns);
+    const api = publish.allow.filter((s) => s.startsWith('$JS.'));
+    expect(api.filter((s) => /STREAM\.|CONSUMER\.(CREATE|DELETE|DURABLE)|\$JS\.API\.>/.test(s))).toEqual([]);
+    const durables = new Set(AppTopology[app].consumers.map((c) => `NS1_${c.stream}.${c.durable}`));
+    const own = (subject: string) => [...durables].some((d) => subject.endsWith(`.${d}`) || subject.endsWith(`.${d}.>`));
+    expect(api.filter((x) => x !== '$JS.API.INFO' && !own(x))).toEqual([]);
+    expect(subscribe.allow).toContain(`_INBOX_${app}.>`);
+    expect(publish.allow.every((s) => s.startsWith('$') || s.startsWith('ns1.'))).toBe(true);
+  });
+
+  it('covers every subject a consumer handles: sent by an app, or by ingress / operators', () => {
+    const sent = new Set(AppNames.flatMap((a) => AppTopology[a].sends as string[]));
+    const fromOutside = [
+      Subjects.OrderCreated,
+      Subjects.OrderRetrySaga,
+      Subjects.OrderResumeSaga,
+      Subjects.InventoryRestock,
+      Subjects.PaymentDeposit,
+    ];
+    const handled = Object.values(Consumers).flatMap((c) => c.handles as string[]);
+    expect(handled.filter((s) => !sent.has(s) && !(fromOutside as string[]).includes(s))).toEqual([]);
+  });
+
+  it('refuses an operator name that is not a plain word', () => {
+    expect(() => permissionsFor('operator-x', ns)).not.toThrow();
+    expect(() => operatorIdentity('Bad Name')).toThrow(/must match/);
+  });
+});
