@@ -11,7 +11,7 @@ import { deleteNamespaceStreams } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { adminDb, loadConfig, ServiceNames } from '@orderflow/runtime';
 import { PipelineClient } from '../apps/cli/src/client';
-import { provisionNats } from './support/provision';
+import { provisionAll } from './support/provision';
 import { order, waitFor } from './support/stack';
 
 /** A span as the OTLP/HTTP JSON exporter sends it (the fields these tests read). */
@@ -58,7 +58,7 @@ describe('the apps as processes: logs and traces', () => {
     env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
     env.OTEL_BSP_SCHEDULE_DELAY = '100';
     client = await PipelineClient.connect(config.NATS_URL, id);
-    await provisionNats(config);
+    await provisionAll(config);
     apps = ServiceNames.map((app) => {
       const out = openSync(join(logDir, `${app}.log`), 'a');
       return spawn(process.execPath, [join(__dirname, '..', 'dist', 'apps', app, 'src', 'main.js')], { env, stdio: ['ignore', out, out] });

@@ -1,52 +1,102 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { DatabaseNotMigratedError, loadConfig, openServiceDatabase, ServiceNames, serviceRoles } from '@orderflow/runtime';
+import { paymentDatabase } from '../apps/payment/src/payment.module';
 import { startPrivatePostgres } from '../apps/cli/src/stack/infra';
 import { orderflow } from './support/cli';
 
+/** A migration the database has not seen (one a newer version of the app would bring). */
+class Later1799999999999 {
+  name = 'Later1799999999999';
+  async up(): Promise<void> {}
+  async down(): Promise<void> {}
+}
+
 /**
- * Passwords on a private Postgres cluster with scram-sha-256 (the shared one trusts every login): the service
- * roles' password follows PG_SERVICE_PASSWORD at every start, and a refused login is reported as one.
+ * Least-privilege Postgres (issue 14 §2) on a private cluster with scram-sha-256 (the shared one trusts every login):
+ * only setup holds the admin credentials; per service an owner role (the schema, the migrations) and a runtime role
+ * with its own generated password (DML on its own schema only; no UPDATE or DELETE on append-only tables).
  */
-describe('database passwords', () => {
-  let dir: string;
+describe('database roles and passwords', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-auth-'));
+  const secrets = join(dir, 'secrets');
   let pg: Awaited<ReturnType<typeof startPrivatePostgres>>;
-  const env = (extra: Record<string, string>) => ({
+  const env = (extra: Record<string, string> = {}) => ({
     PGHOST: '127.0.0.1',
     PGPORT: String(pg!.port),
     PGDATABASE: 'orderflow_auth',
     PG_ADMIN_PASSWORD: 'admin-pw',
+    ORDERFLOW_SECRETS: secrets,
     ...extra,
   });
-  const canLogin = async (password: string) => {
-    const c = new Client({ host: '127.0.0.1', port: pg!.port, database: 'orderflow_auth', user: 'orderflow_orders', password });
+  const passwordOf = (service: string) => readFileSync(join(secrets, `pg-${service}.password`), 'utf8').trim();
+  const login = async (user: string, password: string) => {
+    const c = new Client({ host: '127.0.0.1', port: pg!.port, database: 'orderflow_auth', user, password });
+    await c.connect();
+    return c;
+  };
+  /** The SQLSTATE `sql` fails with as the runtime role of `service`, or 'ok'. */
+  const as = async (service: (typeof ServiceNames)[number], sql: string) => {
+    const c = await login(serviceRoles(service).runtime, passwordOf(service));
     try {
-      await c.connect();
-      return true;
-    } catch {
-      return false;
+      await c.query(sql);
+      return 'ok';
+    } catch (e) {
+      return (e as { code?: string }).code;
     } finally {
-      await c.end().catch(() => undefined);
+      await c.end();
     }
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'orderflow-auth-'));
     pg = await startPrivatePostgres(dir, { adminPassword: 'admin-pw' });
     if (!pg) throw new Error('the PostgreSQL server binaries are needed for this test');
   });
   afterAll(async () => {
     await pg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it("sets the service roles' password at every start, so changing PG_SERVICE_PASSWORD works", async () => {
-    expect((await orderflow(null, ['db', 'migrate'], undefined, env({ PG_SERVICE_PASSWORD: 'first' }))).code).toBe(0);
-    expect(await canLogin('first')).toBe(true);
-    expect((await orderflow(null, ['db', 'migrate'], undefined, env({ PG_SERVICE_PASSWORD: 'second' }))).code).toBe(0);
-    expect(await canLogin('second')).toBe(true);
-    expect(await canLogin('first')).toBe(false);
+  it('an app refuses to start on a schema that is not migrated, naming orderflow setup', async () => {
+    const r = await orderflow(null, ['db', 'migrate'], undefined, env({ PGDATABASE: 'orderflow_auth_fresh' }));
+    expect(r.code).toBe(0);
+    const fresh = loadConfig({ ...process.env, ...env({ PGDATABASE: 'orderflow_auth_fresh', PG_ADMIN_PASSWORD: '' }) });
+    const later = { ...paymentDatabase, migrations: [...paymentDatabase.migrations, Later1799999999999] };
+    const refused = openServiceDatabase(fresh, later);
+    await expect(refused).rejects.toThrow(DatabaseNotMigratedError);
+    await expect(refused).rejects.toThrow(/^the payment schema lacks 1 migration\(s\) \(Later1799999999999\): run `orderflow setup`/);
+  });
+
+  it('gives each runtime role its own password (0600 files), and the apps log in with it, without the admin password', async () => {
+    expect((await orderflow(null, ['db', 'migrate'], undefined, env())).code).toBe(0);
+    const passwords = ServiceNames.map(passwordOf);
+    expect(new Set(passwords).size).toBe(4);
+    for (const s of ServiceNames) expect(readFileSync(join(secrets, `pg-${s}.password`)).length).toBeGreaterThan(20);
+    const config = loadConfig({ ...process.env, ...env({ PG_ADMIN_PASSWORD: '' }) });
+    const ds = await openServiceDatabase(config, paymentDatabase);
+    expect(await ds.query('select current_user as u')).toEqual([{ u: 'orderflow_payments' }]);
+    await ds.destroy();
+    await expect(login('orderflow_payments', passwordOf('order'))).rejects.toMatchObject({ code: '28P01' });
+    // Run again: the same passwords, set again.
+    expect((await orderflow(null, ['db', 'migrate'], undefined, env())).code).toBe(0);
+    expect(ServiceNames.map(passwordOf)).toEqual(passwords);
+  });
+
+  it('keeps each runtime role to DML on its own schema: no other schema, no DDL, no rewriting the ledger or the audit', async () => {
+    expect(await as('notification', 'select * from payments.accounts')).toBe('42501');
+    expect(await as('notification', 'drop table notifications.notifications')).toBe('42501');
+    expect(await as('notification', 'create table notifications.x (id int)')).toBe('42501');
+    expect(await as('notification', 'select count(*) from notifications.notifications')).toBe('ok');
+    expect(await as('payment', 'select count(*) from payments.ledger')).toBe('ok');
+    expect(await as('payment', 'delete from payments.ledger')).toBe('42501');
+    expect(await as('payment', 'update payments.ledger set amount = 0')).toBe('42501');
+    expect(await as('payment', 'truncate payments.ledger')).toBe('42501');
+    expect(await as('payment', 'update payments.accounts set balance = balance')).toBe('ok');
+    expect(await as('order', 'delete from orders.operator_actions')).toBe('42501');
+    expect(await as('order', 'delete from orders.migrations')).toBe('42501');
+    expect(await as('order', 'select count(*) from orders.sagas')).toBe('ok');
   });
 
   it('words a refused login as an authentication failure, not as "unreachable"', async () => {

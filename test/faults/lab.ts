@@ -16,7 +16,7 @@ import {
   startPrivateNats,
   startPrivatePostgres,
 } from '../../apps/cli/src/stack/infra';
-import { provisionNats } from '../support/provision';
+import { provisionAll } from '../support/provision';
 import { waitFor } from '../support/stack';
 
 /**
@@ -150,7 +150,6 @@ export class Pipeline {
       PGDATABASE: `faults_${id}`,
       PG_ADMIN_USER: 'postgres',
       PG_ADMIN_PASSWORD: '',
-      PG_SERVICE_PASSWORD: '',
       LOG_LEVEL: 'info',
       ...overrides,
     };
@@ -162,7 +161,7 @@ export class Pipeline {
   async start(instances = 1): Promise<void> {
     this.nc = await connect({ servers: natsServers(this.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     this.jsm = await this.nc.jetstreamManager();
-    await provisionNats(loadConfig(this.env));
+    await provisionAll(loadConfig(this.env));
     for (let n = 1; n <= instances; n++) {
       const batch = ServiceNames.map((app) => new AppInstance(app, n, this.env, join(this.logDir, `${this.name}-${app}-${n}.log`)));
       this.instances.push(...batch);

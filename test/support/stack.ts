@@ -9,7 +9,7 @@ import { deleteNamespaceStreams } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { adminDb, Config, loadConfig, startService } from '@orderflow/runtime';
 import { conservationViolations } from './invariants';
-import { provisionNats } from './provision';
+import { provisionAll } from './provision';
 import { OrderModule } from '../../apps/order/src/order.module';
 import { InventoryModule } from '../../apps/inventory/src/inventory.module';
 import { PaymentModule } from '../../apps/payment/src/payment.module';
@@ -55,7 +55,7 @@ export class Stack {
     const stack = new Stack(config);
     stack.nc = await connect({ servers: config.NATS_URL });
     stack.jsm = await stack.nc.jetstreamManager();
-    await provisionNats(config);
+    await provisionAll(config);
     const started = await Promise.allSettled(Object.values(APP_MODULES).map((m) => startService((c) => m.register(c), config)));
     stack.apps = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');

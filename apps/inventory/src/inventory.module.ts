@@ -1,11 +1,15 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { Config, ServiceModule } from '@orderflow/runtime';
+import { Config, ServiceModule, ServiceDefinition } from '@orderflow/runtime';
 import { Stock1763800000100 } from './migrations/1763800000100-stock';
 import { StockController } from './stock/stock.controller';
 import { StockService } from './stock/stock.service';
 import { ReservationsPerAttempt1763800000110 } from './migrations/1763800000110-reservations-per-attempt';
 
-export const inventoryMigrations = [Stock1763800000100, ReservationsPerAttempt1763800000110];
+/** The inventory service's database: its migrations, oldest first. */
+export const inventoryDatabase: ServiceDefinition = {
+  service: 'inventory',
+  migrations: [Stock1763800000100, ReservationsPerAttempt1763800000110],
+};
 
 /** The inventory app: stock per SKU, reservations per order. Owns the `inventory` schema. */
 @Module({})
@@ -13,7 +17,7 @@ export class InventoryModule {
   static register(config: Config): DynamicModule {
     return {
       module: InventoryModule,
-      imports: [ServiceModule.forService({ service: 'inventory', migrations: inventoryMigrations }, config)],
+      imports: [ServiceModule.forService(inventoryDatabase, config)],
       controllers: [StockController],
       providers: [StockService],
     };

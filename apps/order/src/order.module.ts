@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { Config, ServiceModule } from '@orderflow/runtime';
+import { Config, ServiceModule, ServiceDefinition } from '@orderflow/runtime';
 import { OrdersAndSagas1763800000400 } from './migrations/1763800000400-orders-and-sagas';
 import { OperatorCommandsController } from './operations/operator-commands.controller';
 import { SagaViewsController } from './operations/saga-views.controller';
@@ -12,7 +12,12 @@ import { SAGA_DEFINITIONS, Sagas } from './saga/sagas';
 import { SagaAttempts1763800000410 } from './migrations/1763800000410-saga-attempts';
 import { SagaTrace1763800000420 } from './migrations/1763800000420-saga-trace';
 
-export const orderMigrations = [OrdersAndSagas1763800000400, SagaAttempts1763800000410, SagaTrace1763800000420];
+/** The order service's database: its migrations, oldest first, and the tables its runtime role may only append to. */
+export const orderDatabase: ServiceDefinition = {
+  service: 'order',
+  migrations: [OrdersAndSagas1763800000400, SagaAttempts1763800000410, SagaTrace1763800000420],
+  appendOnly: ['operator_actions'],
+};
 
 /** The order app: hosts the saga orchestrator and its sagas (PlaceOrder). Owns the `orders` schema. */
 @Module({})
@@ -20,7 +25,7 @@ export class OrderModule {
   static register(config: Config): DynamicModule {
     return {
       module: OrderModule,
-      imports: [ServiceModule.forService({ service: 'order', migrations: orderMigrations }, config)],
+      imports: [ServiceModule.forService(orderDatabase, config)],
       controllers: [PlaceOrderController, SagaRepliesController, OperatorCommandsController, OrdersController, SagaViewsController],
       providers: [{ provide: SAGA_DEFINITIONS, useValue: [placeOrderSaga] }, Sagas, SagaDeadlines],
     };

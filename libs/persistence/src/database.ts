@@ -34,7 +34,7 @@ function connectError(target: PgTarget, e: unknown): Error {
   const why = (e as Error).message;
   return isAuthFailure(e)
     ? new DatabaseAuthError(
-        `Postgres at ${describe(target)} refused the login of role ${target.user}: ${why} (check PG_SERVICE_PASSWORD / PG_ADMIN_PASSWORD)`,
+        `Postgres at ${describe(target)} refused the login of role ${target.user}: ${why} (check its PG_PASSWORD_FILE, or PG_ADMIN_PASSWORD)`,
         { cause: e },
       )
     : new DatabaseUnreachableError(`Postgres at ${describe(target)} is unreachable: ${why}`, { cause: e });
@@ -101,41 +101,71 @@ export interface RoleTimeouts {
   idleInTransactionTimeoutMs: number;
 }
 
+/** A service's two roles (DESIGN.md "one schema per service, its own role"; PostgreSQL "Privileges"). */
+export interface ServiceRoles {
+  schema: string;
+  /** Owns the schema and its tables; runs the migrations (NOLOGIN: setup becomes it with `SET ROLE`). */
+  owner: string;
+  /** What the app logs in as: DML on its own schema's tables, no DDL, nothing elsewhere. */
+  runtime: string;
+  /** The runtime role's password (none when empty: trust or peer auth). */
+  password?: string;
+  timeouts?: RoleTimeouts;
+  /** Tables the runtime role may only read and append to (no UPDATE or DELETE): audits and ledgers. */
+  appendOnly?: string[];
+}
+
 /**
- * Creates a service's login role and its schema owned by that role. The role gets no rights on any other
- * schema, so a service cannot read another's tables (DESIGN.md "one schema per service, its own role").
- * The role's password is set at every start (none when `password` is empty), so changing
- * PG_SERVICE_PASSWORD takes effect; so are its session limits (`timeouts`), which every new connection of the role
- * starts with. Idempotent.
+ * Creates (or brings up to date) a service's owner and runtime roles and its schema, owned by the owner; objects the
+ * runtime role owned before (when it also ran the migrations) are handed to the owner. The schema is closed to
+ * PUBLIC; the runtime role may use it. The runtime role's password and session limits (`timeouts`) are set every
+ * time. Run before the migrations; `grantRuntime` after them. Idempotent.
  */
-export async function ensureServiceSchema(
-  admin: PgTarget,
-  role: string,
-  schema: string,
-  password?: string,
-  timeouts?: RoleTimeouts,
-): Promise<void> {
+export async function ensureServiceRoles(admin: PgTarget, roles: ServiceRoles): Promise<void> {
+  const { schema, owner, runtime, password, timeouts } = roles;
   await withClient(admin, async (c) => {
-    // Apps start together: serialise catalog changes (concurrent DDL on shared catalogs can fail with
-    // "tuple concurrently updated").
+    // Serialise catalog changes (concurrent DDL on shared catalogs can fail with "tuple concurrently updated").
     await c.query('begin');
     await c.query(`select pg_advisory_xact_lock(hashtext('orderflow-bootstrap'))`);
-    const { rowCount } = await c.query('select 1 from pg_roles where rolname = $1', [role]);
+    const exists = async (role: string) => ((await c.query('select 1 from pg_roles where rolname = $1', [role])).rowCount ?? 0) > 0;
+    await c.query(`${(await exists(owner)) ? 'alter' : 'create'} role ${ident(owner)} nologin`);
     const withPassword = `password ${password ? c.escapeLiteral(password) : 'null'}`;
-    await c.query(`${rowCount ? 'alter' : 'create'} role ${ident(role)} login ${withPassword}`);
+    await c.query(`${(await exists(runtime)) ? 'alter' : 'create'} role ${ident(runtime)} login ${withPassword}`);
     if (timeouts) {
       const ms = (v: number) => String(Math.max(0, Math.floor(v)));
-      await c.query(`alter role ${ident(role)} set statement_timeout = ${ms(timeouts.statementTimeoutMs)}`);
-      await c.query(`alter role ${ident(role)} set lock_timeout = ${ms(timeouts.lockTimeoutMs)}`);
-      await c.query(`alter role ${ident(role)} set idle_in_transaction_session_timeout = ${ms(timeouts.idleInTransactionTimeoutMs)}`);
+      await c.query(`alter role ${ident(runtime)} set statement_timeout = ${ms(timeouts.statementTimeoutMs)}`);
+      await c.query(`alter role ${ident(runtime)} set lock_timeout = ${ms(timeouts.lockTimeoutMs)}`);
+      await c.query(`alter role ${ident(runtime)} set idle_in_transaction_session_timeout = ${ms(timeouts.idleInTransactionTimeoutMs)}`);
     }
-    await c.query(`create schema if not exists ${ident(schema)} authorization ${ident(role)}`);
+    await c.query(`create schema if not exists ${ident(schema)} authorization ${ident(owner)}`);
+    await c.query(`alter schema ${ident(schema)} owner to ${ident(owner)}`);
+    await c.query(`reassign owned by ${ident(runtime)} to ${ident(owner)}`);
+    await c.query(`revoke all on schema ${ident(schema)} from public`);
+    await c.query(`grant usage on schema ${ident(schema)} to ${ident(runtime)}`);
+    await c.query('commit');
+  });
+}
+
+/**
+ * After the migrations: the runtime role may read and write every table of its schema (no TRUNCATE, no DDL), use its
+ * sequences, only read the migrations table, and only read and insert into `appendOnly` tables.
+ */
+export async function grantRuntime(admin: PgTarget, roles: ServiceRoles): Promise<void> {
+  const [s, r] = [ident(roles.schema), ident(roles.runtime)];
+  await withClient(admin, async (c) => {
+    await c.query('begin');
+    await c.query(`grant select, insert, update, delete on all tables in schema ${s} to ${r}`);
+    await c.query(`grant usage, select, update on all sequences in schema ${s} to ${r}`);
+    await c.query(`revoke insert, update, delete on ${s}.migrations from ${r}`);
+    for (const t of roles.appendOnly ?? []) await c.query(`revoke update, delete on ${s}.${ident(t)} from ${r}`);
     await c.query('commit');
   });
 }
 
 export interface ServiceDataSourceOptions {
   target: PgTarget & { schema: string };
+  /** The role the connections act as (`SET ROLE` at connect): the schema's owner when setup runs the migrations. */
+  role?: string;
   entities: DataSourceOptions['entities'];
   migrations: DataSourceOptions['migrations'];
   poolSize: number;
@@ -144,9 +174,9 @@ export interface ServiceDataSourceOptions {
 }
 
 /**
- * A TypeORM data source on the service's own role and schema (`search_path` = the schema, so migrations
- * and raw SQL use unqualified names). Initialises it and applies pending migrations (idempotent;
- * TypeORM keeps its `migrations` table in the schema). `synchronize` is off: migrations only.
+ * A TypeORM data source on a service's schema (`search_path` = the schema, so migrations and raw SQL use unqualified
+ * names), as `target.user` (acting as `role` when given). Initialises it; `runMigrationsOnce` applies migrations (TypeORM
+ * keeps its `migrations` table in the schema). `synchronize` is off: migrations only.
  * @throws DatabaseUnreachableError when Postgres does not answer; DatabaseAuthError when it refuses the login.
  */
 export async function openServiceDataSource(opts: ServiceDataSourceOptions): Promise<DataSource> {
@@ -166,15 +196,30 @@ export async function openServiceDataSource(opts: ServiceDataSourceOptions): Pro
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false,
-    extra: { max: opts.poolSize, options: `-c search_path=${target.schema}`, connectionTimeoutMillis: opts.acquireTimeoutMs ?? 5000 },
+    extra: {
+      max: opts.poolSize,
+      options: `-c search_path=${target.schema}${opts.role ? ` -c role=${ident(opts.role).slice(1, -1)}` : ''}`,
+      connectionTimeoutMillis: opts.acquireTimeoutMs ?? 5000,
+    },
   });
   try {
     await ds.initialize();
   } catch (e) {
     throw connectError(target, e);
   }
-  await runMigrationsOnce(ds, target.schema);
   return ds;
+}
+
+/** The migrations of `ds` not applied yet (by name, oldest first): none when its `migrations` table lists them all. */
+export async function pendingMigrations(ds: DataSource): Promise<string[]> {
+  let applied: Set<string>;
+  try {
+    applied = new Set((await ds.query('select name from migrations')).map((r: { name: string }) => r.name));
+  } catch (e) {
+    if ((e as { code?: string }).code !== '42P01') throw e; // undefined_table: nothing was ever migrated
+    applied = new Set();
+  }
+  return ds.migrations.map((m) => m.name ?? m.constructor.name).filter((n) => !applied.has(n));
 }
 
 /** Applies pending migrations under an advisory lock, so several instances starting at once do not race. */

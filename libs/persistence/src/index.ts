@@ -3,11 +3,14 @@ export {
   DatabaseUnreachableError,
   dropDatabase,
   ensureDatabase,
-  ensureServiceSchema,
+  ensureServiceRoles,
+  grantRuntime,
   isAuthFailure,
   openServiceDataSource,
+  pendingMigrations,
+  runMigrationsOnce,
 } from './database';
-export type { PgTarget, RoleTimeouts, ServiceDataSourceOptions } from './database';
+export type { PgTarget, RoleTimeouts, ServiceDataSourceOptions, ServiceRoles } from './database';
 export { DatabaseBreaker } from './database.breaker';
 export { InboxReceivedAt1763800000001, MessagingTables1763800000000 } from './messaging-tables.migration';
 export { OutboxRelay } from './outbox.relay';

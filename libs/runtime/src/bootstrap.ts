@@ -8,7 +8,7 @@ import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderf
 import { ErrorPassthroughFilter, JetStreamServer, MessageValidationPipe, ServiceEndpoints } from '@orderflow/transport';
 import { PipelineMetrics, startTracing } from '@orderflow/telemetry';
 import { Config, ConfigError, loadConfig, MetricsPorts, ServiceName } from './config';
-import { LOGGER, SERVICE_NAME } from './service.module';
+import { DatabaseNotMigratedError, LOGGER, SERVICE_NAME } from './service.module';
 import { packageVersion } from './version';
 import { Logger } from './logger';
 
@@ -82,6 +82,7 @@ export async function runServiceMain(name: string, module: (config: Config) => D
       err instanceof UnreachableError ||
       err instanceof NatsAuthError ||
       err instanceof TopologyMissingError ||
+      err instanceof DatabaseNotMigratedError ||
       err instanceof DatabaseUnreachableError ||
       err instanceof DatabaseAuthError;
     process.stderr.write(`${name}: ${known ? err.message : (err.stack ?? err.message)}\n`);

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import { ArrayMinSize, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
@@ -81,7 +83,10 @@ export class EnvConfig {
   @Matches(/^[a-z_][a-z0-9_]*$/, { message: 'PGDATABASE must be a plain lower-case identifier' })
   PGDATABASE = 'orderflow';
 
-  /** Role that creates the database, the service roles and their schemas (needs CREATEDB and CREATEROLE). */
+  /**
+   * Role that creates the database, the service roles and their schemas, and runs the migrations (needs CREATEDB and
+   * CREATEROLE): `orderflow setup` / `db migrate` only. The apps never use it.
+   */
   @IsString()
   PG_ADMIN_USER = 'postgres';
 
@@ -89,10 +94,13 @@ export class EnvConfig {
   @IsOptional()
   PG_ADMIN_PASSWORD = '';
 
-  /** Password given to every service role when it is created, and used to log in as it (empty: trust/peer auth). */
+  /**
+   * The file holding the app's runtime role's password (written by `orderflow setup`, mode 0600); default
+   * `<ORDERFLOW_SECRETS>/pg-<service>.password`, and no password when that does not exist (trust or peer auth).
+   */
   @IsString()
   @IsOptional()
-  PG_SERVICE_PASSWORD = '';
+  PG_PASSWORD_FILE = '';
 
   @int()
   @IsInt()
@@ -275,17 +283,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return config;
 }
 
-/** Connection settings of one service's own role, derived from the config. */
-export function serviceDb(config: Config, service: ServiceName) {
+/** The password file of `service`'s runtime role: `PG_PASSWORD_FILE`, else `<ORDERFLOW_SECRETS>/pg-<service>.password`. */
+export const pgPasswordFile = (config: Config, service: ServiceName): string =>
+  resolve(config.PG_PASSWORD_FILE || join(config.ORDERFLOW_SECRETS, `pg-${service}.password`));
+
+/** The roles of `service`: `orderflow_<schema>_owner` owns the schema, `orderflow_<schema>` is what the app logs in as. */
+export const serviceRoles = (service: ServiceName) => {
   const schema = ServiceSchemas[service];
-  return {
-    host: config.PGHOST,
-    port: config.PGPORT,
-    database: config.PGDATABASE,
-    schema,
-    user: `orderflow_${schema}`,
-    password: config.PG_SERVICE_PASSWORD || undefined,
-  };
+  return { schema, owner: `orderflow_${schema}_owner`, runtime: `orderflow_${schema}` };
+};
+
+/**
+ * Connection settings of one service's runtime role, derived from the config; its password read from its file (none
+ * when the file does not exist).
+ * @throws ConfigError when PG_PASSWORD_FILE is set but cannot be read.
+ */
+export function serviceDb(config: Config, service: ServiceName) {
+  const { schema, runtime } = serviceRoles(service);
+  const file = pgPasswordFile(config, service);
+  let password: string | undefined;
+  if (existsSync(file)) password = readFileSync(file, 'utf8').trim() || undefined;
+  else if (config.PG_PASSWORD_FILE) throw new ConfigError(`PG_PASSWORD_FILE=${JSON.stringify(config.PG_PASSWORD_FILE)}: no such file`);
+  return { host: config.PGHOST, port: config.PGPORT, database: config.PGDATABASE, schema, user: runtime, password };
 }
 
 export function adminDb(config: Config, database = config.PGDATABASE) {

@@ -1,7 +1,14 @@
-export { adminDb, ConfigError, durationMs, EnvConfig, loadConfig, ServiceNames } from './config';
+export { adminDb, ConfigError, durationMs, EnvConfig, loadConfig, pgPasswordFile, serviceRoles, ServiceNames } from './config';
 export type { Config, ServiceName } from './config';
 export type { Logger } from './logger';
-export { LOGGER, openServiceDatabase, SERVICE_NAME, ServiceModule } from './service.module';
+export {
+  DatabaseNotMigratedError,
+  LOGGER,
+  migrateServiceDatabase,
+  openServiceDatabase,
+  SERVICE_NAME,
+  ServiceModule,
+} from './service.module';
 export type { ServiceDefinition } from './service.module';
 export { runServiceMain, startService } from './bootstrap';
 export { natsCredentials, secretFileOf } from './credentials';

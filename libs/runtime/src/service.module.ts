@@ -19,15 +19,18 @@ import { MetricsController } from './http/metrics.controller';
 import {
   DatabaseBreaker,
   ensureDatabase,
-  ensureServiceSchema,
+  ensureServiceRoles,
+  grantRuntime,
   InboxPruner,
   InboxReceivedAt1763800000001,
   MessagingTables1763800000000,
   openServiceDataSource,
   OutboxRelay,
+  pendingMigrations,
+  runMigrationsOnce,
   Transactor,
 } from '@orderflow/persistence';
-import { adminDb, Config, EnvConfig, ServiceName, serviceDb } from './config';
+import { adminDb, Config, EnvConfig, ServiceName, serviceDb, serviceRoles } from './config';
 import { natsCredentials } from './credentials';
 import { createLogger, Logger } from './logger';
 import { packageVersion } from './version';
@@ -44,28 +47,78 @@ export interface ServiceDefinition {
   service: ServiceName;
   /** The service's TypeORM migrations, oldest first (the outbox/inbox migration is added before them). */
   migrations: MigrationClass[];
+  /** Tables the app's runtime role may only read and insert into: audits and ledgers. */
+  appendOnly?: string[];
+}
+
+/** Every migration of a service: the outbox/inbox tables first, then its own. */
+const migrationsOf = (def: ServiceDefinition) => [MessagingTables1763800000000, InboxReceivedAt1763800000001, ...def.migrations];
+
+/** The schema has migrations the app does not find applied: `orderflow setup` (or `db migrate`) applies them. */
+export class DatabaseNotMigratedError extends Error {
+  override name = 'DatabaseNotMigratedError';
 }
 
 /**
- * Creates what a service needs in Postgres if missing (database, its role, its schema), connects as its
- * role and applies its pending migrations. Used at start-up and by `orderflow db migrate`.
- * @throws DatabaseUnreachableError naming the server when Postgres does not answer.
+ * The app's database: connects as the service's runtime role (DML on its own schema, no DDL) and checks that every
+ * migration is applied. The app never holds the admin credentials, and never changes the schema.
+ * @throws DatabaseUnreachableError / DatabaseAuthError when Postgres does not answer or refuses the login.
+ * @throws DatabaseNotMigratedError naming the pending migrations and `orderflow setup`.
  */
 export async function openServiceDatabase(config: Config, def: ServiceDefinition): Promise<DataSource> {
-  const own = serviceDb(config, def.service);
-  await ensureDatabase(adminDb(config));
-  await ensureServiceSchema(adminDb(config), own.user, own.schema, own.password, {
-    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
-    lockTimeoutMs: config.PG_LOCK_TIMEOUT_MS,
-    idleInTransactionTimeoutMs: config.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-  });
-  return openServiceDataSource({
-    target: own,
+  const ds = await openServiceDataSource({
+    target: serviceDb(config, def.service),
     entities: [],
-    migrations: [MessagingTables1763800000000, InboxReceivedAt1763800000001, ...def.migrations],
+    migrations: migrationsOf(def),
     poolSize: config.PG_POOL_SIZE,
     acquireTimeoutMs: config.PG_POOL_ACQUIRE_TIMEOUT_MS,
   });
+  const pending = await pendingMigrations(ds).catch(async (e) => {
+    await ds.destroy();
+    throw e;
+  });
+  if (pending.length) {
+    await ds.destroy();
+    throw new DatabaseNotMigratedError(
+      `the ${def.service} schema lacks ${pending.length} migration(s) (${pending.join(', ')}): run \`orderflow setup\` (or \`orderflow db migrate\`)`,
+    );
+  }
+  return ds;
+}
+
+/**
+ * What `orderflow setup` and `db migrate` do for one service, with the admin credentials: the database if missing, the
+ * owner and runtime roles and the schema (`ensureServiceRoles`; the runtime role's password is `password`), the pending
+ * migrations run as the owner (under an advisory lock), then the runtime role's grants. Idempotent.
+ * @returns how many migrations the schema has applied.
+ */
+export async function migrateServiceDatabase(config: Config, def: ServiceDefinition, password?: string): Promise<number> {
+  const roles = { ...serviceRoles(def.service), password, appendOnly: def.appendOnly };
+  const admin = adminDb(config);
+  await ensureDatabase(admin);
+  await ensureServiceRoles(admin, {
+    ...roles,
+    timeouts: {
+      statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: config.PG_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: config.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    },
+  });
+  const ds = await openServiceDataSource({
+    target: { ...admin, schema: roles.schema },
+    role: roles.owner,
+    entities: [],
+    migrations: migrationsOf(def),
+    poolSize: 2,
+  });
+  try {
+    await runMigrationsOnce(ds, roles.schema);
+    const [{ n }] = await ds.query('select count(*)::int as n from migrations');
+    await grantRuntime(admin, roles);
+    return n;
+  } finally {
+    await ds.destroy();
+  }
 }
 
 /** Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land; the inbox pruner runs beside them. */

@@ -1,42 +1,34 @@
 import { Command } from 'commander';
-import { openServiceDatabase, ServiceDefinition } from '@orderflow/runtime';
-import { orderMigrations } from '../../../order/src/order.module';
-import { inventoryMigrations } from '../../../inventory/src/inventory.module';
-import { paymentMigrations } from '../../../payment/src/payment.module';
-import { notificationMigrations } from '../../../notification/src/notification.module';
+import { ServiceDefinition } from '@orderflow/runtime';
+import { orderDatabase } from '../../../order/src/order.module';
+import { inventoryDatabase } from '../../../inventory/src/inventory.module';
+import { paymentDatabase } from '../../../payment/src/payment.module';
+import { notificationDatabase } from '../../../notification/src/notification.module';
 import { CliFailure } from '../cli.errors';
 import { cliConfig } from '../context';
 import { print } from '../output';
+import { migrateDatabases } from '../setup/setup';
 
-/** Every service's database definition: what `db migrate` prepares (the apps also do it at start-up). */
-export const serviceDefinitions: ServiceDefinition[] = [
-  { service: 'order', migrations: orderMigrations },
-  { service: 'inventory', migrations: inventoryMigrations },
-  { service: 'payment', migrations: paymentMigrations },
-  { service: 'notification', migrations: notificationMigrations },
-];
+/** Every service's database definition: what `setup` and `db migrate` prepare (the apps only check it). */
+export const serviceDefinitions: ServiceDefinition[] = [orderDatabase, inventoryDatabase, paymentDatabase, notificationDatabase];
 
 export function dbCommand(): Command {
   const db = new Command('db').description('the database');
   db.command('migrate')
-    .description('create the database, each service role and schema if missing, and apply pending migrations (idempotent)')
+    .description(
+      "setup's database step, with the admin credentials: the database, each service's owner and runtime roles (a password each), schema, migrations and grants (idempotent)",
+    )
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const config = cliConfig(cmd);
-      const rows: { service: string; schema: string; migrations: number }[] = [];
-      for (const def of serviceDefinitions) {
-        const ds = await openServiceDatabase(config, def).catch((e: Error) => {
-          throw new CliFailure(e.message);
-        });
-        const [{ n }] = await ds.query('select count(*)::int as n from migrations');
-        rows.push({ service: def.service, schema: ds.driver.schema ?? '', migrations: n });
-        await ds.destroy();
-      }
+      const done = await migrateDatabases(cliConfig(cmd), true).catch((e: Error) => {
+        throw new CliFailure(e.message);
+      });
+      const rows = done.map(({ service, schema, runtime, migrations }) => ({ service, schema, runtime, migrations }));
       print(
         !!opts.json,
         rows,
-        ['service', 'schema', 'migrations applied'],
-        rows.map((r) => [r.service, r.schema, r.migrations]),
+        ['service', 'schema', 'runtime role', 'migrations applied'],
+        rows.map((r) => [r.service, r.schema, r.runtime, r.migrations]),
       );
     });
   return db;

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { Identity } from '@orderflow/contracts';
@@ -53,14 +54,27 @@ export class SecretStore {
       .sort();
   }
 
+  /**
+   * The password in `file` (a Postgres runtime role's, `pg-<service>.password`), generated (24 random bytes,
+   * base64url) when the file does not exist yet. Returns it and whether it was created.
+   */
+  password(file: string): { password: string; change: KeyChange } {
+    if (existsSync(file)) return { password: readFileSync(file, 'utf8').trim(), change: 'unchanged' };
+    const password = randomBytes(24).toString('base64url');
+    this.writeSecret(file, password, false);
+    return { password, change: 'created' };
+  }
+
   private write(identity: Identity, replace: boolean): void {
+    this.writeSecret(this.file(identity), new TextDecoder().decode(createUser().getSeed()), replace);
+  }
+
+  private writeSecret(file: string, secret: string, replace: boolean): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     chmodSync(this.dir, 0o700);
-    const seed = new TextDecoder().decode(createUser().getSeed());
-    const file = this.file(identity);
-    // Written whole, then renamed over the old one: a reader never sees half a key; 0600 from the start.
+    // Written whole, then renamed over the old one: a reader never sees half a secret; 0600 from the start.
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${seed}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(tmp, `${secret}\n`, { mode: 0o600, flag: 'wx' });
     if (!replace && existsSync(file)) throw new Error(`${file} appeared meanwhile`);
     renameSync(tmp, file);
   }

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AppNames, Identity, Namespace, operatorIdentity } from '@orderflow/contracts';
 import { JetStreamClient, provisionTopology } from '@orderflow/messaging';
-import { Config, natsCredentials, openServiceDatabase } from '@orderflow/runtime';
+import { Config, migrateServiceDatabase, natsCredentials, pgPasswordFile, serviceRoles } from '@orderflow/runtime';
 import { serviceDefinitions } from '../commands/db.command';
 import { currentOperator } from '../context';
 import { KeyChange, SecretStore } from './secret-store';
@@ -70,19 +70,14 @@ export async function runSetup(config: Config, opts: SetupOptions = {}): Promise
       await client.close();
     }
   }
-  if (opts.database !== false) {
-    for (const def of serviceDefinitions) {
-      const ds = await openServiceDatabase(config, def);
-      const [{ n }] = await ds.query('select count(*)::int as n from migrations');
+  if (opts.database !== false)
+    for (const m of await migrateDatabases(config, opts.keys !== false))
       rows.push({
         what: 'database',
-        name: `${config.PGDATABASE}.${ds.driver.schema}`,
+        name: `${config.PGDATABASE}.${m.schema}`,
         status: 'migrated',
-        detail: `${n} migrations applied`,
+        detail: `${m.migrations} migrations applied; runtime role ${m.runtime}${m.password ? `, password ${m.password}` : ''}`,
       });
-      await ds.destroy();
-    }
-  }
   return rows;
 }
 
@@ -112,4 +107,40 @@ function writeIdentities(config: Config, opts: SetupOptions): SetupRow[] {
   }
   rows.push({ what: 'nats config', name: file, status: changed ? 'written' : 'unchanged', detail: `${identities.length} users` });
   return rows;
+}
+
+/** What `migrateDatabases` did for one service. */
+export interface MigratedService {
+  service: string;
+  schema: string;
+  /** The role the app logs in as. */
+  runtime: string;
+  /** Migrations the schema has applied. */
+  migrations: number;
+  /** Its password file: created now, kept, or none (no passwords). */
+  password: 'created' | 'kept' | null;
+}
+
+/**
+ * Step 4 of `runSetup` (and `orderflow db migrate`), with the Postgres admin credentials: per service the database,
+ * owner and runtime roles, schema, migrations (as the owner) and the runtime role's grants. With `passwords`, each
+ * runtime role gets its own generated password, kept in `<ORDERFLOW_SECRETS>/pg-<service>.password` (0600) and set
+ * again every time; without (a trust-auth development database), none.
+ */
+export async function migrateDatabases(config: Config, passwords: boolean): Promise<MigratedService[]> {
+  const out: MigratedService[] = [];
+  const store = new SecretStore(config.ORDERFLOW_SECRETS);
+  for (const def of serviceDefinitions) {
+    const secret = passwords ? store.password(pgPasswordFile({ ...config, PG_PASSWORD_FILE: '' }, def.service)) : undefined;
+    const migrations = await migrateServiceDatabase(config, def, secret?.password);
+    const { schema, runtime } = serviceRoles(def.service);
+    out.push({
+      service: def.service,
+      schema,
+      runtime,
+      migrations,
+      password: secret ? (secret.change === 'created' ? 'created' : 'kept') : null,
+    });
+  }
+  return out;
 }

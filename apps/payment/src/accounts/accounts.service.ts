@@ -163,15 +163,22 @@ export class AccountsService {
   }
 
   /**
-   * The ledger entries of `cmd`'s order (all attempts) and of its attempt (whichever order they name), locked.
+   * The ledger entries of `cmd`'s order (all attempts) and of its attempt (whichever order they name), with both locked
+   * for the rest of the transaction.
    * @throws ContradictsRecordsError when the attempt's entries belong to another order or customer than `cmd` names.
    */
   private async entriesOf(
     tx: Tx,
     cmd: { sagaId: string; orderId: string; customerId: string },
   ): Promise<{ entries: EntryRow[]; mine: EntryRow[] }> {
+    // The ledger is append-only (the runtime role may not UPDATE it, so not lock its rows either): what is about one
+    // order and one attempt is serialised by a transaction-scoped advisory lock on each instead.
+    await tx.query('select pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))', [
+      `ledger:order:${cmd.orderId}`,
+      `ledger:saga:${cmd.sagaId}`,
+    ]);
     const rows = await tx.query<EntryRow & { order_id: string }>(
-      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2 for update',
+      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2',
       [cmd.orderId, cmd.sagaId],
     );
     const mine = rows.filter((r) => r.saga_id === cmd.sagaId);
