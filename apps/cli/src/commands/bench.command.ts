@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
@@ -59,9 +59,13 @@ export function benchCommand(): Command {
       const { config } = deployment;
       const env = { ...deployment.env, LOG_LEVEL: 'warn' };
       const apps = new AppProcesses();
+      let measured = false;
       const client = await PipelineClient.connect(config.NATS_URL, id, 1, cliCredentials(config));
       try {
-        await apps.startAndWait(ServiceNames, env, client);
+        // The apps' logs go to files, so stdout holds only the result line (kept when the bench fails).
+        const logs = join(dir, 'logs');
+        mkdirSync(logs);
+        await apps.startAndWait(ServiceNames, env, client, logs);
         // Orders spread over KEYS SKUs and customers, as real traffic is: one hot stock row or account would
         // serialise every reservation or charge on its row lock and measure that instead of the pipeline.
         const total = opts.sagas + opts.closed;
@@ -141,12 +145,14 @@ export function benchCommand(): Command {
           closed_p50: round(ours.closed_p50_ms / floor.closed_p50_ms, 2),
         };
         process.stdout.write(JSON.stringify({ orderflow: ours, floor, ratio_to_floor: ratio ?? `no floor at ${opts.floor}` }) + '\n');
+        measured = true;
       } finally {
         await apps.stop();
         await cleanUp(client, config, id);
         await client.close();
         await deployment.stop();
-        rmSync(dir, { recursive: true, force: true });
+        if (measured) rmSync(dir, { recursive: true, force: true });
+        else say(`the apps' logs are kept in ${join(dir, 'logs')}`);
       }
     });
 }

@@ -13,7 +13,10 @@ import { renderAuthConfig } from './nats-auth-config';
 export const DEFAULT_NATS_CONFIG = '.orderflow/nats/orderflow-auth.conf';
 
 export interface SetupOptions {
-  /** Create keys and write the nats-server config (default); false on a broker without authentication (ORDERFLOW_INSECURE=1). */
+  /**
+   * Create keys, the nats-server config and the runtime roles' Postgres passwords (default); false on a broker without
+   * authentication and a trust-auth database (ORDERFLOW_INSECURE=1, tests).
+   */
   keys?: boolean;
   /** Replace this identity's key. */
   rotate?: Identity;
@@ -42,7 +45,8 @@ export interface SetupRow {
  * 2. the nats-server config include (accounts, users, permissions generated from the topology), rewritten only when
  *    it changes;
  * 3. streams, durable consumers and the `DLQ_STATE` bucket, connected as `setup` (`provisionTopology`);
- * 4. the database, each service's role and schema, and their migrations.
+ * 4. the database, each service's owner and runtime roles (the runtime role with a generated password of its own),
+ *    schema, migrations and grants (`migrateDatabases`).
  * @throws Error (from the steps: an unknown identity to rotate, an unreachable or refusing server).
  */
 export async function runSetup(config: Config, opts: SetupOptions = {}): Promise<SetupRow[]> {
