@@ -2,13 +2,18 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, Max, Min, ValidateNested } from 'class-validator';
 import { detail, Limits, OrderScoped, SagaScoped, sku, StockLine } from './common';
 
+/** The lines of a reservation: 1–100 `StockLine`s, each validated. */
+const stockLines = (): PropertyDecorator => (target, key) => {
+  IsArray()(target, key);
+  ArrayMinSize(1)(target, key);
+  ArrayMaxSize(Limits.orderLines)(target, key);
+  ValidateNested({ each: true })(target, key);
+  Type(() => StockLine)(target, key);
+};
+
 /** `inventory.cmd.reserve`: reserve every line of the order for this saga attempt, all or nothing. */
 export class ReserveStock extends SagaScoped {
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(Limits.orderLines)
-  @ValidateNested({ each: true })
-  @Type(() => StockLine)
+  @stockLines()
   items!: StockLine[];
 }
 
@@ -31,11 +36,7 @@ export class RestockSku {
 
 /** `inventory.evt.reserved`: the attempt's reservation holds these lines (the saga checks them against its own). */
 export class StockReserved extends OrderScoped {
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(Limits.orderLines)
-  @ValidateNested({ each: true })
-  @Type(() => StockLine)
+  @stockLines()
   items!: StockLine[];
 }
 
