@@ -9,6 +9,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
+  // Plain Node scripts (the bench's raw floor): Node's globals.
+  { files: ['**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
   {
     rules: {
       // Message bodies and query rows are untyped at the edges; `any` is allowed there and flagged in review.

@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import { operatorIdentity } from '@orderflow/contracts';
 import type { NatsCredentials } from '@orderflow/messaging';
-import { Config, ConfigError, durationMs, loadConfig, natsCredentials } from '@orderflow/runtime';
+import { Config, ConfigError, durationMs, loadConfig, natsCredentials, secretFileOf } from '@orderflow/runtime';
 import { UsageError } from './cli.errors';
 import { PipelineClient } from './client';
 import { privateNatsUrl } from './stack/deployment';
@@ -38,13 +39,11 @@ export function currentOperator(): string {
  */
 export function cliCredentials(config: Config): NatsCredentials {
   const identity = operatorIdentity(currentOperator());
-  try {
-    return natsCredentials(config, identity);
-  } catch (e) {
-    if (e instanceof ConfigError && /^no NATS secret/.test(e.message))
-      throw new ConfigError(`${e.message.replace('run `orderflow setup`', `run \`orderflow setup operator add ${currentOperator()}\``)}`);
-    throw e;
-  }
+  if (config.ORDERFLOW_INSECURE !== '1' && !existsSync(secretFileOf(config, identity)))
+    throw new ConfigError(
+      `no NATS key for ${identity} at ${secretFileOf(config, identity)}: run \`orderflow setup operator add ${currentOperator()}\` (or set ORDERFLOW_INSECURE=1 on a broker that lets anyone in)`,
+    );
+  return natsCredentials(config, identity);
 }
 
 /** Connects as the current operator, runs `work`, always closes. */

@@ -15,7 +15,7 @@ export { AppNames, AppTopology, inboxPrefixOf, operatorIdentity, permissionsFor 
 export type { AppName, Identity, NatsPermissions } from './permissions';
 export { decodeMessage, MalformedMessageError, parseMessage, validateMessage } from './validate';
 export { formatMoney, minorDigits } from './money';
-export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped, StockLine } from './messages/common';
+export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped, StockLine, unitsBySku } from './messages/common';
 export {
   CancelReasons,
   CommandRefused,

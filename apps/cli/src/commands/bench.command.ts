@@ -32,7 +32,7 @@ async function sagaLatency(client: PipelineClient, outcomes: OutcomeListener, o:
 /**
  * `orderflow bench`: the four apps as separate processes (as deployed), in a namespace and database of
  * their own, driven with PlaceOrder sagas that all confirm: a closed loop (one saga at a time: latency)
- * and an open loop (up to WINDOW in flight: throughput). Then the raw floor (`../shared/bench/floor.mjs`:
+ * and an open loop (up to WINDOW in flight: throughput). Then the raw floor (`bench/floor.mjs`:
  * bare nats + pg, 5 hops) runs in the same process tree on the same servers, and the figures are reported
  * as ratios to it. Prints one JSON line.
  */
@@ -42,7 +42,7 @@ export function benchCommand(): Command {
     .option('--sagas <n>', 'open-loop sagas', wholeNumber('--sagas'), Number(process.env.N ?? 3000))
     .option('--closed <n>', 'closed-loop sagas', wholeNumber('--closed'), Number(process.env.N_CLOSED ?? 200))
     .option('--window <n>', 'sagas in flight in the open loop', wholeNumber('--window'), Number(process.env.WINDOW ?? 256))
-    .option('--floor <path>', 'the floor benchmark', resolve('..', 'shared', 'bench', 'floor.mjs'))
+    .option('--floor <path>', 'the floor benchmark', resolve(__dirname, '..', '..', '..', '..', '..', 'bench', 'floor.mjs'))
     .action(async (opts: { sagas: number; closed: number; window: number; floor: string }, cmd: Command) => {
       const base = cliConfig(cmd);
       await requireInfrastructure(base);

@@ -1,8 +1,9 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { Identity } from '@orderflow/contracts';
+import { secretFileOf } from '@orderflow/runtime';
 
 /** What `ensure` / `rotate` did to one identity's key. */
 export type KeyChange = 'created' | 'unchanged' | 'rotated';
@@ -20,7 +21,7 @@ export class SecretStore {
   }
 
   file(identity: Identity): string {
-    return join(this.dir, `${identity}.nk`);
+    return secretFileOf({ ORDERFLOW_SECRETS: this.dir }, identity);
   }
 
   has(identity: Identity): boolean {

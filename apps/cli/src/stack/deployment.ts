@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { Config, loadConfig, natsCredentials } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
 import { runSetup } from '../setup/setup';
-import { natsProblem, postgresProblem, PrivateServer, startPrivateNats, startPrivatePostgres } from './infra';
+import { natsProblem, natsStatus, postgresProblem, PrivateServer, startPrivateNats, startPrivatePostgres } from './infra';
 
 const HINT = 'start them with `docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats postgres`';
 
@@ -80,8 +80,7 @@ export async function prepareDeployment(
   try {
     const insecure = config.ORDERFLOW_INSECURE === '1';
     if (!insecure) await runSetup(config, { natsConfig, provision: false, database: false });
-    const anonymous = await natsProblem(config.NATS_URL);
-    const refusesAnonymous = !!anonymous && /refused the credentials/.test(anonymous);
+    const { problem: anonymous, refused: refusesAnonymous } = await natsStatus(config.NATS_URL);
     if (insecure ? !!anonymous : !refusesAnonymous) {
       const why = anonymous ?? `NATS at ${config.NATS_URL} lets anyone in`;
       const nats = await startPrivate('nats-server', () => startPrivateNats(dir, insecure ? {} : { authConfig: natsConfig }));

@@ -4,26 +4,32 @@ import { createServer } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 import { connect } from 'nats';
 import { Client } from 'pg';
-import { natsAuthOptions, NatsCredentials, natsConnectProblem, natsServers } from '@orderflow/messaging';
+import { isNatsAuthFailure, natsAuthOptions, NatsCredentials, natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { isAuthFailure } from '@orderflow/persistence';
 import { adminDb, Config } from '@orderflow/runtime';
 
-/** Null when NATS with JetStream answers at `url` (to `creds`, or anonymously), else why not. */
-export async function natsProblem(url: string, creds?: NatsCredentials): Promise<string | null> {
+/**
+ * Whether NATS with JetStream answers at `url` to `creds` (or anonymously): `problem` null when it does, else why not;
+ * `refused` when it answered but refused the credentials (a server that authenticates, to an anonymous client).
+ */
+export async function natsStatus(url: string, creds?: NatsCredentials): Promise<{ problem: string | null; refused: boolean }> {
   try {
     const nc = await connect({ servers: natsServers(url), timeout: 2000, maxReconnectAttempts: 0, ...natsAuthOptions(creds) });
     try {
       await nc.jetstreamManager({ timeout: 2000 });
-      return null;
+      return { problem: null, refused: false };
     } catch {
-      return `NATS at ${url} answers but has no JetStream (start nats-server with -js)`;
+      return { problem: `NATS at ${url} answers but has no JetStream (start nats-server with -js)`, refused: false };
     } finally {
       await nc.close();
     }
   } catch (e) {
-    return natsConnectProblem(url, e);
+    return { problem: natsConnectProblem(url, e), refused: isNatsAuthFailure(e) };
   }
 }
+
+/** Null when NATS with JetStream answers at `url` (to `creds`, or anonymously), else why not. */
+export const natsProblem = async (url: string, creds?: NatsCredentials): Promise<string | null> => (await natsStatus(url, creds)).problem;
 
 /** Null when Postgres answers as the admin role, else why not. */
 export async function postgresProblem(config: Config): Promise<string | null> {
@@ -131,8 +137,8 @@ export async function startPrivateNats(
     if (opts.waitReady === false) return;
     // Up once it answers: with authentication, refusing an anonymous client is an answer.
     const down = async () => {
-      const problem = await natsProblem(url);
-      return !!problem && !/refused the credentials/.test(problem);
+      const { problem, refused } = await natsStatus(url);
+      return !!problem && !refused;
     };
     for (let i = 0; i < 100 && (await down()); i++) await new Promise((r) => setTimeout(r, 100));
   };

@@ -11,6 +11,7 @@ import {
   StockLine,
   StockRejectReason,
   Subjects,
+  unitsBySku,
 } from '@orderflow/contracts';
 import { ContradictsRecordsError, PermanentError } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
@@ -45,9 +46,9 @@ export class StockService {
     if (existing) {
       checkOrder(existing, cmd);
       // A release that came first recorded no lines; anything else must be the same reservation asked again.
-      if (existing.status !== 'RELEASED' && unitsOf(existing.items) !== unitsOf(cmd.items))
+      if (existing.status !== 'RELEASED' && unitsBySku(existing.items) !== unitsBySku(cmd.items))
         throw new ContradictsRecordsError(
-          `saga ${cmd.sagaId} reserved ${unitsOf(existing.items)}; this ${Subjects.InventoryReserve} asks for ${unitsOf(cmd.items)}`,
+          `saga ${cmd.sagaId} reserved ${unitsBySku(existing.items)}; this ${Subjects.InventoryReserve} asks for ${unitsBySku(cmd.items)}`,
         );
       return outcomeOf(existing);
     }
@@ -183,13 +184,6 @@ function checkOrder(existing: ReservationRow, cmd: { orderId: string; sagaId: st
   if (existing.order_id !== cmd.orderId)
     throw new ContradictsRecordsError(`saga ${cmd.sagaId} holds the reservation of order ${existing.order_id}, not of ${cmd.orderId}`);
 }
-
-/** Units per SKU, sorted: `BOOK×2 PEN×1`. */
-const unitsOf = (lines: StockLine[]): string =>
-  [...sumBySku(lines)]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([sku, n]) => `${sku}×${n}`)
-    .join(' ');
 
 function outcomeOf({ status, reason, items }: ReservationRow): ReserveOutcome {
   if (status === 'RESERVED' || status === 'COMMITTED') return { reserved: true, items };

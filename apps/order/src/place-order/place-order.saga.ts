@@ -6,10 +6,10 @@ import {
   orderTotal,
   PaymentCharged,
   PaymentDeclined,
-  StockLine,
   StockRejected,
   StockReserved,
   Subjects,
+  unitsBySku,
 } from '@orderflow/contracts';
 import { PermanentError, UnexpectedReplyError } from '@orderflow/messaging';
 import type { Tx } from '@orderflow/persistence';
@@ -61,16 +61,6 @@ export async function acceptOrder(tx: Tx, data: PlaceOrderData): Promise<boolean
 }
 
 const ok = (): StepResult => ({ ok: true });
-
-/** Units per SKU, sorted: `BOOK×2 PEN×1` (what a reservation holds, however its lines were split). */
-const unitsBySku = (lines: StockLine[]): string => {
-  const units = new Map<string, number>();
-  for (const l of lines) units.set(l.sku, (units.get(l.sku) ?? 0) + l.quantity);
-  return [...units]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([sku, n]) => `${sku}×${n}`)
-    .join(' ');
-};
 
 /** The reservation must hold exactly the attempt's lines. @throws UnexpectedReplyError otherwise. */
 const reserved = (body: StockReserved, d: PlaceOrderData): StepResult => {

@@ -99,6 +99,19 @@ export const currency = (): PropertyDecorator => (target, key) => {
 };
 
 /** Σ quantity × unitPrice of `lines`, exact (bigint). */
+/**
+ * What a reservation holds, however its lines are split or ordered: units per SKU, sorted by SKU (`BOOK×2 PEN×1`).
+ * The saga compares a reservation reply with its order, inventory a repeated reserve with its record.
+ */
+export const unitsBySku = (lines: Pick<StockLine, 'sku' | 'quantity'>[]): string => {
+  const units = new Map<string, number>();
+  for (const l of lines) units.set(l.sku, (units.get(l.sku) ?? 0) + l.quantity);
+  return [...units]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([sku, n]) => `${sku}×${n}`)
+    .join(' ');
+};
+
 export const orderTotal = (lines: Pick<OrderLine, 'quantity' | 'unitPrice'>[]): bigint =>
   lines.reduce((sum, l) => sum + BigInt(l.quantity) * BigInt(l.unitPrice), 0n);
 
