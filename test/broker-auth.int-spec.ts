@@ -164,10 +164,28 @@ describe('identities and permissions on the broker', () => {
     expect(await api(app, `$JS.API.STREAM.CREATE.${ns.stream('ORDER')}X`)).toBe('PERMISSIONS_VIOLATION');
     expect(await api(app, `$JS.API.STREAM.DELETE.${ns.stream(own.stream)}`)).toBe('PERMISSIONS_VIOLATION');
     expect(await api(app, `$JS.API.CONSUMER.DELETE.${ns.stream(own.stream)}.${own.durable}`)).toBe('PERMISSIONS_VIOLATION');
-    const notSent = [Subjects.PaymentDeposit, Subjects.OrderCreated, Subjects.InventoryRestock, Subjects.PaymentCharged].filter(
-      (s) => !(AppTopology[app].sends as string[]).includes(s),
-    );
+    // The order app republishes replays of dead letters (to every subject a consumer pulls but operator commands).
+    const replays = AppTopology[app].replaysDeadLetters
+      ? [Subjects.PaymentDeposit, Subjects.OrderCreated, Subjects.InventoryRestock, Subjects.PaymentCharged]
+      : [];
+    const notSent = [
+      Subjects.PaymentDeposit,
+      Subjects.OrderCreated,
+      Subjects.InventoryRestock,
+      Subjects.PaymentCharged,
+      Subjects.OrderRetrySaga,
+      'ops.dlq.purged',
+    ].filter((s) => !(AppTopology[app].sends as string[]).includes(s) && !(replays as string[]).includes(s));
     for (const subject of notSent) expect([subject, await publish(app, subject)]).toEqual([subject, 'PERMISSIONS_VIOLATION']);
+  });
+
+  it('an operator publishes no participant command or reply: those go through signed operator commands', async () => {
+    for (const subject of [Subjects.PaymentCharge, Subjects.PaymentRefund, Subjects.PaymentCharged, Subjects.InventoryRelease])
+      expect([subject, await publish('operator-ops', subject, { customerId: 'auth-cust', amount: 1, currency: 'USD' })]).toEqual([
+        subject,
+        'PERMISSIONS_VIOLATION',
+      ]);
+    expect(await publish('operator-ops', Subjects.PaymentDeposit, { customerId: 'auth-cust', amount: 1, currency: 'USD' })).toBe('stored');
   });
 
   it('an operator works the CLI as their identity: services, a poison order listed, patched, replayed, purged; saga show', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subjects } from '@orderflow/contracts';
 import { orderflow, orderflowJson } from './support/cli';
+import { operatorKey, signedBy } from './support/operator';
 import { order, Stack, waitFor } from './support/stack';
 
 /**
@@ -13,6 +14,7 @@ import { order, Stack, waitFor } from './support/stack';
  */
 describe('operating failures from the CLI', () => {
   let stack: Stack;
+  const signed = (subject: string, msgId: string, body: unknown) => signedBy(stack.ns, subject, msgId, body);
   const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
   const stock = async (sku: string) =>
     (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku])).rows[0];
@@ -88,17 +90,7 @@ describe('operating failures from the CLI', () => {
     expect((await stack.db.query('select 1 from orders.orders where order_id = $1', [poison.orderId])).rowCount).toBe(0);
     expect((await entryOf(poison.orderId)).state).toBe('new');
 
-    const replayed = await orderflowJson(stack, [
-      'dlq',
-      'replay',
-      String(entry.seq),
-      '--patch',
-      fix,
-      '--why',
-      'lower-case currency',
-      '--operator',
-      'ops-test',
-    ]);
+    const replayed = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--why', 'lower-case currency']);
     expect(replayed.results).toEqual([expect.objectContaining({ seq: entry.seq, action: 'replayed', newMsgId: expect.any(String) })]);
     expect(await stack.outcome(poison.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     await waitFor(async () => (await entryOf(poison.orderId)).state === 'resolved');
@@ -106,6 +98,15 @@ describe('operating failures from the CLI', () => {
 
     const again = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--why', 'twice?']);
     expect(again.results).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/already replayed/) })]);
+    // Its state record is signed: `dlq show` verifies it against the registered keys, and sees a rewritten one.
+    const record = await orderflowJson(stack, ['dlq', 'show', String(entry.seq)]);
+    expect(record.lastAction).toMatchObject({ state: 'resolved', verified: { ok: true, operator: 'ops-test' } });
+    const kv = await stack.nc.jetstream().views.kv(stack.ns.stream('DLQ_STATE'));
+    await kv.put(String(entry.seq), JSON.stringify({ ...record.lastAction, why: 'rewritten', verified: undefined }));
+    expect((await orderflowJson(stack, ['dlq', 'show', String(entry.seq)])).lastAction.verified).toEqual({
+      ok: false,
+      problem: expect.stringMatching(/does not verify/),
+    });
     // The replay is on the OPS stream, with who and why.
     const ops = await stack.jsm.streams.getMessage(stack.ns.stream('OPS'), { last_by_subj: stack.ns.subject('ops.dlq.replayed') });
     expect(JSON.parse(ops.string())).toMatchObject({
@@ -168,7 +169,7 @@ describe('operating failures from the CLI', () => {
     ]);
     expect(await stack.sagas(o.orderId)).toHaveLength(1);
 
-    const retried = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'payment is back', '--operator', 'ops-test']);
+    const retried = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'payment is back']);
     expect(retried.results).toEqual([expect.objectContaining({ action: 'retried', newSagaId: expect.any(String) })]);
     await waitFor(async () => (await sagaStatus(o.orderId)) === 'COMPLETED');
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
@@ -179,7 +180,13 @@ describe('operating failures from the CLI', () => {
     expect(show).toMatchObject({ sagaId: retried.results[0].newSagaId, attempt: 2, status: 'COMPLETED', remaining: [] });
     expect(show.attempts.map((a: any) => `${a.attempt}:${a.status}`)).toEqual(['1:CANCELLED', '2:COMPLETED']);
     expect(show.actions).toEqual([
-      expect.objectContaining({ action: 'retry', sagaId: first.id, operator: 'ops-test', why: 'payment is back' }),
+      expect.objectContaining({
+        action: 'retry',
+        sagaId: first.id,
+        operator: 'ops-test',
+        publicKey: operatorKey().getPublicKey(),
+        why: 'payment is back',
+      }),
     ]);
     // Two notifications: one per outcome of each attempt.
     expect(
@@ -352,17 +359,7 @@ describe('operating failures from the CLI', () => {
     const unconfirmed = await orderflow(stack, ['dlq', 'purge', String(a.seq), String(b.seq), '--why', 'test orders']);
     expect(unconfirmed.code).toBe(2);
     expect(unconfirmed.stderr).toMatch(/about to purge 2 dead letter\(s\): pass --yes to confirm/);
-    const purged = await orderflowJson(stack, [
-      'dlq',
-      'purge',
-      String(a.seq),
-      String(b.seq),
-      '--why',
-      'test orders',
-      '--yes',
-      '--operator',
-      'ops-test',
-    ]);
+    const purged = await orderflowJson(stack, ['dlq', 'purge', String(a.seq), String(b.seq), '--why', 'test orders', '--yes']);
     expect(purged.results.map((r: any) => r.action)).toEqual(['purged', 'purged']);
     await expect(stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq: a.seq })).rejects.toThrow();
     expect((await orderflowJson(stack, ['dlq', 'list', '--state', 'purged'])).map((e: any) => e.seq)).toEqual(
@@ -418,15 +415,14 @@ describe('operating failures from the CLI', () => {
     await stack.publish(Subjects.OrderCreated, o);
     expect((await stack.outcome(o.orderId)).reason).toBe('out_of_stock');
     const [first] = await stack.sagas(o.orderId);
-    const command = { sagaId: first.id, operator: 'ops-test', why: 'twice' };
-    await stack.publish(Subjects.OrderRetrySaga, command, 'retry-once');
+    const command = { sagaId: first.id, why: 'twice' };
+    await stack.publish(Subjects.OrderRetrySaga, command, 'retry-once', signed(Subjects.OrderRetrySaga, 'retry-once', command));
     await waitFor(async () => (await stack.sagas(o.orderId)).length === 2);
     // The same command again, past the stream's duplicate window: it reaches the order app, whose inbox drops it.
-    const h = (await import('nats')).headers();
-    h.set('Replay-Of', 'retry-once');
-    await stack.nc
-      .jetstream()
-      .publish(stack.ns.subject(Subjects.OrderRetrySaga), Buffer.from(JSON.stringify(command)), { msgID: 'retry-once-again', headers: h });
+    await stack.publish(Subjects.OrderRetrySaga, command, 'retry-once-again', {
+      'Replay-Of': 'retry-once',
+      ...signed(Subjects.OrderRetrySaga, 'retry-once-again', command),
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(await stack.sagas(o.orderId)).toHaveLength(2);
     expect((await stack.db.query('select count(*)::int as n from orders.operator_actions where saga_id = $1', [first.id])).rows[0].n).toBe(

@@ -11,3 +11,5 @@ process.env.METRICS_PUBLIC_HOST ??= '127.0.0.1';
 // developer's `npm start` left in .orderflow/ are not picked up (`db migrate` writes the roles' passwords there).
 process.env.ORDERFLOW_INSECURE ??= '1';
 process.env.ORDERFLOW_SECRETS ??= mkdtempSync(join(tmpdir(), 'orderflow-test-secrets-'));
+// The operator the tests act as: setup gives it a key (operator commands are signed) and registers it.
+process.env.ORDERFLOW_OPERATOR ??= 'ops-test';

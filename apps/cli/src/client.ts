@@ -20,7 +20,16 @@ import {
   QueryReply,
   Subjects,
 } from '@orderflow/contracts';
-import { isNatsAuthFailure, natsAuthOptions, NatsCredentials, natsConnectProblem, natsServers } from '@orderflow/messaging';
+import {
+  isNatsAuthFailure,
+  natsAuthOptions,
+  NatsCredentials,
+  natsConnectProblem,
+  natsServers,
+  Signature,
+  signatureHeaders,
+  signMessage,
+} from '@orderflow/messaging';
 import type { EndpointData } from '@orderflow/transport';
 import { CliFailure, CommandRejected, UsageError } from './cli.errors';
 
@@ -48,6 +57,7 @@ export class PipelineClient {
     readonly ns: Namespace,
     readonly url: string,
     readonly replicas: number,
+    private readonly creds?: NatsCredentials,
   ) {}
 
   /**
@@ -64,7 +74,7 @@ export class PipelineClient {
         name: `orderflow-cli${creds ? ` (${creds.identity})` : ''}`,
         ...natsAuthOptions(creds),
       });
-      return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas);
+      return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas, creds);
     } catch (e) {
       const problem = natsConnectProblem(url, e);
       throw new CliFailure(
@@ -99,6 +109,28 @@ export class PipelineClient {
         `could not publish ${subject} to ${this.url}: ${(e as Error).message} (have the services run once, to create the streams?)`,
       );
     }
+  }
+
+  /** The operator the CLI acts as: the name of its identity (`operator-<name>`). */
+  get operator(): string {
+    return this.creds?.identity.replace(/^operator-/, '') ?? 'anonymous';
+  }
+
+  /**
+   * The operator's signature of `data` on `subject` (logical) with `msgId`: what the order app verifies operator commands
+   * by, and what the audit records carry.
+   * @throws CliFailure when the operator has no key (`orderflow setup operator add NAME`).
+   */
+  sign(subject: string, msgId: string, data: Uint8Array): Signature {
+    if (!this.creds?.seed)
+      throw new CliFailure(`no key for ${this.creds?.identity ?? 'this operator'} to sign with: run \`orderflow setup operator add NAME\``);
+    return signMessage(this.creds.seed, this.ns.subject(subject), msgId, data);
+  }
+
+  /** Publishes `body` signed by the operator (`Orderflow-Signer` / `Orderflow-Signature`). @throws as `publish` and `sign`. */
+  async publishSigned(subject: string, body: object, msgId: string = randomUUID(), headers: Record<string, string> = {}): Promise<string> {
+    const data = Buffer.from(JSON.stringify(body));
+    return this.publish(subject, data, msgId, { ...headers, ...signatureHeaders(this.sign(subject, msgId, data)) });
   }
 
   /**
@@ -166,8 +198,9 @@ export class PipelineClient {
   }
 
   /**
-   * Validates `body` against the subject's contract class (as the service will), publishes the command and
-   * waits for the first event it causes on one of `replies` (matched on `Causation-Id`).
+   * Validates `body` against the subject's contract class (as the service will), publishes the command — signed by the
+   * operator when `signed` (operator commands, `order.cmd.>`) — and waits for the first event it causes on one of
+   * `replies` (matched on `Causation-Id`).
    * @param check how to tell the user to look at the outcome if it does not come, e.g. "orderflow accounts show alice".
    * @throws UsageError when the body fails validation (nothing is sent).
    * @throws CommandRejected when the service dead-letters the command (with its reason, within a second).
@@ -177,7 +210,7 @@ export class PipelineClient {
     subject: string,
     body: object,
     replies: string | string[],
-    opts: { timeoutMs?: number; check?: string; msgId?: string } = {},
+    opts: { timeoutMs?: number; check?: string; msgId?: string; signed?: boolean } = {},
   ): Promise<{ subject: string; body: T }> {
     validated(subject, body);
     const msgId = opts.msgId ?? randomUUID();
@@ -196,7 +229,7 @@ export class PipelineClient {
           })();
         }
       });
-      await this.publish(subject, body, msgId);
+      await (opts.signed ? this.publishSigned(subject, body, msgId) : this.publish(subject, body, msgId));
       const owner = subject.split('.')[0];
       const check = opts.check ? `; check with \`${opts.check}\` before sending it again` : '';
       return await withTimeout(

@@ -98,11 +98,6 @@ export function rate(value: string): number {
 /** A repeatable option: collects every value. */
 export const collect = (value: string, all: string[]) => [...all, value];
 
-/** Who is acting: `--operator`, else the OS user. */
-export function operatorOf(opts: { operator?: string }): string {
-  return opts.operator || currentOperator();
-}
-
 /** Waits so that calls to the returned function happen at most `perSecond` times a second. */
 export function pacer(perSecond: number | undefined): () => Promise<void> {
   let next = 0;

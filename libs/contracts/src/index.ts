@@ -19,12 +19,16 @@ export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped
 export {
   CancelReasons,
   CommandRefused,
+  DeadLetterReplayed,
+  MAX_REPLAYS,
   OperatorCommand,
   OrderCancelled,
   OrderConfirmed,
   OrderCreated,
+  ReplayDeadLetter,
   ResumeSaga,
   RetrySaga,
+  SagaCommand,
   SagaResumed,
   SagaRetried,
 } from './messages/order.messages';
@@ -57,7 +61,7 @@ export {
   RefundPayment,
 } from './messages/payment.messages';
 export type { ChargeView, DeclineReason } from './messages/payment.messages';
-export { OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
-export type { OrderView, QueryReply, SagaStatus, SagaStepView, SagaSummary, SagaView } from './messages/query.messages';
+export { OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
+export type { OperatorView, OrderView, QueryReply, SagaStatus, SagaStepView, SagaSummary, SagaView } from './messages/query.messages';
 export { MessageTypes, messageTypeOf, QueryTypes } from './messages/registry';
 export type { Message, MessageClass, MessageOf, MessageSubject } from './messages/registry';

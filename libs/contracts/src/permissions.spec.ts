@@ -14,7 +14,9 @@ describe('the generated permission matrix', () => {
 
   it.each(AppNames)('gives %s no right to manage streams or consumers, and only its own consumers', (app) => {
     const { publish, subscribe } = permissionsFor(app, ns);
-    const api = publish.allow.filter((s) => s.startsWith('$JS.'));
+    // The order app, which replays dead letters, reads DLQ entries by sequence; nothing else touches a stream.
+    const reads = AppTopology[app].replaysDeadLetters ? ['$JS.API.STREAM.MSG.GET.NS1_DLQ'] : [];
+    const api = publish.allow.filter((s) => s.startsWith('$JS.') && !reads.includes(s));
     expect(api.filter((s) => /STREAM\.|CONSUMER\.(CREATE|DELETE|DURABLE)|\$JS\.API\.>/.test(s))).toEqual([]);
     const durables = new Set(AppTopology[app].consumers.map((c) => `NS1_${c.stream}.${c.durable}`));
     const own = (subject: string) => [...durables].some((d) => subject.endsWith(`.${d}`) || subject.endsWith(`.${d}.>`));
@@ -29,11 +31,37 @@ describe('the generated permission matrix', () => {
       Subjects.OrderCreated,
       Subjects.OrderRetrySaga,
       Subjects.OrderResumeSaga,
+      Subjects.OrderReplayDeadLetter,
       Subjects.InventoryRestock,
       Subjects.PaymentDeposit,
     ];
     const handled = Object.values(Consumers).flatMap((c) => c.handles as string[]);
     expect(handled.filter((s) => !sent.has(s) && !(fromOutside as string[]).includes(s))).toEqual([]);
+  });
+
+  it('lets an operator publish operator commands, orders, deposits and restocks, but no participant command or reply', () => {
+    const { publish } = permissionsFor('operator-alice', ns);
+    expect(publish.allow).toEqual(
+      expect.arrayContaining(['ns1.order.cmd.>', 'ns1.order.created', 'ns1.payment.cmd.deposit', 'ns1.inventory.cmd.restock']),
+    );
+    for (const s of [
+      'ns1.payment.cmd.>',
+      'ns1.payment.cmd.charge',
+      'ns1.payment.evt.>',
+      'ns1.inventory.cmd.>',
+      'ns1.inventory.evt.>',
+      'ns1.order.confirmed',
+    ])
+      expect(publish.allow).not.toContain(s);
+  });
+
+  it('lets the order app replay to every subject a consumer pulls but operator commands', () => {
+    const { publish } = permissionsFor('order', ns);
+    expect(publish.allow).toEqual(
+      expect.arrayContaining(['ns1.payment.cmd.>', 'ns1.inventory.evt.>', 'ns1.order.created', 'ns1.order.confirmed']),
+    );
+    expect(publish.allow).not.toContain('ns1.order.cmd.>');
+    expect(permissionsFor('payment', ns).publish.allow).not.toContain('ns1.payment.cmd.>');
   });
 
   it('refuses an operator name that is not a plain word', () => {

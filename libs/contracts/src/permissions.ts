@@ -11,7 +11,7 @@ export type AppName = (typeof AppNames)[number];
  * events, replies — through its outbox) and its query endpoints. The broker's permissions are generated from it
  * (`permissionsFor`), so an app that starts sending a new subject lists it here or the server refuses the publish.
  */
-export const AppTopology: Record<AppName, { consumers: ConsumerSpec[]; sends: MessageSubject[] }> = {
+export const AppTopology: Record<AppName, { consumers: ConsumerSpec[]; sends: MessageSubject[]; replaysDeadLetters?: true }> = {
   order: {
     consumers: [
       Consumers.orderPlacement,
@@ -29,8 +29,12 @@ export const AppTopology: Record<AppName, { consumers: ConsumerSpec[]; sends: Me
       Subjects.OrderCancelled,
       Subjects.OrderSagaRetried,
       Subjects.OrderSagaResumed,
+      Subjects.OrderDeadLetterReplayed,
       Subjects.OrderCommandRefused,
     ],
+    // `orderflow dlq replay` goes through the order app, which verifies the operator's signature, enforces the
+    // replay rules and republishes: it reads the DLQ and publishes to every subject a consumer pulls.
+    replaysDeadLetters: true,
   },
   inventory: {
     consumers: [Consumers.inventoryCommands],
@@ -95,18 +99,28 @@ const pullRights = (ns: Namespace, c: ConsumerSpec) => {
 /** Registering as a NATS service (ADR-32): discovery requests to every service, and to this one by name. */
 const serviceRights = (name: string) => ['$SRV.PING', '$SRV.INFO', '$SRV.STATS', `$SRV.*.${name}`, `$SRV.*.${name}.>`];
 
-/** Every subject a consumer of the pipeline pulls: what a dead letter may be replayed to. */
-const workSubjects = (ns: Namespace) => uniq(Object.values(Consumers).map((c) => ns.subject(c.filterSubject)));
+/**
+ * Every subject a consumer of the pipeline pulls but operator commands (signed by an operator, never replayed): what a
+ * dead letter may be replayed to.
+ */
+const workSubjects = (ns: Namespace) =>
+  uniq(
+    Object.values(Consumers as Record<string, ConsumerSpec>)
+      .filter((c) => !c.signed)
+      .map((c) => ns.subject(c.filterSubject)),
+  );
 
 /**
  * The permissions of `identity` in namespace `ns`, generated from the topology (`AppTopology`, `Consumers`,
  * `Streams`). Everything not allowed is denied:
  * - an app publishes what it sends, the dead letters of what it consumes, and pulls/acks its own durable consumers;
  *   it subscribes to its own inbox, its query subjects and the service API; it answers requests (`allow_responses`);
+ *   the app that replays dead letters (the order app) also reads the DLQ and publishes to every subject a consumer pulls;
  * - `ingress` publishes `order.created`;
- * - an operator publishes operator commands (`order.cmd.>`), the audit (`ops.>`), dead-letter state (`$KV.DLQ_STATE.>`),
- *   replays to the subjects the consumers pull, queries and service discovery; reads the DLQ, OPS and key-value
- *   streams (ordered consumers, message get) and deletes dead letters (a purge) — never a stream or a durable consumer;
+ * - an operator publishes operator commands (`order.cmd.>`, signed: replays go through them), `order.created`, deposits
+ *   and restocks (`orderflow publish`, `accounts deposit`, `stock restock`), the audit (`ops.>`), dead-letter state
+ *   (`$KV.DLQ_STATE.>`), queries and service discovery; reads the DLQ, OPS and key-value streams (ordered consumers,
+ *   message get) and deletes dead letters (a purge) — never another work subject, a stream or a durable consumer;
  * - `setup` uses the whole JetStream API (streams, consumers, the bucket).
  */
 export function permissionsFor(identity: Identity, ns: Namespace): NatsPermissions {
@@ -123,12 +137,16 @@ export function permissionsFor(identity: Identity, ns: Namespace): NatsPermissio
         ...app.consumers.map((c) => ns.subject(Subjects.deadLetter(c.filterSubject))),
         `${JS}.INFO`,
         ...app.consumers.flatMap((c) => pullRights(ns, c)),
+        ...(app.replaysDeadLetters ? [...workSubjects(ns), `${JS}.STREAM.MSG.GET.${ns.stream('DLQ')}`] : []),
       ]),
     },
     subscribe: { allow: [inbox, ...serviceRights(identity), ns.subject(`query.${identity}.>`)] },
     allow_responses: true,
   };
 }
+
+/** The work subjects an operator publishes to directly; everything else an operator does is a signed `order.cmd.>`. */
+const operatorSends: MessageSubject[] = [Subjects.OrderCreated, Subjects.PaymentDeposit, Subjects.InventoryRestock];
 
 function operatorPermissions(identity: Identity, ns: Namespace): NatsPermissions {
   const readable: string[] = [ns.stream('DLQ'), ns.stream('OPS'), `KV_${ns.stream(DLQ_STATE_BUCKET)}`];
@@ -138,7 +156,7 @@ function operatorPermissions(identity: Identity, ns: Namespace): NatsPermissions
         ns.subject('order.cmd.>'),
         ns.subject(Subjects.operatorEvent('>')),
         `$KV.${ns.stream(DLQ_STATE_BUCKET)}.>`,
-        ...workSubjects(ns),
+        ...operatorSends.map((subject) => ns.subject(subject)),
         ns.subject('query.>'),
         '$SRV.>',
         `${JS}.INFO`,

@@ -12,8 +12,10 @@ export const Subjects = {
   /** Operator commands to the order app (`orderflow saga retry|resume`), and what it answers them. */
   OrderRetrySaga: 'order.cmd.retry-saga',
   OrderResumeSaga: 'order.cmd.resume-saga',
+  OrderReplayDeadLetter: 'order.cmd.replay-dead-letter',
   OrderSagaRetried: 'order.evt.saga-retried',
   OrderSagaResumed: 'order.evt.saga-resumed',
+  OrderDeadLetterReplayed: 'order.evt.dead-letter-replayed',
   OrderCommandRefused: 'order.evt.command-refused',
 
   InventoryReserve: 'inventory.cmd.reserve',
@@ -37,6 +39,7 @@ export const Subjects = {
   QueryOrder: 'query.order.get',
   QuerySaga: 'query.order.saga',
   QuerySagas: 'query.order.sagas',
+  QueryOperators: 'query.order.operators',
   QueryStock: 'query.inventory.stock',
   QueryReservations: 'query.inventory.reservations',
   QueryAccount: 'query.payment.account',
@@ -60,6 +63,12 @@ export const Headers = {
   ReplayCount: 'Replay-Count',
   ReplayedBy: 'Replayed-By',
   ReplayWhy: 'Replay-Why',
+  /**
+   * An operator's signature (`signMessage`): the signer's public nkey (`U…`) and an ed25519 signature, base64url, over
+   * the subject, the `Nats-Msg-Id` and the body.
+   */
+  Signer: 'Orderflow-Signer',
+  Signature: 'Orderflow-Signature',
   Dlq: {
     /** The original message's `Nats-Msg-Id` (the dead letter gets an id of its own). */
     MsgId: 'Dlq-Msg-Id',

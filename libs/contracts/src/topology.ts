@@ -53,6 +53,11 @@ export interface ConsumerSpec {
    * of the headers (`Nats-Msg-Id`, `Replay-Of`), which any client chooses. Without it the inbox keys on the headers.
    */
   inboxKey?: (body: unknown, data: Uint8Array) => string;
+  /**
+   * Operator commands: the consumer verifies each message's signature (`Orderflow-Signer` / `Orderflow-Signature`)
+   * and hands the handler the key that signed it (`InboundMessage.signer`).
+   */
+  signed?: true;
 }
 
 /**
@@ -86,7 +91,8 @@ export const Consumers = {
     stream: 'ORDER',
     durable: 'order-operator-commands',
     filterSubject: 'order.cmd.>',
-    handles: [Subjects.OrderRetrySaga, Subjects.OrderResumeSaga],
+    handles: [Subjects.OrderRetrySaga, Subjects.OrderResumeSaga, Subjects.OrderReplayDeadLetter],
+    signed: true,
   },
   orderSagaInventoryReplies: {
     stream: 'INVENTORY',

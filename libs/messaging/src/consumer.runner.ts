@@ -14,6 +14,7 @@ import { deadLetter, fingerprintOf } from './dead-letter';
 import { classify, describeFailure } from './failure';
 import { JetStreamClient } from './jetstream.client';
 import { InboundMessage } from './message';
+import { checkSignature } from './signature';
 
 /** How long one pull request lasts (nats.js `consume({ expires })`; its idle heartbeat is half of it). */
 const PULL_EXPIRES_MS = 5_000;
@@ -254,6 +255,7 @@ function toInbound<T>(spec: ConsumerSpec, m: JsMsg, subject: string, body: T): I
     causationId: h(Headers.CausationId),
     sagaId: h(Headers.SagaId),
     traceparent: h(Headers.TraceParent),
+    signature: spec.signed ? checkSignature(h, m.subject, h(Headers.MsgId), m.data) : undefined,
     attempt: m.info.deliveryCount,
     stream: m.info.stream,
     sequence: m.info.streamSequence,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { headers, JsMsg } from 'nats';
-import { Headers, Subjects } from '@orderflow/contracts';
+import { Headers, maxDeliveriesAdvisory, Subjects, WorkStreams } from '@orderflow/contracts';
 import { JetStreamClient } from './jetstream.client';
 
 /** Why and where a message failed: becomes the `Dlq-*` headers of its dead letter. */
@@ -62,4 +62,55 @@ export function fingerprintOf(error: string): { masked: string; fingerprint: str
     .replace(/"[^"]*"|'[^']*'/g, '<v>')
     .replace(/\b\d+(\.\d+)?\b/g, '<n>');
   return { masked, fingerprint: createHash('sha1').update(masked).digest('hex').slice(0, 10) };
+}
+
+/** A dead letter as the order app replays it: the original message (from the advisory's work stream if need be). */
+export interface StoredDeadLetter {
+  seq: number;
+  /** The original logical subject. */
+  subject: string;
+  /** The original's headers (a dead letter's carry its `Dlq-*` too). */
+  headers: Record<string, string>;
+  /** The original body; null when the original is gone (an advisory whose message the work stream no longer has). */
+  data: Uint8Array | null;
+  /** The id the consumer's inbox knows the original by: what a replay names in `Replay-Of`. */
+  originalId: string;
+  /** How often the original was a replay already (`Replay-Count`). */
+  replayCount: number;
+}
+
+/**
+ * Entry `seq` of the namespace's DLQ stream: a dead letter, or a MAX_DELIVERIES advisory whose original is read from
+ * its work stream. Undefined when the DLQ has no such entry (purged, or never).
+ * @throws NatsError when the server does not answer.
+ */
+export async function readDeadLetter(client: JetStreamClient, seq: number): Promise<StoredDeadLetter | undefined> {
+  const m = await client.storedMessage(client.ns.stream('DLQ'), seq);
+  if (!m) return undefined;
+  const ns = client.ns;
+  const advisoryPrefix = maxDeliveriesAdvisory('').replace(/\.>$/, '');
+  if (m.subject.startsWith(advisoryPrefix)) {
+    const a = JSON.parse(Buffer.from(m.data).toString('utf8')) as { stream?: string; stream_seq?: number };
+    const ours = WorkStreams.map((w) => ns.stream(w));
+    if (!a.stream || !ours.includes(a.stream) || !Number.isSafeInteger(a.stream_seq)) return undefined;
+    const original = await client.storedMessage(a.stream, a.stream_seq!);
+    const h = original?.headers ?? {};
+    return {
+      seq,
+      subject: original ? ns.logical(original.subject) : '(lost)',
+      headers: h,
+      data: original?.data ?? null,
+      originalId: h[Headers.ReplayOf] ?? h[Headers.MsgId] ?? `${a.stream}:${a.stream_seq}`,
+      replayCount: Number(h[Headers.ReplayCount] ?? 0),
+    };
+  }
+  const h = m.headers;
+  return {
+    seq,
+    subject: ns.logical(m.subject).replace(/^dlq\./, ''),
+    headers: h,
+    data: m.data,
+    originalId: h[Headers.ReplayOf] ?? h[Headers.Dlq.MsgId] ?? `${h[Headers.Dlq.Stream]}:${h[Headers.Dlq.Sequence]}`,
+    replayCount: Number(h[Headers.ReplayCount] ?? 0),
+  };
 }

@@ -22,7 +22,9 @@ export {
   provisionTopology,
 } from './jetstream.client';
 export type { NatsCredentials, ProvisionOptions, StreamLimits } from './jetstream.client';
-export { fingerprintOf } from './dead-letter';
-export type { DeadLetterReason } from './dead-letter';
+export { fingerprintOf, readDeadLetter } from './dead-letter';
+export type { DeadLetterReason, StoredDeadLetter } from './dead-letter';
 export { ConsumerRunner } from './consumer.runner';
+export { checkSignature, signatureHeaders, signMessage, verifySignature } from './signature';
+export type { Signature, SignatureCheck } from './signature';
 export type { Availability, BatchHandler, RetryPolicy } from './consumer.runner';

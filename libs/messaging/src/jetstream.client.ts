@@ -75,6 +75,8 @@ export function natsConnectProblem(url: string, e: unknown): string {
  * 10059 stream not found, 10014 consumer not found.
  */
 const NOT_FOUND_CODES = new Set([10059, 10014]);
+/** JetStream's "no message found" (a message get of a sequence the stream does not hold). */
+const NO_MESSAGE = 10037;
 const isNotFound = (e: unknown) => e instanceof NatsError && NOT_FOUND_CODES.has(e.api_error?.err_code ?? 0);
 
 /** Deletes every stream of the namespace `ns` and its `DLQ_STATE` bucket (tests and the bench clean up with it). */
@@ -296,6 +298,24 @@ export class JetStreamClient {
    */
   async publish(msg: OutgoingMessage, msgId: string): Promise<PubAck> {
     return this.js.publish(this.ns.subject(msg.subject), encodeBody(msg.body), { msgID: msgId, headers: toNatsHeaders(msg) });
+  }
+
+  /**
+   * Message `seq` of stream `stream` (its full name), or undefined when the stream does not hold it.
+   * @throws NatsError on anything else (no answer, no permission).
+   */
+  async storedMessage(
+    stream: string,
+    seq: number,
+  ): Promise<{ subject: string; headers: Record<string, string>; data: Uint8Array } | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(stream, { seq });
+      const h = m.header;
+      return { subject: m.subject, headers: Object.fromEntries([...(h ?? [])].map(([k]) => [k, h.get(k)])), data: m.data };
+    } catch (e) {
+      if (isNotFound(e) || (e instanceof NatsError && e.api_error?.err_code === NO_MESSAGE)) return undefined;
+      throw e;
+    }
   }
 
   async close(): Promise<void> {

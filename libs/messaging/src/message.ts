@@ -1,5 +1,6 @@
 import { headers as natsHeaders, MsgHdrs } from 'nats';
 import { Headers } from '@orderflow/contracts';
+import type { SignatureCheck } from './signature';
 
 /** A message to publish. `subject` is logical (the namespace is added on publish); `body` is JSON-serialisable. */
 export interface OutgoingMessage {
@@ -11,6 +12,8 @@ export interface OutgoingMessage {
   traceparent?: string;
   /** Extra headers, e.g. replay lineage. */
   headers?: Record<string, string>;
+  /** Its `Nats-Msg-Id` (the outbox row id); a random UUID unless given. */
+  id?: string;
 }
 
 /** A received message handed to a handler: its body decoded into its subject's class (validated by the handler's pipeline). */
@@ -30,6 +33,8 @@ export interface InboundMessage<T = unknown> {
   causationId?: string;
   sagaId?: string;
   traceparent?: string;
+  /** For consumers of signed commands (`ConsumerSpec.signed`): what the message's signature headers say. */
+  signature?: SignatureCheck;
   /** 1 on first delivery. */
   attempt: number;
   stream: string;

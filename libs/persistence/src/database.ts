@@ -56,7 +56,11 @@ const ident = (name: string) => {
 /** SQLSTATEs of "already exists" races between apps bootstrapping at once. */
 const ALREADY_EXISTS = new Set(['42P04', '42710', '42P06', '23505']);
 
-async function withClient<T>(target: PgTarget, fn: (c: Client) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` on one connection to `target`, always closed after (setup's admin work: roles, grants, registrations).
+ * @throws DatabaseUnreachableError / DatabaseAuthError when it cannot connect.
+ */
+export async function withClient<T>(target: PgTarget, fn: (c: Client) => Promise<T>): Promise<T> {
   const client = new Client({ ...target, connectionTimeoutMillis: 5000 } as ClientConfig);
   try {
     await client.connect();
@@ -113,6 +117,8 @@ export interface ServiceRoles {
   timeouts?: RoleTimeouts;
   /** Tables the runtime role may only read and append to (no UPDATE or DELETE): audits and ledgers. */
   appendOnly?: string[];
+  /** Tables the runtime role may only read: what setup alone writes (the registered operator keys). */
+  readOnly?: string[];
 }
 
 /**
@@ -148,7 +154,7 @@ export async function ensureServiceRoles(admin: PgTarget, roles: ServiceRoles): 
 
 /**
  * After the migrations: the runtime role may read and write every table of its schema (no TRUNCATE, no DDL), use its
- * sequences, only read the migrations table, and only read and insert into `appendOnly` tables.
+ * sequences, only read the migrations table and `readOnly` tables, and only read and insert into `appendOnly` tables.
  */
 export async function grantRuntime(admin: PgTarget, roles: ServiceRoles): Promise<void> {
   const [s, r] = [ident(roles.schema), ident(roles.runtime)];
@@ -158,6 +164,7 @@ export async function grantRuntime(admin: PgTarget, roles: ServiceRoles): Promis
     await c.query(`grant usage, select, update on all sequences in schema ${s} to ${r}`);
     await c.query(`revoke insert, update, delete on ${s}.migrations from ${r}`);
     for (const t of roles.appendOnly ?? []) await c.query(`revoke update, delete on ${s}.${ident(t)} from ${r}`);
+    for (const t of roles.readOnly ?? []) await c.query(`revoke insert, update, delete on ${s}.${ident(t)} from ${r}`);
     await c.query('commit');
   });
 }

@@ -9,6 +9,7 @@ export {
   openServiceDataSource,
   pendingMigrations,
   runMigrationsOnce,
+  withClient,
 } from './database';
 export type { PgTarget, RoleTimeouts, ServiceDataSourceOptions, ServiceRoles } from './database';
 export { DatabaseBreaker } from './database.breaker';

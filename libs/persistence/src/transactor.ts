@@ -109,7 +109,12 @@ export class Transactor {
 }
 
 async function insertOutbox(manager: EntityManager, messages: OutgoingMessage[]): Promise<OutboxRow[]> {
-  const rows: OutboxRow[] = messages.map(({ subject, body, ...headers }) => ({ id: randomUUID(), subject, headers, payload: body }));
+  const rows: OutboxRow[] = messages.map(({ subject, body, id, ...headers }) => ({
+    id: id ?? randomUUID(),
+    subject,
+    headers,
+    payload: body,
+  }));
   const params = rows.flatMap((r) => [r.id, r.subject, JSON.stringify(r.headers), JSON.stringify(r.payload)]);
   const values = rows.map((_, i) => `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4})`);
   await manager.query(`insert into outbox (id, subject, headers, payload) values ${values.join(', ')}`, params);

@@ -49,6 +49,8 @@ export interface ServiceDefinition {
   migrations: MigrationClass[];
   /** Tables the app's runtime role may only read and insert into: audits and ledgers. */
   appendOnly?: string[];
+  /** Tables the app's runtime role may only read: what setup alone writes. */
+  readOnly?: string[];
 }
 
 /** Every migration of a service: the outbox/inbox tables first, then its own. */
@@ -93,7 +95,7 @@ export async function openServiceDatabase(config: Config, def: ServiceDefinition
  * @returns how many migrations the schema has applied.
  */
 export async function migrateServiceDatabase(config: Config, def: ServiceDefinition, password?: string): Promise<number> {
-  const roles = { ...serviceRoles(def.service), password, appendOnly: def.appendOnly };
+  const roles = { ...serviceRoles(def.service), password, appendOnly: def.appendOnly, readOnly: def.readOnly };
   const admin = adminDb(config);
   await ensureDatabase(admin);
   await ensureServiceRoles(admin, {

@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { operatorOf, rate, since, wholeNumber, withClient } from '../context';
+import { rate, since, wholeNumber, withClient } from '../context';
 import { adviceFor } from '../dlq/advice';
 import { fingerprintOf } from '@orderflow/messaging';
 import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, listed, matches } from '../dlq/dead-letters';
 import { EntryResult, opsEvent, replay, Report } from '../dlq/replay';
 import { confirm } from '../saga/operate';
-import { countsLine, print } from '../output';
+import { countsLine, print, printable } from '../output';
 
 type FilterOptions = DlqFilter & { limit?: number };
 
@@ -70,12 +70,17 @@ function printReport(json: boolean, report: Report): void {
 const missingResults = (missing: number[]): EntryResult[] =>
   missing.map((seq) => ({ seq, action: 'skipped', reason: `no dead letter ${seq}`, newMsgId: null, diff: null }));
 
-function readPatch(path: string): unknown {
+/** `--patch FILE|-`: an RFC 7386 merge patch, which must be a JSON object. @throws UsageError otherwise. */
+function readPatch(path: string): Record<string, unknown> {
+  let patch: unknown;
   try {
-    return JSON.parse(readFileSync(path === '-' ? 0 : path, 'utf8'));
+    patch = JSON.parse(readFileSync(path === '-' ? 0 : path, 'utf8'));
   } catch (e) {
     throw new UsageError(`--patch ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
+    throw new UsageError(`--patch ${path}: a merge patch is a JSON object (its fields replace the body's; null removes one)`);
+  return patch as Record<string, unknown>;
 }
 
 async function openDlq<T>(cmd: Command, work: (client: PipelineClient, dlq: DeadLetters) => Promise<T>): Promise<T> {
@@ -118,7 +123,8 @@ export function dlqCommand(): Command {
         } catch {
           /* not JSON: shown as text */
         }
-        return { ...listed(e), headers: e.headers, body, saga: advice.saga, advice: advice.text };
+        const record = e.record && { ...e.record, verified: await d.verifyRecord(e.seq, e.record) };
+        return { ...listed(e), headers: e.headers, body, saga: advice.saga, lastAction: record, advice: advice.text };
       });
       if (opts.json) return print(true, shown);
       const out = process.stdout;
@@ -128,6 +134,14 @@ export function dlqCommand(): Command {
       out.write(
         `saga: ${shown.saga ? `${shown.saga.sagaId} attempt ${shown.saga.attempt} ${shown.saga.status}${shown.saga.reason ? ` (${shown.saga.reason})` : ''}` : 'none'}\n`,
       );
+      const r = shown.lastAction;
+      if (r) {
+        const check = r.verified.ok
+          ? `signed by ${r.verified.operator ?? '(key not checked: the order service did not answer)'} (${r.verified.signer})`
+          : `NOT VERIFIED: ${r.verified.problem}`;
+        const line = `last action: ${r.state} by ${r.operator} at ${r.at}, why: ${r.why}${r.newMsgId ? `, as ${r.newMsgId}` : ''}; ${check}`;
+        out.write(printable(line) + '\n');
+      }
       out.write(`advice: ${shown.advice}\n`);
     });
 
@@ -170,7 +184,6 @@ export function dlqCommand(): Command {
     .argument('[seqs...]', 'DLQ sequences')
     .option('--all', 'every entry passing the filters')
     .requiredOption('--why <text>', 'why (recorded with the replay)')
-    .option('--operator <name>', 'who acts (default: the OS user)')
     .option('--dry-run', 'print the plan, send nothing')
     .option('--patch <file>', 'an RFC 7386 JSON merge patch for each body, validated before anything is sent; - reads stdin')
     .option('--rate <n/s>', 'most replays per second', rate)
@@ -194,7 +207,6 @@ export function dlqCommand(): Command {
         opts: FilterOptions & {
           all?: boolean;
           why: string;
-          operator?: string;
           dryRun?: boolean;
           patch?: string;
           rate?: number;
@@ -213,7 +225,6 @@ export function dlqCommand(): Command {
           const { entries, missing } = await select(d, wanted, opts);
           const r = await replay(client, d, entries, {
             ...opts,
-            operator: operatorOf(opts),
             patch,
             patchArg: opts.patch,
             timeoutMs: opts.timeout,
@@ -231,14 +242,13 @@ export function dlqCommand(): Command {
     .argument('[seqs...]', 'DLQ sequences')
     .option('--all', 'every entry passing the filters')
     .requiredOption('--why <text>', 'why (recorded with the purge)')
-    .option('--operator <name>', 'who acts (default: the OS user)')
     .option('--dry-run', 'print what would be purged, change nothing')
     .option('--yes', 'confirm (required unless --dry-run, or answered at the prompt)')
     .option('--json', 'print JSON')
     .action(
       async (
         seqs: string[],
-        opts: FilterOptions & { all?: boolean; why: string; operator?: string; dryRun?: boolean; yes?: boolean; json?: boolean },
+        opts: FilterOptions & { all?: boolean; why: string; dryRun?: boolean; yes?: boolean; json?: boolean },
         cmd: Command,
       ) => {
         if (!opts.why.trim()) throw new UsageError('--why must say why');
@@ -255,12 +265,11 @@ export function dlqCommand(): Command {
           const todo = entries.filter((e) => e.state !== 'purged');
           if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
           if (!opts.dryRun && todo.length) {
-            const operator = operatorOf(opts);
             for (const e of todo) {
               await d.setState(e.seq, {
                 state: 'purged',
                 at: new Date().toISOString(),
-                operator,
+                operator: client.operator,
                 why: opts.why,
                 entry: { ...listed(e), state: 'purged' },
               });
@@ -269,7 +278,6 @@ export function dlqCommand(): Command {
             await opsEvent(client, 'dlq.purged', {
               action: 'purge',
               entries: todo.map((e) => ({ seq: e.seq, subject: e.subject, orderId: e.orderId, error: e.error })),
-              operator,
               why: opts.why,
             });
           }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { collect, operatorOf, rate, since, wholeNumber, withClient } from '../context';
+import { collect, rate, since, wholeNumber, withClient } from '../context';
 import { DeadLetters } from '../dlq/dead-letters';
 import { print } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
@@ -61,8 +61,14 @@ function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
     print(
       false,
       v,
-      ['at', 'action', 'saga id', 'operator', 'why'],
-      v.actions.map((a) => [a.at, a.action, a.sagaId, a.operator, a.why]),
+      ['at', 'action', 'saga id', 'operator (verified signer)', 'why'],
+      v.actions.map((a) => [
+        a.at,
+        a.action,
+        a.sagaId,
+        a.publicKey ? `${a.operator} (${a.publicKey.slice(0, 12)}…)` : `${a.operator} (unsigned, before signing)`,
+        a.why,
+      ]),
     );
 }
 
@@ -93,7 +99,6 @@ function operateCommand(action: SagaAction): Command {
     .option('--reason <reason>', 'with --status: only this cancel reason')
     .option('--since <when>', 'with --status: updated since (30m, 1h, 7d, or ISO 8601)', since)
     .requiredOption('--why <text>', 'why (recorded with the action)')
-    .option('--operator <name>', 'who acts (default: the OS user)')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--rate <n/s>', 'most commands per second', rate)
     .option('--yes', 'do not ask for confirmation above 10 sagas')
@@ -106,7 +111,6 @@ function operateCommand(action: SagaAction): Command {
           reason?: string;
           since?: string;
           why: string;
-          operator?: string;
           dryRun?: boolean;
           rate?: number;
           yes?: boolean;
@@ -115,7 +119,7 @@ function operateCommand(action: SagaAction): Command {
         cmd: Command,
       ) => {
         if (!opts.why.trim()) throw new UsageError('--why must say why');
-        const report = await withClient(cmd, (c) => operate(c, action, ids, { ...opts, operator: operatorOf(opts) }));
+        const report = await withClient(cmd, (c) => operate(c, action, ids, opts));
         printResults(!!opts.json, report);
       },
     );

@@ -1,6 +1,6 @@
 import { JsMsg, KV, MsgHdrs, NatsError } from 'nats';
-import { DLQ_STATE_BUCKET, Headers, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
-import { fingerprintOf } from '@orderflow/messaging';
+import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
+import { fingerprintOf, verifySignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
 
 export type DlqState = 'new' | 'replayed' | 'resolved' | 'failed_again' | 'purged' | 'lost';
@@ -35,7 +35,10 @@ export interface DlqMessage extends DlqEntry {
   record: StateRecord | null;
 }
 
-/** The value kept per entry in the `DLQ_STATE` bucket. */
+/**
+ * The value kept per entry in the `DLQ_STATE` bucket, signed by the operator who wrote it (`signer`, `signature`: over
+ * the record's other fields as JSON, on the subject `dlq-state` with the DLQ sequence as the message id).
+ */
 export interface StateRecord {
   state: DlqState;
   at: string;
@@ -45,9 +48,25 @@ export interface StateRecord {
   newMsgId?: string;
   /** Set by a purge: the entry as it was, since its message is deleted. */
   entry?: DlqEntry;
+  signer?: string;
+  signature?: string;
 }
 
+/**
+ * What a state record's signature says: valid, by the registered operator `operator` (null when the order service did
+ * not answer, so the key could not be checked), or what is wrong with it.
+ */
+export type RecordCheck = { ok: true; operator: string | null; signer: string } | { ok: false; problem: string };
+
+/** The bytes a state record's signature covers: every field but the signature, as written. */
+const recordBytes = (r: StateRecord): Uint8Array => {
+  const { signer: _s, signature: _g, ...rest } = r;
+  return Buffer.from(JSON.stringify(rest));
+};
+
 const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
+/** The subject a state record's signature is bound to (with the namespace), and the DLQ sequence as its id. */
+const RECORD_SUBJECT = 'dlq-state';
 const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.';
 
 const headersOf = (h: MsgHdrs | undefined): Record<string, string> => Object.fromEntries([...(h ?? [])].map(([k]) => [k, h!.get(k)]));
@@ -60,6 +79,8 @@ const num = (v: string | undefined) => (v ? Number(v) : null);
  * here whenever an operator looks, and stored.
  */
 export class DeadLetters {
+  private operators?: Promise<OperatorView[]>;
+
   private constructor(
     private readonly client: PipelineClient,
     private readonly kv: KV,
@@ -101,8 +122,32 @@ export class DeadLetters {
     return (await this.all()).find((e) => e.seq === seq);
   }
 
+  /** Writes the entry's state record, signed by the operator. @throws CliFailure when the operator has no key. */
   async setState(seq: number, record: StateRecord): Promise<void> {
-    await this.kv.put(String(seq), JSON.stringify(record));
+    const { signer: _s, signature: _g, ...rest } = record;
+    const sig = this.client.sign(RECORD_SUBJECT, String(seq), recordBytes(rest));
+    await this.kv.put(String(seq), JSON.stringify({ ...rest, signer: sig.signer, signature: sig.signature }));
+  }
+
+  /**
+   * Checks the signature of entry `seq`'s state record against the operator keys the order app has registered (asked
+   * once, over `query.order.operators`).
+   */
+  async verifyRecord(seq: number, record: StateRecord): Promise<RecordCheck> {
+    if (!record.signer || !record.signature) return { ok: false, problem: 'unsigned' };
+    const valid = verifySignature(
+      { signer: record.signer, signature: record.signature },
+      this.client.ns.subject(RECORD_SUBJECT),
+      String(seq),
+      recordBytes(record),
+    );
+    if (!valid) return { ok: false, problem: `the signature of ${record.signer} does not verify: the record was changed` };
+    this.operators ??= this.client.query<OperatorView[]>(Subjects.QueryOperators, {}).then((v) => v ?? []);
+    const registered = await this.operators.catch(() => null);
+    if (!registered) return { ok: true, operator: null, signer: record.signer };
+    const key = registered.find((o) => o.publicKey === record.signer);
+    if (!key) return { ok: false, problem: `signed by ${record.signer}, which is not a registered operator key` };
+    return { ok: true, operator: key.name, signer: record.signer };
   }
 
   /** Deletes the entry's message from the stream (its state record keeps what it was). */

@@ -1,7 +1,18 @@
-import { randomUUID } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import { apply as mergePatch } from 'json-merge-patch';
-import { Headers, MalformedMessageError, messageTypeOf, parseMessage, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
+import {
+  CommandRefused,
+  DeadLetterReplayed,
+  Headers,
+  MalformedMessageError,
+  MAX_REPLAYS,
+  messageTypeOf,
+  parseMessage,
+  SagaStatus,
+  SagaView,
+  Subjects,
+} from '@orderflow/contracts';
+import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { pacer } from '../context';
 import { progress } from '../progress';
@@ -28,11 +39,10 @@ export interface Report {
 
 export interface ReplayOptions {
   why: string;
-  operator: string;
   dryRun?: boolean;
   force?: boolean;
-  /** An RFC 7386 JSON merge patch applied to each body. */
-  patch?: unknown;
+  /** An RFC 7386 JSON merge patch (an object) applied to each body. */
+  patch?: Record<string, unknown>;
   rate?: number;
   canary?: boolean;
   maxFailRate: number;
@@ -42,21 +52,19 @@ export interface ReplayOptions {
   patchArg?: string;
 }
 
-/** Replays needing `--force` past this many earlier replays. */
-const MAX_REPLAYS = 3;
 const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
 
 interface Planned {
   entry: DlqMessage;
   result: EntryResult;
-  body?: Uint8Array;
 }
 
 /**
  * `dlq replay`: plans each entry of the snapshot `entries` (skipping, with the reason, what was replayed
- * before, what its saga has moved past, what replaying cannot fix), then republishes the original — or
- * patched — body to its original subject with a new `Nats-Msg-Id` and lineage headers, records each
- * entry's state and one `ops.dlq.replayed` event. With `canary`, it replays 1, then 2, 4, … entries a
+ * before, what its saga has moved past, what replaying cannot fix), then asks the order app — one signed
+ * `order.cmd.replay-dead-letter` per entry — to republish the original, or patched, body to its original subject
+ * with a new `Nats-Msg-Id` and lineage headers (the order app checks the rules again, and may refuse); records each
+ * entry's state and one signed `ops.dlq.replayed` event. With `canary`, it replays 1, then 2, 4, … entries a
  * round, waits for their outcomes, and halts when more than `maxFailRate` of a round is dead-lettered again.
  */
 export async function replay(client: PipelineClient, dlq: DeadLetters, entries: DlqMessage[], opts: ReplayOptions): Promise<Report> {
@@ -71,12 +79,29 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
   const sent: { seq: number; newMsgId: string }[] = [];
   const send = async (p: Planned) => {
     await pace();
-    const newMsgId = randomUUID();
-    await client.publish(p.entry.subject, p.body!, newMsgId, lineage(p.entry, opts));
-    await dlq.setState(p.entry.seq, { state: 'replayed', newMsgId, at: new Date().toISOString(), operator: opts.operator, why: opts.why });
+    bar.tick();
+    const answer = await client
+      .command<DeadLetterReplayed | CommandRefused>(
+        Subjects.OrderReplayDeadLetter,
+        { dlqSeq: p.entry.seq, dlqMsgId: p.entry.originalId, why: opts.why, force: opts.force || undefined, patch: opts.patch },
+        [Subjects.OrderDeadLetterReplayed, Subjects.OrderCommandRefused],
+        { signed: true, check: `orderflow dlq show ${p.entry.seq}` },
+      )
+      .catch((e: Error) => {
+        if (!(e instanceof CliFailure)) throw e;
+        process.exitCode = 1;
+        return { subject: 'failed', body: { reason: e.message } as CommandRefused };
+      });
+    if (answer.subject !== Subjects.OrderDeadLetterReplayed) {
+      const { reason } = answer.body as CommandRefused;
+      const refused = answer.subject === Subjects.OrderCommandRefused ? `refused by the order service: ${reason}` : reason;
+      Object.assign(p.result, { action: 'skipped', reason: refused });
+      return;
+    }
+    const { newMsgId, operator } = answer.body as DeadLetterReplayed;
+    await dlq.setState(p.entry.seq, { state: 'replayed', newMsgId, at: new Date().toISOString(), operator, why: opts.why });
     Object.assign(p.result, { action: 'replayed', newMsgId });
     sent.push({ seq: p.entry.seq, newMsgId });
-    bar.tick();
   };
   try {
     if (!opts.canary) {
@@ -88,9 +113,9 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
           const round = todo.slice(i, i + size);
           const startedAt = new Date().toISOString();
           for (const p of round) await send(p);
-          const failed = (await Promise.all(round.map((p) => outcome(client, p, startedAt, watch.seen, opts.timeoutMs)))).filter(
-            (ok) => !ok,
-          ).length;
+          const failed = (
+            await Promise.all(round.map((p) => p.result.action !== 'replayed' || outcome(client, p, startedAt, watch.seen, opts.timeoutMs)))
+          ).filter((ok) => !ok).length;
           if (failed / round.length > opts.maxFailRate) {
             const rest = todo.slice(i + size);
             for (const p of rest) Object.assign(p.result, { action: 'skipped', reason: 'not replayed: the canary halted' });
@@ -114,7 +139,6 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
       await opsEvent(client, 'dlq.replayed', {
         action: 'replay',
         entries: sent,
-        operator: opts.operator,
         why: opts.why,
         canary: !!opts.canary,
         halted: report.halted,
@@ -156,20 +180,7 @@ async function plan(client: PipelineClient, entry: DlqMessage, opts: ReplayOptio
       `${opts.patch !== undefined ? 'the patched body' : 'the body'} fails validation: ${e.message}${opts.patch === undefined ? ' (fix it with --patch)' : ''}`,
     );
   }
-  return { entry, result, body };
-}
-
-/** Headers of a replay: the original's (without the dead letter's own), plus lineage (OPERATIONS.md). */
-function lineage(e: DlqMessage, opts: ReplayOptions): Record<string, string> {
-  const keep = Object.entries(e.headers).filter(([k]) => !k.startsWith('Dlq-') && !k.startsWith('Nats-'));
-  const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 1024);
-  return {
-    ...Object.fromEntries(keep),
-    [Headers.ReplayOf]: e.originalId,
-    [Headers.ReplayCount]: String(e.replayCount + 1),
-    [Headers.ReplayedBy]: oneLine(opts.operator),
-    [Headers.ReplayWhy]: oneLine(opts.why),
-  };
+  return { entry, result };
 }
 
 function unifiedDiff(a: unknown, b: unknown): string {
@@ -224,7 +235,10 @@ function resumeCommand(seqs: number[], opts: ReplayOptions): string {
   ].join(' ');
 }
 
-/** Records an operator action on the OPS stream (`ops.<action>`), the audit log of `dlq replay|purge`. */
+/**
+ * Records an operator action on the OPS stream (`ops.<action>`), the audit log of `dlq replay|purge`: signed by the
+ * operator (`Orderflow-Signer` / `Orderflow-Signature` headers), whose name is the key's (`operator-<name>`).
+ */
 export async function opsEvent(client: PipelineClient, action: string, body: object): Promise<void> {
-  await client.publish(Subjects.operatorEvent(action), { ...body, at: new Date().toISOString() });
+  await client.publishSigned(Subjects.operatorEvent(action), { ...body, operator: client.operator, at: new Date().toISOString() });
 }

@@ -34,7 +34,6 @@ export interface OperateResult {
 
 export interface OperateOptions {
   why: string;
-  operator: string;
   dryRun?: boolean;
   rate?: number;
   yes?: boolean;
@@ -124,9 +123,9 @@ export async function operate(
       try {
         const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(
           spec.subject,
-          { sagaId: r.sagaId, operator: opts.operator, why: opts.why },
+          { sagaId: r.sagaId, why: opts.why },
           [spec.done, Subjects.OrderCommandRefused],
-          { check: `orderflow saga show ${r.orderId}` },
+          { check: `orderflow saga show ${r.orderId}`, signed: true },
         );
         if (answer.subject === spec.done) Object.assign(r, { action: spec.did, newSagaId: (answer.body as SagaRetried).newSagaId ?? null });
         else Object.assign(r, { action: 'skipped', reason: `refused by the order service: ${(answer.body as CommandRefused).reason}` });

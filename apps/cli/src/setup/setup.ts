@@ -2,8 +2,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AppNames, Identity, Namespace, operatorIdentity } from '@orderflow/contracts';
+import { registerOperatorKeys, Registration } from '../../../order/src/operations/operator-keys';
 import { JetStreamClient, provisionTopology } from '@orderflow/messaging';
-import { Config, migrateServiceDatabase, natsCredentials, pgPasswordFile, serviceRoles } from '@orderflow/runtime';
+import { adminDb, Config, migrateServiceDatabase, natsCredentials, pgPasswordFile, serviceRoles } from '@orderflow/runtime';
 import { serviceDefinitions } from '../commands/db.command';
 import { currentOperator } from '../context';
 import { KeyChange, SecretStore } from './secret-store';
@@ -14,8 +15,9 @@ export const DEFAULT_NATS_CONFIG = '.orderflow/nats/orderflow-auth.conf';
 
 export interface SetupOptions {
   /**
-   * Create keys, the nats-server config and the runtime roles' Postgres passwords (default); false on a broker without
-   * authentication and a trust-auth database (ORDERFLOW_INSECURE=1, tests).
+   * Create the apps' keys, the nats-server config and the runtime roles' Postgres passwords (default); false on a broker
+   * without authentication and a trust-auth database (ORDERFLOW_INSECURE=1, tests). Operators get keys either way:
+   * they sign operator commands, whatever the broker.
    */
   keys?: boolean;
   /** Replace this identity's key. */
@@ -32,9 +34,9 @@ export interface SetupOptions {
 
 /** One line of setup's report. */
 export interface SetupRow {
-  what: 'key' | 'nats config' | 'nats' | 'database';
+  what: 'key' | 'nats config' | 'nats' | 'database' | 'operator';
   name: string;
-  status: KeyChange | 'written' | 'provisioned' | 'migrated';
+  status: KeyChange | 'written' | 'provisioned' | 'migrated' | Registration;
   detail: string;
 }
 
@@ -46,11 +48,13 @@ export interface SetupRow {
  *    it changes;
  * 3. streams, durable consumers and the `DLQ_STATE` bucket, connected as `setup` (`provisionTopology`);
  * 4. the database, each service's owner and runtime roles (the runtime role with a generated password of its own),
- *    schema, migrations and grants (`migrateDatabases`).
+ *    schema, migrations and grants (`migrateDatabases`);
+ * 5. the operators' public keys, registered in the order database: what the order app verifies operator commands
+ *    against (a rotated operator key is revoked there).
  * @throws Error (from the steps: an unknown identity to rotate, an unreachable or refusing server).
  */
 export async function runSetup(config: Config, opts: SetupOptions = {}): Promise<SetupRow[]> {
-  const rows: SetupRow[] = opts.keys === false ? [] : writeIdentities(config, opts);
+  const rows: SetupRow[] = opts.keys === false ? operatorKeys(config, opts) : writeIdentities(config, opts);
   if (opts.provision !== false) {
     const ns = new Namespace(config.ORDERFLOW_NAMESPACE);
     const client = await JetStreamClient.connect(
@@ -74,7 +78,7 @@ export async function runSetup(config: Config, opts: SetupOptions = {}): Promise
       await client.close();
     }
   }
-  if (opts.database !== false)
+  if (opts.database !== false) {
     for (const m of await migrateDatabases(config, opts.keys !== false))
       rows.push({
         what: 'database',
@@ -82,23 +86,49 @@ export async function runSetup(config: Config, opts: SetupOptions = {}): Promise
         status: 'migrated',
         detail: `${m.migrations} migrations applied; runtime role ${m.runtime}${m.password ? `, password ${m.password}` : ''}`,
       });
+    const store = new SecretStore(config.ORDERFLOW_SECRETS);
+    const keys = store
+      .identities()
+      .filter((i) => i.startsWith('operator-'))
+      .map((i) => ({ name: i.slice('operator-'.length), publicKey: store.publicKey(i) }));
+    const done = await registerOperatorKeys(adminDb(config), serviceRoles('order').schema, keys);
+    for (const k of keys)
+      rows.push({ what: 'operator', name: k.name, status: done[k.name], detail: `${k.publicKey} registered in the order database` });
+  }
   return rows;
+}
+
+/** The operators: those with a key, those to add, and (on the first run) the current one. */
+function operatorsOf(store: SecretStore, opts: SetupOptions): Identity[] {
+  const operators = new Set(store.identities().filter((i) => i.startsWith('operator-')));
+  for (const name of opts.addOperators ?? []) operators.add(operatorIdentity(name));
+  if (operators.size === 0) operators.add(operatorIdentity(currentOperator()));
+  return [...operators];
+}
+
+/** Step 1 on a broker without authentication: a key for each operator only (they sign operator commands). */
+function operatorKeys(config: Config, opts: SetupOptions): SetupRow[] {
+  const store = new SecretStore(config.ORDERFLOW_SECRETS);
+  const operators = operatorsOf(store, opts);
+  if (opts.rotate && !operators.includes(opts.rotate))
+    throw new Error(`no identity ${opts.rotate} to rotate (identities: ${operators.join(', ')})`);
+  return ensureKeys(store, operators, opts.rotate);
+}
+
+function ensureKeys(store: SecretStore, identities: Identity[], rotate?: Identity): SetupRow[] {
+  return identities.map((identity) => {
+    const status = identity === rotate ? store.rotate(identity) : store.ensure(identity);
+    return { what: 'key', name: identity, status, detail: `${store.file(identity)} (${store.publicKey(identity)})` };
+  });
 }
 
 /** Steps 1 and 2 of `runSetup`: a key for every identity, and the nats-server config include generated from them. */
 function writeIdentities(config: Config, opts: SetupOptions): SetupRow[] {
-  const rows: SetupRow[] = [];
   const store = new SecretStore(config.ORDERFLOW_SECRETS);
-  const operators = new Set(store.identities().filter((i) => i.startsWith('operator-')));
-  for (const name of opts.addOperators ?? []) operators.add(operatorIdentity(name));
-  if (operators.size === 0) operators.add(operatorIdentity(currentOperator()));
-  const identities: Identity[] = [...AppNames, 'ingress', 'setup', ...operators];
+  const identities: Identity[] = [...AppNames, 'ingress', 'setup', ...operatorsOf(store, opts)];
   if (opts.rotate && !identities.includes(opts.rotate))
     throw new Error(`no identity ${opts.rotate} to rotate (identities: ${identities.join(', ')})`);
-  for (const identity of identities) {
-    const status = identity === opts.rotate ? store.rotate(identity) : store.ensure(identity);
-    rows.push({ what: 'key', name: identity, status, detail: `${store.file(identity)} (${store.publicKey(identity)})` });
-  }
+  const rows = ensureKeys(store, identities, opts.rotate);
   const file = resolve(opts.natsConfig ?? DEFAULT_NATS_CONFIG);
   const text = renderAuthConfig(
     new Namespace(config.ORDERFLOW_NAMESPACE),

@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
-import { SagaListQuery, SagaQuery, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { OperatorsQuery, OperatorView, SagaListQuery, SagaQuery, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
 import { traceIdOf } from '@orderflow/telemetry';
 import { PlaceOrderData } from '../place-order/place-order.saga';
@@ -11,8 +11,8 @@ import { Sagas } from '../saga/sagas';
 const iso = (d: Date | string) => new Date(d).toISOString();
 
 /**
- * Answers `query.order.sagas` (`orderflow saga list`) and `query.order.saga` (`orderflow saga show`) from
- * `orders.sagas` and `orders.operator_actions`. A saga id or an order id (its newest attempt) is accepted.
+ * Answers `query.order.sagas` (`orderflow saga list`), `query.order.saga` (`orderflow saga show`) and
+ * `query.order.operators` from `orders.sagas`, `orders.operator_actions` and `orders.operators`. A saga id or an order id (its newest attempt) is accepted.
  */
 @Controller()
 export class SagaViewsController {
@@ -47,7 +47,7 @@ export class SagaViewsController {
       row.order_id,
     ]);
     const actions = await this.ds.query(
-      'select action, saga_id, operator, why, at from operator_actions where saga_id = any($1::uuid[]) order by at',
+      'select action, saga_id, operator, public_key, why, at from operator_actions where saga_id = any($1::uuid[]) order by at',
       [attempts.map((a: { id: string }) => a.id)],
     );
     return {
@@ -73,14 +73,32 @@ export class SagaViewsController {
         status: a.status,
         reason: a.reason,
       })),
-      actions: actions.map((a: { action: string; saga_id: string; operator: string; why: string; at: Date }) => ({
-        action: a.action,
-        sagaId: a.saga_id,
-        operator: a.operator,
-        why: a.why,
-        at: iso(a.at),
-      })),
+      actions: actions.map(
+        (a: { action: string; saga_id: string; operator: string; public_key: string | null; why: string; at: Date }) => ({
+          action: a.action,
+          sagaId: a.saga_id,
+          operator: a.operator,
+          publicKey: a.public_key,
+          why: a.why,
+          at: iso(a.at),
+        }),
+      ),
     };
+  }
+
+  /** Every operator key setup registered, oldest first (revoked ones too: the actions they signed still verify). */
+  @MessagePattern(Subjects.QueryOperators)
+  async operators(@Payload() q: OperatorsQuery): Promise<OperatorView[]> {
+    const rows: { name: string; public_key: string; registered_at: Date; revoked_at: Date | null }[] = await this.ds.query(
+      'select name, public_key, registered_at, revoked_at from operators where $1::text is null or name = $1 order by registered_at, name',
+      [q.name ?? null],
+    );
+    return rows.map((r) => ({
+      name: r.name,
+      publicKey: r.public_key,
+      registeredAt: iso(r.registered_at),
+      revokedAt: r.revoked_at ? iso(r.revoked_at) : null,
+    }));
   }
 
   /** `step`: what the attempt waits on or gave up on (compensations in flight together are joined), else its last step. */

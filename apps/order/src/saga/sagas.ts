@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CommandRefused, OperatorCommand, SagaResumed, SagaRetried, Subjects } from '@orderflow/contracts';
+import { CommandRefused, DeadLetterReplayed, SagaCommand, SagaResumed, SagaRetried, Subjects } from '@orderflow/contracts';
 import { InboundMessage, PermanentError } from '@orderflow/messaging';
 import { DatabaseBreaker, Tx } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
@@ -7,6 +7,7 @@ import { PipelineMetrics } from '@orderflow/telemetry';
 import { DataSource } from 'typeorm';
 import { SagaData, SagaDefinition } from './saga.engine';
 import { Cause, SagaOrchestrator, SagaRow } from './saga.orchestrator';
+import type { Operator } from '../operations/operator-keys';
 
 /** The saga definitions the order app runs (provided by its module). */
 export const SAGA_DEFINITIONS = Symbol('SAGA_DEFINITIONS');
@@ -15,6 +16,7 @@ export const SAGA_DEFINITIONS = Symbol('SAGA_DEFINITIONS');
 export type OperatorOutcome =
   | { done: true; subject: typeof Subjects.OrderSagaRetried; body: SagaRetried }
   | { done: true; subject: typeof Subjects.OrderSagaResumed; body: SagaResumed }
+  | { done: true; subject: typeof Subjects.OrderDeadLetterReplayed; body: DeadLetterReplayed }
   | { done: false; body: CommandRefused };
 
 /**
@@ -92,19 +94,20 @@ export class Sagas {
   }
 
   /**
-   * `order.cmd.retry-saga`: a new attempt, from the first step, of the newest attempt of its key when it is CANCELLED.
+   * `order.cmd.retry-saga` from `operator` (verified): a new attempt, from the first step, of the newest attempt of its
+   * key when it is CANCELLED.
    * @returns the event to answer with, or why it was refused.
    */
-  async retry(tx: Tx, cmd: OperatorCommand, cause: Cause): Promise<OperatorOutcome> {
+  async retry(tx: Tx, cmd: SagaCommand, cause: Cause, operator: Operator): Promise<OperatorOutcome> {
     const row = await this.lock(tx, cmd.sagaId);
     const refused = row ? await this.refusal(tx, row, 'CANCELLED') : `no saga ${cmd.sagaId}`;
     if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
     const next = await this.forRow(row).retry(tx, row, cause);
     this.log.info(
-      { orderId: row.order_id, sagaId: next.id, retryOf: row.id, attempt: next.attempt, operator: cmd.operator },
+      { orderId: row.order_id, sagaId: next.id, retryOf: row.id, attempt: next.attempt, operator: operator.name },
       'saga retried by an operator: new attempt',
     );
-    await this.audit(tx, cause.messageId, 'retry', cmd, next.id);
+    await this.audit(tx, cause.messageId, 'retry', cmd, operator, next.id);
     return {
       done: true,
       subject: Subjects.OrderSagaRetried,
@@ -112,14 +115,14 @@ export class Sagas {
     };
   }
 
-  /** `order.cmd.resume-saga`: a FAILED attempt sends what it gave up on again and carries on from there. */
-  async resume(tx: Tx, cmd: OperatorCommand, cause: Cause): Promise<OperatorOutcome> {
+  /** `order.cmd.resume-saga` from `operator`: a FAILED attempt sends what it gave up on again and carries on from there. */
+  async resume(tx: Tx, cmd: SagaCommand, cause: Cause, operator: Operator): Promise<OperatorOutcome> {
     const row = await this.lock(tx, cmd.sagaId);
     const refused = row ? await this.refusal(tx, row, 'FAILED') : `no saga ${cmd.sagaId}`;
     if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
     const step = (await this.forRow(row).resume(tx, row, cause)).join(', ');
-    this.log.info({ orderId: row.order_id, sagaId: row.id, step, operator: cmd.operator }, 'saga resumed by an operator');
-    await this.audit(tx, cause.messageId, 'resume', cmd, null);
+    this.log.info({ orderId: row.order_id, sagaId: row.id, step, operator: operator.name }, 'saga resumed by an operator');
+    await this.audit(tx, cause.messageId, 'resume', cmd, operator, null);
     return { done: true, subject: Subjects.OrderSagaResumed, body: { sagaId: row.id, orderId: row.order_id, step } };
   }
 
@@ -143,15 +146,11 @@ export class Sagas {
     return null;
   }
 
-  private audit(tx: Tx, commandId: string, action: 'retry' | 'resume', cmd: OperatorCommand, newSagaId: string | null) {
-    return tx.query('insert into operator_actions (id, action, saga_id, new_saga_id, operator, why) values ($1, $2, $3, $4, $5, $6)', [
-      commandId,
-      action,
-      cmd.sagaId,
-      newSagaId,
-      cmd.operator,
-      cmd.why,
-    ]);
+  private audit(tx: Tx, commandId: string, action: 'retry' | 'resume', cmd: SagaCommand, operator: Operator, newSagaId: string | null) {
+    return tx.query(
+      'insert into operator_actions (id, action, saga_id, new_saga_id, operator, public_key, why) values ($1, $2, $3, $4, $5, $6, $7)',
+      [commandId, action, cmd.sagaId, newSagaId, operator.name, operator.publicKey, cmd.why],
+    );
   }
 
   private lock(tx: Tx, sagaId: string): Promise<SagaRow | undefined> {

@@ -3,9 +3,12 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNotEmpty,
+  IsObject,
+  IsOptional,
   IsString,
   IsUUID,
   MaxLength,
@@ -69,28 +72,59 @@ export class OrderCancelled extends SagaScoped {
   detail?: string;
 }
 
-/** What every operator command carries: who asks and why (recorded in `orders.operator_actions`). */
+/**
+ * What every operator command carries: why (recorded in `orders.operator_actions`). Who asks is not in the body: the
+ * command is signed with the operator's nkey (`Orderflow-Signer` / `Orderflow-Signature` headers), and the order app
+ * records the name `orderflow setup` registered for that key.
+ */
 export class OperatorCommand {
-  /** The saga attempt to act on. */
-  @IsUUID()
-  sagaId!: string;
-
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
-  operator!: string;
-
   @IsString()
   @IsNotEmpty()
   @MaxLength(2000)
   why!: string;
 }
 
+/** An operator command on one saga attempt. */
+export class SagaCommand extends OperatorCommand {
+  /** The saga attempt to act on. */
+  @IsUUID()
+  sagaId!: string;
+}
+
 /** `order.cmd.retry-saga`: start a new attempt, from the first step, of a CANCELLED saga (the order goes back to PENDING). */
-export class RetrySaga extends OperatorCommand {}
+export class RetrySaga extends SagaCommand {}
 
 /** `order.cmd.resume-saga`: send again the step a FAILED saga gave up on, and carry on from there. */
-export class ResumeSaga extends OperatorCommand {}
+export class ResumeSaga extends SagaCommand {}
+
+/** Replays of one original message before a replay needs `force` (`Replay-Count`). */
+export const MAX_REPLAYS = 3;
+
+/**
+ * `order.cmd.replay-dead-letter`: republish dead letter `dlqSeq` (whose `Dlq-Msg-Id` must be `dlqMsgId`, so a
+ * recreated DLQ stream cannot make it another entry) to its original subject, its body changed by `patch` (an RFC 7386
+ * JSON merge patch) when given. The order app refuses it when the entry was replayed before, has been replayed 3 times,
+ * or its saga has ended — unless `force`.
+ */
+export class ReplayDeadLetter extends OperatorCommand {
+  @IsInt()
+  @Min(1)
+  dlqSeq!: number;
+
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  dlqMsgId!: string;
+
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
+
+  /** An RFC 7386 JSON merge patch: an object (or null, which replaces the body with nothing: refused). */
+  @IsOptional()
+  @IsObject()
+  patch?: Record<string, unknown>;
+}
 
 /** `order.evt.saga-retried`: the answer to RetrySaga. */
 export class SagaRetried extends SagaScoped {
@@ -109,10 +143,37 @@ export class SagaResumed extends SagaScoped {
   step!: string;
 }
 
+/** `order.evt.dead-letter-replayed`: the answer to ReplayDeadLetter; `newMsgId` is the replay's `Nats-Msg-Id`. */
+export class DeadLetterReplayed {
+  @IsInt()
+  @Min(1)
+  dlqSeq!: number;
+
+  @IsString()
+  @IsNotEmpty()
+  subject!: string;
+
+  @IsUUID()
+  newMsgId!: string;
+
+  /** The name `orderflow setup` registered for the key that signed the command. */
+  @IsString()
+  @IsNotEmpty()
+  operator!: string;
+}
+
 /** `order.evt.command-refused`: an operator command that the order app would not carry out, and why. */
 export class CommandRefused {
+  /** The saga the command named (saga commands). */
+  @IsOptional()
   @IsUUID()
-  sagaId!: string;
+  sagaId?: string;
+
+  /** The dead letter the command named (replays). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  dlqSeq?: number;
 
   @IsString()
   @IsNotEmpty()

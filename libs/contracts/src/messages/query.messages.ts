@@ -14,6 +14,25 @@ export class SagaQuery {
   id!: string;
 }
 
+/**
+ * `query.order.operators`: the operator keys `orderflow setup` registered (revoked ones too: they verify old actions),
+ * all of them or one operator's.
+ */
+export class OperatorsQuery {
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  name?: string;
+}
+
+/** One registered operator key: the name setup gave it, its public nkey (`U…`), and when it was revoked (rotated). */
+export interface OperatorView {
+  name: string;
+  publicKey: string;
+  registeredAt: string;
+  revokedAt: string | null;
+}
+
 /** `query.order.sagas`: saga attempts, newest first, filtered. */
 export class SagaListQuery {
   @IsOptional()
@@ -99,7 +118,11 @@ export interface SagaView extends SagaSummary {
   /** Steps and compensations still to run, by the saga definition. */
   remaining: string[];
   attempts: { sagaId: string; attempt: number; status: SagaStatus; reason: string | null }[];
-  actions: { action: string; sagaId: string; operator: string; why: string; at: string }[];
+  /**
+   * Operator commands on the attempts, oldest first: `operator` is the name setup registered for `publicKey`, the key
+   * whose signature the order app verified before acting.
+   */
+  actions: { action: string; sagaId: string; operator: string; publicKey: string | null; why: string; at: string }[];
 }
 
 /**

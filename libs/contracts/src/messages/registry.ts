@@ -1,15 +1,17 @@
 import { Subjects } from '../subjects';
 import {
   CommandRefused,
+  DeadLetterReplayed,
   OrderCancelled,
   OrderConfirmed,
   OrderCreated,
+  ReplayDeadLetter,
   ResumeSaga,
   RetrySaga,
   SagaResumed,
   SagaRetried,
 } from './order.messages';
-import { OrderQuery, SagaListQuery, SagaQuery } from './query.messages';
+import { OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery } from './query.messages';
 import {
   CommitStock,
   ReleaseStock,
@@ -50,6 +52,8 @@ export const MessageTypes = {
   [Subjects.OrderCancelled]: OrderCancelled,
   [Subjects.OrderRetrySaga]: RetrySaga,
   [Subjects.OrderResumeSaga]: ResumeSaga,
+  [Subjects.OrderReplayDeadLetter]: ReplayDeadLetter,
+  [Subjects.OrderDeadLetterReplayed]: DeadLetterReplayed,
   [Subjects.OrderSagaRetried]: SagaRetried,
   [Subjects.OrderSagaResumed]: SagaResumed,
   [Subjects.OrderCommandRefused]: CommandRefused,
@@ -89,6 +93,7 @@ export const QueryTypes: Record<string, MessageClass> = {
   [Subjects.QueryOrder]: OrderQuery,
   [Subjects.QuerySaga]: SagaQuery,
   [Subjects.QuerySagas]: SagaListQuery,
+  [Subjects.QueryOperators]: OperatorsQuery,
   [Subjects.QueryStock]: StockQuery,
   [Subjects.QueryReservations]: ReservationsQuery,
   [Subjects.QueryAccount]: AccountQuery,

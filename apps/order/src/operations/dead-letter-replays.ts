@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { apply as mergePatch } from 'json-merge-patch';
+import {
+  Consumers,
+  ConsumerSpec,
+  Headers,
+  MalformedMessageError,
+  MAX_REPLAYS,
+  Message,
+  messageTypeOf,
+  parseMessage,
+  ReplayDeadLetter,
+  Subjects,
+} from '@orderflow/contracts';
+import { InboundMessage, JetStreamClient, readDeadLetter, StoredDeadLetter } from '@orderflow/messaging';
+import { Tx } from '@orderflow/persistence';
+import { Logger, LOGGER } from '@orderflow/runtime';
+import { OperatorOutcome } from '../saga/sagas';
+import { Operator } from './operator-keys';
+
+const ENDED = ['COMPLETED', 'CANCELLED'];
+/** Every subject a consumer of the pipeline handles but operator commands (signed, never replayed): where a replay may go. */
+const replayable = new Set(
+  Object.values(Consumers as Record<string, ConsumerSpec>)
+    .filter((c) => !c.signed)
+    .flatMap((c) => c.handles as string[]),
+);
+const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 1024);
+
+/**
+ * `order.cmd.replay-dead-letter` (`orderflow dlq replay`): the order app reads the dead letter itself, enforces the
+ * replay rules — a reason, at most 3 replays, not replayed before, its saga not ended (all but the reason waived by
+ * `force`) — applies the signed patch, validates the result against its subject's class and republishes it through
+ * the outbox with its lineage (`Replay-Of`, `Replay-Count`, `Replayed-By`, `Replay-Why`), in the transaction that
+ * records the action. Operators cannot publish to the participants' subjects themselves.
+ * Pattern: "Dead letter channel" with a message store and replay (Hohpe & Woolf, *Enterprise Integration Patterns*).
+ */
+@Injectable()
+export class DeadLetterReplays {
+  constructor(
+    private readonly client: JetStreamClient,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  async replay(tx: Tx, cmd: ReplayDeadLetter, cause: InboundMessage, operator: Operator): Promise<OperatorOutcome> {
+    const refuse = (reason: string): OperatorOutcome => ({ done: false, body: { dlqSeq: cmd.dlqSeq, reason } });
+    const entry = await readDeadLetter(this.client, cmd.dlqSeq);
+    if (!entry) return refuse(`no dead letter ${cmd.dlqSeq} (purged, or never there)`);
+    if (entry.originalId !== cmd.dlqMsgId)
+      return refuse(`dead letter ${cmd.dlqSeq} is of message ${entry.originalId}, not ${cmd.dlqMsgId}: the DLQ changed since the plan`);
+    if (!entry.data) return refuse(`the original message of dead letter ${cmd.dlqSeq} is gone: there is nothing to replay`);
+    const type = messageTypeOf(entry.subject);
+    if (!type || !replayable.has(entry.subject)) return refuse(`${entry.subject} is not a subject a consumer handles`);
+    if (!cmd.force) {
+      const why = await this.whyNot(tx, entry);
+      if (why) return refuse(`${why} (--force replays it anyway)`);
+    }
+
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from(entry.data).toString('utf8'));
+    } catch {
+      return refuse('the body is not JSON: it can be neither patched nor replayed');
+    }
+    if (cmd.patch) body = mergePatch(structuredClone(body), cmd.patch);
+    try {
+      parseMessage(type, Buffer.from(JSON.stringify(body)));
+    } catch (e) {
+      if (!(e instanceof MalformedMessageError)) throw e;
+      return refuse(`${cmd.patch ? 'the patched body' : 'the body'} fails validation: ${e.message}`);
+    }
+
+    const newMsgId = randomUUID();
+    tx.send({ subject: entry.subject, body, headers: lineage(entry, operator, cmd.why), id: newMsgId } as Message & { id: string });
+    await tx.query(
+      `insert into operator_actions (id, action, dead_letter, replay_of, new_msg_id, patch, operator, public_key, why)
+       values ($1, 'replay', $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        cause.messageId,
+        cmd.dlqSeq,
+        entry.originalId,
+        newMsgId,
+        cmd.patch ? JSON.stringify(cmd.patch) : null,
+        operator.name,
+        operator.publicKey,
+        cmd.why,
+      ],
+    );
+    this.log.info(
+      { dlqSeq: cmd.dlqSeq, subject: entry.subject, orderId: entry.headers[Headers.CorrelationId], newMsgId, operator: operator.name },
+      'dead letter replayed by an operator',
+    );
+    return {
+      done: true,
+      subject: Subjects.OrderDeadLetterReplayed,
+      body: { dlqSeq: cmd.dlqSeq, subject: entry.subject, newMsgId, operator: operator.name },
+    };
+  }
+
+  /** Why replaying `entry` would be wrong without `force`: replayed before, too often, or its saga has ended. */
+  private async whyNot(tx: Tx, entry: StoredDeadLetter): Promise<string | null> {
+    const [before] = await tx.query<{ operator: string; at: Date; new_msg_id: string }>(
+      `select operator, at, new_msg_id from operator_actions where action = 'replay' and replay_of = $1 and dead_letter = $2 order by at desc limit 1`,
+      [entry.originalId, entry.seq],
+    );
+    if (before)
+      return `dead letter ${entry.seq} was replayed by ${before.operator} at ${before.at.toISOString()} (as ${before.new_msg_id})`;
+    if (entry.replayCount >= MAX_REPLAYS) return `its message was replayed ${entry.replayCount} times already`;
+    const orderId = entry.headers[Headers.CorrelationId];
+    if (entry.subject === Subjects.OrderCreated) {
+      const [order] = orderId ? await tx.query<{ status: string }>('select status from orders where order_id = $1', [orderId]) : [];
+      return order ? `order ${orderId} exists (${order.status}): replaying changes nothing` : null;
+    }
+    const sagaId = entry.headers[Headers.SagaId];
+    if (!sagaId && !orderId) return null; // outside any saga (a deposit, a restock)
+    const [saga] = await tx.query<{ id: string; status: string }>(
+      sagaId
+        ? 'select id, status from sagas where id = $1'
+        : 'select id, status from sagas where order_id = $1 order by attempt desc limit 1',
+      [sagaId ?? orderId],
+    );
+    if (!saga) return `there is no saga ${sagaId ?? `for order ${orderId}`}: replaying changes nothing`;
+    if (ENDED.includes(saga.status)) return `saga ${saga.id} is ${saga.status}: replaying changes nothing`;
+    return null;
+  }
+}
+
+/** The headers of a replay: the original's (without the dead letter's, the broker's and the signature), plus lineage. */
+function lineage(entry: StoredDeadLetter, operator: Operator, why: string): Record<string, string> {
+  const drop = (k: string) => k.startsWith('Dlq-') || k.startsWith('Nats-') || k === Headers.Signer || k === Headers.Signature;
+  return {
+    ...Object.fromEntries(Object.entries(entry.headers).filter(([k]) => !drop(k))),
+    [Headers.ReplayOf]: entry.originalId,
+    [Headers.ReplayCount]: String(entry.replayCount + 1),
+    [Headers.ReplayedBy]: operator.name,
+    [Headers.ReplayWhy]: oneLine(why),
+  };
+}
