@@ -38,7 +38,8 @@ describe('identities and permissions on the broker', () => {
   /** A connection as `identity` (its key from the secrets folder, or `seed`). */
   const as = async (identity: Identity, seed?: Uint8Array) => {
     const creds = { ...natsCredentials(config, identity), ...(seed ? { seed } : {}) };
-    const nc = await connect({ servers: nats.url, maxReconnectAttempts: 0, ...natsAuthOptions(creds) });
+    // A short connect timeout: a connection made while the server reloads its config can hang unanswered (2.9).
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: 0, timeout: 2000, ...natsAuthOptions(creds) });
     conns.push(nc);
     return nc;
   };
@@ -188,19 +189,27 @@ describe('identities and permissions on the broker', () => {
     expect(await publish('operator-ops', Subjects.PaymentDeposit, { customerId: 'auth-cust', amount: 1, currency: 'USD' })).toBe('stored');
   });
 
+  /** The CLI as operator `ops`, on the authenticating server. */
+  const cli = async (args: string[]) => {
+    const r = await orderflow(null, [...args, '--json'], undefined, {
+      NATS_URL: nats.url,
+      ORDERFLOW_NAMESPACE: id,
+      PGDATABASE: config.PGDATABASE,
+      ORDERFLOW_INSECURE: '',
+      ORDERFLOW_SECRETS: config.ORDERFLOW_SECRETS,
+      ORDERFLOW_OPERATOR: 'ops',
+    });
+    if (r.code !== 0) throw new Error(`orderflow ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+
+  it('runs the demo with authentication: one of each outcome', async () => {
+    expect(
+      (await cli(['demo', '--data-dir', join(dir, 'demo')])).map((o: { reason: string | null; status: string }) => o.reason ?? o.status),
+    ).toEqual(['CONFIRMED', 'CONFIRMED', 'out_of_stock', 'unknown_sku', 'insufficient_funds', 'unknown_customer']);
+  });
+
   it('an operator works the CLI as their identity: services, a poison order listed, patched, replayed, purged; saga show', async () => {
-    const cli = async (args: string[]) => {
-      const r = await orderflow(null, [...args, '--json'], undefined, {
-        NATS_URL: nats.url,
-        ORDERFLOW_NAMESPACE: id,
-        PGDATABASE: config.PGDATABASE,
-        ORDERFLOW_INSECURE: '',
-        ORDERFLOW_SECRETS: config.ORDERFLOW_SECRETS,
-        ORDERFLOW_OPERATOR: 'ops',
-      });
-      if (r.code !== 0) throw new Error(`orderflow ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-      return JSON.parse(r.stdout);
-    };
     expect((await cli(['services'])).map((i: { name: string }) => i.name).sort()).toEqual([...AppNames].sort());
     const poison = { ...newOrder(), currency: 'usd' };
     expect(await publish('ingress', Subjects.OrderCreated, poison)).toBe('stored');

@@ -100,7 +100,7 @@ describe('signed operator actions', () => {
       }
       return seq > 0;
     });
-    const dlqMsgId = (await stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq })).header.get(Headers.Dlq.MsgId);
+    const originalId = (await stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq })).header.get(Headers.Dlq.MsgId);
     const replay = async (body: object) => {
       const id = randomUUID();
       return ask(Subjects.OrderReplayDeadLetter, body, id, signed(Subjects.OrderReplayDeadLetter, id, body));
@@ -111,16 +111,16 @@ describe('signed operator actions', () => {
     });
     const fix = { currency: 'USD' };
 
-    expect(await replay({ dlqSeq: seq, dlqMsgId: 'another-message', why: 'fix', patch: fix })).toEqual(refused(/the DLQ changed/));
-    expect(await replay({ dlqSeq: seq, dlqMsgId, why: 'as it was' })).toEqual(refused(/the body fails validation: .*currency/));
-    const done = await replay({ dlqSeq: seq, dlqMsgId, why: 'lower-case currency', patch: fix });
+    expect(await replay({ dlqSeq: seq, originalId: 'another-message', why: 'fix', patch: fix })).toEqual(refused(/the DLQ changed/));
+    expect(await replay({ dlqSeq: seq, originalId, why: 'as it was' })).toEqual(refused(/the body fails validation: .*currency/));
+    const done = await replay({ dlqSeq: seq, originalId, why: 'lower-case currency', patch: fix });
     expect(done).toMatchObject({
       subject: Subjects.OrderDeadLetterReplayed,
       body: { dlqSeq: seq, subject: Subjects.OrderCreated, operator: 'ops-test' },
     });
     expect(await stack.outcome(poison.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
-    expect(await replay({ dlqSeq: seq, dlqMsgId, why: 'again', patch: fix })).toEqual(refused(/was replayed by ops-test .*--force/));
-    expect(await replay({ dlqSeq: seq, dlqMsgId, why: 'again', patch: fix, force: true })).toMatchObject({
+    expect(await replay({ dlqSeq: seq, originalId, why: 'again', patch: fix })).toEqual(refused(/was replayed by ops-test .*--force/));
+    expect(await replay({ dlqSeq: seq, originalId, why: 'again', patch: fix, force: true })).toMatchObject({
       subject: Subjects.OrderDeadLetterReplayed,
     });
     await new Promise((r) => setTimeout(r, 500));

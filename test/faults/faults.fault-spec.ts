@@ -6,7 +6,7 @@ import { Subjects } from '@orderflow/contracts';
 import { NatsControl, PostgresControl, PrivateServer, startPrivateNats } from '../../apps/cli/src/stack/infra';
 import { conservationViolations, pipelineViolations } from '../support/invariants';
 import { waitFor } from '../support/stack';
-import { Pipeline, startLabPostgres, startNatsCluster } from './lab';
+import { LabIdentities, labIdentities, Pipeline, startLabPostgres, startNatsCluster } from './lab';
 import { Load, randomOrder } from './load';
 
 /**
@@ -46,6 +46,7 @@ describe('fault suite', () => {
   let logDir: string;
   let pg: PrivateServer & PostgresControl;
   let nats: PrivateServer & NatsControl;
+  let lab: LabIdentities;
   const rows: Row[] = [];
   const scenarioCount = 11;
 
@@ -54,7 +55,8 @@ describe('fault suite', () => {
     logDir = process.env.FAULTS_LOG_DIR ?? join(dir, 'logs');
     mkdirSync(logDir, { recursive: true });
     pg = await startLabPostgres(dir);
-    const n = await startPrivateNats(dir, { serverName: 'single' });
+    lab = await labIdentities(dir);
+    const n = await startPrivateNats(dir, { serverName: 'single', authConfig: lab.authConfig });
     if (!n) throw new Error('nats-server is needed for the fault suite');
     nats = n;
   });
@@ -104,7 +106,7 @@ describe('fault suite', () => {
     inject: (p: Pipeline, load: Load, healed: () => void) => Promise<void>,
     check: (p: Pipeline, load: Load) => Promise<string[]> = async () => [],
   ): Promise<void> {
-    const p = new Pipeline(name.replace(/\W+/g, '-'), opts.natsUrl ?? nats.url, pg, logDir, { ...COMMON, ...opts.env });
+    const p = new Pipeline(name.replace(/\W+/g, '-'), opts.natsUrl ?? nats.url, pg, logDir, { ...COMMON, ...opts.env }, lab);
     const load = new Load(p);
     const heals: number[] = [];
     try {
@@ -214,7 +216,7 @@ describe('fault suite', () => {
 
   it('3-node NATS cluster loses its stream leader under load', async () => {
     const clusterDir = join(dir, 'cluster');
-    const nodes = await startNatsCluster(clusterDir);
+    const nodes = await startNatsCluster(clusterDir, lab);
     try {
       await scenario(
         '3-node cluster, leader killed',
@@ -366,8 +368,10 @@ ${version('nats-server', ['--version'])}, ${version(`${pgBin}/postgres`, ['--ver
 
 Each scenario runs the four apps as separate OS processes (from \`dist/\`) against **private** servers the suite
 starts itself — a Postgres cluster made with \`initdb\` in a temp folder and a nats-server on free ports (three
-clustered nats-servers for the cluster scenario) — so it can kill them. A plain NATS client publishes
-\`order.created\` at ${RATE}/s (every tenth from a customer who cannot pay, so compensations run under the faults too);
+clustered nats-servers for the cluster scenario) — so it can kill them. The servers authenticate as in production:
+\`orderflow setup\` makes the lab's keys and the nats-server auth include, each app connects with its own nkey, and
+the test drives the pipeline as an operator. A NATS client publishes \`order.created\`
+at ${RATE}/s (every tenth from a customer who cannot pay, so compensations run under the faults too);
 an order is *accepted* once the stream acknowledged it (a publish refused while the broker was down is counted, not
 retried). After the faults it waits until the pipeline settles and checks in SQL: every accepted order has ended CONFIRMED or CANCELLED with its saga COMPLETED or CANCELLED (none
 PENDING, RUNNING, COMPENSATING or FAILED); per SKU \`available + reserved + sold = restocked\`, none negative; per

@@ -4,9 +4,10 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, JetStreamManager, NatsConnection } from 'nats';
 import { Pool } from 'pg';
-import { Namespace, StreamName, Subjects } from '@orderflow/contracts';
-import { deleteNamespaceStreams, natsServers } from '@orderflow/messaging';
-import { loadConfig, ServiceName, ServiceNames } from '@orderflow/runtime';
+import { Identity, Namespace, StreamName, Subjects } from '@orderflow/contracts';
+import { deleteNamespaceStreams, natsAuthOptions, natsServers } from '@orderflow/messaging';
+import { loadConfig, natsCredentials, ServiceName, ServiceNames } from '@orderflow/runtime';
+import { runSetup } from '../../apps/cli/src/setup/setup';
 import {
   freePort,
   NatsControl,
@@ -22,11 +23,40 @@ import { waitFor } from '../support/stack';
 /**
  * The fault lab: private servers this suite may crash (a Postgres cluster made with initdb, one nats-server or a
  * cluster of three), and the four apps run as separate OS processes from `dist/`, one or more instances each,
- * that it can kill -9 by PID. Nothing here touches the shared servers on the standard ports.
+ * that it can kill -9 by PID. Nothing here touches the shared servers on the standard ports. The lab's nats-servers
+ * authenticate, as in production: `orderflow setup` makes the keys and the auth include for the lab's namespace.
  */
 
+/** The lab's identities: every key (in `secrets`), the nats-server include for namespace `ns`, and the lab operator. */
+export interface LabIdentities {
+  ns: string;
+  secrets: string;
+  authConfig: string;
+  /** The environment that makes the apps, setup and the CLI use them. */
+  env: Record<string, string>;
+}
+
+/** Creates the lab's keys and auth include (what `orderflow setup --no-provision --no-database` does). */
+export async function labIdentities(dir: string): Promise<LabIdentities> {
+  const ns = `f${randomUUID().slice(0, 8)}`;
+  const secrets = join(dir, 'secrets');
+  const authConfig = join(dir, 'nats-auth', 'orderflow-auth.conf');
+  const env = { ORDERFLOW_INSECURE: '', ORDERFLOW_SECRETS: secrets, ORDERFLOW_NAMESPACE: ns, ORDERFLOW_OPERATOR: 'lab' };
+  await runSetup(loadConfig({ ...process.env, ...env }), {
+    natsConfig: authConfig,
+    provision: false,
+    database: false,
+    addOperators: ['lab'],
+  });
+  return { ns, secrets, authConfig, env };
+}
+
+/** Connection options for `identity` of the lab. */
+const as = (lab: LabIdentities, identity: Identity) =>
+  natsAuthOptions(natsCredentials(loadConfig({ ...process.env, ...lab.env }), identity));
+
 /** Starts three clustered nats-servers (routes on loopback) and waits until JetStream has a meta leader. */
-export async function startNatsCluster(dir: string, size = 3): Promise<(PrivateServer & NatsControl)[]> {
+export async function startNatsCluster(dir: string, lab: LabIdentities, size = 3): Promise<(PrivateServer & NatsControl)[]> {
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })));
   const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`);
   const nodes = await Promise.all(
@@ -35,6 +65,7 @@ export async function startNatsCluster(dir: string, size = 3): Promise<(PrivateS
         port: p.client,
         serverName: `n${i + 1}`,
         cluster: { name: 'orderflow-faults', port: p.route, routes: routes.filter((_, j) => j !== i) },
+        authConfig: lab.authConfig,
         waitReady: false,
       }),
     ),
@@ -42,7 +73,7 @@ export async function startNatsCluster(dir: string, size = 3): Promise<(PrivateS
   if (nodes.some((n) => !n)) throw new Error('nats-server is needed for the fault suite');
   const url = nodes.map((n) => n!.url).join(',');
   // JetStream answers once the servers have met and elected a meta leader.
-  await waitFor(async () => !(await natsProblem(url)), 30_000, 250);
+  await waitFor(async () => !(await natsProblem(url, natsCredentials(loadConfig({ ...process.env, ...lab.env }), 'setup'))), 30_000, 250);
   return nodes as (PrivateServer & NatsControl)[];
 }
 
@@ -121,8 +152,9 @@ export const Seed = {
 };
 
 /**
- * One deployment under test: its own namespace on the lab's NATS, its own database on the lab's Postgres, the
- * apps as processes. `stop()` ends the processes (SIGTERM), deletes its streams and drops its database.
+ * One deployment under test: the lab's namespace on the lab's NATS (its streams made at start and deleted at stop:
+ * one deployment at a time), its own database on the lab's Postgres, the apps as processes. The test drives it as the
+ * lab operator (orders, deposits, restocks); `stop()` ends the processes (SIGTERM) and deletes its streams as `setup`.
  */
 export class Pipeline {
   readonly ns: Namespace;
@@ -138,16 +170,16 @@ export class Pipeline {
     pg: PostgresControl,
     private readonly logDir: string,
     overrides: Record<string, string>,
+    private readonly lab: LabIdentities,
   ) {
-    const id = `f${randomUUID().slice(0, 8)}`;
-    this.ns = new Namespace(id);
+    this.ns = new Namespace(lab.ns);
     this.env = {
       ...process.env,
+      ...lab.env,
       NATS_URL: natsUrl,
-      ORDERFLOW_NAMESPACE: id,
       PGHOST: '127.0.0.1',
       PGPORT: String(pg.port),
-      PGDATABASE: `faults_${id}`,
+      PGDATABASE: `faults_${randomUUID().slice(0, 8)}`,
       PG_ADMIN_USER: 'postgres',
       PG_ADMIN_PASSWORD: '',
       LOG_LEVEL: 'info',
@@ -159,8 +191,14 @@ export class Pipeline {
 
   /** Starts `instances` processes of every app (instance 1 of all first), then seeds stock and accounts. */
   async start(instances = 1): Promise<void> {
-    this.nc = await connect({ servers: natsServers(this.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    this.nc = await connect({
+      servers: natsServers(this.natsUrl),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      ...as(this.lab, 'operator-lab'),
+    });
     this.jsm = await this.nc.jetstreamManager();
+    await this.deleteStreams(); // what a scenario that failed may have left
     await provisionAll(loadConfig(this.env));
     for (let n = 1; n <= instances; n++) {
       const batch = ServiceNames.map((app) => new AppInstance(app, n, this.env, join(this.logDir, `${this.name}-${app}-${n}.log`)));
@@ -227,9 +265,19 @@ export class Pipeline {
 
   async stop(): Promise<void> {
     await Promise.all(this.instances.map((i) => i.kill('SIGTERM')));
-    if (this.jsm) await deleteNamespaceStreams(this.jsm, this.ns);
+    await this.deleteStreams();
     await this.nc?.close().catch(() => undefined);
     await this.db.end();
+  }
+
+  /** Deletes the namespace's streams and bucket, as `setup` (the only identity that may). */
+  private async deleteStreams(): Promise<void> {
+    const nc = await connect({ servers: natsServers(this.natsUrl), maxReconnectAttempts: 0, ...as(this.lab, 'setup') });
+    try {
+      await deleteNamespaceStreams(await nc.jetstreamManager(), this.ns);
+    } finally {
+      await nc.close();
+    }
   }
 
   /** Kills any process still running (a failed test), without waiting. */

@@ -83,7 +83,7 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
     const answer = await client
       .command<DeadLetterReplayed | CommandRefused>(
         Subjects.OrderReplayDeadLetter,
-        { dlqSeq: p.entry.seq, dlqMsgId: p.entry.originalId, why: opts.why, force: opts.force || undefined, patch: opts.patch },
+        { dlqSeq: p.entry.seq, originalId: p.entry.originalId, why: opts.why, force: opts.force || undefined, patch: opts.patch },
         [Subjects.OrderDeadLetterReplayed, Subjects.OrderCommandRefused],
         { signed: true, check: `orderflow dlq show ${p.entry.seq}` },
       )

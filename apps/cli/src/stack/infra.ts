@@ -126,7 +126,11 @@ export async function startPrivateNats(
       `log_file: ${JSON.stringify(join(dir, 'nats', `${serverName}.log`))}`,
       `include ${JSON.stringify(relative(dirname(conf), opts.authConfig))}`,
     ];
-    if (opts.cluster) throw new Error('a private nats-server with authConfig does not join a cluster');
+    // Routes between the lab's own servers on loopback; clients authenticate, routes need no account.
+    if (opts.cluster)
+      lines.push(
+        `cluster: { name: ${JSON.stringify(opts.cluster.name)}, listen: "127.0.0.1:${opts.cluster.port}", routes: ${JSON.stringify(opts.cluster.routes)} }`,
+      );
     writeFileSync(conf, lines.join('\n') + '\n');
     args = ['-c', conf];
   }

@@ -47,8 +47,8 @@ export class DeadLetterReplays {
     const refuse = (reason: string): OperatorOutcome => ({ done: false, body: { dlqSeq: cmd.dlqSeq, reason } });
     const entry = await readDeadLetter(this.client, cmd.dlqSeq);
     if (!entry) return refuse(`no dead letter ${cmd.dlqSeq} (purged, or never there)`);
-    if (entry.originalId !== cmd.dlqMsgId)
-      return refuse(`dead letter ${cmd.dlqSeq} is of message ${entry.originalId}, not ${cmd.dlqMsgId}: the DLQ changed since the plan`);
+    if (entry.originalId !== cmd.originalId)
+      return refuse(`dead letter ${cmd.dlqSeq} is of message ${entry.originalId}, not ${cmd.originalId}: the DLQ changed since the plan`);
     if (!entry.data) return refuse(`the original message of dead letter ${cmd.dlqSeq} is gone: there is nothing to replay`);
     const type = messageTypeOf(entry.subject);
     if (!type || !replayable.has(entry.subject)) return refuse(`${entry.subject} is not a subject a consumer handles`);

@@ -101,8 +101,9 @@ export class ResumeSaga extends SagaCommand {}
 export const MAX_REPLAYS = 3;
 
 /**
- * `order.cmd.replay-dead-letter`: republish dead letter `dlqSeq` (whose `Dlq-Msg-Id` must be `dlqMsgId`, so a
- * recreated DLQ stream cannot make it another entry) to its original subject, its body changed by `patch` (an RFC 7386
+ * `order.cmd.replay-dead-letter`: republish dead letter `dlqSeq` (whose original message must be `originalId`:
+ * the id its consumer's inbox knows it by, which the replay names in `Replay-Of`; so a recreated DLQ stream cannot make
+ * it another entry) to its original subject, its body changed by `patch` (an RFC 7386
  * JSON merge patch) when given. The order app refuses it when the entry was replayed before, has been replayed 3 times,
  * or its saga has ended — unless `force`.
  */
@@ -114,13 +115,13 @@ export class ReplayDeadLetter extends OperatorCommand {
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
-  dlqMsgId!: string;
+  originalId!: string;
 
   @IsOptional()
   @IsBoolean()
   force?: boolean;
 
-  /** An RFC 7386 JSON merge patch: an object (or null, which replaces the body with nothing: refused). */
+  /** An RFC 7386 JSON merge patch, an object: its fields replace the body's, a null field removes one. */
   @IsOptional()
   @IsObject()
   patch?: Record<string, unknown>;
