@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Subjects } from '@orderflow/contracts';
+import { cursorOf, SagaSummary, Subjects } from '@orderflow/contracts';
+import type { OperateResult } from '../apps/cli/src/saga/operate';
 import { orderflow, orderflowJson } from './support/cli';
 import { operatorKey, signedBy } from './support/operator';
 import { order, Stack, waitFor } from './support/stack';
@@ -405,6 +406,39 @@ describe('operating failures from the CLI', () => {
     await stack.jsm.streams.deleteMessage(stream, ack.seq);
     expect((await orderflowJson(stack, ['dlq', 'list', '--state', 'lost'])).map((e: any) => e.seq)).toContain(advisory.seq);
     await stack.jsm.consumers.delete(stream, 'probe');
+  });
+
+  it('bulk retry pages through a snapshot: keyset pages neither skip nor repeat, --limit stops, --after carries on', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
+    const [sku, customer] = [uniq('BULK'), uniq('blk')];
+    await stack.restock(sku, 1);
+    await stack.deposit(customer, 1_000_000);
+    const orders = Array.from({ length: 7 }, () => order(customer, [{ sku, quantity: 2, unitPrice: 100 }]));
+    for (const o of orders) await stack.publish(Subjects.OrderCreated, o);
+    for (const o of orders) expect((await stack.outcome(o.orderId)).reason).toBe('out_of_stock');
+    const filter = { status: ['CANCELLED'], reason: 'out_of_stock', since };
+    const pages = async (order: 'id' | 'updated') => {
+      const seen: string[] = [];
+      for (let after: string | undefined, n = 0; n < 10; n++) {
+        const page = (await stack.query(Subjects.QuerySagas, { ...filter, order, after, limit: 3 })).data as SagaSummary[];
+        seen.push(...page.map((r) => r.sagaId));
+        if (page.length < 3) break;
+        after = cursorOf(page[page.length - 1], order);
+      }
+      return seen;
+    };
+    const byId = await pages('id');
+    expect(byId).toHaveLength(7);
+    expect([...byId].sort()).toEqual(byId);
+    expect((await pages('updated')).sort()).toEqual(byId);
+
+    await stack.restock(sku, 14);
+    const args = ['saga', 'retry', '--status', 'CANCELLED', '--reason', 'out_of_stock', '--since', since, '--why', 'restocked', '--yes'];
+    const first = await orderflowJson(stack, [...args, '--limit', '3']);
+    expect(first.results.map((r: OperateResult) => [r.sagaId, r.action])).toEqual(byId.slice(0, 3).map((id) => [id, 'retried']));
+    const rest = await orderflowJson(stack, [...args, '--after', byId[2]]);
+    expect(rest.results.map((r: OperateResult) => [r.sagaId, r.action])).toEqual(byId.slice(3).map((id) => [id, 'retried']));
+    for (const o of orders) await waitFor(async () => (await sagaStatus(o.orderId)) === 'COMPLETED');
   });
 
   it('an operator command sent twice with the same id has one effect', async () => {

@@ -72,6 +72,15 @@ export function wholeNumber(name: string, min = 1, max = Number.MAX_SAFE_INTEGER
   };
 }
 
+/** Parses a UUID. @throws UsageError naming the argument. */
+export function uuid(name: string) {
+  return (value: string): string => {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value))
+      throw new UsageError(`${name} must be a saga id (a UUID), got "${value}"`);
+    return value.toLowerCase();
+  };
+}
+
 export function currencyCode(value: string): string {
   if (!/^[A-Z]{3}$/.test(value)) throw new UsageError(`--currency must be an ISO 4217 code such as USD, got "${value}"`);
   return value;

@@ -61,7 +61,7 @@ export {
   RefundPayment,
 } from './messages/payment.messages';
 export type { ChargeView, DeclineReason } from './messages/payment.messages';
-export { OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
+export { cursorOf, OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
 export type { OperatorView, OrderView, QueryReply, SagaStatus, SagaStepView, SagaSummary, SagaView } from './messages/query.messages';
 export { MessageTypes, messageTypeOf, QueryTypes } from './messages/registry';
 export type { Message, MessageClass, MessageOf, MessageSubject } from './messages/registry';

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { cursorOf, SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { collect, rate, since, wholeNumber, withClient } from '../context';
+import { collect, rate, since, uuid, wholeNumber, withClient } from '../context';
 import { DeadLetters } from '../dlq/dead-letters';
 import { print } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
@@ -98,6 +98,12 @@ function operateCommand(action: SagaAction): Command {
     .option('--status <status>', `every saga with this status (${wanted})`)
     .option('--reason <reason>', 'with --status: only this cancel reason')
     .option('--since <when>', 'with --status: updated since (30m, 1h, 7d, or ISO 8601)', since)
+    .option(
+      '--after <saga-id>',
+      'with --status: only sagas whose id sorts after this one (to carry on an interrupted run)',
+      uuid('--after'),
+    )
+    .option('--limit <n>', 'with --status: at most N sagas', wholeNumber('--limit', 1))
     .requiredOption('--why <text>', 'why (recorded with the action)')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--rate <n/s>', 'most commands per second', rate)
@@ -110,6 +116,8 @@ function operateCommand(action: SagaAction): Command {
           status?: string;
           reason?: string;
           since?: string;
+          after?: string;
+          limit?: number;
           why: string;
           dryRun?: boolean;
           rate?: number;
@@ -134,7 +142,7 @@ export function sagaCommand(): Command {
     .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or step_timeout')
     .option('--since <when>', 'updated since (30m, 1h, 7d, or ISO 8601)', since)
     .option('--step <name>', 'current (or last) step, e.g. chargePayment')
-    .option('--limit <n>', 'at most N', wholeNumber('--limit', 1, 10_000), 100)
+    .option('--limit <n>', 'at most N', wholeNumber('--limit', 1), 100)
     .option('--json', 'print JSON')
     .action(
       async (opts: { status: string[]; reason?: string; since?: string; step?: string; limit: number; json?: boolean }, cmd: Command) => {
@@ -145,7 +153,18 @@ export function sagaCommand(): Command {
           step: opts.step,
           limit: opts.limit,
         };
-        const rows = (await withClient(cmd, (c) => c.query<SagaSummary[]>(Subjects.QuerySagas, query))) ?? [];
+        const rows = await withClient(cmd, async (c) => {
+          const out: SagaSummary[] = [];
+          // Pages of at most 1000 (keyset on the last row), so that no reply comes near NATS's 1 MiB payload.
+          for (let after: string | undefined; ;) {
+            const want = Math.min(1000, opts.limit - out.length);
+            const page = (await c.query<SagaSummary[]>(Subjects.QuerySagas, { ...query, after, limit: want })) ?? [];
+            out.push(...page);
+            if (page.length < want || out.length >= opts.limit) break;
+            after = cursorOf(page[page.length - 1]);
+          }
+          return out;
+        });
         print(
           !!opts.json,
           rows,

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import {
   ChargeView,
+  cursorOf,
   CommandRefused,
   formatMoney,
   ReservationView,
@@ -34,6 +35,10 @@ export interface OperateResult {
 
 export interface OperateOptions {
   why: string;
+  /** With `status`: only sagas whose id sorts after this one (where an interrupted run stopped). */
+  after?: string;
+  /** With `status`: at most this many sagas of the snapshot. */
+  limit?: number;
   dryRun?: boolean;
   rate?: number;
   yes?: boolean;
@@ -70,18 +75,16 @@ export async function operate(
   if (!opts.status && (opts.reason || opts.since))
     throw new UsageError('--reason and --since select sagas with --status; they cannot be combined with ids');
 
+  if (!opts.status && (opts.after || opts.limit)) throw new UsageError('--after and --limit page through --status; give ids or --status');
+
   const ask = opts.status
-    ? (
-        (await client.query<SagaSummary[]>(Subjects.QuerySagas, {
-          status: [spec.wanted],
-          reason: opts.reason,
-          since: opts.since,
-          limit: 10_000,
-        } satisfies SagaListQuery)) ?? []
-      ).map((s) => s.sagaId)
+    ? await snapshot(client, { status: [spec.wanted], reason: opts.reason, since: opts.since }, opts.after, opts.limit)
     : ids;
+  if (opts.status) process.stderr.write(`snapshot: ${ask.length} ${spec.wanted} saga(s)${opts.after ? ` after ${opts.after}` : ''}\n`);
   const results: OperateResult[] = [];
+  const planning = progress('plan', ask.length);
   for (const id of ask) {
+    planning.tick();
     const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
     const skip = (reason: string): OperateResult => ({
       sagaId: view?.sagaId ?? null,
@@ -111,14 +114,21 @@ export async function operate(
         recorded: await recorded(client, view),
       });
   }
+  planning.stop();
   const todo = results.filter((r) => r.action === spec.would);
   if (opts.dryRun || todo.length === 0) return { dryRun: !!opts.dryRun, results };
   if (todo.length > CONFIRM_ABOVE && !opts.yes) await confirm(`${action} ${todo.length} sagas`);
 
   const pace = pacer(opts.rate);
   const bar = progress(`${action}`, todo.length);
+  // Ctrl-C finishes the command in flight, then stops: the report says what was done and how to carry on.
+  let interrupted = false;
+  const onInterrupt = () => (interrupted = true);
+  process.once('SIGINT', onInterrupt);
+  let last: string | undefined;
   try {
     for (const r of todo) {
+      if (interrupted) break;
       await pace();
       try {
         const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(
@@ -134,12 +144,62 @@ export async function operate(
         Object.assign(r, { action: 'skipped', reason: e.message });
         process.exitCode = 1;
       }
+      last = r.sagaId!;
       bar.tick();
     }
   } finally {
     bar.stop();
+    process.removeListener('SIGINT', onInterrupt);
+  }
+  if (interrupted) {
+    for (const r of todo) if (r.action === spec.would) Object.assign(r, { action: 'skipped', reason: 'not sent: interrupted' });
+    process.exitCode = 130;
+    if (opts.status && last) process.stderr.write(`interrupted; carry on with: ${continueCommand(action, opts, last)}\n`);
   }
   return { dryRun: false, results };
+}
+
+/** Page size of the snapshot: 1000 summaries are a few hundred KB, far below NATS's 1 MiB payload. */
+const PAGE = 1000;
+
+/**
+ * The ids of every saga matching `filter`, after `after`, in saga-id order (at most `limit`): taken in full before
+ * anything is sent, so sagas that match later are not swept in, and paged (keyset on the id) so that no reply is big.
+ */
+async function snapshot(
+  client: PipelineClient,
+  filter: Omit<SagaListQuery, 'order' | 'after' | 'limit'>,
+  after?: string,
+  limit = Infinity,
+) {
+  const ids: string[] = [];
+  for (let cursor = after; ids.length < limit;) {
+    const page =
+      (await client.query<SagaSummary[]>(Subjects.QuerySagas, {
+        ...filter,
+        order: 'id',
+        after: cursor,
+        limit: Math.min(PAGE, limit - ids.length),
+      } satisfies SagaListQuery)) ?? [];
+    ids.push(...page.map((s) => s.sagaId));
+    if (page.length < PAGE) break;
+    cursor = cursorOf(page[page.length - 1], 'id');
+  }
+  return ids;
+}
+
+/** The command that carries on an interrupted bulk run: the same selection, after the last saga it handled. */
+function continueCommand(action: SagaAction, opts: OperateOptions, last: string): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return [
+    `orderflow saga ${action} --status ${opts.status}`,
+    ...(opts.reason ? [`--reason ${q(opts.reason)}`] : []),
+    ...(opts.since ? [`--since ${opts.since}`] : []),
+    `--after ${last}`,
+    ...(opts.rate ? [`--rate ${opts.rate}`] : []),
+    `--why ${q(opts.why)}`,
+    '--yes',
+  ].join(' ');
 }
 
 /** What inventory and payment recorded for the order, per attempt, asked over their query endpoints. */

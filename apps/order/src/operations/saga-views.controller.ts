@@ -1,7 +1,16 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
-import { OperatorsQuery, OperatorView, SagaListQuery, SagaQuery, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import {
+  MalformedMessageError,
+  OperatorsQuery,
+  OperatorView,
+  SagaListQuery,
+  SagaQuery,
+  SagaSummary,
+  SagaView,
+  Subjects,
+} from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
 import { traceIdOf } from '@orderflow/telemetry';
 import { PlaceOrderData } from '../place-order/place-order.saga';
@@ -9,6 +18,7 @@ import { SagaRow, stateOf } from '../saga/saga.orchestrator';
 import { Sagas } from '../saga/sagas';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Answers `query.order.sagas` (`orderflow saga list`), `query.order.saga` (`orderflow saga show`) and
@@ -21,16 +31,36 @@ export class SagaViewsController {
     private readonly sagas: Sagas,
   ) {}
 
-  /** Attempts matching every given filter, most recently updated first (default limit 100). */
+  /**
+   * Attempts matching every given filter, one page (default 100, at most 1000) in `q.order`, after `q.after`.
+   * Keyset pagination on (updated_at to the millisecond, id) or on id: no page is ever one reply too big, and paging
+   * on while sagas change neither skips nor repeats an attempt (by id).
+   * @throws MalformedMessageError (a `bad_request`) when `after` is not a cursor of the order.
+   */
   @MessagePattern(Subjects.QuerySagas)
   async list(@Payload() q: SagaListQuery): Promise<SagaSummary[]> {
+    const byId = q.order === 'id';
+    const params: unknown[] = [q.status ?? null, q.reason ?? null, q.since ?? null, q.step ?? null, q.limit ?? 100];
+    let after = 'true';
+    if (q.after) {
+      const [at, id] = byId ? [null, q.after] : q.after.split('/');
+      if (!UUID.test(id ?? '') || (!byId && Number.isNaN(Date.parse(at ?? ''))))
+        throw new MalformedMessageError(`after: "${q.after}" is not a cursor of order ${byId ? 'id' : 'updated'}`);
+      params.push(id);
+      if (byId) after = `id > $6`;
+      else {
+        params.push(at);
+        after = `(date_trunc('milliseconds', updated_at), id) < ($7::timestamptz, $6::uuid)`;
+      }
+    }
     const rows: SagaRow<PlaceOrderData>[] = await this.ds.query(
       `select * from sagas
         where ($1::text[] is null or status = any($1)) and ($2::text is null or reason = $2)
           and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4 or (status in ('COMPENSATING', 'FAILED')
                and exists (select 1 from jsonb_array_elements(history) h where h ->> 'name' = $4 and h ->> 'status' in ('RUNNING', 'FAILED'))))
-        order by updated_at desc limit $5`,
-      [q.status ?? null, q.reason ?? null, q.since ?? null, q.step ?? null, q.limit ?? 100],
+          and ${after}
+        order by ${byId ? 'id' : `date_trunc('milliseconds', updated_at) desc, id desc`} limit $5`,
+      params,
     );
     return rows.map((r) => this.summary(r));
   }

@@ -1,4 +1,4 @@
-import { IsArray, IsDateString, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Max, Min } from 'class-validator';
+import { IsArray, IsDateString, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
 
 export const SagaStatuses = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'CANCELLED', 'FAILED'] as const;
 export type SagaStatus = (typeof SagaStatuses)[number];
@@ -56,12 +56,34 @@ export class SagaListQuery {
   @IsNotEmpty()
   step?: string;
 
+  /**
+   * `updated` (default): most recently updated first, then by saga id; `id`: by saga id, ascending — stable while the
+   * sagas change, which is how bulk commands page through a snapshot.
+   */
+  @IsOptional()
+  @IsIn(['updated', 'id'])
+  order?: 'updated' | 'id';
+
+  /**
+   * Keyset pagination: the rows after this one. With `order: 'id'`, a saga id; with `updated`, `<updatedAt>/<sagaId>`
+   * of the previous page's last row (`cursorOf`).
+   */
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  after?: string;
+
+  /** At most this many rows in one reply (default 100, at most 1000: one reply stays well under NATS's 1 MiB). */
   @IsOptional()
   @IsInt()
   @Min(1)
-  @Max(10_000)
+  @Max(1000)
   limit?: number;
 }
+
+/** The `after` of the page that follows `row` in `order`. */
+export const cursorOf = (row: { sagaId: string; updatedAt: string }, order: 'updated' | 'id' = 'updated'): string =>
+  order === 'id' ? row.sagaId : `${row.updatedAt}/${row.sagaId}`;
 
 /** Answer of `query.order.get` (also what `orderflow orders show --json` prints). */
 export interface OrderView {
