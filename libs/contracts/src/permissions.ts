@@ -1,6 +1,6 @@
 import type { MessageSubject } from './messages/registry';
 import { Subjects } from './subjects';
-import { ConsumerSpec, Consumers, DLQ_STATE_BUCKET, Namespace, StreamName, Streams } from './topology';
+import { ConsumerSpec, Consumers, DLQ_STATE_BUCKET, Namespace, StreamName, Streams, WorkStreams } from './topology';
 
 /** The four service apps. */
 export const AppNames = ['order', 'inventory', 'payment', 'notification'] as const;
@@ -137,7 +137,10 @@ export function permissionsFor(identity: Identity, ns: Namespace): NatsPermissio
         ...app.consumers.map((c) => ns.subject(Subjects.deadLetter(c.filterSubject))),
         `${JS}.INFO`,
         ...app.consumers.flatMap((c) => pullRights(ns, c)),
-        ...(app.replaysDeadLetters ? [...workSubjects(ns), `${JS}.STREAM.MSG.GET.${ns.stream('DLQ')}`] : []),
+        // Reads a dead letter, or the original an advisory points to in a work stream; republishes it.
+        ...(app.replaysDeadLetters
+          ? [...workSubjects(ns), ...(['DLQ', ...WorkStreams] as StreamName[]).map((s) => `${JS}.STREAM.MSG.GET.${ns.stream(s)}`)]
+          : []),
       ]),
     },
     subscribe: { allow: [inbox, ...serviceRights(identity), ns.subject(`query.${identity}.>`)] },
