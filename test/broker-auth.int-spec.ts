@@ -159,7 +159,8 @@ describe('identities and permissions on the broker', () => {
   it.each(AppNames)('%s: publishes only what it sends, pulls only its own consumers, manages no stream', async (app) => {
     const own = AppTopology[app].consumers[0];
     expect(await api(app, `$JS.API.CONSUMER.INFO.${ns.stream(own.stream)}.${own.durable}`)).toBe('answered');
-    const foreign = Object.values(Consumers).find((c) => !AppTopology[app].consumers.includes(c))!;
+    const { consumers, observes = [] } = AppTopology[app];
+    const foreign = Object.values(Consumers).find((c) => !consumers.includes(c) && !observes.includes(c))!;
     expect(await api(app, `$JS.API.CONSUMER.MSG.NEXT.${ns.stream(foreign.stream)}.${foreign.durable}`)).toBe('PERMISSIONS_VIOLATION');
     expect(await api(app, `$JS.API.CONSUMER.INFO.${ns.stream(foreign.stream)}.${foreign.durable}`)).toBe('PERMISSIONS_VIOLATION');
     expect(await api(app, `$JS.API.STREAM.CREATE.${ns.stream('ORDER')}X`)).toBe('PERMISSIONS_VIOLATION');

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Headers, Subjects } from '@orderflow/contracts';
 import { order, Stack, waitFor } from './support/stack';
 
@@ -134,5 +134,20 @@ describe('integrity of what arrives', () => {
     expect(stock).toEqual({ available: 8, reserved: 0, sold: 2 });
     const ledger = await stack.db.query('select kind from payments.ledger where saga_id = $1 order by id', [sagaId]);
     expect(ledger.rows.map((r) => r.kind)).toEqual(['CHARGE']);
+  });
+
+  it('dead-letters a body near the server max_payload whole but cut: its head, its size and its sha256', async () => {
+    const orderId = randomUUID();
+    const body = JSON.stringify({ orderId, customerId: 'x'.repeat(1_040_000), currency: 'USD', items: [] });
+    await stack.publish(Subjects.OrderCreated, body);
+    let letter: Awaited<ReturnType<Stack['deadLetters']>>[number] | undefined;
+    await waitFor(async () => !!(letter = (await stack.deadLetters()).find((d) => d.headers[Headers.CorrelationId] === orderId)));
+    expect(letter!.headers).toMatchObject({
+      [Headers.Dlq.BodyBytes]: String(body.length),
+      [Headers.Dlq.BodySha256]: createHash('sha256').update(body).digest('hex'),
+      [Headers.Dlq.Error]: expect.stringMatching(/^MalformedMessageError/),
+    });
+    expect(letter!.data.length).toBe(512 * 1024);
+    expect(body.startsWith(letter!.data)).toBe(true);
   });
 });

@@ -6,6 +6,7 @@ import { cursorOf, SagaSummary, Subjects } from '@orderflow/contracts';
 import type { OperateResult } from '../apps/cli/src/saga/operate';
 import { orderflow, orderflowJson } from './support/cli';
 import { operatorKey, signedBy } from './support/operator';
+import { provisionNats } from './support/provision';
 import { order, Stack, waitFor } from './support/stack';
 
 /**
@@ -30,10 +31,11 @@ describe('operating failures from the CLI', () => {
   const entryOf = async (orderId: string) => (await orderflowJson(stack, ['dlq', 'list', '--order', orderId])).pop();
 
   beforeAll(async () => {
-    // Compensations give up after 600 + 1,200 + 1,200 ms here, so that FAILED is reached within a test.
+    // A saga's business deadline of 2 s, and compensations that give up after 600 + 1,200 + 1,200 ms, so that
+    // deadline_exceeded and FAILED are reached within a test.
     stack = await Stack.start({
       SAGA_STEP_TIMEOUT_MS: '600',
-      SAGA_STEP_MAX_ATTEMPTS: '2',
+      SAGA_DEADLINE: '2s',
       SAGA_COMPENSATION_MAX_ATTEMPTS: '3',
       SAGA_COMPENSATION_BACKOFF_MAX_MS: '1200',
     });
@@ -103,7 +105,7 @@ describe('operating failures from the CLI', () => {
     const record = await orderflowJson(stack, ['dlq', 'show', String(entry.seq)]);
     expect(record.lastAction).toMatchObject({ state: 'resolved', verified: { ok: true, operator: 'ops-test' } });
     const kv = await stack.nc.jetstream().views.kv(stack.ns.stream('DLQ_STATE'));
-    await kv.put(String(entry.seq), JSON.stringify({ ...record.lastAction, why: 'rewritten', verified: undefined }));
+    await kv.put(record.id, JSON.stringify({ ...record.lastAction, why: 'rewritten', verified: undefined }));
     expect((await orderflowJson(stack, ['dlq', 'show', String(entry.seq)])).lastAction.verified).toEqual({
       ok: false,
       problem: expect.stringMatching(/does not verify/),
@@ -126,7 +128,7 @@ describe('operating failures from the CLI', () => {
     const o = order(customer, [{ sku, quantity: 2, unitPrice: 4_000 }]);
     try {
       await stack.publish(Subjects.OrderCreated, o);
-      // The charge times out; its refund and the release are sent together: the refund that nobody answers
+      // The charge is re-sent until the saga's deadline passes; its refund and the release are then sent together: the refund that nobody answers
       // does not hold back the stock.
       const released = async () =>
         !!(await stack.sagas(o.orderId)).pop()?.history.some((h) => h.name === 'releaseStock' && h.status === 'SUCCEEDED');
@@ -141,7 +143,7 @@ describe('operating failures from the CLI', () => {
       await stack.startApp('payment');
     }
     // Payment handles the queued charges and refunds; the refund's reply moves the FAILED saga on by itself.
-    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'step_timeout' });
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'deadline_exceeded' });
     const [first] = await stack.sagas(o.orderId);
     expect(first.history.map((h) => `${h.name}:${h.status}`)).toEqual([
       'reserveStock:SUCCEEDED',
@@ -462,5 +464,29 @@ describe('operating failures from the CLI', () => {
     expect((await stack.db.query('select count(*)::int as n from orders.operator_actions where saga_id = $1', [first.id])).rows[0].n).toBe(
       1,
     );
+  });
+
+  it('dead-letter state survives recreating the DLQ stream: a new entry at a reused sequence reads new and replays', async () => {
+    const [sku, customer] = [uniq('RECR'), uniq('rec')];
+    await stack.restock(sku, 5);
+    await stack.deposit(customer, 10_000);
+    const first = { ...order(customer, [{ sku, quantity: 1, unitPrice: 100 }]), currency: 'usd' };
+    await stack.publish(Subjects.OrderCreated, first);
+    await waitFor(async () => !!(await entryOf(first.orderId)));
+    const fix = patchFile({ currency: 'USD' });
+    await orderflowJson(stack, ['dlq', 'replay', String((await entryOf(first.orderId)).seq), '--patch', fix, '--why', 'fix']);
+    await waitFor(async () => (await entryOf(first.orderId)).state === 'resolved');
+
+    // The DLQ stream recreated (new limits, say): its sequences start at 1 again; the bucket keeps its records.
+    await stack.jsm.streams.delete(stack.ns.stream('DLQ'));
+    await provisionNats(stack.config);
+    const second = { ...order(customer, [{ sku, quantity: 1, unitPrice: 100 }]), currency: 'usd' };
+    await stack.publish(Subjects.OrderCreated, second);
+    await waitFor(async () => !!(await entryOf(second.orderId)));
+    const entry = await entryOf(second.orderId);
+    expect(entry).toMatchObject({ seq: 1, state: 'new' });
+    const replayed = await orderflowJson(stack, ['dlq', 'replay', '1', '--patch', fix, '--why', 'fix the new one']);
+    expect(replayed.results).toEqual([expect.objectContaining({ seq: 1, action: 'replayed' })]);
+    expect(await stack.outcome(second.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
   });
 });

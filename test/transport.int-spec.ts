@@ -54,7 +54,7 @@ class TestController {
     return reply(TEST_EVENT, { orderId: body.orderId, sagaId: body.sagaId, step: `attempt ${ctx.attempt}` });
   }
 
-  /** No @Payload(): its messages are never validated, so the transport refuses to commit what it does. */
+  /** No @Payload(): it still gets only messages the consumer validated before the batch. */
   @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
   async cancelled(@Ctx() ctx: JetStreamContext) {
     await ctx.tx.query(`insert into inbox (consumer, message_id) values ('handled-without-payload', 'x')`);
@@ -173,14 +173,18 @@ describe('JetStream transport', () => {
     expect(seen.get(bad.orderId)?.attempts ?? []).toEqual([]);
   });
 
-  it('refuses to commit what a handler without @Payload() did: its message was never validated', async () => {
+  it('validates every message before its batch, so even a handler without @Payload() acts only on valid ones', async () => {
+    const db = app.get(DataSource);
+    const handled = async () =>
+      (await db.query(`select count(*)::int as n from inbox where consumer = 'handled-without-payload'`))[0].n as number;
     const before = await deadLetters();
-    await publish('ok', { reason: 'out_of_stock' }, Subjects.OrderCancelled);
+    await publish('ok', { reason: 'out_of_stock' }, Subjects.OrderCancelled); // an OrderConfirmed's total and currency
     await waitFor(async () => (await deadLetters()) === before + 1);
     const letter = await lastDeadLetter(Subjects.OrderCancelled);
-    expect(letter.header.get('Dlq-Error')).toMatch(/^PermanentError: handler of order.cancelled takes no @Payload\(\)/);
-    const db = app.get(DataSource);
-    expect(await db.query(`select count(*)::int as n from inbox where consumer = 'handled-without-payload'`)).toEqual([{ n: 0 }]);
+    expect(letter.header.get('Dlq-Error')).toMatch(/^MalformedMessageError: invalid OrderCancelled: .*should not exist/);
+    expect(await handled()).toBe(0);
+    await publish('ok', { reason: 'out_of_stock', total: undefined, currency: undefined }, Subjects.OrderCancelled);
+    await waitFor(async () => (await handled()) === 1);
   });
 
   it('refuses two handlers for one subject at start-up', async () => {

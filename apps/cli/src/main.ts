@@ -87,7 +87,10 @@ function exitAfterFlush(code: number): void {
 
 if (require.main === module) {
   main(process.argv).then(exitAfterFlush, (e) => {
-    process.stderr.write(`orderflow: unexpected error: ${(e as Error).stack ?? e}\n`);
+    // One line, as every other error; the stack only on request (a bug report).
+    const err = e instanceof Error ? e : new Error(String(e));
+    const detail = process.env.ORDERFLOW_DEBUG === '1' ? `\n${err.stack}` : ' (ORDERFLOW_DEBUG=1 prints the stack)';
+    process.stderr.write(`orderflow: unexpected error: ${printable(`${err.name}: ${err.message}`.slice(0, 500))}${detail}\n`);
     exitAfterFlush(70);
   });
 }

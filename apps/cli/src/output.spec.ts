@@ -1,4 +1,4 @@
-import { printable } from './output';
+import { printable, shownBody } from './output';
 import { fetchable, metricsHosts } from './top/snapshot';
 
 describe('what the CLI prints of the broker', () => {
@@ -21,5 +21,21 @@ describe('which metrics URLs top fetches', () => {
     const named = metricsHosts({ ORDERFLOW_METRICS_HOSTS: 'order, Payment' });
     expect(fetchable('http://payment:9463/metrics', named)).toBe(true);
     expect(fetchable('http://127.0.0.1:9461/metrics', named)).toBe(false);
+  });
+});
+
+describe('shownBody', () => {
+  it('shows a body nested deeper than JSON.stringify can walk as its text, without throwing', () => {
+    const deep = '['.repeat(30_000) + ']'.repeat(30_000);
+    expect(() => JSON.stringify(JSON.parse(deep), null, 2)).toThrow(RangeError);
+    expect(shownBody(Buffer.from(deep))).toMatchObject({ body: deep, truncated: false, bytes: 60_000 });
+  });
+
+  it('cuts a body above 64 KiB, with its size and sha256; parses a small JSON body', () => {
+    const big = shownBody(Buffer.alloc(100_000, 'a'));
+    expect(big).toMatchObject({ truncated: true, bytes: 100_000, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((big.body as string).length).toBe(64 * 1024);
+    expect(shownBody(Buffer.from('{"a":[1,2]}'))).toMatchObject({ body: { a: [1, 2] }, truncated: false, bytes: 11 });
+    expect(shownBody(null)).toEqual({ body: null, bytes: 0, sha256: null, truncated: false });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Table from 'cli-table3';
 import { Outcome } from './client';
 
@@ -25,6 +26,29 @@ export function print(json: boolean, value: unknown, head?: string[], rows?: (st
   const table = new Table({ head, style: { head: [], border: [], compact: true } });
   for (const r of rows) table.push(r.map((c) => (c === null ? '-' : printable(String(c)))));
   process.stdout.write(table.toString() + '\n');
+}
+
+/** Bodies above this many bytes are shown cut, with their size and digest. */
+const SHOWN_BYTES = 64 * 1024;
+
+/**
+ * A message body as `dlq show` prints it, whatever the stream holds: parsed JSON when it is JSON that can be printed
+ * again (not nested beyond what JSON.stringify can walk), else its text; above 64 KiB, the first 64 KiB of text with
+ * `truncated` and the whole body's size and sha256.
+ */
+export function shownBody(data: Uint8Array | null): { body: unknown; bytes: number; sha256: string | null; truncated: boolean } {
+  if (!data) return { body: null, bytes: 0, sha256: null, truncated: false };
+  const bytes = data.length;
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  if (bytes > SHOWN_BYTES) return { body: Buffer.from(data.subarray(0, SHOWN_BYTES)).toString('utf8'), bytes, sha256, truncated: true };
+  const text = Buffer.from(data).toString('utf8');
+  try {
+    const parsed: unknown = JSON.parse(text);
+    JSON.stringify(parsed, null, 2); // it can be printed (not nested too deep for the stringifier)
+    return { body: parsed, bytes, sha256, truncated: false };
+  } catch {
+    return { body: text, bytes, sha256, truncated: false };
+  }
 }
 
 export function printOutcomes(json: boolean, outcomes: Outcome[]): void {

@@ -13,7 +13,7 @@ export {
 export type { ConsumerSpec, StreamName, StreamSpec } from './topology';
 export { AppNames, AppTopology, inboxPrefixOf, operatorIdentity, permissionsFor } from './permissions';
 export type { AppName, Identity, NatsPermissions } from './permissions';
-export { decodeMessage, MalformedMessageError, parseMessage, validateMessage } from './validate';
+export { decodeMessage, isValidated, MalformedMessageError, parseMessage, validateMessage } from './validate';
 export { formatMoney, minorDigits } from './money';
 export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped, StockLine, unitsBySku } from './messages/common';
 export {

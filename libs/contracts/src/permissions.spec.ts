@@ -20,7 +20,10 @@ describe('the generated permission matrix', () => {
       : [];
     const api = publish.allow.filter((s) => s.startsWith('$JS.') && !reads.includes(s));
     expect(api.filter((s) => /STREAM\.|CONSUMER\.(CREATE|DELETE|DURABLE)|\$JS\.API\.>/.test(s))).toEqual([]);
-    const durables = new Set(AppTopology[app].consumers.map((c) => `NS1_${c.stream}.${c.durable}`));
+    // Its own consumers, and the info of those it observes (the order app: the participants', for `saga show`).
+    const durables = new Set(
+      [...AppTopology[app].consumers, ...(AppTopology[app].observes ?? [])].map((c) => `NS1_${c.stream}.${c.durable}`),
+    );
     const own = (subject: string) => [...durables].some((d) => subject.endsWith(`.${d}`) || subject.endsWith(`.${d}.>`));
     expect(api.filter((x) => x !== '$JS.API.INFO' && !own(x))).toEqual([]);
     expect(subscribe.allow).toContain(`_INBOX_${app}.>`);
@@ -55,6 +58,12 @@ describe('the generated permission matrix', () => {
       'ns1.order.confirmed',
     ])
       expect(publish.allow).not.toContain(s);
+  });
+
+  it('lets an app only read the info of the consumers it observes, never pull them', () => {
+    const { publish } = permissionsFor('order', ns);
+    expect(publish.allow).toContain('$JS.API.CONSUMER.INFO.NS1_PAYMENT.payment-commands');
+    expect(publish.allow).not.toContain('$JS.API.CONSUMER.MSG.NEXT.NS1_PAYMENT.payment-commands');
   });
 
   it('lets the order app replay to every subject a consumer pulls but operator commands', () => {

@@ -11,7 +11,10 @@ export type AppName = (typeof AppNames)[number];
  * events, replies — through its outbox) and its query endpoints. The broker's permissions are generated from it
  * (`permissionsFor`), so an app that starts sending a new subject lists it here or the server refuses the publish.
  */
-export const AppTopology: Record<AppName, { consumers: ConsumerSpec[]; sends: MessageSubject[]; replaysDeadLetters?: true }> = {
+export const AppTopology: Record<
+  AppName,
+  { consumers: ConsumerSpec[]; sends: MessageSubject[]; replaysDeadLetters?: true; observes?: ConsumerSpec[] }
+> = {
   order: {
     consumers: [
       Consumers.orderPlacement,
@@ -35,6 +38,8 @@ export const AppTopology: Record<AppName, { consumers: ConsumerSpec[]; sends: Me
     // `orderflow dlq replay` goes through the order app, which verifies the operator's signature, enforces the
     // replay rules and republishes: it reads the DLQ and publishes to every subject a consumer pulls.
     replaysDeadLetters: true,
+    // `saga show` says whether a step's command waits undelivered: the participants' consumers, read-only.
+    observes: [Consumers.inventoryCommands, Consumers.paymentCommands],
   },
   inventory: {
     consumers: [Consumers.inventoryCommands],
@@ -137,6 +142,7 @@ export function permissionsFor(identity: Identity, ns: Namespace): NatsPermissio
         ...app.consumers.map((c) => ns.subject(Subjects.deadLetter(c.filterSubject))),
         `${JS}.INFO`,
         ...app.consumers.flatMap((c) => pullRights(ns, c)),
+        ...(app.observes ?? []).map((c) => `${JS}.CONSUMER.INFO.${ns.stream(c.stream)}.${c.durable}`),
         // Reads a dead letter, or the original an advisory points to in a work stream; republishes it.
         ...(app.replaysDeadLetters
           ? [...workSubjects(ns), ...(['DLQ', ...WorkStreams] as StreamName[]).map((s) => `${JS}.STREAM.MSG.GET.${ns.stream(s)}`)]

@@ -70,6 +70,11 @@ export const Headers = {
   Signer: 'Orderflow-Signer',
   Signature: 'Orderflow-Signature',
   Dlq: {
+    /**
+     * The dead letter's identity (a UUID set when it is written): what operators' state records key on, so that a
+     * recreated DLQ stream, whose sequences start again, cannot make a new dead letter look handled.
+     */
+    Id: 'Dlq-Id',
     /** The original message's `Nats-Msg-Id` (the dead letter gets an id of its own). */
     MsgId: 'Dlq-Msg-Id',
     Stream: 'Dlq-Stream',
@@ -79,5 +84,8 @@ export const Headers = {
     Attempts: 'Dlq-Attempts',
     Error: 'Dlq-Error',
     Time: 'Dlq-Time',
+    /** Set when the body was too big to keep whole: the original's size in bytes and sha256 (hex); the body is cut. */
+    BodyBytes: 'Dlq-Body-Bytes',
+    BodySha256: 'Dlq-Body-Sha256',
   },
 } as const;

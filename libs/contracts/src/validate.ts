@@ -39,18 +39,26 @@ export function decodeMessage<T extends object>(type: new () => T, body: Uint8Ar
   return plainToInstance(type, plain);
 }
 
+/** The instances `validateMessage` passed: validating one is done once, wherever it happens first. */
+const validated = new WeakSet<object>();
+
 /**
  * Validates a message instance against the class-validator rules of its own class. Unknown properties are rejected,
- * so a typo in a field name is an error, not a silent default.
+ * so a typo in a field name is an error, not a silent default. An instance already validated is not checked again.
  * @throws MalformedMessageError naming every failed field.
  */
 export function validateMessage<T extends object>(instance: T): T {
+  if (validated.has(instance)) return instance;
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });
   if (errors.length > 0) {
     throw new MalformedMessageError(`invalid ${instance.constructor.name}: ${describe(errors).join('; ')}`);
   }
+  validated.add(instance);
   return instance;
 }
+
+/** True once `validateMessage` passed `value` (it is not changed afterwards: handlers get it read-only by convention). */
+export const isValidated = (value: unknown): boolean => typeof value === 'object' && value !== null && validated.has(value);
 
 /**
  * Parses JSON bytes (or takes a plain object) into an instance of `type` and validates it.

@@ -8,7 +8,7 @@ import {
   ignoresSubject,
   MalformedMessageError,
   messageTypeOf,
-  decodeMessage,
+  parseMessage,
 } from '@orderflow/contracts';
 import { deadLetter, fingerprintOf } from './dead-letter';
 import { classify, describeFailure } from './failure';
@@ -169,7 +169,9 @@ export class ConsumerRunner {
         const type = messageTypeOf(subject);
         if (!handlesSubject(spec, subject) || !type)
           throw new MalformedMessageError(`unknown message type: ${subject} is not handled by consumer ${spec.durable}`);
-        ready.push({ m, msg: toInbound(spec, m, subject, decodeMessage(type, m.data)) });
+        // Decoded and validated here, before the batch's transaction: a malformed message is dead-lettered on its own
+        // and never takes the valid messages of its batch down with it.
+        ready.push({ m, msg: toInbound(spec, m, subject, parseMessage(type, m.data)) });
       } catch (e) {
         await this.fail(spec, m, e as Error);
       }
@@ -219,7 +221,8 @@ export class ConsumerRunner {
     }
     const reason = describeFailure(error);
     try {
-      await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: reason });
+      // The dead-letter publish is retried here, not by redelivering the message (which would run the handler again).
+      await retrying(() => deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: reason }), [200, 1000, 3000]);
       log.error({ err: error, attempt }, 'message dead-lettered');
       m.ack();
       this.count(spec, m, 'dead_lettered');
@@ -241,6 +244,18 @@ export class ConsumerRunner {
       }),
     );
   }
+}
+
+/** Runs `fn`, again after each of `delaysMs` while it throws. @throws its last error. */
+async function retrying<T>(fn: () => Promise<T>, delaysMs: number[]): Promise<T> {
+  for (const delay of delaysMs) {
+    try {
+      return await fn();
+    } catch {
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  return fn();
 }
 
 function toInbound<T>(spec: ConsumerSpec, m: JsMsg, subject: string, body: T): InboundMessage<T> {

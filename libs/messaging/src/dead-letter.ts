@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { headers, JsMsg } from 'nats';
 import { Headers, maxDeliveriesAdvisory, Subjects, WorkStreams } from '@orderflow/contracts';
 import { JetStreamClient } from './jetstream.client';
@@ -29,6 +29,7 @@ export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: De
     const orderId = orderIdOf(msg.data);
     if (orderId) h.set(Headers.CorrelationId, orderId);
   }
+  h.set(Headers.Dlq.Id, randomUUID());
   h.set(Headers.Dlq.Stream, msg.info.stream);
   h.set(Headers.Dlq.Sequence, String(msg.info.streamSequence));
   h.set(Headers.Dlq.Subject, msg.subject);
@@ -39,7 +40,24 @@ export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: De
   // The dead letter's own id: one per original message, so a repeated dead-lettering is de-duplicated.
   const msgID = `dlq:${msg.info.stream}:${msg.info.streamSequence}`;
   h.delete(Headers.MsgId);
-  await client.js.publish(client.ns.subject(Subjects.deadLetter(logical)), msg.data, { msgID, headers: h });
+  // A body near the server's max_payload would not fit with the Dlq-* headers: keep its head, its size and digest.
+  let data = msg.data;
+  const limit = keptBodyBytes(client);
+  if (data.length > limit) {
+    h.set(Headers.Dlq.BodyBytes, String(data.length));
+    h.set(Headers.Dlq.BodySha256, createHash('sha256').update(data).digest('hex'));
+    data = data.subarray(0, limit);
+  }
+  await client.js.publish(client.ns.subject(Subjects.deadLetter(logical)), data, { msgID, headers: h });
+}
+
+/**
+ * The most body bytes a dead letter keeps: what the server's `max_payload` leaves after 64 KiB for headers, and at
+ * most 512 KiB (a dead letter is evidence, not storage).
+ */
+function keptBodyBytes(client: JetStreamClient): number {
+  const max = client.nc.info?.max_payload ?? 1_048_576;
+  return Math.max(1024, Math.min(512 * 1024, max - 64 * 1024));
 }
 
 /** The `orderId` of a JSON body, if it has a plausible one (the body may be anything: it is being dead-lettered). */
@@ -77,6 +95,8 @@ export interface StoredDeadLetter {
   originalId: string;
   /** How often the original was a replay already (`Replay-Count`). */
   replayCount: number;
+  /** When the body was too big to keep whole: the original's size (the stored body is cut). */
+  cutFrom?: number;
 }
 
 /**
@@ -112,5 +132,6 @@ export async function readDeadLetter(client: JetStreamClient, seq: number): Prom
     data: m.data,
     originalId: h[Headers.ReplayOf] ?? h[Headers.Dlq.MsgId] ?? `${h[Headers.Dlq.Stream]}:${h[Headers.Dlq.Sequence]}`,
     replayCount: Number(h[Headers.ReplayCount] ?? 0),
+    cutFrom: h[Headers.Dlq.BodyBytes] ? Number(h[Headers.Dlq.BodyBytes]) : undefined,
   };
 }

@@ -29,6 +29,7 @@ export function durationMs(text: string): number {
 
 const duration = () => Transform(({ value }) => (typeof value === 'string' ? durationMs(value) : value));
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 const msList = () => Transform(({ value }) => (typeof value === 'string' ? value.split(',').map((v) => Number(v.trim())) : value));
 
@@ -205,12 +206,24 @@ export class EnvConfig {
   @Min(100)
   SAGA_STEP_TIMEOUT_MS = 30000;
 
-  /** Sends of one step's command before the step counts as failed (compensation) or, for a compensation, the saga as FAILED. */
+  /**
+   * Ceiling of an action's doubling deadline, ms: a step without a reply is sent again after SAGA_STEP_TIMEOUT_MS, then
+   * twice that, … up to this. Slowness never cancels a saga by itself (see SAGA_DEADLINE).
+   */
   @int()
   @IsInt()
-  @Min(1)
-  @Max(100)
-  SAGA_STEP_MAX_ATTEMPTS = 3;
+  @Min(100)
+  SAGA_STEP_BACKOFF_MAX_MS = 300_000;
+
+  /**
+   * The business deadline of a saga attempt (`1h`, `30m`, …; a definition may set its own): an action before the pivot
+   * still without a reply then is given up on and the saga compensated (`deadline_exceeded`); a retriable step after the
+   * pivot leaves the saga FAILED for an operator. Until then a step is only sent again.
+   */
+  @duration()
+  @IsInt({ message: 'SAGA_DEADLINE must be a duration such as 1h or 30m' })
+  @Min(1000)
+  SAGA_DEADLINE = HOUR;
 
   /**
    * Sends of one compensation before it is given up on (the saga FAILED for an operator). Its deadline starts

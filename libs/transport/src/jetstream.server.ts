@@ -142,8 +142,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     const result = await lastValueFrom(this.transformToObservable(await handler(msg.body, new JetStreamContext(msg, tx))), {
       defaultValue: undefined,
     });
-    // The payload is validated by the pipeline (MessageValidationPipe on @Payload()); a handler without one would
-    // act on an unchecked body: refuse to commit it (the batch rolls back; the message is dead-lettered, replayable).
+    // The consumer validated the body before the batch (a handler's @Payload() goes through MessageValidationPipe too):
+    // should a body ever reach a handler unvalidated, refuse to commit what it did (dead-lettered, replayable).
     if (!wasValidated(msg.body))
       throw new PermanentError(
         `handler of ${msg.subject} takes no @Payload(), so its message was never validated; nothing it did was committed`,

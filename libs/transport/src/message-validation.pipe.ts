@@ -1,7 +1,5 @@
 import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
-import { MalformedMessageError, validateMessage } from '@orderflow/contracts';
-
-const validated = new WeakSet<object>();
+import { isValidated, MalformedMessageError, validateMessage } from '@orderflow/contracts';
 
 /**
  * Validates a handler's `@Payload()` with class-validator, against the class of the subject it arrived on (the
@@ -16,13 +14,11 @@ export class MessageValidationPipe implements PipeTransform {
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
     if (metadata.type !== 'body') return value;
     if (typeof value !== 'object' || value === null) throw new MalformedMessageError(`payload is not a message object`);
-    if (!validated.has(value)) {
-      validateMessage(value);
-      validated.add(value);
-    }
-    return value;
+    // A JetStream message was validated by the consumer before its batch began (a poison message never joins a
+    // batch); a query's request is validated here.
+    return validateMessage(value);
   }
 }
 
-/** True once the pipe validated `payload`: the transport refuses to commit what a handler did with an unvalidated one. */
-export const wasValidated = (payload: unknown): boolean => typeof payload === 'object' && payload !== null && validated.has(payload);
+/** True once `payload` was validated: the transport refuses to commit what a handler did with an unvalidated one. */
+export const wasValidated = isValidated;

@@ -8,7 +8,7 @@ import { fingerprintOf } from '@orderflow/messaging';
 import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, listed, matches } from '../dlq/dead-letters';
 import { EntryResult, opsEvent, replay, Report } from '../dlq/replay';
 import { confirm } from '../saga/operate';
-import { countsLine, print, printable } from '../output';
+import { countsLine, print, printable, shownBody } from '../output';
 
 type FilterOptions = DlqFilter & { limit?: number };
 
@@ -116,21 +116,26 @@ export function dlqCommand(): Command {
         const e = await d.get(seq);
         if (!e) throw new CliFailure(`no dead letter ${seq} (see orderflow dlq list)`);
         const advice = await adviceFor(client, e);
-        const text = e.data ? Buffer.from(e.data).toString('utf8') : null;
-        let body: unknown = text;
-        try {
-          body = text === null ? null : JSON.parse(text);
-        } catch {
-          /* not JSON: shown as text */
-        }
-        const record = e.record && { ...e.record, verified: await d.verifyRecord(e.seq, e.record) };
-        return { ...listed(e), headers: e.headers, body, saga: advice.saga, lastAction: record, advice: advice.text };
+        const { body, bytes, sha256, truncated } = shownBody(e.data);
+        const record = e.record && { ...e.record, verified: await d.verifyRecord(e.id, e.record) };
+        return {
+          ...listed(e),
+          headers: e.headers,
+          body,
+          bodyBytes: bytes,
+          bodySha256: sha256,
+          bodyTruncated: truncated,
+          saga: advice.saga,
+          lastAction: record,
+          advice: advice.text,
+        };
       });
       if (opts.json) return print(true, shown);
       const out = process.stdout;
       out.write(`dead letter ${shown.seq} (${shown.state}) of ${shown.subject}, ${shown.time}\n`);
       print(false, shown, ['header', 'value'], Object.entries(shown.headers));
-      out.write(`body:\n${typeof shown.body === 'string' ? shown.body : JSON.stringify(shown.body, null, 2)}\n`);
+      const cut = shown.bodyTruncated ? ` (first 64 KiB of ${shown.bodyBytes} bytes, sha256 ${shown.bodySha256})` : '';
+      out.write(`body${cut}:\n${printable(typeof shown.body === 'string' ? shown.body : JSON.stringify(shown.body, null, 2))}\n`);
       out.write(
         `saga: ${shown.saga ? `${shown.saga.sagaId} attempt ${shown.saga.attempt} ${shown.saga.status}${shown.saga.reason ? ` (${shown.saga.reason})` : ''}` : 'none'}\n`,
       );
@@ -266,7 +271,7 @@ export function dlqCommand(): Command {
           if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
           if (!opts.dryRun && todo.length) {
             for (const e of todo) {
-              await d.setState(e.seq, {
+              await d.setState(e.id, {
                 state: 'purged',
                 at: new Date().toISOString(),
                 operator: client.operator,

@@ -4,7 +4,7 @@ import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { collect, rate, since, uuid, wholeNumber, withClient } from '../context';
 import { DeadLetters } from '../dlq/dead-letters';
-import { print } from '../output';
+import { print, printable } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
 
 const status = (value: string, all: string[]) => {
@@ -41,6 +41,7 @@ function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
       [s.error, s.note].filter(Boolean).join('; ') || null,
     ]),
   );
+  for (const st of v.steps) if (st.waiting) out.write(printable(`${st.name}: ${st.waiting}`) + '\n');
   out.write(`still to run: ${v.remaining.length ? v.remaining.join(', ') : '-'}\n`);
   print(
     false,
@@ -139,7 +140,7 @@ export function sagaCommand(): Command {
     .command('list')
     .description('saga attempts, most recently updated first')
     .option('--status <status>', `${SagaStatuses.join(' | ')} (repeatable)`, status, [] as string[])
-    .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or step_timeout')
+    .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or deadline_exceeded')
     .option('--since <when>', 'updated since (30m, 1h, 7d, or ISO 8601)', since)
     .option('--step <name>', 'current (or last) step, e.g. chargePayment')
     .option('--limit <n>', 'at most N', wholeNumber('--limit', 1), 100)

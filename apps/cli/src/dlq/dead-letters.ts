@@ -9,6 +9,11 @@ export const DlqStates: DlqState[] = ['new', 'replayed', 'resolved', 'failed_aga
 /** A dead letter as `dlq list --json` prints it (OPERATIONS.md); times ISO 8601. */
 export interface DlqEntry {
   seq: number;
+  /**
+   * Its identity, which its state record is keyed by: the `Dlq-Id` header; for an advisory, the consumer's stream,
+   * sequence and the advisory's time; for a dead letter written before `Dlq-Id`, its own message id.
+   */
+  id: string;
   time: string;
   /** The original (logical) subject. */
   subject: string;
@@ -36,8 +41,9 @@ export interface DlqMessage extends DlqEntry {
 }
 
 /**
- * The value kept per entry in the `DLQ_STATE` bucket, signed by the operator who wrote it (`signer`, `signature`: over
- * the record's other fields as JSON, on the subject `dlq-state` with the DLQ sequence as the message id).
+ * The value kept per entry in the `DLQ_STATE` bucket under the entry's `id`, signed by the operator who wrote it
+ * (`signer`, `signature`: over the record's other fields as JSON, on the subject `dlq-state` with the id as the
+ * message id).
  */
 export interface StateRecord {
   state: DlqState;
@@ -65,7 +71,7 @@ const recordBytes = (r: StateRecord): Uint8Array => {
 };
 
 const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
-/** The subject a state record's signature is bound to (with the namespace), and the DLQ sequence as its id. */
+/** The subject a state record's signature is bound to (with the namespace), and the entry's id as its message id. */
 const RECORD_SUBJECT = 'dlq-state';
 const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.';
 
@@ -101,11 +107,16 @@ export class DeadLetters {
   async all(): Promise<DlqMessage[]> {
     const records = await this.records();
     const out: DlqMessage[] = [];
-    for (const m of await this.read()) out.push(await this.toEntry(m, records.get(m.seq) ?? null));
+    for (const m of await this.read()) {
+      const e = await this.toEntry(m, null);
+      const record = records.get(e.id) ?? null;
+      out.push(record ? { ...e, record, state: record.state } : e);
+    }
+    // Purged entries live on in their records; one whose sequence a newer entry took (a recreated stream) is left out.
     const present = new Set(out.map((e) => e.seq));
-    for (const [seq, r] of records) {
-      if (r.state === 'purged' && r.entry && !present.has(seq))
-        out.push({ ...r.entry, state: 'purged', source: 'dead_letter', headers: {}, data: null, originalId: '', record: r });
+    for (const [id, r] of records) {
+      if (r.state === 'purged' && r.entry && !present.has(r.entry.seq))
+        out.push({ ...r.entry, id, state: 'purged', source: 'dead_letter', headers: {}, data: null, originalId: '', record: r });
     }
     out.sort((a, b) => a.seq - b.seq);
     await this.refresh(out);
@@ -122,23 +133,23 @@ export class DeadLetters {
     return (await this.all()).find((e) => e.seq === seq);
   }
 
-  /** Writes the entry's state record, signed by the operator. @throws CliFailure when the operator has no key. */
-  async setState(seq: number, record: StateRecord): Promise<void> {
+  /** Writes entry `id`'s state record, signed by the operator. @throws CliFailure when the operator has no key. */
+  async setState(id: string, record: StateRecord): Promise<void> {
     const { signer: _s, signature: _g, ...rest } = record;
-    const sig = this.client.sign(RECORD_SUBJECT, String(seq), recordBytes(rest));
-    await this.kv.put(String(seq), JSON.stringify({ ...rest, signer: sig.signer, signature: sig.signature }));
+    const sig = this.client.sign(RECORD_SUBJECT, id, recordBytes(rest));
+    await this.kv.put(kvKey(id), JSON.stringify({ ...rest, signer: sig.signer, signature: sig.signature }));
   }
 
   /**
-   * Checks the signature of entry `seq`'s state record against the operator keys the order app has registered (asked
+   * Checks the signature of entry `id`'s state record against the operator keys the order app has registered (asked
    * once, over `query.order.operators`).
    */
-  async verifyRecord(seq: number, record: StateRecord): Promise<RecordCheck> {
+  async verifyRecord(id: string, record: StateRecord): Promise<RecordCheck> {
     if (!record.signer || !record.signature) return { ok: false, problem: 'unsigned' };
     const valid = verifySignature(
       { signer: record.signer, signature: record.signature },
       this.client.ns.subject(RECORD_SUBJECT),
-      String(seq),
+      id,
       recordBytes(record),
     );
     if (!valid) return { ok: false, problem: `the signature of ${record.signer} does not verify: the record was changed` };
@@ -162,11 +173,11 @@ export class DeadLetters {
    * Every entry's state record, read from the bucket's stream in full (the newest value of a key wins).
    * Not `kv.keys()`: with nats-server 2.9 its last-per-subject listing can stop short.
    */
-  private async records(): Promise<Map<number, StateRecord>> {
-    const out = new Map<number, StateRecord>();
+  private async records(): Promise<Map<string, StateRecord>> {
+    const out = new Map<string, StateRecord>();
     const prefix = `$KV.${this.bucket}.`;
     for (const m of await this.read(`KV_${this.bucket}`)) {
-      const key = Number(m.subject.slice(prefix.length));
+      const key = fromKvKey(m.subject.slice(prefix.length));
       const op = m.headers?.get('KV-Operation');
       if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) out.delete(key);
       else out.set(key, JSON.parse(m.string()));
@@ -197,6 +208,7 @@ export class DeadLetters {
     const originalId = h[Headers.ReplayOf] ?? h[Headers.Dlq.MsgId] ?? `${h[Headers.Dlq.Stream]}:${h[Headers.Dlq.Sequence]}`;
     return {
       seq: m.seq,
+      id: h[Headers.Dlq.Id] ?? h[Headers.MsgId] ?? `dlq:${m.seq}`,
       time: h[Headers.Dlq.Time] ?? time,
       subject: this.client.ns.logical(m.subject).replace(/^dlq\./, ''),
       stream: h[Headers.Dlq.Stream] ?? null,
@@ -226,6 +238,7 @@ export class DeadLetters {
     const h = headersOf(original?.header);
     return {
       seq: m.seq,
+      id: `advisory:${a.stream}:${a.stream_seq}:${m.info.timestampNanos}`,
       time,
       subject: original ? this.client.ns.logical(original.subject) : '(lost)',
       stream: a.stream,
@@ -260,7 +273,7 @@ export class DeadLetters {
       if (next) {
         e.state = next;
         e.record = { ...r, state: next };
-        await this.setState(e.seq, e.record);
+        await this.setState(e.id, e.record);
       }
     }
   }
@@ -268,9 +281,13 @@ export class DeadLetters {
 
 /** The entry without the message itself: the shape `dlq list --json` prints. */
 export function listed(e: DlqMessage): DlqEntry {
-  const { seq, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state } = e;
-  return { seq, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state };
+  const { seq, id, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state } = e;
+  return { seq, id, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state };
 }
+
+/** A key-value key for an entry id (keys allow `[-/_=.A-Za-z0-9]`): other characters as `=XX`. */
+const kvKey = (id: string) => id.replace(/[^-/_.A-Za-z0-9]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+const fromKvKey = (key: string) => key.replace(/=([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 
 /** Filters of `dlq list | replay | purge`. */
 export interface DlqFilter {

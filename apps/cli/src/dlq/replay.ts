@@ -99,7 +99,7 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
       return;
     }
     const { newMsgId, operator } = answer.body as DeadLetterReplayed;
-    await dlq.setState(p.entry.seq, { state: 'replayed', newMsgId, at: new Date().toISOString(), operator, why: opts.why });
+    await dlq.setState(p.entry.id, { state: 'replayed', newMsgId, at: new Date().toISOString(), operator, why: opts.why });
     Object.assign(p.result, { action: 'replayed', newMsgId });
     sent.push({ seq: p.entry.seq, newMsgId });
   };

@@ -50,6 +50,10 @@ export class DeadLetterReplays {
     if (entry.originalId !== cmd.originalId)
       return refuse(`dead letter ${cmd.dlqSeq} is of message ${entry.originalId}, not ${cmd.originalId}: the DLQ changed since the plan`);
     if (!entry.data) return refuse(`the original message of dead letter ${cmd.dlqSeq} is gone: there is nothing to replay`);
+    if (entry.cutFrom)
+      return refuse(
+        `dead letter ${cmd.dlqSeq} keeps only the first ${entry.data.length} of its ${entry.cutFrom} bytes: it cannot be replayed`,
+      );
     const type = messageTypeOf(entry.subject);
     if (!type || !replayable.has(entry.subject)) return refuse(`${entry.subject} is not a subject a consumer handles`);
     if (!cmd.force) {

@@ -2,6 +2,9 @@ import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import {
+  Consumers,
+  ConsumerSpec,
+  handlesSubject,
   MalformedMessageError,
   OperatorsQuery,
   OperatorView,
@@ -11,13 +14,18 @@ import {
   SagaView,
   Subjects,
 } from '@orderflow/contracts';
-import { NotFoundError } from '@orderflow/messaging';
+import { JetStreamClient, NotFoundError } from '@orderflow/messaging';
 import { traceIdOf } from '@orderflow/telemetry';
 import { PlaceOrderData } from '../place-order/place-order.saga';
 import { SagaRow, stateOf } from '../saga/saga.orchestrator';
 import { Sagas } from '../saga/sagas';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
+/** "4 min", "35 s", "2 h": how long ago `at` was. */
+const ago = (at: string) => {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000));
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`;
+};
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -29,6 +37,7 @@ export class SagaViewsController {
   constructor(
     private readonly ds: DataSource,
     private readonly sagas: Sagas,
+    private readonly client: JetStreamClient,
   ) {}
 
   /**
@@ -85,17 +94,20 @@ export class SagaViewsController {
       detail: row.detail,
       traceId: traceIdOf(row.trace_parent ?? undefined) ?? null,
       data: { customerId: row.data.customerId, currency: row.data.currency, total: row.data.total, items: row.data.items },
-      steps: row.history.map((h) => ({
-        name: h.name,
-        kind: h.kind,
-        status: h.status,
-        startedAt: h.startedAt,
-        finishedAt: h.finishedAt,
-        durationMs: h.finishedAt ? Date.parse(h.finishedAt) - Date.parse(h.startedAt) : null,
-        sends: h.attempts,
-        error: h.error,
-        note: h.note ?? null,
-      })),
+      steps: await Promise.all(
+        row.history.map(async (h) => ({
+          name: h.name,
+          kind: h.kind,
+          status: h.status,
+          startedAt: h.startedAt,
+          finishedAt: h.finishedAt,
+          durationMs: h.finishedAt ? Date.parse(h.finishedAt) - Date.parse(h.startedAt) : null,
+          sends: h.attempts,
+          error: h.error,
+          note: h.note ?? null,
+          waiting: h.status === 'RUNNING' && row.status !== 'FAILED' ? await this.waiting(row, h) : null,
+        })),
+      ),
       remaining: this.sagas.forRow(row).engine.remaining(stateOf(row)),
       attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({
         sagaId: a.id,
@@ -129,6 +141,26 @@ export class SagaViewsController {
       registeredAt: iso(r.registered_at),
       revokedAt: r.revoked_at ? iso(r.revoked_at) : null,
     }));
+  }
+
+  /**
+   * What a step in flight waits on, from its participant's durable consumer (consumer info, asked only here: nothing
+   * is added to the message path): nobody pulling with messages undelivered (the participant is down), messages
+   * ahead of it, or delivered and still unanswered (the participant is retrying, or slow). Null for a local step.
+   */
+  private async waiting(row: SagaRow, h: SagaRow['history'][number]): Promise<string | null> {
+    const subject = this.sagas.forRow(row).engine.commandOf(h.name, row.data)?.subject;
+    const consumer = subject && Object.values(Consumers as Record<string, ConsumerSpec>).find((c) => handlesSubject(c, subject));
+    if (!consumer) return null;
+    const participant = consumer.durable.split('-')[0];
+    const since = `command first sent ${ago(h.startedAt)} ago${h.attempts > 1 ? `, ${h.attempts} sends` : ''}`;
+    const info = await this.client.jsm.consumers.info(this.client.ns.stream(consumer.stream), consumer.durable).catch(() => null);
+    if (!info) return `waiting for ${participant}: its consumer ${consumer.durable} could not be read; ${since}`;
+    if (info.num_pending > 0 && info.num_waiting === 0)
+      return `waiting for ${participant}: nobody is pulling ${consumer.durable} (${info.num_pending} message(s) undelivered); ${since}`;
+    if (info.num_pending > 0)
+      return `waiting for ${participant}: ${info.num_pending} message(s) not yet delivered, ${info.num_ack_pending} in progress; ${since}`;
+    return `${participant} has received it${info.num_redelivered ? ` (${info.num_redelivered} message(s) being redelivered: it is retrying)` : ''} and not answered yet; ${since}`;
   }
 
   /** `step`: what the attempt waits on or gave up on (compensations in flight together are joined), else its last step. */

@@ -1,6 +1,6 @@
 import { AppTopology, Subjects } from '@orderflow/contracts';
 import { UnexpectedReplyError } from '@orderflow/messaging';
-import { SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, STEP_TIMEOUT, Transition } from '../saga/saga.engine';
+import { SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, DEADLINE_EXCEEDED, Transition } from '../saga/saga.engine';
 import { PlaceOrderData, placeOrderSaga } from './place-order.saga';
 
 const order: PlaceOrderData = {
@@ -155,8 +155,8 @@ describe('PlaceOrder saga', () => {
     expect(s.last.ignored).toBe(true);
   });
 
-  it('after the pivot a step without reply is re-sent, never compensated; out of sends the saga is FAILED and its late reply completes it', () => {
-    const s = new Script({ stepMaxAttempts: 2 })
+  it('after the pivot a step without reply is re-sent, never compensated; past the saga deadline the saga is FAILED and its late reply completes it', () => {
+    const s = new Script({ sagaDeadlineMs: 90_000 })
       .start()
       .reply(Subjects.InventoryReserved)
       .reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' })
@@ -166,7 +166,9 @@ describe('PlaceOrder saga', () => {
       .timeout();
     s.expectStatus('FAILED').expectRemaining('commitReservation');
     expect(s.engine.current(s.state)).toEqual(['commitReservation']);
-    expect(s.last.effects).toEqual([{ type: 'failed', error: 'retriable step commitReservation failed: no reply after 2 attempt(s)' }]);
+    expect(s.last.effects).toEqual([
+      { type: 'failed', error: "retriable step commitReservation failed: no reply within the saga's deadline (2 send(s))" },
+    ]);
     s.reply(Subjects.InventoryCommitted);
     expect(s.last.effects).toEqual([{ type: 'completed' }]);
     s.expectStatus('COMPLETED');
@@ -239,8 +241,21 @@ describe('PlaceOrder saga', () => {
     expect(s.state).toBe(compensating);
   });
 
-  it('a step without reply is sent again on its deadline, then failed and compensated (itself included) concurrently', () => {
-    const s = new Script({ stepMaxAttempts: 2 })
+  it('slowness is not an answer: a step without reply is re-sent with a doubling deadline, and a reply after a long outage still confirms', () => {
+    const s = new Script().start().reply(Subjects.InventoryReserved);
+    const deadlines: number[] = [];
+    while (s.now.getTime() < Date.parse('2026-11-22T10:50:00Z')) {
+      const before = s.now.getTime();
+      s.timeout().expectCommand(Subjects.PaymentCharge).expectStatus('RUNNING');
+      deadlines.push((s.now.getTime() - before) / 1000);
+    }
+    expect(deadlines.slice(0, 6)).toEqual([30, 60, 120, 240, 300, 300]);
+    s.reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' }).local(true).reply(Subjects.InventoryCommitted);
+    s.expectStatus('COMPLETED');
+  });
+
+  it('a step without reply by the saga deadline is failed and compensated (itself included) concurrently: deadline_exceeded', () => {
+    const s = new Script({ sagaDeadlineMs: 90_000 })
       .start()
       .reply(Subjects.InventoryReserved)
       .expectDeadlineIn(30_000)
@@ -253,7 +268,9 @@ describe('PlaceOrder saga', () => {
       .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
       .reply(Subjects.PaymentRefunded, { amount: 0 })
       .reply(Subjects.InventoryReleased);
-    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: STEP_TIMEOUT, detail: 'chargePayment: no reply after 2 attempt(s)' }]);
+    expect(s.last.effects).toEqual([
+      { type: 'cancelled', reason: DEADLINE_EXCEEDED, detail: "chargePayment: no reply within the saga's deadline (2 send(s))" },
+    ]);
   });
 
   it('a refund that cannot be delivered does not hold back the release; it is re-sent with a doubling deadline until it succeeds', () => {
@@ -279,10 +296,10 @@ describe('PlaceOrder saga', () => {
   });
 
   it('a compensation out of sends is given up on; the saga is FAILED once nothing else is in flight, and the late reply resumes it', () => {
-    const s = new Script({ stepMaxAttempts: 1, compensationMaxAttempts: 2, stepTimeoutMs: 1000, compensationBackoffMaxMs: 1000 })
+    const s = new Script({ sagaDeadlineMs: 1000, compensationMaxAttempts: 2, stepTimeoutMs: 1000, compensationBackoffMaxMs: 1000 })
       .start()
       .reply(Subjects.InventoryReserved)
-      .timeout() // the charge: out of sends → compensate it and the reservation
+      .timeout() // the charge: past the saga deadline → compensate it and the reservation
       .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
       .timeout()
       .expectCommands(Subjects.PaymentRefund, Subjects.InventoryRelease)
@@ -296,7 +313,9 @@ describe('PlaceOrder saga', () => {
     s.reply(Subjects.PaymentCharged, { amount: 2800, currency: 'USD' });
     expect(s.last.ignored).toBe(true);
     s.reply(Subjects.PaymentRefunded, { amount: 2800 });
-    expect(s.last.effects).toEqual([{ type: 'cancelled', reason: STEP_TIMEOUT, detail: 'chargePayment: no reply after 1 attempt(s)' }]);
+    expect(s.last.effects).toEqual([
+      { type: 'cancelled', reason: DEADLINE_EXCEEDED, detail: "chargePayment: no reply within the saga's deadline (1 send(s))" },
+    ]);
     s.expectHistory('reserveStock:SUCCEEDED', 'chargePayment:FAILED', 'refundPayment:SUCCEEDED', 'releaseStock:SUCCEEDED');
     expect(s.state.history[2].note).toMatch(/late reply payment.evt.refunded after the saga had FAILED: resumed/);
   });

@@ -97,14 +97,21 @@ export interface SagaDefinition<D extends SagaData> {
   onCancelled?: (tx: Tx, data: D, why: Cancellation) => Promise<void>;
   /** Local writes in the transaction that starts a new attempt of a CANCELLED saga (PlaceOrder: the order back to PENDING). */
   onRetry?: (tx: Tx, data: D) => Promise<void>;
+  /** The business deadline of an attempt, ms from its start; the engine's `sagaDeadlineMs` otherwise. */
+  deadlineMs?: number;
 }
 
 /** Deadlines and send limits. */
 export interface SagaEngineOptions {
-  /** Deadline of a step without a `timeoutMs` of its own, ms. */
+  /** First deadline of a step without a `timeoutMs` of its own, ms (doubled after every send up to `stepBackoffMaxMs`). */
   stepTimeoutMs: number;
-  /** Sends of an action before it counts as failed (compensated) or, after the pivot, the saga FAILED. */
-  stepMaxAttempts: number;
+  /** Ceiling of an action's doubling deadline, ms. */
+  stepBackoffMaxMs: number;
+  /**
+   * The business deadline of an attempt, ms from its start: an action before the pivot without a reply by then counts
+   * as failed (`deadline_exceeded`, compensated); a retriable step leaves the saga FAILED.
+   */
+  sagaDeadlineMs: number;
   /** Sends of a compensation before it is given up on (the saga FAILED once nothing else is in flight). */
   compensationMaxAttempts: number;
   /** Ceiling of a compensation's doubling deadline, ms. */
@@ -113,7 +120,8 @@ export interface SagaEngineOptions {
 
 export const DEFAULT_ENGINE_OPTIONS: SagaEngineOptions = {
   stepTimeoutMs: 30_000,
-  stepMaxAttempts: 3,
+  stepBackoffMaxMs: 300_000,
+  sagaDeadlineMs: 3_600_000,
   compensationMaxAttempts: 100,
   compensationBackoffMaxMs: 60_000,
 };
@@ -157,8 +165,8 @@ export interface Transition {
   ignored?: boolean;
 }
 
-/** Timeout reason used when an action's deadline passes more than `stepMaxAttempts` times. */
-export const STEP_TIMEOUT = 'step_timeout';
+/** Cancel reason when the saga's business deadline passes before an action before the pivot was answered. */
+export const DEADLINE_EXCEEDED = 'deadline_exceeded';
 
 export class SagaEngine<D extends SagaData> {
   private readonly options: SagaEngineOptions;
@@ -258,6 +266,13 @@ export class SagaEngine<D extends SagaData> {
     return step ? [step.name] : [];
   }
 
+  /** The command the step or compensation `name` sends for `data`, or undefined for a local step (or no such name). */
+  commandOf(name: string, data: D): Command | undefined {
+    const step = this.definition.steps.find((st) => st.name === name);
+    if (step) return step.invoke?.(data);
+    return this.compensationNamed(name)?.invoke(data);
+  }
+
   /** When the saga's next deadline passes (the earliest of its remote executions in flight), or null when it waits on nothing. */
   deadlineOf(state: SagaState): Date | null {
     if (state.status !== 'RUNNING' && state.status !== 'COMPENSATING') return null;
@@ -277,11 +292,11 @@ export class SagaEngine<D extends SagaData> {
   }
 
   /**
-   * The saga's deadline passed: every execution in flight that is due (at least the earliest) is sent again
-   * (participants are idempotent), a compensation with a doubled deadline. Out of sends, an action before the
-   * pivot counts as failed — and, since the participant may have applied it, is compensated too — while a
-   * retriable action leaves the saga FAILED; a compensation out of sends is given up on, and the saga is
-   * FAILED once nothing else is in flight.
+   * A deadline passed: every execution in flight that is due (at least the earliest) is sent again (participants are
+   * idempotent), with a doubled deadline — an action's capped at the saga's business deadline. Once that has passed,
+   * an action before the pivot counts as failed (`deadline_exceeded`) and, since the participant may have applied
+   * it, is compensated too, while a retriable action leaves the saga FAILED. A compensation out of sends is given up
+   * on, and the saga is FAILED once nothing else is in flight.
    */
   onTimeout(state: SagaState, data: D): Transition {
     const flying = this.inFlight(state);
@@ -293,17 +308,20 @@ export class SagaEngine<D extends SagaData> {
     if (!this.compensating(state)) {
       const { index, record } = due[0];
       const step = this.definition.steps[state.step];
-      if (record.attempts < this.options.stepMaxAttempts) {
-        const error = `no reply after ${record.attempts} attempt(s); sent again`;
-        const s = this.update(state, index, { attempts: record.attempts + 1, error, dueAt: this.dueAt(this.stepTimeout(state.step)) });
+      const deadline = this.deadlineAt(state);
+      if (now < deadline) {
+        const error = `no reply after ${record.attempts} send(s); sent again`;
+        const wait = Math.min(this.stepTimeout(state.step) * 2 ** Math.min(record.attempts, 30), this.options.stepBackoffMaxMs);
+        const dueAt = new Date(Math.min(now + Math.max(wait, this.stepTimeout(state.step)), deadline)).toISOString();
+        const s = this.update(state, index, { attempts: record.attempts + 1, error, dueAt });
         return { state: s, effects: [{ type: 'send', command: step.invoke!(data) }] };
       }
-      const error = `no reply after ${record.attempts} attempt(s)`;
+      const error = `no reply within the saga's deadline (${record.attempts} send(s))`;
       const s = this.close(state, index, 'FAILED', error);
       if (this.isRetriable(state.step)) {
         return { state: { ...s, status: 'FAILED' }, effects: [{ type: 'failed', error: `retriable step ${step.name} failed: ${error}` }] };
       }
-      return this.compensateFrom({ ...s, reason: STEP_TIMEOUT, detail: `${step.name}: ${error}` }, data, state.step);
+      return this.compensateFrom({ ...s, reason: DEADLINE_EXCEEDED, detail: `${step.name}: ${error}` }, data, state.step);
     }
 
     let s = state;
@@ -444,6 +462,16 @@ export class SagaEngine<D extends SagaData> {
       waiting(state.history.length - 1, state.history[state.history.length - 1]);
     }
     return out;
+  }
+
+  /**
+   * When the attempt's business deadline passes (ms since the epoch): the deadline after its first step's start — or
+   * after an operator's resume, which gives what it sends again a deadline of its own.
+   */
+  private deadlineAt(state: SagaState): number {
+    const from = [...state.history].reverse().find((h) => h.note?.startsWith('resumed')) ?? state.history[0];
+    const started = from ? Date.parse(from.startedAt) : this.clock().getTime();
+    return started + (this.definition.deadlineMs ?? this.options.sagaDeadlineMs);
   }
 
   private stepTimeout(index: number): number {

@@ -39,7 +39,8 @@ export class Sagas {
   ) {
     const options = {
       stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
-      stepMaxAttempts: config.SAGA_STEP_MAX_ATTEMPTS,
+      stepBackoffMaxMs: config.SAGA_STEP_BACKOFF_MAX_MS,
+      sagaDeadlineMs: config.SAGA_DEADLINE,
       compensationMaxAttempts: config.SAGA_COMPENSATION_MAX_ATTEMPTS,
       compensationBackoffMaxMs: config.SAGA_COMPENSATION_BACKOFF_MAX_MS,
     };

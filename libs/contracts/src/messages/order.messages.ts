@@ -56,7 +56,15 @@ export class OrderConfirmed extends SagaScoped {
 }
 
 /** Why an order was cancelled: a participant's rejection reason, or a saga-level one. */
-export const CancelReasons = [...StockRejectReasons, ...DeclineReasons, 'order_not_pending', 'step_timeout', 'rejected'] as const;
+/** `step_timeout`: cancelled by a step's deadline, before SAGA_DEADLINE replaced it (attempts made before then). */
+export const CancelReasons = [
+  ...StockRejectReasons,
+  ...DeclineReasons,
+  'order_not_pending',
+  'deadline_exceeded',
+  'step_timeout',
+  'rejected',
+] as const;
 export type CancelReason = (typeof CancelReasons)[number];
 
 /** `order.cancelled`: compensations of attempt `sagaId` ran (in reverse) before this was published. */

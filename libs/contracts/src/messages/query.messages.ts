@@ -128,6 +128,11 @@ export interface SagaStepView {
   error: string | null;
   /** How the step came to run or end other than by its own reply, e.g. "resumed by operator". */
   note: string | null;
+  /**
+   * While it waits on a participant: what the participant's durable consumer says, e.g. "waiting for payment: nobody
+   * is pulling payment-commands (12 message(s) undelivered), command first sent 4 min ago".
+   */
+  waiting: string | null;
 }
 
 /** Answer of `query.order.saga`; `saga show --json` adds `deadLetters` from the DLQ stream. */
