@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -260,6 +260,12 @@ export class Pipeline {
     );
     if (!reply.ok) throw new Error(`${subject}: ${reply.error.message}`);
     return reply.data;
+  }
+
+  /** Runs the `orderflow` CLI (from `dist/`) on this deployment, as the lab operator. */
+  cli(args: string[]) {
+    const main = join(__dirname, '..', '..', 'dist', 'apps', 'cli', 'src', 'main.js');
+    return spawnSync(process.execPath, [main, ...args], { env: this.env, encoding: 'utf8', timeout: 300_000 });
   }
 
   /** Messages on the dead-letter stream. */

@@ -61,10 +61,11 @@ function printReport(json: boolean, report: Report): void {
   process.stderr.write(
     `${report.dryRun ? 'dry run, nothing changed: ' : ''}${countsLine(report.results.map((r) => r.action)) || 'no entries'}\n`,
   );
-  if (report.halted)
-    process.stderr.write(
-      `the canary halted: more than the allowed share of a round was dead-lettered again${report.resume ? `; carry on with:\n  ${report.resume}` : ''}\n`,
-    );
+  if (report.halted) {
+    const why =
+      process.exitCode === 130 ? 'interrupted' : 'the canary halted: more than the allowed share of a round was dead-lettered again';
+    process.stderr.write(`${why}${report.resume ? `; carry on with:\n  ${report.resume}` : ''}\n`);
+  }
 }
 
 const missingResults = (missing: number[]): EntryResult[] =>
@@ -91,13 +92,16 @@ export function dlqCommand(): Command {
   const dlq = new Command('dlq').description('the dead-letter stream: inspect, replay, purge (OPERATIONS.md)');
 
   withFilters(dlq.command('list').description('dead letters, oldest first'))
-    .option('--limit <n>', 'the newest N', wholeNumber('--limit', 1, 1_000_000))
+    .option('--limit <n>', 'the newest N (default on a terminal: 50)', wholeNumber('--limit', 1, 1_000_000))
+    .option('--all', 'every match (the default with --json or off a terminal)')
     .option('--json', 'print JSON')
-    .action(async (opts: FilterOptions & { json?: boolean }, cmd: Command) => {
-      const rows = (await openDlq(cmd, (_, d) => d.all()))
-        .filter((e) => matches(e, opts))
-        .slice(-(opts.limit ?? Infinity))
-        .map(listed);
+    .action(async (opts: FilterOptions & { limit?: number; all?: boolean; json?: boolean }, cmd: Command) => {
+      const matching = (await openDlq(cmd, (_, d) => d.all())).filter((e) => matches(e, opts));
+      // A terminal gets a screenful; scripts (JSON, a pipe) get everything unless they ask for less.
+      const limit = opts.limit ?? (opts.all || opts.json || !process.stdout.isTTY ? Infinity : 50);
+      const rows = matching.slice(-limit).map(listed);
+      if (rows.length < matching.length)
+        process.stderr.write(`the newest ${rows.length} of ${matching.length} dead letters (--all for every one, or --limit N)\n`);
       print(
         !!opts.json,
         rows,
@@ -237,7 +241,7 @@ export function dlqCommand(): Command {
           return { ...r, results: [...missingResults(missing), ...r.results] };
         });
         printReport(!!opts.json, report);
-        if (report.halted) process.exitCode = 1;
+        if (report.halted && process.exitCode !== 130) process.exitCode = 1;
       },
     );
 

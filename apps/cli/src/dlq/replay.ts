@@ -31,8 +31,9 @@ export interface EntryResult {
 
 export interface Report {
   dryRun: boolean;
+  /** A canary halted, or Ctrl-C stopped the run. */
   halted: boolean;
-  /** When a canary halted: the command that carries on from where it stopped. */
+  /** When it halted: the command that carries on from where it stopped. */
   resume: string | null;
   results: EntryResult[];
 }
@@ -103,9 +104,28 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
     Object.assign(p.result, { action: 'replayed', newMsgId });
     sent.push({ seq: p.entry.seq, newMsgId });
   };
+  // Ctrl-C finishes the replay in flight, then stops: the report names the command that carries on.
+  let interrupted = false;
+  const onInterrupt = () => (interrupted = true);
+  process.once('SIGINT', onInterrupt);
   try {
     if (!opts.canary) {
-      for (const p of todo) await send(p);
+      for (const [i, p] of todo.entries()) {
+        if (interrupted) {
+          const rest = todo.slice(i);
+          for (const r of rest) Object.assign(r.result, { action: 'skipped', reason: 'not replayed: interrupted' });
+          Object.assign(report, {
+            halted: true,
+            resume: resumeCommand(
+              rest.map((r) => r.entry.seq),
+              opts,
+            ),
+          });
+          process.exitCode = 130;
+          break;
+        }
+        await send(p);
+      }
     } else {
       const watch = watchDeadLetters(client);
       try {
@@ -135,6 +155,7 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
     }
   } finally {
     bar.stop();
+    process.removeListener('SIGINT', onInterrupt);
     if (sent.length)
       await opsEvent(client, 'dlq.replayed', {
         action: 'replay',
@@ -227,8 +248,7 @@ function resumeCommand(seqs: number[], opts: ReplayOptions): string {
   return [
     'orderflow dlq replay',
     ...seqs,
-    '--canary',
-    `--max-fail-rate ${opts.maxFailRate}`,
+    ...(opts.canary ? ['--canary', `--max-fail-rate ${opts.maxFailRate}`] : []),
     ...(opts.patchArg ? [`--patch ${q(opts.patchArg)}`] : []),
     ...(opts.force ? ['--force'] : []),
     `--why ${q(opts.why)}`,
