@@ -242,14 +242,19 @@ describe('identities and permissions on the broker', () => {
     const old = new TextEncoder().encode(readFileSync(join(dir, 'secrets', 'payment.nk'), 'utf8').trim());
     const rows = await runSetup(config, { natsConfig, rotate: 'payment', provision: false, database: false });
     expect(rows.find((r) => r.name === 'payment')?.status).toBe('rotated');
-    nats.reload();
+    // A restart loads the new config as a reload (SIGHUP) does; a reload's timing made this test flaky on 2.9: a
+    // connection made while it was under way could hang.
+    await nats.stop();
+    await nats.start();
+    operator = await as('operator-ops'); // the test's own connections do not reconnect
     await waitFor(() =>
       as('payment', old).then(
         (nc) => (void nc.close(), false),
         (e: { code?: string }) => e.code === 'AUTHORIZATION_VIOLATION',
       ),
     );
-    // The server dropped the app's connection at the reload; it closes without waiting for it and starts with the new key.
+    // The server dropped the app's connection (the old key is refused on reconnect); it closes without waiting for it
+    // and starts with the new key.
     await apps.get('payment')!.close();
     await startApp('payment');
     const o = newOrder();
