@@ -82,6 +82,17 @@ export function fingerprintOf(error: string): { masked: string; fingerprint: str
   return { masked, fingerprint: createHash('sha1').update(masked).digest('hex').slice(0, 10) };
 }
 
+/**
+ * The id a consumer's inbox knows the original of a DLQ entry by (what a replay names in `Replay-Of`, as
+ * `toInbound` derives a message id): from a dead letter's own headers, or — for an advisory — from the original's
+ * headers at `advisory.stream:advisory.seq`. The CLI plans a replay with it and the order app checks the plan against
+ * it: spelled once so the two always agree.
+ */
+export function originalIdOf(h: Record<string, string>, advisory?: { stream: string; seq: number }): string {
+  if (advisory) return h[Headers.ReplayOf] ?? h[Headers.MsgId] ?? `${advisory.stream}:${advisory.seq}`;
+  return h[Headers.ReplayOf] ?? h[Headers.Dlq.MsgId] ?? `${h[Headers.Dlq.Stream]}:${h[Headers.Dlq.Sequence]}`;
+}
+
 /** A dead letter as the order app replays it: the original message (from the advisory's work stream if need be). */
 export interface StoredDeadLetter {
   seq: number;
@@ -120,7 +131,7 @@ export async function readDeadLetter(client: JetStreamClient, seq: number): Prom
       subject: original ? ns.logical(original.subject) : '(lost)',
       headers: h,
       data: original?.data ?? null,
-      originalId: h[Headers.ReplayOf] ?? h[Headers.MsgId] ?? `${a.stream}:${a.stream_seq}`,
+      originalId: originalIdOf(h, { stream: a.stream, seq: a.stream_seq! }),
       replayCount: Number(h[Headers.ReplayCount] ?? 0),
     };
   }
@@ -130,7 +141,7 @@ export async function readDeadLetter(client: JetStreamClient, seq: number): Prom
     subject: ns.logical(m.subject).replace(/^dlq\./, ''),
     headers: h,
     data: m.data,
-    originalId: h[Headers.ReplayOf] ?? h[Headers.Dlq.MsgId] ?? `${h[Headers.Dlq.Stream]}:${h[Headers.Dlq.Sequence]}`,
+    originalId: originalIdOf(h),
     replayCount: Number(h[Headers.ReplayCount] ?? 0),
     cutFrom: h[Headers.Dlq.BodyBytes] ? Number(h[Headers.Dlq.BodyBytes]) : undefined,
   };

@@ -22,7 +22,7 @@ export {
   provisionTopology,
 } from './jetstream.client';
 export type { NatsCredentials, ProvisionOptions, StreamLimits } from './jetstream.client';
-export { fingerprintOf, readDeadLetter } from './dead-letter';
+export { fingerprintOf, originalIdOf, readDeadLetter } from './dead-letter';
 export type { DeadLetterReason, StoredDeadLetter } from './dead-letter';
 export { ConsumerRunner } from './consumer.runner';
 export { checkSignature, signatureHeaders, signMessage, verifySignature } from './signature';

@@ -1,13 +1,12 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { ConsumerSpec, handlesSubject, QueryTypes } from '@orderflow/contracts';
+import { ConsumerSpec, handlesSubject, isValidated, QueryTypes } from '@orderflow/contracts';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { BatchHandler, causedBy, ConsumerRunner, InboundMessage, PermanentError } from '@orderflow/messaging';
 import { contextOf, inSpan, linkTo, PipelineMetrics, SpanKind } from '@orderflow/telemetry';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
 import { QueryContext } from './query.context';
-import { wasValidated } from './message-validation.pipe';
 import { isReply } from './reply';
 import { ServiceEndpoints } from './service.endpoints';
 
@@ -62,7 +61,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
           const result = await lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), {
             defaultValue: undefined,
           });
-          if (!wasValidated(q)) throw new Error(`handler of ${subject} takes no @Payload(), so its request was never validated`);
+          if (!isValidated(q)) throw new Error(`handler of ${subject} takes no @Payload(), so its request was never validated`);
           return result;
         });
       }
@@ -144,7 +143,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     });
     // The consumer validated the body before the batch (a handler's @Payload() goes through MessageValidationPipe too):
     // should a body ever reach a handler unvalidated, refuse to commit what it did (dead-lettered, replayable).
-    if (!wasValidated(msg.body))
+    if (!isValidated(msg.body))
       throw new PermanentError(
         `handler of ${msg.subject} takes no @Payload(), so its message was never validated; nothing it did was committed`,
       );

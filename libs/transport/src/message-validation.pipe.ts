@@ -1,5 +1,5 @@
 import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
-import { isValidated, MalformedMessageError, validateMessage } from '@orderflow/contracts';
+import { MalformedMessageError, validateMessage } from '@orderflow/contracts';
 
 /**
  * Validates a handler's `@Payload()` with class-validator, against the class of the subject it arrived on (the
@@ -19,6 +19,3 @@ export class MessageValidationPipe implements PipeTransform {
     return validateMessage(value);
   }
 }
-
-/** True once `payload` was validated: the transport refuses to commit what a handler did with an unvalidated one. */
-export const wasValidated = isValidated;

@@ -1,6 +1,6 @@
 import { JsMsg, KV, MsgHdrs, NatsError } from 'nats';
 import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
-import { fingerprintOf, verifySignature } from '@orderflow/messaging';
+import { fingerprintOf, originalIdOf, verifySignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
 
 export type DlqState = 'new' | 'replayed' | 'resolved' | 'failed_again' | 'purged' | 'lost';
@@ -135,9 +135,8 @@ export class DeadLetters {
 
   /** Writes entry `id`'s state record, signed by the operator. @throws CliFailure when the operator has no key. */
   async setState(id: string, record: StateRecord): Promise<void> {
-    const { signer: _s, signature: _g, ...rest } = record;
-    const sig = this.client.sign(RECORD_SUBJECT, id, recordBytes(rest));
-    await this.kv.put(kvKey(id), JSON.stringify({ ...rest, signer: sig.signer, signature: sig.signature }));
+    const sig = this.client.sign(RECORD_SUBJECT, id, recordBytes(record));
+    await this.kv.put(kvKey(id), JSON.stringify({ ...record, signer: sig.signer, signature: sig.signature }));
   }
 
   /**
@@ -205,7 +204,7 @@ export class DeadLetters {
     if (m.subject.startsWith(ADVISORY)) return this.fromAdvisory(m, time, record);
     const h = headersOf(m.headers);
     const error = h[Headers.Dlq.Error] ?? 'unknown error';
-    const originalId = h[Headers.ReplayOf] ?? h[Headers.Dlq.MsgId] ?? `${h[Headers.Dlq.Stream]}:${h[Headers.Dlq.Sequence]}`;
+    const originalId = originalIdOf(h);
     return {
       seq: m.seq,
       id: h[Headers.Dlq.Id] ?? h[Headers.MsgId] ?? `dlq:${m.seq}`,
@@ -254,7 +253,7 @@ export class DeadLetters {
       source: 'advisory',
       headers: h,
       data: original?.data ?? null,
-      originalId: h[Headers.ReplayOf] ?? h[Headers.MsgId] ?? `${a.stream}:${a.stream_seq}`,
+      originalId: originalIdOf(h, { stream: a.stream, seq: a.stream_seq }),
       record,
     };
   }
