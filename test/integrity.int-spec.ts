@@ -1,5 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Headers, Subjects } from '@orderflow/contracts';
+import { orderflow } from './support/cli';
 import { order, Stack, waitFor } from './support/stack';
 
 /**
@@ -13,7 +17,8 @@ describe('integrity of what arrives', () => {
   const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    stack = await Stack.start();
+    // The largest messages the work streams may take, so a body near the server's max_payload reaches a consumer.
+    stack = await Stack.start({ STREAM_MAX_MSG_SIZE: String(1024 * 1024) });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -134,6 +139,27 @@ describe('integrity of what arrives', () => {
     expect(stock).toEqual({ available: 8, reserved: 0, sold: 2 });
     const ledger = await stack.db.query('select kind from payments.ledger where saga_id = $1 order by id', [sagaId]);
     expect(ledger.rows.map((r) => r.kind)).toEqual(['CHARGE']);
+  });
+
+  it('refuses at the stream an order.created above STREAM_MAX_MSG_SIZE, and the CLI says why', async () => {
+    const small = await Stack.start({ STREAM_MAX_MSG_SIZE: '1024' });
+    try {
+      // Valid, but 20 lines make it larger than 1 KiB.
+      const lines = Array.from({ length: 20 }, (_, i) => ({ sku: `SKU-LONG-NAME-${i}`, quantity: 1, unitPrice: 100 }));
+      const big = order('big-order', lines);
+      await expect(small.publish(Subjects.OrderCreated, big)).rejects.toThrow(/message size exceeds maximum allowed/);
+      const file = join(mkdtempSync(join(tmpdir(), 'big-order-')), 'order.json');
+      writeFileSync(file, JSON.stringify(big));
+      const r = await orderflow(small, ['publish', 'order.created', '--file', file]);
+      expect(r.stderr).toMatch(
+        /^orderflow: could not publish order.created \(\d+ bytes\): the stream refused it: message size exceeds maximum allowed \(STREAM_MAX_MSG_SIZE\)\n$/,
+      );
+      expect(r.code).toBe(1);
+      const stream = await small.jsm.streams.info(small.ns.stream('ORDER'));
+      expect(stream.config).toMatchObject({ max_msg_size: 1024, discard: 'new', max_bytes: small.config.ORDER_STREAM_MAX_BYTES });
+    } finally {
+      await small.stop();
+    }
   });
 
   it('dead-letters a body near the server max_payload whole but cut: its head, its size and its sha256', async () => {

@@ -18,6 +18,7 @@ import { Consumers, Namespace, OrderConfirmed, Subjects } from '@orderflow/contr
 import { deleteNamespaceStreams, PermanentError } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { adminDb, Config, loadConfig, migrateServiceDatabase, ServiceModule, startService } from '@orderflow/runtime';
+import { PipelineMetrics } from '@orderflow/telemetry';
 import { JetStreamContext, reply } from '@orderflow/transport';
 import { notificationDatabase } from '../apps/notification/src/notification.module';
 import { DataSource } from 'typeorm';
@@ -185,6 +186,40 @@ describe('JetStream transport', () => {
     expect(await handled()).toBe(0);
     await publish('ok', { reason: 'out_of_stock', total: undefined, currency: undefined }, Subjects.OrderCancelled);
     await waitFor(async () => (await handled()) === 1);
+  });
+
+  it('holds a message whose dead letter the full DLQ refuses, alive and unacked past the ack wait, and stores it once there is room', async () => {
+    const dlq = ns.stream('DLQ');
+    const { config: dlqConfig, state } = await jsm.streams.info(dlq);
+    // Full: the DLQ (discard: new) refuses anything more.
+    await jsm.streams.update(dlq, { ...dlqConfig, max_bytes: Math.max(1, state.bytes) });
+    const held = () =>
+      app
+        .get(PipelineMetrics)
+        .deadLettersHeld.get()
+        .then((g) => g.values.reduce((n, v) => n + v.value, 0));
+    try {
+      const poison = await publish('poison');
+      await waitFor(async () => (await held()) === 1);
+      // Past the ack wait: not redelivered (the handler ran once), not dead-lettered, still unacked.
+      await new Promise((r) => setTimeout(r, config.ACK_WAIT_MS + 1000));
+      expect(seen.get(poison.orderId)!.attempts).toEqual([1]);
+      expect(await deadLetters()).toBe(state.messages);
+      const consumer = await jsm.consumers.info(ns.stream('ORDER'), Consumers.notificationOrderConfirmed.durable);
+      expect(consumer.num_ack_pending).toBe(1);
+      expect(consumer.num_redelivered).toBe(0);
+      await jsm.streams.update(dlq, dlqConfig);
+      await waitFor(async () => (await deadLetters()) === state.messages + 1);
+      const letter = await lastDeadLetter(Subjects.OrderConfirmed);
+      expect(JSON.parse(Buffer.from(letter.data).toString()).orderId).toBe(poison.orderId);
+      expect(letter.header.get('Dlq-Attempts')).toBe('1');
+      await waitFor(async () => (await held()) === 0);
+      await waitFor(
+        async () => (await jsm.consumers.info(ns.stream('ORDER'), Consumers.notificationOrderConfirmed.durable)).num_ack_pending === 0,
+      );
+    } finally {
+      await jsm.streams.update(dlq, dlqConfig);
+    }
   });
 
   it('refuses two handlers for one subject at start-up', async () => {

@@ -6,7 +6,7 @@ import { connect, JetStreamManager, NatsConnection } from 'nats';
 import { Pool } from 'pg';
 import { Identity, Namespace, StreamName, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, natsAuthOptions, natsServers } from '@orderflow/messaging';
-import { loadConfig, natsCredentials, ServiceName, ServiceNames } from '@orderflow/runtime';
+import { loadConfig, natsCredentials, ServiceName, ServiceNames, withAppNodeOptions } from '@orderflow/runtime';
 import { runSetup } from '../../apps/cli/src/setup/setup';
 import {
   freePort,
@@ -118,7 +118,7 @@ export class AppInstance {
       this.logOffset = 0;
     }
     const out = openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [appEntry(this.app)], { env: this.env, stdio: ['ignore', out, out] });
+    this.child = spawn(process.execPath, [appEntry(this.app)], { env: withAppNodeOptions(this.env), stdio: ['ignore', out, out] });
     closeSync(out);
     await waitFor(
       () => {

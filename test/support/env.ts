@@ -13,3 +13,7 @@ process.env.ORDERFLOW_INSECURE ??= '1';
 process.env.ORDERFLOW_SECRETS ??= mkdtempSync(join(tmpdir(), 'orderflow-test-secrets-'));
 // The operator the tests act as: setup gives it a key (operator commands are signed) and registers it.
 process.env.ORDERFLOW_OPERATOR ??= 'ops-test';
+// JetStream reserves each stream's max_bytes on the server: on the shared test server, 2 streams of 1 GiB per test
+// file's namespace would add up; tests never come near these.
+process.env.ORDER_STREAM_MAX_BYTES ??= String(64 * 1024 * 1024);
+process.env.DLQ_MAX_BYTES ??= String(64 * 1024 * 1024);

@@ -26,6 +26,7 @@ import {
   NatsCredentials,
   natsConnectProblem,
   natsServers,
+  publishRefusal,
   Signature,
   signatureHeaders,
   signMessage,
@@ -90,7 +91,8 @@ export class PipelineClient {
 
   /**
    * Publishes to JetStream and waits for the stream's ack. `headers` are added to the message (lineage, …).
-   * @throws CliFailure when no stream stores it (the services never ran with this namespace, or NATS has no JetStream).
+   * @throws CliFailure when no stream stores it: none for the subject (setup never ran for this namespace), or the
+   *   stream refused it (too large, or full).
    */
   async publish(
     subject: string,
@@ -105,8 +107,12 @@ export class PipelineClient {
       await this.js.publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
       return msgId;
     } catch (e) {
+      const refusal = publishRefusal(e);
       throw new CliFailure(
-        `could not publish ${subject} to ${this.url}: ${(e as Error).message} (have the services run once, to create the streams?)`,
+        refusal
+          ? `could not publish ${subject} (${data.length} bytes): ${refusal}`
+          : `could not publish ${subject} to ${this.url}: ${(e as Error).message} (has \`orderflow setup\` created the streams?)`,
+        { cause: e },
       );
     }
   }

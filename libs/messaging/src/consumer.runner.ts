@@ -16,6 +16,9 @@ import { JetStreamClient } from './jetstream.client';
 import { InboundMessage } from './message';
 import { checkSignature } from './signature';
 
+/** How often a dead letter the DLQ refused is tried again (at most a third of the ack wait, to keep it alive). */
+const HELD_RETRY_MS = 5_000;
+
 /** How long one pull request lasts (nats.js `consume({ expires })`; its idle heartbeat is half of it). */
 const PULL_EXPIRES_MS = 5_000;
 
@@ -50,6 +53,13 @@ interface Ready {
   msg: InboundMessage;
 }
 
+/** A message whose dead letter the DLQ refused (full, or unreachable): held unacked, its dead-lettering tried again. */
+interface Held {
+  spec: ConsumerSpec;
+  m: JsMsg;
+  deadLetter: () => Promise<void>;
+}
+
 /**
  * The pull-consumer loop: one per durable consumer, explicit ack. Messages that arrived while the previous
  * batch was being handled form the next batch (up to `maxBatch`; never waits to fill one), so an idle
@@ -60,7 +70,9 @@ interface Ready {
  *   hold back the others;
  * - alone and failed → `nak` with the policy's backoff; a permanent failure (`classify`) or the last attempt →
  *   dead letter, then `ack`;
- * - a dead letter that cannot be stored → `nak`, so nothing is lost;
+ * - a dead letter that cannot be stored (the DLQ full or unreachable) → the message is held unacked, kept alive, and
+ *   its dead-lettering tried again every few seconds (`orderflow_dead_letters_held`), so nothing is lost and no
+ *   delivery is used up meanwhile;
  * - the database unavailable (`classify`) → the messages in hand go back to the front of the queue and the loop
  *   waits for `availability.whenAvailable()`: no `nak`, no dead letter, no delivery used. Messages in hand are
  *   kept alive with `working()`, and `max_ack_pending` (10,000) caps how many the server hands out meanwhile; the rest
@@ -70,6 +82,9 @@ interface Ready {
  */
 export class ConsumerRunner {
   private readonly loops: { spec: ConsumerSpec; messages: ConsumerMessages; done: Promise<void>; ended: boolean }[] = [];
+  private readonly held = new Set<Held>();
+  private heldTimer?: NodeJS.Timeout;
+  private retryingHeld = false;
 
   constructor(
     private readonly client: JetStreamClient,
@@ -220,22 +235,69 @@ export class ConsumerRunner {
       return this.count(spec, m, 'nacked');
     }
     const reason = describeFailure(error);
-    try {
-      // The dead-letter publish is retried here, not by redelivering the message (which would run the handler again).
-      await retrying(() => deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: reason }), [200, 1000, 3000]);
-      log.error({ err: error, attempt }, 'message dead-lettered');
+    const fingerprint = fingerprintOf(reason).fingerprint;
+    const deadLettered = async () => {
+      const { seq } = await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: reason });
+      log.error({ err: error, attempt, dlqSeq: seq }, 'message dead-lettered');
       m.ack();
       this.count(spec, m, 'dead_lettered');
-      this.metrics?.deadLetters.inc({ subject: this.client.ns.logical(m.subject), fingerprint: fingerprintOf(reason).fingerprint });
+      this.metrics?.deadLetters.inc({ subject: this.client.ns.logical(m.subject), fingerprint });
+    };
+    try {
+      // The dead-letter publish is retried here, not by redelivering the message (which would run the handler again).
+      await retrying(deadLettered, [200, 1000, 3000]);
     } catch (dlqError) {
-      log.error({ err: dlqError, cause: error.message }, 'dead-lettering failed; message will be redelivered');
-      m.nak(backoffFor(this.policy, attempt));
-      this.count(spec, m, 'nacked');
+      log.error(
+        { err: dlqError, cause: error.message },
+        'dead-lettering failed (DLQ full or unreachable): holding the message and trying again',
+      );
+      this.hold({ spec, m, deadLetter: deadLettered });
     }
   }
 
-  /** Stops pulling, then waits for the messages in hand to be handled and acked. */
+  /** Keeps `h` unacked and alive, and tries its dead-lettering again every few seconds until it is stored. */
+  private hold(h: Held): void {
+    this.held.add(h);
+    this.countHeld(h.spec);
+    this.heldTimer ??= setInterval(() => void this.retryHeld(), Math.min(HELD_RETRY_MS, Math.floor(this.policy.ackWaitMs / 3)));
+  }
+
+  private async retryHeld(): Promise<void> {
+    if (this.retryingHeld) return;
+    this.retryingHeld = true;
+    try {
+      for (const h of this.held) h.m.working();
+      // In order, stopping at the first refusal: while the DLQ is full, one probe per round, not one per message.
+      for (const h of [...this.held]) {
+        try {
+          await h.deadLetter();
+        } catch {
+          return;
+        }
+        this.held.delete(h);
+        this.countHeld(h.spec);
+      }
+      clearInterval(this.heldTimer);
+      this.heldTimer = undefined;
+    } finally {
+      this.retryingHeld = false;
+    }
+  }
+
+  private countHeld(spec: ConsumerSpec): void {
+    let n = 0;
+    for (const h of this.held) if (h.spec.durable === spec.durable && h.spec.stream === spec.stream) n++;
+    this.metrics?.deadLettersHeld.set({ stream: spec.stream, consumer: spec.durable }, n);
+  }
+
+  /**
+   * Stops pulling, then waits for the messages in hand to be handled and acked. Held dead letters stay unacked: the
+   * server redelivers them after the ack wait, to this app's next run or another instance.
+   */
   async stop(): Promise<void> {
+    clearInterval(this.heldTimer);
+    this.heldTimer = undefined;
+    this.held.clear();
     const loops = this.loops.splice(0);
     await Promise.all(
       loops.map(async (l) => {

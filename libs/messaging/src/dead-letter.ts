@@ -18,9 +18,10 @@ export interface DeadLetterReason {
  * dead letter can be found by order. Waits for the DLQ stream's ack, so the caller may ack the original only
  * once the dead letter is stored ("never leave a message in a silent terminal state", nestjs-jetstream's
  * dead-letter guide).
- * @throws when the DLQ stream does not ack; the caller must then nak, not ack.
+ * @returns the dead letter's DLQ stream sequence (the original's, when this is a repeat the stream de-duplicated).
+ * @throws when the DLQ stream does not ack (full, or unreachable); the caller must then hold the original, not ack it.
  */
-export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: DeadLetterReason): Promise<void> {
+export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: DeadLetterReason): Promise<{ seq: number }> {
   const logical = client.ns.logical(msg.subject);
   const h = msg.headers ?? headers();
   const originalId = h.get(Headers.MsgId);
@@ -48,7 +49,8 @@ export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: De
     h.set(Headers.Dlq.BodySha256, createHash('sha256').update(data).digest('hex'));
     data = data.subarray(0, limit);
   }
-  await client.js.publish(client.ns.subject(Subjects.deadLetter(logical)), data, { msgID, headers: h });
+  const ack = await client.js.publish(client.ns.subject(Subjects.deadLetter(logical)), data, { msgID, headers: h });
+  return { seq: ack.seq };
 }
 
 /**

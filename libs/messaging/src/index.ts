@@ -20,6 +20,7 @@ export {
   natsConnectProblem,
   natsServers,
   provisionTopology,
+  publishRefusal,
 } from './jetstream.client';
 export type { NatsCredentials, ProvisionOptions, StreamLimits } from './jetstream.client';
 export { fingerprintOf, originalIdOf, readDeadLetter } from './dead-letter';

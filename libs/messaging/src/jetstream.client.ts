@@ -2,6 +2,7 @@ import {
   AckPolicy,
   connect,
   DeliverPolicy,
+  DiscardPolicy,
   ErrorCode,
   JetStreamClient as NatsJetStream,
   JetStreamManager,
@@ -29,7 +30,12 @@ import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
 /** How long and how much the streams keep (milliseconds, bytes). */
 export interface StreamLimits {
   workMaxAgeMs: number;
+  /** Most bytes the ingress stream (ORDER) holds; past it the stream refuses new messages. */
+  ingressMaxBytes: number;
+  /** Largest message a work stream accepts (`max_msg_size`). */
+  workMaxMsgSize: number;
   dlqMaxAgeMs: number;
+  /** Most bytes the DLQ holds; past it the DLQ refuses new dead letters (and the consumers hold them). */
   dlqMaxBytes: number;
   /** Copies of each stream on a cluster (JetStream's `num_replicas`; R3 survives the loss of one server). */
   replicas: number;
@@ -79,6 +85,22 @@ const NOT_FOUND_CODES = new Set([10059, 10014]);
 const NO_MESSAGE = 10037;
 const isNotFound = (e: unknown) => e instanceof NatsError && NOT_FOUND_CODES.has(e.api_error?.err_code ?? 0);
 
+/** JetStream's refusals of a publish (`err_code`, nats-server `server/errors.json`): 10054 message too large, 10077 not stored. */
+const TOO_LARGE = 10054;
+const NOT_STORED = 10077;
+
+/**
+ * Why a stream refused a publish, in words an operator can act on, or undefined when `e` is not such a refusal
+ * (no stream, no answer: the caller's own message applies).
+ */
+export function publishRefusal(e: unknown): string | undefined {
+  const api = e instanceof NatsError ? e.api_error : undefined;
+  if (api?.err_code === TOO_LARGE) return `the stream refused it: ${api.description} (STREAM_MAX_MSG_SIZE)`;
+  if (api?.err_code === NOT_STORED)
+    return `the stream refused it: ${api.description} (a full stream refuses new messages until old ones expire: ORDER_STREAM_MAX_BYTES, DLQ_MAX_BYTES, STREAM_MAX_AGE)`;
+  return undefined;
+}
+
 /** Deletes every stream of the namespace `ns` and its `DLQ_STATE` bucket (tests and the bench clean up with it). */
 export async function deleteNamespaceStreams(jsm: JetStreamManager, ns: Namespace): Promise<void> {
   for (const s of Object.keys(Streams) as StreamName[]) await jsm.streams.delete(ns.stream(s)).catch(() => undefined);
@@ -90,6 +112,8 @@ export interface ProvisionOptions extends StreamLimits {
   /** The apps' MAX_DELIVER: the consumers' server-side limit is one more (the apps dead-letter on their last attempt). */
   maxDeliver: number;
   ackWaitMs: number;
+  /** Each durable consumer's `max_ack_pending`. */
+  maxAckPending: number;
 }
 
 /**
@@ -101,7 +125,7 @@ export async function provisionTopology(client: JetStreamClient, opts: Provision
   const streams = Object.keys(Streams) as StreamName[];
   await client.ensureStreams(streams, opts);
   const consumers = Object.values(Consumers);
-  for (const spec of consumers) await client.ensureConsumer(spec, opts.maxDeliver, opts.ackWaitMs);
+  for (const spec of consumers) await client.ensureConsumer(spec, opts);
   const bucket = client.ns.stream(DLQ_STATE_BUCKET);
   await client.js.views.kv(bucket, { replicas: opts.replicas });
   return [
@@ -172,8 +196,11 @@ export class JetStreamClient {
 
   /**
    * Creates (or updates to match) the given streams; idempotent, safe to race with other apps. Work streams keep
-   * messages for `limits.workMaxAgeMs`, the DLQ for `limits.dlqMaxAgeMs` and at most `limits.dlqMaxBytes`; the OPS
-   * audit log is kept (one small event per operator action). Each has `limits.replicas` copies (consumers inherit it).
+   * messages for `limits.workMaxAgeMs`, each at most `limits.workMaxMsgSize`; the ingress stream (ORDER) at most
+   * `limits.ingressMaxBytes` of them, the DLQ at most `limits.dlqMaxBytes` for `limits.dlqMaxAgeMs`. A full ORDER or DLQ
+   * refuses new messages (`discard: new`) instead of dropping old ones that may not have been dealt with. (The other
+   * work streams carry only what the apps publish, as fast as orders come in: they are bounded by age.) The OPS audit log is kept (one
+   * small event per operator action). Each has `limits.replicas` copies (consumers inherit it).
    */
   async ensureStreams(names: StreamName[], limits: StreamLimits): Promise<void> {
     const ns = 1_000_000;
@@ -187,10 +214,14 @@ export class JetStreamClient {
       }
       const bounds =
         name === 'DLQ'
-          ? { max_age: limits.dlqMaxAgeMs * ns, max_bytes: limits.dlqMaxBytes }
+          ? { max_age: limits.dlqMaxAgeMs * ns, max_bytes: limits.dlqMaxBytes, discard: DiscardPolicy.New }
           : name === 'OPS'
             ? {}
-            : { max_age: limits.workMaxAgeMs * ns };
+            : {
+                max_age: limits.workMaxAgeMs * ns,
+                max_msg_size: limits.workMaxMsgSize,
+                ...(name === 'ORDER' ? { max_bytes: limits.ingressMaxBytes, discard: DiscardPolicy.New } : {}),
+              };
       const config = {
         name: streamName,
         subjects,
@@ -209,7 +240,8 @@ export class JetStreamClient {
   }
 
   /** Creates (or updates) a durable pull consumer with explicit ack; idempotent. */
-  async ensureConsumer(spec: ConsumerSpec, maxDeliver: number, ackWaitMs: number): Promise<void> {
+  async ensureConsumer(spec: ConsumerSpec, opts: Pick<ProvisionOptions, 'maxDeliver' | 'ackWaitMs' | 'maxAckPending'>): Promise<void> {
+    const { maxDeliver, ackWaitMs, maxAckPending } = opts;
     const stream = this.ns.stream(spec.stream);
     const config = {
       durable_name: spec.durable,
@@ -220,9 +252,10 @@ export class JetStreamClient {
       // MAX_DELIVERIES advisory) only catches a process that died while handling that attempt.
       max_deliver: maxDeliver + 1,
       ack_wait: ackWaitMs * 1_000_000,
-      // What one consumer may hold unacked, and so the most it keeps in memory (alive with working()) while its
-      // database is away; the rest waits in the stream. 1,024 measured ~20 % fewer sagas/s under load than this.
-      max_ack_pending: 10_000,
+      // What one consumer may hold unacked, and so the most an app keeps in memory for it (alive with working()) while
+      // its database is away: nats.js refills its pull as messages arrive, whether or not we have handled them, so
+      // this is the bound; the rest waits in the stream.
+      max_ack_pending: maxAckPending,
     };
     await this.upsert(
       () => this.jsm.consumers.info(stream, spec.durable),

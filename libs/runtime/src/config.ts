@@ -175,11 +175,45 @@ export class EnvConfig {
   @Min(60_000)
   DLQ_MAX_AGE = 30 * DAY;
 
-  /** Most bytes the dead-letter stream holds; the oldest dead letters go first past it. */
+  /**
+   * Most bytes the ingress stream (ORDER) holds. A full stream refuses new messages (JetStream `discard: new`): an
+   * order published then is refused loudly, and the order app's outbox holds its events until there is room, rather
+   * than the stream dropping its oldest messages, which may not have been consumed yet. Consumed messages count until
+   * STREAM_MAX_AGE removes them (limits retention): about 1 KB per saga.
+   */
+  @int()
+  @IsInt()
+  @Min(1_048_576)
+  ORDER_STREAM_MAX_BYTES = 1_073_741_824;
+
+  /**
+   * Largest message a work stream accepts (JetStream `max_msg_size`), bytes: an `order.created` above it is refused
+   * at publish. With CONSUMER_MAX_ACK_PENDING it bounds what a consumer can hold in memory.
+   */
+  @int()
+  @IsInt()
+  @Min(1024)
+  @Max(1_048_576)
+  STREAM_MAX_MSG_SIZE = 65_536;
+
+  /**
+   * Most bytes the dead-letter stream holds. A full DLQ refuses new dead letters rather than evicting the oldest
+   * evidence: the consumers then hold those messages unacked and `orderflow_dead_letters_held` says how many.
+   */
   @int()
   @IsInt()
   @Min(1_048_576)
   DLQ_MAX_BYTES = 1_073_741_824;
+
+  /**
+   * Most messages a durable consumer has delivered and unacked (JetStream `max_ack_pending`), and so the most an app
+   * holds in memory per consumer, e.g. while its database is away (at most this × STREAM_MAX_MSG_SIZE bytes).
+   */
+  @int()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  CONSUMER_MAX_ACK_PENDING = 512;
 
   /** How long inbox rows are kept: at least DLQ_MAX_AGE, so a replay of a dead letter is still recognised. */
   @duration()

@@ -13,3 +13,4 @@ export type { ServiceDefinition } from './service.module';
 export { runServiceMain, startService } from './bootstrap';
 export { natsCredentials, secretFileOf } from './credentials';
 export { packageVersion } from './version';
+export { APP_NODE_OPTIONS, withAppNodeOptions } from './node-options';

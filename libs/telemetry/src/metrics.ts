@@ -87,6 +87,12 @@ export class PipelineMetrics {
     labelNames: ['subject', 'fingerprint'] as const,
     registers: [this.registry],
   });
+  readonly deadLettersHeld = new Gauge({
+    name: 'orderflow_dead_letters_held',
+    help: 'Messages held unacked because the dead-letter stream refused their dead letter (full or unreachable), by stream and durable consumer. Alert above 0.',
+    labelNames: ['stream', 'consumer'] as const,
+    registers: [this.registry],
+  });
   readonly sagasStarted = new Counter({
     name: 'orderflow_sagas_started_total',
     help: 'Saga attempts started (an operator retry is a new attempt), by saga type.',

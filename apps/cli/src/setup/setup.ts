@@ -67,11 +67,14 @@ export async function runSetup(config: Config, opts: SetupOptions = {}): Promise
     try {
       const done = await provisionTopology(client, {
         workMaxAgeMs: config.STREAM_MAX_AGE,
+        ingressMaxBytes: config.ORDER_STREAM_MAX_BYTES,
+        workMaxMsgSize: config.STREAM_MAX_MSG_SIZE,
         dlqMaxAgeMs: config.DLQ_MAX_AGE,
         dlqMaxBytes: config.DLQ_MAX_BYTES,
         replicas: config.NATS_STREAM_REPLICAS,
         maxDeliver: config.MAX_DELIVER,
         ackWaitMs: config.ACK_WAIT_MS,
+        maxAckPending: config.CONSUMER_MAX_ACK_PENDING,
       });
       rows.push({ what: 'nats', name: config.NATS_URL, status: 'provisioned', detail: done.join(', ') });
     } finally {

@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ServiceName } from '@orderflow/runtime';
+import { ServiceName, withAppNodeOptions } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
 
@@ -24,7 +24,7 @@ export class AppProcesses {
   start(apps: ServiceName[], env: NodeJS.ProcessEnv, onExit: (app: ServiceName, code: number | null) => void, logDir?: string): void {
     for (const app of apps) {
       const out = logDir ? openSync(join(logDir, `${app}.log`), 'a') : 'inherit';
-      const child = spawn(process.execPath, [appEntry(app)], { env, stdio: ['ignore', out, out] });
+      const child = spawn(process.execPath, [appEntry(app)], { env: withAppNodeOptions(env), stdio: ['ignore', out, out] });
       this.children.set(app, child);
       child.once('exit', (code) => {
         this.children.delete(app);
