@@ -265,12 +265,37 @@ export class Pipeline {
   /** Runs the `orderflow` CLI (from `dist/`) on this deployment, as the lab operator. */
   cli(args: string[]) {
     const main = join(__dirname, '..', '..', 'dist', 'apps', 'cli', 'src', 'main.js');
-    return spawnSync(process.execPath, [main, ...args], { env: this.env, encoding: 'utf8', timeout: 300_000 });
+    return spawnSync(process.execPath, [main, ...args], { env: this.env, encoding: 'utf8', timeout: 300_000, maxBuffer: 256 << 20 });
+  }
+
+  /** Starts the CLI with `args` as the lab operator, without waiting: for a run the test interrupts. */
+  cliStart(args: string[]): { child: ChildProcess; done: Promise<{ status: number | null; stdout: string; stderr: string }> } {
+    const main = join(__dirname, '..', '..', 'dist', 'apps', 'cli', 'src', 'main.js');
+    const child = spawn(process.execPath, [main, ...args], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+      child.once('close', (status) => resolve({ status, stdout, stderr })),
+    );
+    return { child, done };
   }
 
   /** Messages on the dead-letter stream. */
   async deadLetters(): Promise<number> {
     return (await this.jsm.streams.info(this.ns.stream('DLQ'))).state.messages;
+  }
+
+  /** The `Dlq-Error` of every dead letter (empty for an advisory). */
+  async deadLetterErrors(): Promise<string[]> {
+    const out: string[] = [];
+    const { state } = await this.jsm.streams.info(this.ns.stream('DLQ'));
+    for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+      const m = await this.jsm.streams.getMessage(this.ns.stream('DLQ'), { seq }).catch(() => undefined);
+      if (m) out.push(m.header?.get('Dlq-Error') ?? '');
+    }
+    return out;
   }
 
   /** The server that leads `stream` (on a cluster). */

@@ -112,8 +112,34 @@ export function pacer(perSecond: number | undefined): () => Promise<void> {
   let next = 0;
   return async () => {
     if (!perSecond) return;
-    const wait = next - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    next = Math.max(Date.now(), next) + 1000 / perSecond;
+    // The slot is taken before waiting, so callers running side by side share the rate.
+    const now = Date.now();
+    const slot = Math.max(now, next);
+    next = slot + 1000 / perSecond;
+    if (slot > now) await new Promise((r) => setTimeout(r, slot - now));
   };
+}
+
+/**
+ * Calls `fn` on `items` in order with at most `inFlight` calls running, and takes no new item once `stop()` says so.
+ * The items taken are always a prefix of `items`, so "carry on after the last one taken" loses nothing.
+ * @returns how many items were taken. @throws the first error `fn` throws (after the calls in flight end).
+ */
+export async function eachInOrder<T>(
+  items: T[],
+  inFlight: number,
+  fn: (item: T) => Promise<void>,
+  stop: () => boolean = () => false,
+): Promise<number> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (next < items.length && !stop() && failed === undefined) {
+      const item = items[next++];
+      await fn(item).catch((e) => (failed ??= e));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+  return next;
 }

@@ -14,7 +14,7 @@ import {
 } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { pacer } from '../context';
+import { eachInOrder, pacer } from '../context';
 import { progress } from '../progress';
 import { resumePlan, retryPlan } from './definition';
 
@@ -56,6 +56,12 @@ const SPEC = {
 const CONFIRM_ABOVE = 10;
 
 /**
+ * Sagas planned, and commands awaiting the order app's answer, at once: it handles commands that arrive together in one
+ * batch transaction, so a bulk run goes many times faster than one at a time. `--rate` still caps commands per second.
+ */
+const IN_FLIGHT = 16;
+
+/**
  * `saga retry|resume`: picks the attempts (ids, or every attempt with the wanted status), plans each one
  * (refusing COMPLETED, RUNNING and superseded attempts with a reason), and — unless `dryRun` — sends one
  * operator command per saga at `rate` and reports what the order app answered.
@@ -81,39 +87,16 @@ export async function operate(
     ? await snapshot(client, { status: [spec.wanted], reason: opts.reason, since: opts.since }, opts.after, opts.limit)
     : ids;
   if (opts.status) process.stderr.write(`snapshot: ${ask.length} ${spec.wanted} saga(s)${opts.after ? ` after ${opts.after}` : ''}\n`);
-  const results: OperateResult[] = [];
+  const results: OperateResult[] = new Array(ask.length);
   const planning = progress('plan', ask.length);
-  for (const id of ask) {
-    planning.tick();
-    const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
-    const skip = (reason: string): OperateResult => ({
-      sagaId: view?.sagaId ?? null,
-      orderId: view?.orderId ?? null,
-      action: 'skipped',
-      newSagaId: null,
-      reason,
-      plan: [],
-      recorded: [],
-    });
-    if (!view) {
-      results.push(skip(`no saga or order ${id}`));
-      continue;
-    }
-    const newest = view.attempts[view.attempts.length - 1];
-    if (view.status !== spec.wanted) results.push(skip(`saga is ${view.status}: only a ${spec.wanted} saga can be ${spec.did}`));
-    else if (newest.sagaId !== view.sagaId)
-      results.push(skip(`attempt ${view.attempt} is not the order's newest (attempt ${newest.attempt} is ${newest.status})`));
-    else
-      results.push({
-        sagaId: view.sagaId,
-        orderId: view.orderId,
-        action: spec.would,
-        newSagaId: null,
-        reason: null,
-        plan: action === 'retry' ? retryPlan(view) : resumePlan(view),
-        recorded: await recorded(client, view),
-      });
-  }
+  await eachInOrder(
+    ask.map((id, i) => ({ id, i })),
+    IN_FLIGHT,
+    async ({ id, i }) => {
+      results[i] = await plan(client, action, id);
+      planning.tick();
+    },
+  );
   planning.stop();
   const todo = results.filter((r) => r.action === spec.would);
   if (opts.dryRun || todo.length === 0) return { dryRun: !!opts.dryRun, results };
@@ -121,32 +104,36 @@ export async function operate(
 
   const pace = pacer(opts.rate);
   const bar = progress(`${action}`, todo.length);
-  // Ctrl-C finishes the command in flight, then stops: the report says what was done and how to carry on.
+  // Ctrl-C lets the commands in flight finish, then stops: the report says what was done and how to carry on.
   let interrupted = false;
   const onInterrupt = () => (interrupted = true);
   process.once('SIGINT', onInterrupt);
-  let last: string | undefined;
+  let taken = 0;
   try {
-    for (const r of todo) {
-      if (interrupted) break;
-      await pace();
-      try {
-        const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(
-          spec.subject,
-          { sagaId: r.sagaId, why: opts.why },
-          [spec.done, Subjects.OrderCommandRefused],
-          { check: `orderflow saga show ${r.orderId}`, signed: true },
-        );
-        if (answer.subject === spec.done) Object.assign(r, { action: spec.did, newSagaId: (answer.body as SagaRetried).newSagaId ?? null });
-        else Object.assign(r, { action: 'skipped', reason: `refused by the order service: ${(answer.body as CommandRefused).reason}` });
-      } catch (e) {
-        if (!(e instanceof CliFailure)) throw e;
-        Object.assign(r, { action: 'skipped', reason: e.message });
-        process.exitCode = 1;
-      }
-      last = r.sagaId!;
-      bar.tick();
-    }
+    taken = await eachInOrder(
+      todo,
+      IN_FLIGHT,
+      async (r) => {
+        await pace();
+        try {
+          const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(
+            spec.subject,
+            { sagaId: r.sagaId, why: opts.why },
+            [spec.done, Subjects.OrderCommandRefused],
+            { check: `orderflow saga show ${r.orderId}`, signed: true },
+          );
+          if (answer.subject === spec.done)
+            Object.assign(r, { action: spec.did, newSagaId: (answer.body as SagaRetried).newSagaId ?? null });
+          else Object.assign(r, { action: 'skipped', reason: `refused by the order service: ${(answer.body as CommandRefused).reason}` });
+        } catch (e) {
+          if (!(e instanceof CliFailure)) throw e;
+          Object.assign(r, { action: 'skipped', reason: e.message });
+          process.exitCode = 1;
+        }
+        bar.tick();
+      },
+      () => interrupted,
+    );
   } finally {
     bar.stop();
     process.removeListener('SIGINT', onInterrupt);
@@ -154,9 +141,40 @@ export async function operate(
   if (interrupted) {
     for (const r of todo) if (r.action === spec.would) Object.assign(r, { action: 'skipped', reason: 'not sent: interrupted' });
     process.exitCode = 130;
+    // Every saga up to the last one taken was sent (they are taken in order): carry on after it.
+    const last = todo[taken - 1]?.sagaId;
     if (opts.status && last) process.stderr.write(`interrupted; carry on with: ${continueCommand(action, opts, last)}\n`);
   }
   return { dryRun: false, results };
+}
+
+/** Plans `action` for saga or order `id`: skipped (with why) unless it is the order's newest attempt in the wanted status. */
+async function plan(client: PipelineClient, action: SagaAction, id: string): Promise<OperateResult> {
+  const spec = SPEC[action];
+  const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
+  const skip = (reason: string): OperateResult => ({
+    sagaId: view?.sagaId ?? null,
+    orderId: view?.orderId ?? null,
+    action: 'skipped',
+    newSagaId: null,
+    reason,
+    plan: [],
+    recorded: [],
+  });
+  if (!view) return skip(`no saga or order ${id}`);
+  const newest = view.attempts[view.attempts.length - 1];
+  if (view.status !== spec.wanted) return skip(`saga is ${view.status}: only a ${spec.wanted} saga can be ${spec.did}`);
+  if (newest.sagaId !== view.sagaId)
+    return skip(`attempt ${view.attempt} is not the order's newest (attempt ${newest.attempt} is ${newest.status})`);
+  return {
+    sagaId: view.sagaId,
+    orderId: view.orderId,
+    action: spec.would,
+    newSagaId: null,
+    reason: null,
+    plan: action === 'retry' ? retryPlan(view) : resumePlan(view),
+    recorded: await recorded(client, view),
+  };
 }
 
 /** Page size of the snapshot: 1000 summaries are a few hundred KB, far below NATS's 1 MiB payload. */
