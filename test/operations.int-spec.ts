@@ -443,6 +443,37 @@ describe('operating failures from the CLI', () => {
     for (const o of orders) await waitFor(async () => (await sagaStatus(o.orderId)) === 'COMPLETED');
   });
 
+  it('bulk purge by filter takes a snapshot, states its size, stops at --limit, and --after carries on', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
+    const customer = uniq('bulk');
+    const poison = Array.from({ length: 5 }, () => ({
+      ...order(customer, [{ sku: 'SKU-X', quantity: 1, unitPrice: 10 }]),
+      currency: 'usd',
+    }));
+    for (const p of poison) await stack.publish(Subjects.OrderCreated, p);
+    const ours = async () =>
+      (await orderflowJson(stack, ['dlq', 'list', '--since', since])).filter((e: any) => poison.some((p) => p.orderId === e.orderId));
+    await waitFor(async () => (await ours()).length === 5);
+    const seqs = (await ours()).map((e: any) => e.seq);
+    const filters = ['--all', '--since', since, '--error', 'currency', '--state', 'new'];
+
+    const first = await orderflow(stack, ['dlq', 'purge', ...filters, '--limit', '2', '--why', 'bulk test', '--yes', '--json']);
+    expect(first.code).toBe(0);
+    // Nothing else matches: the other tests' dead letters are older than `since`.
+    expect(first.stderr).toMatch(/^snapshot: 5 matching dead letter\(s\), the first 2 \(--limit\)$/m);
+    const purged = JSON.parse(first.stdout)
+      .results.filter((r: any) => r.action === 'purged')
+      .map((r: any) => r.seq);
+    expect(purged).toEqual(seqs.slice(0, 2));
+
+    const rest = await orderflow(stack, ['dlq', 'purge', ...filters, '--after', String(seqs[1]), '--why', 'bulk test', '--yes', '--json']);
+    expect(rest.code).toBe(0);
+    expect(rest.stderr).toMatch(new RegExp(`^snapshot: 3 matching dead letter\\(s\\) after SEQ ${seqs[1]}$`, 'm'));
+    const states = new Map((await ours()).map((e: any) => [e.seq, e.state]));
+    expect(seqs.map((s: number) => states.get(s))).toEqual(Array(5).fill('purged'));
+    expect(JSON.parse(rest.stdout).results.map((r: any) => [r.seq, r.action])).toEqual(seqs.slice(2).map((s: number) => [s, 'purged']));
+  });
+
   it('an operator command sent twice with the same id has one effect', async () => {
     const [sku, customer] = [uniq('TWICE'), uniq('two')];
     await stack.restock(sku, 1);

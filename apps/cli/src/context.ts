@@ -120,6 +120,9 @@ export function pacer(perSecond: number | undefined): () => Promise<void> {
   };
 }
 
+/** `s` as one single-quoted shell word (for the commands the CLI prints for the operator to run). */
+export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
 /**
  * Calls `fn` on `items` in order with at most `inFlight` calls running, and takes no new item once `stop()` says so.
  * The items taken are always a prefix of `items`, so "carry on after the last one taken" loses nothing.

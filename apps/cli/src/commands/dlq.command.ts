@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { rate, since, wholeNumber, withClient } from '../context';
+import { rate, shellQuote, since, wholeNumber, withClient } from '../context';
 import { adviceFor } from '../dlq/advice';
 import { fingerprintOf } from '@orderflow/messaging';
 import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, listed, matches } from '../dlq/dead-letters';
@@ -29,26 +29,60 @@ function withFilters(cmd: Command): Command {
     .option('--since <when>', 'dead-lettered since (30m, 1h, 7d, or ISO 8601)', since);
 }
 
+/** `--all` with filters, paged: entries after SEQ `after`, at most `limit` of them. */
+type BulkOptions = FilterOptions & { all?: boolean; after?: number };
+
 /**
- * How a bulk command picks entries: the given SEQs, or `--all` with filters. Checked before connecting.
- * @throws UsageError when neither or both are given.
+ * How a bulk command picks entries: the given SEQs, or `--all` with filters (and `--after`, `--limit`). Checked before
+ * connecting. @throws UsageError when neither or both are given.
  */
-function selection(seqs: string[], opts: FilterOptions & { all?: boolean }): number[] | 'all' {
-  const filtered = ['subject', 'error', 'fingerprint', 'order', 'state', 'since'].some((k) => opts[k as keyof FilterOptions] !== undefined);
+function selection(seqs: string[], opts: BulkOptions): number[] | 'all' {
+  const filtered = ['subject', 'error', 'fingerprint', 'order', 'state', 'since', 'after', 'limit'].some(
+    (k) => opts[k as keyof BulkOptions] !== undefined,
+  );
   if (seqs.length && (opts.all || filtered)) throw new UsageError('give SEQs, or --all with filters, not both');
   if (!seqs.length && !opts.all) throw new UsageError('give the SEQs of the entries, or --all (with filters)');
   return opts.all ? 'all' : seqs.map(seqNumber);
 }
 
-/** The entries a bulk command works on, taken once when it starts (a snapshot), and the SEQs that do not exist. */
+/**
+ * The entries a bulk command works on, taken once when it starts (a snapshot: later dead letters are not swept in),
+ * in SEQ order, and the SEQs that do not exist. With `--all`, states the snapshot's size on stderr.
+ */
 async function select(
   dlq: DeadLetters,
   wanted: number[] | 'all',
-  filter: FilterOptions,
+  opts: BulkOptions,
 ): Promise<{ entries: DlqMessage[]; missing: number[] }> {
   const all = await dlq.all();
-  if (wanted === 'all') return { entries: all.filter((e) => matches(e, filter)), missing: [] };
-  return { entries: all.filter((e) => wanted.includes(e.seq)), missing: wanted.filter((s) => !all.some((e) => e.seq === s)) };
+  if (wanted !== 'all')
+    return { entries: all.filter((e) => wanted.includes(e.seq)), missing: wanted.filter((s) => !all.some((e) => e.seq === s)) };
+  const matching = all.filter((e) => matches(e, opts) && e.seq > (opts.after ?? 0));
+  const entries = matching.slice(0, opts.limit ?? Infinity);
+  process.stderr.write(
+    `snapshot: ${matching.length} matching dead letter(s)${opts.after ? ` after SEQ ${opts.after}` : ''}${entries.length < matching.length ? `, the first ${entries.length} (--limit)` : ''}\n`,
+  );
+  return { entries, missing: [] };
+}
+
+/** The options that repeat a `--all` selection, for the command that carries on after an interruption. */
+function selectionArgs(opts: BulkOptions, after: number): string[] {
+  const given: [string, string | undefined][] = [
+    ['--subject', opts.subject],
+    ['--error', opts.error],
+    ['--fingerprint', opts.fingerprint],
+    ['--order', opts.order],
+    ['--state', opts.state],
+    ['--since', opts.since],
+  ];
+  return ['--all', ...given.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${shellQuote(v!)}`), `--after ${after}`];
+}
+
+/** `--after` and `--limit` of the bulk commands. */
+function withPaging(cmd: Command): Command {
+  return cmd
+    .option('--after <seq>', 'with --all: only entries after this SEQ (where an interrupted run stopped)', seqNumber)
+    .option('--limit <n>', 'with --all: at most N entries of the snapshot', wholeNumber('--limit', 1));
 }
 
 function printReport(json: boolean, report: Report): void {
@@ -120,11 +154,12 @@ export function dlqCommand(): Command {
         const e = await d.get(seq);
         if (!e) throw new CliFailure(`no dead letter ${seq} (see orderflow dlq list)`);
         const advice = await adviceFor(client, e);
-        const { body, bytes, sha256, truncated } = shownBody(e.data);
+        const message = await d.message(e);
+        const { body, bytes, sha256, truncated } = shownBody(message.data);
         const record = e.record && { ...e.record, verified: await d.verifyRecord(e.id, e.record) };
         return {
           ...listed(e),
-          headers: e.headers,
+          headers: message.headers,
           body,
           bodyBytes: bytes,
           bodySha256: sha256,
@@ -187,8 +222,10 @@ export function dlqCommand(): Command {
       );
     });
 
-  withFilters(
-    dlq.command('replay').description('republish dead letters to their original subject with a new message id and lineage headers'),
+  withPaging(
+    withFilters(
+      dlq.command('replay').description('republish dead letters to their original subject with a new message id and lineage headers'),
+    ),
   )
     .argument('[seqs...]', 'DLQ sequences')
     .option('--all', 'every entry passing the filters')
@@ -213,8 +250,7 @@ export function dlqCommand(): Command {
     .action(
       async (
         seqs: string[],
-        opts: FilterOptions & {
-          all?: boolean;
+        opts: BulkOptions & {
           why: string;
           dryRun?: boolean;
           patch?: string;
@@ -237,6 +273,7 @@ export function dlqCommand(): Command {
             patch,
             patchArg: opts.patch,
             timeoutMs: opts.timeout,
+            selection: wanted === 'all' ? (after) => selectionArgs(opts, after) : undefined,
           });
           return { ...r, results: [...missingResults(missing), ...r.results] };
         });
@@ -245,8 +282,10 @@ export function dlqCommand(): Command {
       },
     );
 
-  withFilters(
-    dlq.command('purge').description('delete dead letters (each keeps its state record, and the purge is recorded on the OPS stream)'),
+  withPaging(
+    withFilters(
+      dlq.command('purge').description('delete dead letters (each keeps its state record, and the purge is recorded on the OPS stream)'),
+    ),
   )
     .argument('[seqs...]', 'DLQ sequences')
     .option('--all', 'every entry passing the filters')
@@ -254,27 +293,30 @@ export function dlqCommand(): Command {
     .option('--dry-run', 'print what would be purged, change nothing')
     .option('--yes', 'confirm (required unless --dry-run, or answered at the prompt)')
     .option('--json', 'print JSON')
-    .action(
-      async (
-        seqs: string[],
-        opts: FilterOptions & { all?: boolean; why: string; dryRun?: boolean; yes?: boolean; json?: boolean },
-        cmd: Command,
-      ) => {
-        if (!opts.why.trim()) throw new UsageError('--why must say why');
-        const wanted = selection(seqs, opts);
-        const report = await openDlq(cmd, async (client, d) => {
-          const { entries, missing } = await select(d, wanted, opts);
-          const results: EntryResult[] = entries.map((e) => ({
-            seq: e.seq,
-            action: e.state === 'purged' ? 'skipped' : opts.dryRun ? 'would_purge' : 'purged',
-            reason: e.state === 'purged' ? 'already purged' : null,
-            newMsgId: null,
-            diff: null,
-          }));
-          const todo = entries.filter((e) => e.state !== 'purged');
-          if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
-          if (!opts.dryRun && todo.length) {
+    .action(async (seqs: string[], opts: BulkOptions & { why: string; dryRun?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
+      if (!opts.why.trim()) throw new UsageError('--why must say why');
+      const wanted = selection(seqs, opts);
+      const report = await openDlq(cmd, async (client, d) => {
+        const { entries, missing } = await select(d, wanted, opts);
+        const results: EntryResult[] = entries.map((e) => ({
+          seq: e.seq,
+          action: e.state === 'purged' ? 'skipped' : opts.dryRun ? 'would_purge' : 'purged',
+          reason: e.state === 'purged' ? 'already purged' : null,
+          newMsgId: null,
+          diff: null,
+        }));
+        const todo = entries.filter((e) => e.state !== 'purged');
+        if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
+        let resume: string | null = null;
+        if (!opts.dryRun && todo.length) {
+          // Ctrl-C finishes the purge in hand, then stops: the report names the command that carries on.
+          let interrupted = false;
+          const onInterrupt = () => (interrupted = true);
+          process.once('SIGINT', onInterrupt);
+          const done: DlqMessage[] = [];
+          try {
             for (const e of todo) {
+              if (interrupted) break;
               await d.setState(e.id, {
                 state: 'purged',
                 at: new Date().toISOString(),
@@ -283,17 +325,34 @@ export function dlqCommand(): Command {
                 entry: { ...listed(e), state: 'purged' },
               });
               await d.deleteMessage(e.seq);
+              done.push(e);
             }
-            await opsEvent(client, 'dlq.purged', {
-              action: 'purge',
-              entries: todo.map((e) => ({ seq: e.seq, subject: e.subject, orderId: e.orderId, error: e.error })),
-              why: opts.why,
-            });
+          } finally {
+            process.removeListener('SIGINT', onInterrupt);
+            if (done.length)
+              await opsEvent(client, 'dlq.purged', {
+                action: 'purge',
+                entries: done.map((e) => ({ seq: e.seq, subject: e.subject, orderId: e.orderId, error: e.error })),
+                why: opts.why,
+              });
           }
-          return { dryRun: !!opts.dryRun, halted: false, resume: null, results: [...missingResults(missing), ...results] };
-        });
-        printReport(!!opts.json, report);
-      },
-    );
+          if (interrupted) {
+            const rest = todo.slice(done.length);
+            const left = new Set(rest.map((e) => e.seq));
+            for (const r of results) if (left.has(r.seq)) Object.assign(r, { action: 'skipped', reason: 'not purged: interrupted' });
+            const last = done[done.length - 1]?.seq ?? opts.after ?? 0;
+            resume = [
+              'orderflow dlq purge',
+              ...(wanted === 'all' ? selectionArgs(opts, last) : rest.map((e) => e.seq)),
+              `--why ${shellQuote(opts.why)}`,
+              '--yes',
+            ].join(' ');
+            process.exitCode = 130;
+          }
+        }
+        return { dryRun: !!opts.dryRun, halted: resume !== null, resume, results: [...missingResults(missing), ...results] };
+      });
+      printReport(!!opts.json, report);
+    });
   return dlq;
 }

@@ -30,7 +30,7 @@ export function advise(e: DlqMessage, view: SagaView | undefined): Advice {
   const saga = view ? { sagaId: view.sagaId, attempt: view.attempt, status: view.status, reason: view.reason } : null;
   const say = (verdict: Verdict, text: string): Advice => ({ verdict, text, saga });
   const replay = `orderflow dlq replay ${e.seq} --why "…"`;
-  if (e.state === 'purged' || e.state === 'lost' || !e.data)
+  if (e.state === 'purged' || e.state === 'lost' || !e.hasBody)
     return say('gone', `the original message is gone (${e.state}): there is nothing to replay`);
   if (e.state !== 'new')
     return say(

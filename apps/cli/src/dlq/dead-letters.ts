@@ -29,15 +29,25 @@ export interface DlqEntry {
   state: DlqState;
 }
 
-/** An entry with what `show` and `replay` need: the original message and its state record. */
+/**
+ * An entry with what `show`, `replay` and the state rules need, but not its message: entries are listed by the
+ * thousand, so bodies and headers are read one at a time when wanted (`DeadLetters.message`).
+ */
 export interface DlqMessage extends DlqEntry {
   source: 'dead_letter' | 'advisory';
-  headers: Record<string, string>;
-  /** The original body; null when it is gone (`lost`, `purged`). */
-  data: Uint8Array | null;
+  /** The original message is still stored (false when it is gone: `lost`, `purged`). */
+  hasBody: boolean;
   /** The id an inbox knows the original by: what a replay names in `Replay-Of`. */
   originalId: string;
+  /** The dead letter's `Dlq-Msg-Id` (the original `Nats-Msg-Id`): a replay that failed again is known by it. */
+  dlqMsgId: string | null;
   record: StateRecord | null;
+}
+
+/** An entry's stored message: headers and body (null when it is gone). */
+export interface StoredMessage {
+  headers: Record<string, string>;
+  data: Uint8Array | null;
 }
 
 /**
@@ -107,16 +117,16 @@ export class DeadLetters {
   async all(): Promise<DlqMessage[]> {
     const records = await this.records();
     const out: DlqMessage[] = [];
-    for (const m of await this.read()) {
+    await this.read(this.stream, async (m) => {
       const e = await this.toEntry(m, null);
       const record = records.get(e.id) ?? null;
       out.push(record ? { ...e, record, state: record.state } : e);
-    }
+    });
     // Purged entries live on in their records; one whose sequence a newer entry took (a recreated stream) is left out.
     const present = new Set(out.map((e) => e.seq));
     for (const [id, r] of records) {
       if (r.state === 'purged' && r.entry && !present.has(r.entry.seq))
-        out.push({ ...r.entry, id, state: 'purged', source: 'dead_letter', headers: {}, data: null, originalId: '', record: r });
+        out.push({ ...r.entry, id, state: 'purged', source: 'dead_letter', hasBody: false, originalId: '', dlqMsgId: null, record: r });
     }
     out.sort((a, b) => a.seq - b.seq);
     await this.refresh(out);
@@ -131,6 +141,28 @@ export class DeadLetters {
   /** @returns undefined when no entry has this sequence. */
   async get(seq: number): Promise<DlqMessage | undefined> {
     return (await this.all()).find((e) => e.seq === seq);
+  }
+
+  /**
+   * The message of entry `e`: the dead letter as stored in the DLQ, or, for an advisory, the original in its work stream.
+   * @throws NatsError when the stream does not answer.
+   */
+  async message(e: DlqMessage): Promise<StoredMessage> {
+    const gone = { headers: {}, data: null };
+    if (!e.hasBody) return gone;
+    const stored =
+      e.source === 'advisory' && e.stream && e.streamSeq
+        ? await this.getMessage(e.stream, e.streamSeq)
+        : await this.getMessage(this.stream, e.seq);
+    return stored ? { headers: headersOf(stored.header), data: stored.data } : gone;
+  }
+
+  private async getMessage(stream: string, seq: number) {
+    const jsm = await this.client.nc.jetstreamManager();
+    return jsm.streams.getMessage(stream, { seq }).catch((e: NatsError) => {
+      if (e.api_error?.err_code === 10037) return undefined; // no message found (deleted since)
+      throw e;
+    });
   }
 
   /** Writes entry `id`'s state record, signed by the operator. @throws CliFailure when the operator has no key. */
@@ -175,28 +207,29 @@ export class DeadLetters {
   private async records(): Promise<Map<string, StateRecord>> {
     const out = new Map<string, StateRecord>();
     const prefix = `$KV.${this.bucket}.`;
-    for (const m of await this.read(`KV_${this.bucket}`)) {
+    await this.read(`KV_${this.bucket}`, (m) => {
       const key = fromKvKey(m.subject.slice(prefix.length));
       const op = m.headers?.get('KV-Operation');
       if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) out.delete(key);
       else out.set(key, JSON.parse(m.string()));
-    }
+    });
     return out;
   }
 
-  /** Every message of a stream (the DLQ by default), with an ordered consumer (no server-side state left behind). */
-  private async read(stream = this.stream): Promise<JsMsg[]> {
+  /**
+   * Hands each message of `stream` to `each`, in order, up to the last one stored when it starts, with an ordered
+   * consumer (no server-side state left behind; at most 512 messages buffered, so memory does not grow with the stream).
+   */
+  private async read(stream: string, each: (m: JsMsg) => void | Promise<void>): Promise<void> {
     const jsm = await this.client.nc.jetstreamManager();
     const info = await jsm.streams.info(stream).catch(() => undefined);
-    if (!info || info.state.messages === 0) return [];
+    if (!info || info.state.messages === 0) return;
     const consumer = await this.client.js.consumers.get(stream);
     const messages = await consumer.consume({ max_messages: 512 });
-    const out: JsMsg[] = [];
     for await (const m of messages) {
-      out.push(m);
+      await each(m);
       if (m.info.pending === 0) break;
     }
-    return out;
   }
 
   private async toEntry(m: JsMsg, record: StateRecord | null): Promise<DlqMessage> {
@@ -221,9 +254,9 @@ export class DeadLetters {
       replayCount: Number(h[Headers.ReplayCount] ?? 0),
       state: record?.state ?? 'new',
       source: 'dead_letter',
-      headers: h,
-      data: m.data,
+      hasBody: true,
       originalId,
+      dlqMsgId: h[Headers.Dlq.MsgId] ?? null,
       record,
     };
   }
@@ -251,16 +284,16 @@ export class DeadLetters {
       replayCount: Number(h[Headers.ReplayCount] ?? 0),
       state: record?.state ?? (original ? 'new' : 'lost'),
       source: 'advisory',
-      headers: h,
-      data: original?.data ?? null,
+      hasBody: !!original,
       originalId: originalIdOf(h, { stream: a.stream, seq: a.stream_seq }),
+      dlqMsgId: null,
       record,
     };
   }
 
   /** `replayed` → `failed_again` (dead-lettered again) or `resolved` (its saga reached a final state since). */
   private async refresh(entries: DlqMessage[]): Promise<void> {
-    const byOriginal = new Set(entries.map((e) => e.headers[Headers.Dlq.MsgId]).filter(Boolean));
+    const byOriginal = new Set(entries.map((e) => e.dlqMsgId).filter(Boolean));
     for (const e of entries) {
       const r = e.record;
       if (e.state !== 'replayed' || !r?.newMsgId) continue;

@@ -14,7 +14,7 @@ import {
 } from '@orderflow/contracts';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { pacer } from '../context';
+import { eachInOrder, pacer, shellQuote } from '../context';
 import { progress } from '../progress';
 import { adviceFor } from './advice';
 import { DeadLetters, DlqMessage } from './dead-letters';
@@ -51,7 +51,12 @@ export interface ReplayOptions {
   timeoutMs: number;
   /** To print in the resume command: how the patch was given. */
   patchArg?: string;
+  /** For a `--all` run: the selection options that carry on after SEQ `after` (otherwise the rest is listed by SEQ). */
+  selection?: (after: number) => string[];
 }
+
+/** Entries planned at once (each plan asks the order app for the saga's state). */
+const PLANNING_IN_FLIGHT = 16;
 
 const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
 
@@ -69,8 +74,17 @@ interface Planned {
  * round, waits for their outcomes, and halts when more than `maxFailRate` of a round is dead-lettered again.
  */
 export async function replay(client: PipelineClient, dlq: DeadLetters, entries: DlqMessage[], opts: ReplayOptions): Promise<Report> {
-  const planned: Planned[] = [];
-  for (const entry of entries) planned.push(await plan(client, entry, opts));
+  const planned: Planned[] = new Array(entries.length);
+  const planning = progress('plan', entries.length);
+  await eachInOrder(
+    entries.map((entry, i) => ({ entry, i })),
+    PLANNING_IN_FLIGHT,
+    async ({ entry, i }) => {
+      planned[i] = await plan(client, dlq, entry, opts);
+      planning.tick();
+    },
+  );
+  planning.stop();
   const todo = planned.filter((p) => p.result.action === 'would_replay');
   const report: Report = { dryRun: !!opts.dryRun, halted: false, resume: null, results: planned.map((p) => p.result) };
   if (opts.dryRun || todo.length === 0) return report;
@@ -114,13 +128,7 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
         if (interrupted) {
           const rest = todo.slice(i);
           for (const r of rest) Object.assign(r.result, { action: 'skipped', reason: 'not replayed: interrupted' });
-          Object.assign(report, {
-            halted: true,
-            resume: resumeCommand(
-              rest.map((r) => r.entry.seq),
-              opts,
-            ),
-          });
+          Object.assign(report, { halted: true, resume: resumeCommand(rest, todo[i - 1], opts) });
           process.exitCode = 130;
           break;
         }
@@ -140,12 +148,7 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
             const rest = todo.slice(i + size);
             for (const p of rest) Object.assign(p.result, { action: 'skipped', reason: 'not replayed: the canary halted' });
             report.halted = true;
-            report.resume = rest.length
-              ? resumeCommand(
-                  rest.map((p) => p.entry.seq),
-                  opts,
-                )
-              : null;
+            report.resume = rest.length ? resumeCommand(rest, round[round.length - 1], opts) : null;
             break;
           }
         }
@@ -169,7 +172,7 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
 }
 
 /** What replaying one entry would do: `would_replay` with the body to send, or why not. */
-async function plan(client: PipelineClient, entry: DlqMessage, opts: ReplayOptions): Promise<Planned> {
+async function plan(client: PipelineClient, dlq: DeadLetters, entry: DlqMessage, opts: ReplayOptions): Promise<Planned> {
   const result: EntryResult = { seq: entry.seq, action: 'would_replay', reason: null, newMsgId: null, diff: null };
   const out = (action: EntryResult['action'], reason: string): Planned => ({ entry, result: Object.assign(result, { action, reason }) });
   const advice = await adviceFor(client, entry);
@@ -178,7 +181,9 @@ async function plan(client: PipelineClient, entry: DlqMessage, opts: ReplayOptio
   if (entry.replayCount >= MAX_REPLAYS && !opts.force) return out('skipped', `replayed ${entry.replayCount} times already: needs --force`);
   if (advice.verdict === 'moved_on' && !opts.force) return out('skipped', `${advice.text} (--force replays it anyway)`);
 
-  let body = entry.data!;
+  const stored = (await dlq.message(entry)).data;
+  if (!stored) return out('skipped', 'its message is gone from the stream (purged, or past its max age)');
+  let body = stored;
   const type = messageTypeOf(entry.subject);
   try {
     if (opts.patch !== undefined) {
@@ -243,15 +248,19 @@ async function outcome(client: PipelineClient, p: Planned, since: string, seen: 
   return false;
 }
 
-function resumeCommand(seqs: number[], opts: ReplayOptions): string {
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+/**
+ * The command that replays `rest`: for a `--all` run its selection after the last entry handled (`last`), otherwise
+ * the SEQs of `rest`.
+ */
+function resumeCommand(rest: Planned[], last: Planned | undefined, opts: ReplayOptions): string {
+  const after = last?.entry.seq ?? rest[0].entry.seq - 1;
   return [
     'orderflow dlq replay',
-    ...seqs,
+    ...(opts.selection ? opts.selection(after) : rest.map((p) => p.entry.seq)),
     ...(opts.canary ? ['--canary', `--max-fail-rate ${opts.maxFailRate}`] : []),
-    ...(opts.patchArg ? [`--patch ${q(opts.patchArg)}`] : []),
+    ...(opts.patchArg ? [`--patch ${shellQuote(opts.patchArg)}`] : []),
     ...(opts.force ? ['--force'] : []),
-    `--why ${q(opts.why)}`,
+    `--why ${shellQuote(opts.why)}`,
   ].join(' ');
 }
 

@@ -14,7 +14,7 @@ import {
 } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { eachInOrder, pacer } from '../context';
+import { eachInOrder, pacer, shellQuote } from '../context';
 import { progress } from '../progress';
 import { resumePlan, retryPlan } from './definition';
 
@@ -208,14 +208,13 @@ async function snapshot(
 
 /** The command that carries on an interrupted bulk run: the same selection, after the last saga it handled. */
 function continueCommand(action: SagaAction, opts: OperateOptions, last: string): string {
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
     `orderflow saga ${action} --status ${opts.status}`,
-    ...(opts.reason ? [`--reason ${q(opts.reason)}`] : []),
+    ...(opts.reason ? [`--reason ${shellQuote(opts.reason)}`] : []),
     ...(opts.since ? [`--since ${opts.since}`] : []),
     `--after ${last}`,
     ...(opts.rate ? [`--rate ${opts.rate}`] : []),
-    `--why ${q(opts.why)}`,
+    `--why ${shellQuote(opts.why)}`,
     '--yes',
   ].join(' ');
 }
