@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { rate, shellQuote, since, wholeNumber, withClient } from '../context';
+import { eachInOrder, rate, shellQuote, since, wholeNumber, withClient } from '../context';
+import { progress } from '../progress';
 import { adviceFor } from '../dlq/advice';
 import { fingerprintOf } from '@orderflow/messaging';
 import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, listed, matches } from '../dlq/dead-letters';
@@ -28,6 +29,9 @@ function withFilters(cmd: Command): Command {
     .option('--state <state>', DlqStates.join(' | '), state)
     .option('--since <when>', 'dead-lettered since (30m, 1h, 7d, or ISO 8601)', since);
 }
+
+/** Purges carried out at once (each writes a state record and deletes a message). */
+const PURGE_IN_FLIGHT = 16;
 
 /** `--all` with filters, paged: entries after SEQ `after`, at most `limit` of them. */
 type BulkOptions = FilterOptions & { all?: boolean; after?: number };
@@ -313,22 +317,30 @@ export function dlqCommand(): Command {
           let interrupted = false;
           const onInterrupt = () => (interrupted = true);
           process.once('SIGINT', onInterrupt);
-          const done: DlqMessage[] = [];
+          let taken = 0;
+          const bar = progress('purge', todo.length);
           try {
-            for (const e of todo) {
-              if (interrupted) break;
-              await d.setState(e.id, {
-                state: 'purged',
-                at: new Date().toISOString(),
-                operator: client.operator,
-                why: opts.why,
-                entry: { ...listed(e), state: 'purged' },
-              });
-              await d.deleteMessage(e.seq);
-              done.push(e);
-            }
+            // In SEQ order, PURGE_IN_FLIGHT at a time: an interrupted run has purged a prefix of `todo`.
+            taken = await eachInOrder(
+              todo,
+              PURGE_IN_FLIGHT,
+              async (e) => {
+                await d.setState(e.id, {
+                  state: 'purged',
+                  at: new Date().toISOString(),
+                  operator: client.operator,
+                  why: opts.why,
+                  entry: { ...listed(e), state: 'purged' },
+                });
+                await d.deleteMessage(e.seq);
+                bar.tick();
+              },
+              () => interrupted,
+            );
           } finally {
+            bar.stop();
             process.removeListener('SIGINT', onInterrupt);
+            const done = todo.slice(0, taken);
             if (done.length)
               await opsEvent(client, 'dlq.purged', {
                 action: 'purge',
@@ -337,10 +349,10 @@ export function dlqCommand(): Command {
               });
           }
           if (interrupted) {
-            const rest = todo.slice(done.length);
+            const rest = todo.slice(taken);
             const left = new Set(rest.map((e) => e.seq));
             for (const r of results) if (left.has(r.seq)) Object.assign(r, { action: 'skipped', reason: 'not purged: interrupted' });
-            const last = done[done.length - 1]?.seq ?? opts.after ?? 0;
+            const last = todo[taken - 1]?.seq ?? opts.after ?? 0;
             resume = [
               'orderflow dlq purge',
               ...(wanted === 'all' ? selectionArgs(opts, last) : rest.map((e) => e.seq)),

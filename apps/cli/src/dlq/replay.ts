@@ -268,6 +268,15 @@ function resumeCommand(rest: Planned[], last: Planned | undefined, opts: ReplayO
  * Records an operator action on the OPS stream (`ops.<action>`), the audit log of `dlq replay|purge`: signed by the
  * operator (`Orderflow-Signer` / `Orderflow-Signature` headers), whose name is the key's (`operator-<name>`).
  */
-export async function opsEvent(client: PipelineClient, action: string, body: object): Promise<void> {
-  await client.publishSigned(Subjects.operatorEvent(action), { ...body, operator: client.operator, at: new Date().toISOString() });
+export async function opsEvent<T>(client: PipelineClient, action: string, body: { entries: T[]; [field: string]: unknown }): Promise<void> {
+  // One event per AUDIT_CHUNK entries (`part` of `parts`): a bulk run over thousands would not fit NATS's max_payload.
+  const at = new Date().toISOString();
+  const parts = Math.max(1, Math.ceil(body.entries.length / AUDIT_CHUNK));
+  for (let part = 1; part <= parts; part++) {
+    const entries = body.entries.slice((part - 1) * AUDIT_CHUNK, part * AUDIT_CHUNK);
+    await client.publishSigned(Subjects.operatorEvent(action), { ...body, entries, part, parts, operator: client.operator, at });
+  }
 }
+
+/** Entries per audit event: about 200 bytes each, so an event stays far below NATS's 1 MiB max_payload. */
+const AUDIT_CHUNK = 1000;

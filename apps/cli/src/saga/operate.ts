@@ -89,15 +89,30 @@ export async function operate(
   if (opts.status) process.stderr.write(`snapshot: ${ask.length} ${spec.wanted} saga(s)${opts.after ? ` after ${opts.after}` : ''}\n`);
   const results: OperateResult[] = new Array(ask.length);
   const planning = progress('plan', ask.length);
-  await eachInOrder(
-    ask.map((id, i) => ({ id, i })),
-    IN_FLIGHT,
-    async ({ id, i }) => {
-      results[i] = await plan(client, action, id);
-      planning.tick();
-    },
-  );
-  planning.stop();
+  // Ctrl-C while planning: nothing has been sent, so the same command starts over.
+  let stopPlanning = false;
+  const onPlanningInterrupt = () => (stopPlanning = true);
+  process.once('SIGINT', onPlanningInterrupt);
+  let planned = 0;
+  try {
+    planned = await eachInOrder(
+      ask.map((id, i) => ({ id, i })),
+      IN_FLIGHT,
+      async ({ id, i }) => {
+        results[i] = await plan(client, action, id);
+        planning.tick();
+      },
+      () => stopPlanning,
+    );
+  } finally {
+    planning.stop();
+    process.removeListener('SIGINT', onPlanningInterrupt);
+  }
+  if (stopPlanning) {
+    process.exitCode = 130;
+    process.stderr.write(`interrupted while planning (${planned} of ${ask.length}): nothing was sent\n`);
+    return { dryRun: true, results: results.slice(0, planned) };
+  }
   const todo = results.filter((r) => r.action === spec.would);
   if (opts.dryRun || todo.length === 0) return { dryRun: !!opts.dryRun, results };
   if (todo.length > CONFIRM_ABOVE && !opts.yes) await confirm(`${action} ${todo.length} sagas`);
