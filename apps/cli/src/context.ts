@@ -122,27 +122,3 @@ export function pacer(perSecond: number | undefined): () => Promise<void> {
 
 /** `s` as one single-quoted shell word (for the commands the CLI prints for the operator to run). */
 export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/**
- * Calls `fn` on `items` in order with at most `inFlight` calls running, and takes no new item once `stop()` says so.
- * The items taken are always a prefix of `items`, so "carry on after the last one taken" loses nothing.
- * @returns how many items were taken. @throws the first error `fn` throws (after the calls in flight end).
- */
-export async function eachInOrder<T>(
-  items: T[],
-  inFlight: number,
-  fn: (item: T) => Promise<void>,
-  stop: () => boolean = () => false,
-): Promise<number> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (next < items.length && !stop() && failed === undefined) {
-      const item = items[next++];
-      await fn(item).catch((e) => (failed ??= e));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inFlight, items.length) }, worker));
-  if (failed !== undefined) throw failed;
-  return next;
-}

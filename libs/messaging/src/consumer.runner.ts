@@ -75,7 +75,7 @@ interface Held {
  *   delivery is used up meanwhile;
  * - the database unavailable (`classify`) → the messages in hand go back to the front of the queue and the loop
  *   waits for `availability.whenAvailable()`: no `nak`, no dead letter, no delivery used. Messages in hand are
- *   kept alive with `working()`, and `max_ack_pending` (10,000) caps how many the server hands out meanwhile; the rest
+ *   kept alive with `working()`, and `max_ack_pending` (CONSUMER_MAX_ACK_PENDING) caps how many the server hands out meanwhile; the rest
  *   wait in the stream ("Circuit breaker", Nygard, *Release It!*; nats.js `working()`).
  * Batches of one consumer run one after another, so they never wait on each other's row locks.
  * Source: nats.js JetStream `consume()` examples (explicit ack, nak to retry).

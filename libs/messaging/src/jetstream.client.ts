@@ -199,8 +199,8 @@ export class JetStreamClient {
    * messages for `limits.workMaxAgeMs`, each at most `limits.workMaxMsgSize`; the ingress stream (ORDER) at most
    * `limits.ingressMaxBytes` of them, the DLQ at most `limits.dlqMaxBytes` for `limits.dlqMaxAgeMs`. A full ORDER or DLQ
    * refuses new messages (`discard: new`) instead of dropping old ones that may not have been dealt with. (The other
-   * work streams carry only what the apps publish, as fast as orders come in: they are bounded by age.) The OPS audit log is kept (one
-   * small event per operator action). Each has `limits.replicas` copies (consumers inherit it).
+   * work streams carry only what the apps publish, as fast as orders come in: they are bounded by age.) The OPS
+   * audit log is kept (one small event per operator action). Each has `limits.replicas` copies (consumers inherit it).
    */
   async ensureStreams(names: StreamName[], limits: StreamLimits): Promise<void> {
     const ns = 1_000_000;

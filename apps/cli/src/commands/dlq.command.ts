@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { eachInOrder, rate, shellQuote, since, wholeNumber, withClient } from '../context';
-import { progress } from '../progress';
+import { BulkRun, inOrder } from '../bulk';
+import { rate, shellQuote, since, wholeNumber, withClient } from '../context';
 import { adviceFor } from '../dlq/advice';
 import { fingerprintOf } from '@orderflow/messaging';
 import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, listed, matches } from '../dlq/dead-letters';
@@ -313,34 +313,22 @@ export function dlqCommand(): Command {
         if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
         let resume: string | null = null;
         if (!opts.dryRun && todo.length) {
-          // Ctrl-C finishes the purge in hand, then stops: the report names the command that carries on.
-          let interrupted = false;
-          const onInterrupt = () => (interrupted = true);
-          process.once('SIGINT', onInterrupt);
-          let taken = 0;
-          const bar = progress('purge', todo.length);
+          // Ctrl-C lets the purges in hand finish, then stops: the report names the command that carries on.
+          const done: DlqMessage[] = [];
+          let run: BulkRun | undefined;
           try {
-            // In SEQ order, PURGE_IN_FLIGHT at a time: an interrupted run has purged a prefix of `todo`.
-            taken = await eachInOrder(
-              todo,
-              PURGE_IN_FLIGHT,
-              async (e) => {
-                await d.setState(e.id, {
-                  state: 'purged',
-                  at: new Date().toISOString(),
-                  operator: client.operator,
-                  why: opts.why,
-                  entry: { ...listed(e), state: 'purged' },
-                });
-                await d.deleteMessage(e.seq);
-                bar.tick();
-              },
-              () => interrupted,
-            );
+            run = await inOrder('purge', todo, PURGE_IN_FLIGHT, async (e) => {
+              await d.setState(e.id, {
+                state: 'purged',
+                at: new Date().toISOString(),
+                operator: client.operator,
+                why: opts.why,
+                entry: { ...listed(e), state: 'purged' },
+              });
+              await d.deleteMessage(e.seq);
+              done.push(e);
+            });
           } finally {
-            bar.stop();
-            process.removeListener('SIGINT', onInterrupt);
-            const done = todo.slice(0, taken);
             if (done.length)
               await opsEvent(client, 'dlq.purged', {
                 action: 'purge',
@@ -348,11 +336,11 @@ export function dlqCommand(): Command {
                 why: opts.why,
               });
           }
-          if (interrupted) {
-            const rest = todo.slice(taken);
+          if (run.interrupted) {
+            const rest = todo.slice(run.taken);
             const left = new Set(rest.map((e) => e.seq));
             for (const r of results) if (left.has(r.seq)) Object.assign(r, { action: 'skipped', reason: 'not purged: interrupted' });
-            const last = todo[taken - 1]?.seq ?? opts.after ?? 0;
+            const last = todo[run.taken - 1]?.seq ?? opts.after ?? 0;
             resume = [
               'orderflow dlq purge',
               ...(wanted === 'all' ? selectionArgs(opts, last) : rest.map((e) => e.seq)),

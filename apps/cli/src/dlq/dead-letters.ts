@@ -218,7 +218,7 @@ export class DeadLetters {
 
   /**
    * Hands each message of `stream` to `each`, in order, up to the last one stored when it starts, with an ordered
-   * consumer (no server-side state left behind; at most 512 messages buffered, so memory does not grow with the stream).
+   * consumer (no server-side state left behind). Messages are not kept once `each` returns.
    */
   private async read(stream: string, each: (m: JsMsg) => void | Promise<void>): Promise<void> {
     const jsm = await this.client.nc.jetstreamManager();

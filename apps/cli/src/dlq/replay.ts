@@ -14,7 +14,8 @@ import {
 } from '@orderflow/contracts';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { eachInOrder, pacer, shellQuote } from '../context';
+import { inOrder } from '../bulk';
+import { pacer, shellQuote } from '../context';
 import { progress } from '../progress';
 import { adviceFor } from './advice';
 import { DeadLetters, DlqMessage } from './dead-letters';
@@ -75,16 +76,18 @@ interface Planned {
  */
 export async function replay(client: PipelineClient, dlq: DeadLetters, entries: DlqMessage[], opts: ReplayOptions): Promise<Report> {
   const planned: Planned[] = new Array(entries.length);
-  const planning = progress('plan', entries.length);
-  await eachInOrder(
+  // Ctrl-C while planning: nothing has been replayed, so the same command starts over.
+  const planning = await inOrder(
+    'plan',
     entries.map((entry, i) => ({ entry, i })),
     PLANNING_IN_FLIGHT,
-    async ({ entry, i }) => {
-      planned[i] = await plan(client, dlq, entry, opts);
-      planning.tick();
-    },
+    async ({ entry, i }) => void (planned[i] = await plan(client, dlq, entry, opts)),
   );
-  planning.stop();
+  if (planning.interrupted) {
+    process.exitCode = 130;
+    process.stderr.write(`interrupted while planning (${planning.taken} of ${entries.length}): nothing was replayed\n`);
+    return { dryRun: true, halted: true, resume: null, results: planned.slice(0, planning.taken).map((p) => p.result) };
+  }
   const todo = planned.filter((p) => p.result.action === 'would_replay');
   const report: Report = { dryRun: !!opts.dryRun, halted: false, resume: null, results: planned.map((p) => p.result) };
   if (opts.dryRun || todo.length === 0) return report;

@@ -14,8 +14,8 @@ import {
 } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { eachInOrder, pacer, shellQuote } from '../context';
-import { progress } from '../progress';
+import { inOrder } from '../bulk';
+import { pacer, shellQuote } from '../context';
 import { resumePlan, retryPlan } from './definition';
 
 export type SagaAction = 'retry' | 'resume';
@@ -88,76 +88,46 @@ export async function operate(
     : ids;
   if (opts.status) process.stderr.write(`snapshot: ${ask.length} ${spec.wanted} saga(s)${opts.after ? ` after ${opts.after}` : ''}\n`);
   const results: OperateResult[] = new Array(ask.length);
-  const planning = progress('plan', ask.length);
   // Ctrl-C while planning: nothing has been sent, so the same command starts over.
-  let stopPlanning = false;
-  const onPlanningInterrupt = () => (stopPlanning = true);
-  process.once('SIGINT', onPlanningInterrupt);
-  let planned = 0;
-  try {
-    planned = await eachInOrder(
-      ask.map((id, i) => ({ id, i })),
-      IN_FLIGHT,
-      async ({ id, i }) => {
-        results[i] = await plan(client, action, id);
-        planning.tick();
-      },
-      () => stopPlanning,
-    );
-  } finally {
-    planning.stop();
-    process.removeListener('SIGINT', onPlanningInterrupt);
-  }
-  if (stopPlanning) {
+  const planning = await inOrder(
+    'plan',
+    ask.map((id, i) => ({ id, i })),
+    IN_FLIGHT,
+    async ({ id, i }) => void (results[i] = await plan(client, action, id)),
+  );
+  if (planning.interrupted) {
     process.exitCode = 130;
-    process.stderr.write(`interrupted while planning (${planned} of ${ask.length}): nothing was sent\n`);
-    return { dryRun: true, results: results.slice(0, planned) };
+    process.stderr.write(`interrupted while planning (${planning.taken} of ${ask.length}): nothing was sent\n`);
+    return { dryRun: true, results: results.slice(0, planning.taken) };
   }
   const todo = results.filter((r) => r.action === spec.would);
   if (opts.dryRun || todo.length === 0) return { dryRun: !!opts.dryRun, results };
   if (todo.length > CONFIRM_ABOVE && !opts.yes) await confirm(`${action} ${todo.length} sagas`);
 
   const pace = pacer(opts.rate);
-  const bar = progress(`${action}`, todo.length);
   // Ctrl-C lets the commands in flight finish, then stops: the report says what was done and how to carry on.
-  let interrupted = false;
-  const onInterrupt = () => (interrupted = true);
-  process.once('SIGINT', onInterrupt);
-  let taken = 0;
-  try {
-    taken = await eachInOrder(
-      todo,
-      IN_FLIGHT,
-      async (r) => {
-        await pace();
-        try {
-          const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(
-            spec.subject,
-            { sagaId: r.sagaId, why: opts.why },
-            [spec.done, Subjects.OrderCommandRefused],
-            { check: `orderflow saga show ${r.orderId}`, signed: true },
-          );
-          if (answer.subject === spec.done)
-            Object.assign(r, { action: spec.did, newSagaId: (answer.body as SagaRetried).newSagaId ?? null });
-          else Object.assign(r, { action: 'skipped', reason: `refused by the order service: ${(answer.body as CommandRefused).reason}` });
-        } catch (e) {
-          if (!(e instanceof CliFailure)) throw e;
-          Object.assign(r, { action: 'skipped', reason: e.message });
-          process.exitCode = 1;
-        }
-        bar.tick();
-      },
-      () => interrupted,
-    );
-  } finally {
-    bar.stop();
-    process.removeListener('SIGINT', onInterrupt);
-  }
-  if (interrupted) {
+  const run = await inOrder(action, todo, IN_FLIGHT, async (r) => {
+    await pace();
+    try {
+      const answer = await client.command<SagaRetried | SagaResumed | CommandRefused>(
+        spec.subject,
+        { sagaId: r.sagaId, why: opts.why },
+        [spec.done, Subjects.OrderCommandRefused],
+        { check: `orderflow saga show ${r.orderId}`, signed: true },
+      );
+      if (answer.subject === spec.done) Object.assign(r, { action: spec.did, newSagaId: (answer.body as SagaRetried).newSagaId ?? null });
+      else Object.assign(r, { action: 'skipped', reason: `refused by the order service: ${(answer.body as CommandRefused).reason}` });
+    } catch (e) {
+      if (!(e instanceof CliFailure)) throw e;
+      Object.assign(r, { action: 'skipped', reason: e.message });
+      process.exitCode = 1;
+    }
+  });
+  if (run.interrupted) {
     for (const r of todo) if (r.action === spec.would) Object.assign(r, { action: 'skipped', reason: 'not sent: interrupted' });
     process.exitCode = 130;
     // Every saga up to the last one taken was sent (they are taken in order): carry on after it.
-    const last = todo[taken - 1]?.sagaId;
+    const last = todo[run.taken - 1]?.sagaId;
     if (opts.status && last) process.stderr.write(`interrupted; carry on with: ${continueCommand(action, opts, last)}\n`);
   }
   return { dryRun: false, results };
