@@ -1,4 +1,4 @@
-import { JsMsg, KV, MsgHdrs, NatsError } from 'nats';
+import { JetStreamManager, JsMsg, KV, MsgHdrs, NatsError } from 'nats';
 import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
 import { fingerprintOf, originalIdOf, verifySignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
@@ -96,6 +96,7 @@ const num = (v: string | undefined) => (v ? Number(v) : null);
  */
 export class DeadLetters {
   private operators?: Promise<OperatorView[]>;
+  private jsm?: Promise<JetStreamManager>;
 
   private constructor(
     private readonly client: PipelineClient,
@@ -107,6 +108,11 @@ export class DeadLetters {
   static async open(client: PipelineClient): Promise<DeadLetters> {
     const bucket = client.ns.stream(DLQ_STATE_BUCKET);
     return new DeadLetters(client, await client.js.views.kv(bucket, { replicas: client.replicas }), bucket);
+  }
+
+  /** One JetStream manager for every read and delete (nats.js checks the API with a request each time one is made). */
+  private manager(): Promise<JetStreamManager> {
+    return (this.jsm ??= this.client.nc.jetstreamManager());
   }
 
   get stream(): string {
@@ -158,7 +164,7 @@ export class DeadLetters {
   }
 
   private async getMessage(stream: string, seq: number) {
-    const jsm = await this.client.nc.jetstreamManager();
+    const jsm = await this.manager();
     return jsm.streams.getMessage(stream, { seq }).catch((e: NatsError) => {
       if (e.api_error?.err_code === 10037) return undefined; // no message found (deleted since)
       throw e;
@@ -194,7 +200,7 @@ export class DeadLetters {
 
   /** Deletes the entry's message from the stream (its state record keeps what it was). */
   async deleteMessage(seq: number): Promise<void> {
-    const jsm = await this.client.nc.jetstreamManager();
+    const jsm = await this.manager();
     await jsm.streams.deleteMessage(this.stream, seq, false).catch((e: NatsError) => {
       if (e.api_error?.err_code !== 10037) throw e; // 10037: no message found (already deleted)
     });
@@ -221,7 +227,7 @@ export class DeadLetters {
    * consumer (no server-side state left behind). Messages are not kept once `each` returns.
    */
   private async read(stream: string, each: (m: JsMsg) => void | Promise<void>): Promise<void> {
-    const jsm = await this.client.nc.jetstreamManager();
+    const jsm = await this.manager();
     const info = await jsm.streams.info(stream).catch(() => undefined);
     if (!info || info.state.messages === 0) return;
     const consumer = await this.client.js.consumers.get(stream);
@@ -265,7 +271,7 @@ export class DeadLetters {
   private async fromAdvisory(m: JsMsg, time: string, record: StateRecord | null): Promise<DlqMessage> {
     const a = JSON.parse(m.string()) as { stream: string; consumer: string; stream_seq: number; deliveries: number };
     const error = `MaxDeliveriesExceeded: consumer ${a.consumer} gave up after ${a.deliveries} deliveries without an ack`;
-    const jsm = await this.client.nc.jetstreamManager();
+    const jsm = await this.manager();
     const original = await jsm.streams.getMessage(a.stream, { seq: a.stream_seq }).catch(() => undefined);
     const h = headersOf(original?.header);
     return {
