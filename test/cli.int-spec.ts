@@ -326,6 +326,46 @@ describe('orderflow CLI', () => {
     });
   });
 
+  describe('start-up', () => {
+    const BIN = join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'main.js');
+    /** The packages and app folders `orderflow ARGS` loaded (its require cache when it finished). */
+    const loadedBy = (args: string[]): Promise<string[]> =>
+      new Promise((resolve, reject) => {
+        const script = `require(${JSON.stringify(BIN)}).main(['node', 'orderflow', ...${JSON.stringify(args)}]).then(() => process.stderr.write('\\n@@' + JSON.stringify(Object.keys(require.cache))))`;
+        const child = spawn(process.execPath, ['-e', script], {
+          env: { ...process.env, ORDERFLOW_NAMESPACE: `none${randomUUID().slice(0, 8)}` },
+        });
+        let err = '';
+        child.stderr.on('data', (d) => (err += d));
+        child.stdout.resume();
+        child.on('error', reject).on('exit', () => {
+          const files = JSON.parse(err.slice(err.indexOf('@@') + 2)) as string[];
+          resolve([
+            ...new Set(
+              files.map((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1] ?? /dist\/((?:apps|libs)\/.+)\.js$/.exec(f)?.[1] ?? f),
+            ),
+          ]);
+        });
+      });
+
+    it('--help loads no command: only commander and the CLI itself', async () => {
+      const loaded = await loadedBy(['--help']);
+      expect(loaded).toContain('commander');
+      expect(loaded.filter((m) => /nats|class-validator|@nestjs|typeorm|commands\/|^apps\/(?!cli)/.test(m))).toEqual([]);
+    });
+
+    it.each([[['saga', 'list']], [['dlq', 'list']], [['services', 'status']], [['top', '--once']], [['saga', '--help']]])(
+      'orderflow %j loads neither Nest, TypeORM, pg nor an app module',
+      async (args) => {
+        const loaded = await loadedBy(args);
+        expect(loaded).toContain('nats');
+        expect(
+          loaded.filter((m) => /^@nestjs|^typeorm$|^pg$|^apps\/(order|inventory|payment|notification)\/.*(module|controller)$/.test(m)),
+        ).toEqual([]);
+      },
+    );
+  });
+
   describe('bad input', () => {
     it.each([
       [['publish', 'order.created', '--customer', 'a', '--item', 'BOOK:two:100'], /--item "BOOK:two:100" must be SKU:QTY:UNIT_PRICE/],

@@ -3,10 +3,11 @@ import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import { operatorIdentity } from '@orderflow/contracts';
 import type { NatsCredentials } from '@orderflow/messaging';
-import { Config, ConfigError, durationMs, loadConfig, natsCredentials, secretFileOf } from '@orderflow/runtime';
+import { Config, ConfigError, durationMs, loadConfig } from '@orderflow/runtime/config';
+import { natsCredentials, secretFileOf } from '@orderflow/runtime/credentials';
 import { UsageError } from './cli.errors';
 import { PipelineClient } from './client';
-import { privateNatsUrl } from './stack/deployment';
+import { privateNatsUrl } from './stack/state';
 
 /**
  * The configuration the CLI runs with: the environment (same variables as the apps) plus global flags. Without

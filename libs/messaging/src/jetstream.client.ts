@@ -7,7 +7,6 @@ import {
   JetStreamClient as NatsJetStream,
   JetStreamManager,
   NatsConnection,
-  nkeyAuthenticator,
   NatsError,
   PubAck,
   RetentionPolicy,
@@ -23,6 +22,7 @@ import {
   Streams,
   WorkStreams,
 } from '@orderflow/contracts';
+import { UserNkey } from './nkey';
 import type { Logger } from 'pino';
 import { NatsAuthError, TopologyMissingError, UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
@@ -54,7 +54,7 @@ export interface NatsCredentials {
 
 /** nats.js connection options for `creds`. */
 export const natsAuthOptions = (creds?: NatsCredentials) =>
-  creds ? { inboxPrefix: creds.inboxPrefix, ...(creds.seed ? { authenticator: nkeyAuthenticator(creds.seed) } : {}) } : {};
+  creds ? { inboxPrefix: creds.inboxPrefix, ...(creds.seed ? { authenticator: UserNkey.fromSeed(creds.seed).authenticator() } : {}) } : {};
 
 /** The servers of `NATS_URL`: one URL or a comma-separated list of a cluster's. */
 export const natsServers = (url: string): string[] =>

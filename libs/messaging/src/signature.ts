@@ -1,12 +1,12 @@
-import { fromPublic, fromSeed } from '@nats-io/nkeys';
 import { Headers } from '@orderflow/contracts';
+import { UserNkey, verifyNkey } from './nkey';
 
 /**
  * Signed operator actions: an operator's nkey (ed25519, the key it connects to NATS with) signs what it asks for, so
  * the service that acts — and anyone reading the audit later — can tell who asked and that nothing was changed since.
  * A signature covers a context string, the subject (as sent, with its namespace), the message id and the exact body
  * bytes: it cannot be moved to another subject or message, and a copy with the same id is a duplicate.
- * Source: NATS docs, "NKeys" (ed25519 keys); `@nats-io/nkeys` (`sign`, `verify`).
+ * Source: NATS docs, "NKeys" (ed25519 keys); signed and verified with Node's native Ed25519 (`UserNkey`).
  */
 
 /** A signature as carried in headers (`Orderflow-Signer`, `Orderflow-Signature`) or in an audit record. */
@@ -30,8 +30,8 @@ function signedBytes(subject: string, msgId: string, data: Uint8Array): Uint8Arr
 
 /** Signs `data`, to be sent on `subject` with `Nats-Msg-Id` `msgId`, with the user seed `seed` (`SU…`). */
 export function signMessage(seed: Uint8Array, subject: string, msgId: string, data: Uint8Array): Signature {
-  const kp = fromSeed(seed);
-  return { signer: kp.getPublicKey(), signature: Buffer.from(kp.sign(signedBytes(subject, msgId, data))).toString('base64url') };
+  const key = UserNkey.fromSeed(seed);
+  return { signer: key.publicKey, signature: Buffer.from(key.sign(signedBytes(subject, msgId, data))).toString('base64url') };
 }
 
 /** The headers carrying `s`. */
@@ -47,7 +47,7 @@ export const signatureHeaders = (s: Signature): Record<string, string> => ({
 export function verifySignature(s: Signature, subject: string, msgId: string, data: Uint8Array): boolean {
   try {
     if (!/^U[A-Z2-7]{55}$/.test(s.signer) || !/^[A-Za-z0-9_-]{86}$/.test(s.signature)) return false;
-    return fromPublic(s.signer).verify(signedBytes(subject, msgId, data), Buffer.from(s.signature, 'base64url'));
+    return verifyNkey(s.signer, signedBytes(subject, msgId, data), Buffer.from(s.signature, 'base64url'));
   } catch {
     return false;
   }

@@ -33,7 +33,7 @@ export async function startService(module: (config: Config) => DynamicModule, co
   const endpoints = app.get(ServiceEndpoints);
   server.bind(app.get(ConsumerRunner), app.get(Transactor), endpoints, app.get(PipelineMetrics));
   try {
-    await app.listen(config.METRICS_PORT ?? MetricsPorts[service], config.METRICS_HOST);
+    await listen(app, service, config);
     const { port } = app.getHttpServer().address() as AddressInfo;
     const base = `http://${config.METRICS_PUBLIC_HOST || hostname()}:${port}`;
     await endpoints.start({ metrics_url: `${base}/metrics`, health_url: `${base}/health/ready` });
@@ -46,6 +46,23 @@ export async function startService(module: (config: Config) => DynamicModule, co
     throw e;
   }
   return app;
+}
+
+/**
+ * Listens on the app's HTTP port. @throws ConfigError naming `METRICS_PORT` when the port is taken (another stack, or
+ * another program), instead of Node's bare `EADDRINUSE`.
+ */
+async function listen(app: INestApplication, service: ServiceName, config: Config): Promise<void> {
+  const port = config.METRICS_PORT ?? MetricsPorts[service];
+  try {
+    await app.listen(port, config.METRICS_HOST);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    throw new ConfigError(
+      `the ${service} service's metrics port ${config.METRICS_HOST}:${port} is in use (another orderflow stack, or another program): ` +
+        `set METRICS_PORT to a free port, or METRICS_PORT=0 for any free port (orderflow top finds it through the NATS service API)`,
+    );
+  }
 }
 
 /**
@@ -75,6 +92,8 @@ export async function runServiceMain(name: string, module: (config: Config) => D
     process.on('SIGTERM', stop);
     const endpoints = app.get(ServiceEndpoints);
     app.get<Logger>(LOGGER).info({ pid: process.pid, instance: endpoints.instanceId, metrics: endpoints.metadata.metrics_url }, 'started');
+    // Under `orderflow services start` (an IPC channel): tell the supervisor this app is ready.
+    process.send?.({ ready: true });
   } catch (e) {
     const err = e as Error;
     const known =
@@ -86,6 +105,7 @@ export async function runServiceMain(name: string, module: (config: Config) => D
       err instanceof DatabaseUnreachableError ||
       err instanceof DatabaseAuthError;
     process.stderr.write(`${name}: ${known ? err.message : (err.stack ?? err.message)}\n`);
-    process.exit(1);
+    // 78 (sysexits' EX_CONFIG): starting again as configured would fail the same way; a supervisor does not restart it.
+    process.exit(err instanceof ConfigError ? 78 : 1);
   }
 }

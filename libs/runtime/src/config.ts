@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import { ArrayMinSize, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { ConfigError } from './errors';
 
 /** The Postgres schema each service owns (DESIGN.md "Persistence"). */
 export const ServiceSchemas = {
@@ -13,10 +14,7 @@ export const ServiceSchemas = {
 export type ServiceName = keyof typeof ServiceSchemas;
 export const ServiceNames = Object.keys(ServiceSchemas) as ServiceName[];
 
-/** Thrown when the environment does not describe a usable configuration; the message names every bad variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 const int = () => Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)));
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

@@ -34,7 +34,8 @@ async function sagaLatency(client: PipelineClient, outcomes: OutcomeListener, o:
  * their own, driven with PlaceOrder sagas that all confirm: a closed loop (one saga at a time: latency)
  * and an open loop (up to WINDOW in flight: throughput). Then the raw floor (`bench/floor.mjs`:
  * bare nats + pg, 5 hops) runs in the same process tree on the same servers, and the figures are reported
- * as ratios to it. Prints one JSON line.
+ * as ratios to it; and the CLI's own start-up (`--help`, and `saga list` against the running apps). Prints one JSON
+ * line.
  */
 export function benchCommand(): Command {
   return new Command('bench')
@@ -121,6 +122,8 @@ export function benchCommand(): Command {
           closed_p50_ms: round(pct(closed, 0.5), 2),
           closed_p99_ms: round(pct(closed, 0.99), 2),
         };
+        // The CLI as an operator feels it, against these running apps: `--help`, and a query (start-up, connect, ask).
+        const cli = { help_ms: await cliMs(['--help'], env), saga_list_ms: await cliMs(['saga', 'list', '--limit', '1'], env) };
         await apps.stop();
 
         const floor = existsSync(opts.floor)
@@ -144,7 +147,7 @@ export function benchCommand(): Command {
           p99: round(ours.p99_ms / floor.p99_ms, 2),
           closed_p50: round(ours.closed_p50_ms / floor.closed_p50_ms, 2),
         };
-        process.stdout.write(JSON.stringify({ orderflow: ours, floor, ratio_to_floor: ratio ?? `no floor at ${opts.floor}` }) + '\n');
+        process.stdout.write(JSON.stringify({ orderflow: ours, cli, floor, ratio_to_floor: ratio ?? `no floor at ${opts.floor}` }) + '\n');
         measured = true;
       } finally {
         await apps.stop();
@@ -155,6 +158,21 @@ export function benchCommand(): Command {
         else say(`the apps' logs are kept in ${join(dir, 'logs')}`);
       }
     });
+}
+
+/** Milliseconds `orderflow ARGS` takes as a process, the median of 5. @throws CliFailure when it fails. */
+async function cliMs(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await new Promise<void>((ok, fail) =>
+      execFile(process.execPath, [resolve(__dirname, '..', 'main.js'), ...args], { env }, (err, _out, stderr) =>
+        err ? fail(new CliFailure(`bench: orderflow ${args.join(' ')} failed: ${stderr.trim() || err.message}`)) : ok(),
+      ),
+    );
+    times.push(performance.now() - t);
+  }
+  return Math.round(pct(times, 0.5));
 }
 
 function runFloor(script: string, env: NodeJS.ProcessEnv): Promise<any> {

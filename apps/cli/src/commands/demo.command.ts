@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { AccountBalance, formatMoney, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
-import { ServiceName, ServiceNames } from '@orderflow/runtime';
+import { ServiceName, ServiceNames } from '@orderflow/runtime/config';
 import { PipelineClient } from '../client';
 import { cliConfig, cliCredentials } from '../context';
 import { printOutcomes } from '../output';

@@ -1,18 +1,34 @@
 import { Command } from 'commander';
-import { Config, ServiceNames } from '@orderflow/runtime';
-import { CliFailure } from '../cli.errors';
+import { Config, ServiceName, ServiceNames } from '@orderflow/runtime/config';
+import { CliFailure, UsageError } from '../cli.errors';
 import { cliConfig, wholeNumber, withClient } from '../context';
 import { print } from '../output';
-import { AppProcesses } from '../stack/apps';
-import { prepareDeployment } from '../stack/deployment';
-import { natsProblem, postgresProblem } from '../stack/infra';
+import { isRunning } from '../stack/state';
+import { askStack } from '../stack/supervisor';
 
 const START_HINT = 'start them with `docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats postgres`';
 
 /** @throws CliFailure with one line per unreachable server, naming its URL. */
 export async function requireInfrastructure(config: Config): Promise<void> {
+  const { natsProblem, postgresProblem } = await import('../stack/infra');
   const problems = (await Promise.all([natsProblem(config.NATS_URL), postgresProblem(config)])).filter((p): p is string => !!p);
   if (problems.length) throw new CliFailure(`${problems.join('; ')}; ${START_HINT}`);
+}
+
+const DATA_DIR = process.env.ORDERFLOW_DATA_DIR ?? '.orderflow';
+
+/** An app name, collected. @throws UsageError naming the apps there are. */
+const appNames = (value: string, all: ServiceName[]): ServiceName[] => {
+  if (!(ServiceNames as string[]).includes(value)) throw new UsageError(`no app named "${value}": the apps are ${ServiceNames.join(', ')}`);
+  return [...all, value as ServiceName];
+};
+
+/** `services start|stop APP…`: one at a time, each answered once done; the stack's state after. */
+async function actOnStack(op: 'start' | 'stop', apps: ServiceName[], dataDir: string): Promise<void> {
+  for (const app of apps) {
+    const { message } = await askStack(dataDir, { op, app });
+    process.stderr.write(`orderflow: ${message}\n`);
+  }
 }
 
 /** `3h 12m`, `4m 10s`, `12s`: how long ago `started` was. */
@@ -24,7 +40,9 @@ function uptime(started: string | null): string {
 }
 
 export function servicesCommand(): Command {
-  const services = new Command('services').description('the four service apps: list the running instances, check, start');
+  const services = new Command('services').description(
+    'the four service apps: list the running instances, check, start or stop the stack or one app',
+  );
   services
     .command('list', { isDefault: true })
     .description('every running instance in this namespace, from the NATS service API ($SRV.INFO / $SRV.STATS)')
@@ -54,29 +72,34 @@ export function servicesCommand(): Command {
   services
     .command('start')
     .description(
-      'run setup, then start order, inventory, payment and notification as separate processes on a broker that authenticates (Ctrl-C stops them)',
+      'without APPs: run setup, then run the stack: order, inventory, payment and notification as separate processes on a broker that ' +
+        'authenticates, each restarted (with backoff) if it exits; Ctrl-C or `services stop` stops them. ' +
+        'With APPs: start those apps in the running stack and return once they are ready',
     )
-    .option('--data-dir <path>', 'where a private nats-server and its config go', process.env.ORDERFLOW_DATA_DIR ?? '.orderflow')
-    .action(async (opts: { dataDir: string }, cmd: Command) => {
-      const say = (line: string) => process.stderr.write(`orderflow: ${line}\n`);
-      const deployment = await prepareDeployment(cliConfig(cmd), opts.dataDir, say);
-      const { config, env } = deployment;
-      const apps = new AppProcesses();
-      const stop = async (code: number) => {
-        await apps.stop();
-        await deployment.stop();
-        process.exit(code);
-      };
-      apps.start(ServiceNames, env, (app, code) => {
-        say(`the ${app} service exited (code ${code}); stopping the others`);
-        void stop(1);
-      });
-      process.once('SIGINT', () => void stop(0));
-      process.once('SIGTERM', () => void stop(0));
-      say(
-        `started ${ServiceNames.join(', ')} (NATS ${config.NATS_URL}, Postgres ${config.PGHOST}:${config.PGPORT}/${config.PGDATABASE}); Ctrl-C stops them`,
-      );
-      await new Promise<never>(() => undefined);
+    .argument('[apps...]', `apps of the running stack to start: ${ServiceNames.join(', ')}`, appNames, [] as ServiceName[])
+    .option('--data-dir <path>', 'where the stack keeps its state (a private nats-server, its config, its control socket)', DATA_DIR)
+    .action(async (apps: ServiceName[], opts: { dataDir: string }, cmd: Command) => {
+      if (apps.length) return actOnStack('start', apps, opts.dataDir);
+      const { runStack } = await import('../stack/run');
+      await runStack(cliConfig(cmd), opts.dataDir);
+    });
+  services
+    .command('stop')
+    .description(
+      'stop apps of the running stack (their graceful shutdown; they stay down until `services start APP`); without APPs, the whole stack',
+    )
+    .argument('[apps...]', `apps to stop: ${ServiceNames.join(', ')}`, appNames, [] as ServiceName[])
+    .option('--data-dir <path>', 'where the stack keeps its state', DATA_DIR)
+    .action(async (apps: ServiceName[], opts: { dataDir: string }) => {
+      if (apps.length) return actOnStack('stop', apps, opts.dataDir);
+      const { pid } = await askStack(opts.dataDir, { op: 'shutdown' });
+      process.stderr.write(`orderflow: stopping the stack (pid ${pid})…\n`);
+      const deadline = Date.now() + 60_000;
+      while (isRunning(pid)) {
+        if (Date.now() > deadline) throw new CliFailure(`the stack (pid ${pid}) is still stopping after 60 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      process.stderr.write('orderflow: the stack stopped\n');
     });
   services
     .command('status')

@@ -1,7 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ServiceName, withAppNodeOptions } from '@orderflow/runtime';
+import type { ServiceName } from '@orderflow/runtime/config';
+import { withAppNodeOptions } from '@orderflow/runtime/node-options';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
 

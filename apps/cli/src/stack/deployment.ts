@@ -1,27 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Config, loadConfig, natsCredentials } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
 import { runSetup } from '../setup/setup';
+import { natsStateFile } from './state';
 import { natsProblem, natsStatus, postgresProblem, PrivateServer, startPrivateNats, startPrivatePostgres } from './infra';
 
 const HINT = 'start them with `docker compose -f docker-compose.yml -f docker-compose.dev.yml up -d nats postgres`';
-
-/** Where a private nats-server started by the CLI is recorded, so another terminal's `orderflow …` finds it. */
-export const natsStateFile = (dataDir: string) => resolve(dataDir, 'nats', 'state.json');
-
-/** The URL of the private nats-server recorded under `dataDir`, if its process still runs. */
-export function privateNatsUrl(dataDir: string): string | undefined {
-  const file = natsStateFile(dataDir);
-  if (!existsSync(file)) return undefined;
-  try {
-    const { url, pid } = JSON.parse(readFileSync(file, 'utf8')) as { url: string; pid: number };
-    process.kill(pid, 0);
-    return url;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Runs `start`, turning a failure (initdb or pg_ctl refusing, say) into one line. */
 async function startPrivate<T>(name: string, start: () => Promise<T>): Promise<T> {
