@@ -99,11 +99,19 @@ describe('operating failures from the CLI', () => {
     await waitFor(async () => (await entryOf(poison.orderId)).state === 'resolved');
     expect(await stock(sku)).toEqual({ available: 3, reserved: 0, sold: 2 });
 
-    const again = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--why', 'twice?']);
-    expect(again.results).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/already replayed/) })]);
+    // Resolved (its saga COMPLETED since): a second replay is refused, with exit code 1.
+    const again = await orderflowJson(stack, ['dlq', 'replay', String(entry.seq), '--patch', fix, '--why', 'twice?'], 1);
+    expect(again.results).toEqual([
+      expect.objectContaining({
+        action: 'skipped',
+        skippedBecause: 'not_replayable',
+        reason: expect.stringMatching(/^resolved: .* COMPLETED/),
+      }),
+    ]);
     // Its state record is signed: `dlq show` verifies it against the registered keys, and sees a rewritten one.
     const record = await orderflowJson(stack, ['dlq', 'show', String(entry.seq)]);
-    expect(record.lastAction).toMatchObject({ state: 'resolved', verified: { ok: true, operator: 'ops-test' } });
+    expect(record).toMatchObject({ state: 'resolved', timesReplayed: 1, failedAgainAs: null });
+    expect(record.lastAction).toMatchObject({ state: 'replayed', replays: 1, verified: { ok: true, operator: 'ops-test' } });
     const kv = await stack.nc.jetstream().views.kv(stack.ns.stream('DLQ_STATE'));
     await kv.put(record.id, JSON.stringify({ ...record.lastAction, why: 'rewritten', verified: undefined }));
     expect((await orderflowJson(stack, ['dlq', 'show', String(entry.seq)])).lastAction.verified).toEqual({
@@ -259,13 +267,16 @@ describe('operating failures from the CLI', () => {
     // The release commands that failed meanwhile were dead-lettered; their saga has moved on since.
     expect(show.deadLetters.length).toBeGreaterThan(0);
     const letter = await orderflowJson(stack, ['dlq', 'show', String(show.deadLetters[0].seq)]);
+    // Resolved however it came about (here: resume): the advice says so and offers only what would be accepted.
+    expect(letter.state).toBe('resolved');
     expect(letter.advice).toMatch(
-      /CANCELLED \(insufficient_funds\) after this message was dead-lettered: replaying it changes nothing; run `orderflow saga retry/,
+      /^resolved: saga attempt 1 of order .* ended CANCELLED \(insufficient_funds\) at .*, after this was dead-lettered; .*to run the order again: `orderflow saga retry /,
     );
-    const movedOn = await orderflowJson(stack, ['dlq', 'replay', String(letter.seq), '--why', 'fault removed']);
+    const movedOn = await orderflowJson(stack, ['dlq', 'replay', String(letter.seq), '--why', 'fault removed'], 1);
     expect(movedOn.results[0]).toMatchObject({
       action: 'skipped',
-      reason: expect.stringMatching(/replaying it changes nothing.*\(--force replays it anyway\)/),
+      skippedBecause: 'not_replayable',
+      reason: expect.stringMatching(/^resolved: .*\(--force replays it anyway\)/),
     });
   });
 
@@ -353,7 +364,7 @@ describe('operating failures from the CLI', () => {
     expect(stats.find((g: any) => g.fingerprint === a.fingerprint).count).toBeGreaterThanOrEqual(3);
 
     const fix = patchFile({ items: [{ sku: 'NONE', quantity: 1, unitPrice: 1 }] });
-    const thrice = await orderflowJson(stack, ['dlq', 'replay', String(c.seq), '--patch', fix, '--why', 'x', '--dry-run']);
+    const thrice = await orderflowJson(stack, ['dlq', 'replay', String(c.seq), '--patch', fix, '--why', 'x', '--dry-run'], 1);
     expect(thrice.results[0]).toMatchObject({ action: 'skipped', reason: 'replayed 3 times already: needs --force' });
     const forced = await orderflowJson(stack, ['dlq', 'replay', String(c.seq), '--patch', fix, '--why', 'x', '--dry-run', '--force']);
     expect(forced.results[0].action).toBe('would_replay');

@@ -28,9 +28,9 @@ export function orderflow(stack: Stack | null, args: string[], input?: string, e
   });
 }
 
-/** Runs `orderflow … --json` and parses its output. @throws Error with stderr when it did not exit 0. */
-export async function orderflowJson<T = any>(stack: Stack, args: string[]): Promise<T> {
+/** Runs `orderflow … --json` and parses its output. @throws Error with stderr when it did not exit `code` (0). */
+export async function orderflowJson<T = any>(stack: Stack, args: string[], code = 0): Promise<T> {
   const r = await orderflow(stack, [...args, '--json']);
-  if (r.code !== 0) throw new Error(`orderflow ${args.join(' ')} exited ${r.code}: ${r.stderr} ${r.stdout}`);
+  if (r.code !== code) throw new Error(`orderflow ${args.join(' ')} exited ${r.code}, not ${code}: ${r.stderr} ${r.stdout}`);
   return JSON.parse(r.stdout);
 }

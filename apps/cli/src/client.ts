@@ -6,6 +6,7 @@ import {
   JetStreamClient,
   Msg,
   NatsConnection,
+  NatsError,
   QueuedIterator,
   RequestStrategy,
   Subscription,
@@ -149,13 +150,32 @@ export class PipelineClient {
       text = (await this.nc.request(this.ns.subject(subject), Buffer.from(JSON.stringify(body)), { timeout: timeoutMs })).string();
     } catch (e) {
       const owner = subject.split('.')[1];
-      const why = (e as { code?: string }).code === '503' ? 'no instance is listening' : (e as Error).message;
+      const noResponders = (e as { code?: string }).code === '503';
+      if (noResponders) await this.requireNamespace();
+      const why = noResponders ? 'no instance is listening' : (e as Error).message;
       throw new CliFailure(`the ${owner} service did not answer ${subject} (${why}); is it running? (\`npm start\`)`);
     }
     const reply = JSON.parse(text) as QueryReply<T>;
     if (reply.ok) return reply.data;
     if (reply.error.code === 'not_found') return undefined;
     throw new CliFailure(`${subject}: ${reply.error.message}`);
+  }
+
+  /**
+   * @throws UsageError when this namespace has no streams (a misspelt `--namespace` or `ORDERFLOW_NAMESPACE`, or
+   *   `orderflow setup` never ran for it): checked only once something it should hold is missing.
+   */
+  async requireNamespace(): Promise<void> {
+    const stream = this.ns.stream('ORDER');
+    const jsm = await this.nc.jetstreamManager();
+    const exists = await jsm.streams.info(stream).then(
+      () => true,
+      (e: NatsError) => (e.api_error?.err_code === 10059 ? false : true), // 10059: stream not found
+    );
+    if (!exists)
+      throw new UsageError(
+        `namespace "${this.ns.prefix}" has no streams (no ${stream}): is --namespace (or ORDERFLOW_NAMESPACE) right? \`orderflow setup\` creates them`,
+      );
   }
 
   /**

@@ -106,7 +106,7 @@ export function rate(value: string): number {
 }
 
 /** A repeatable option: collects every value. */
-export const collect = (value: string, all: string[]) => [...all, value];
+export const collect = (value: string, all: string[] = []) => [...all, value];
 
 /** Waits so that calls to the returned function happen at most `perSecond` times a second. */
 export function pacer(perSecond: number | undefined): () => Promise<void> {

@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '@orderflow/runtime/errors';
 import { packageVersion } from '@orderflow/runtime/version';
 import { CliFailure, UsageError } from './cli.errors';
-import { printable } from './output';
+import { outputSettings, printable } from './output';
 
 /**
  * The top-level commands: what `orderflow --help` lists, and how to load each. A command's module (and what it imports:
@@ -96,8 +96,12 @@ export async function buildProgram(argv: string[]): Promise<Command> {
     )
     .option('--nats-url <url>', 'NATS server (default: $NATS_URL or nats://127.0.0.1:4222)')
     .option('--namespace <ns>', 'subject/stream namespace (default: $ORDERFLOW_NAMESPACE or none)')
+    .option('--wide', 'tables as wide as their content (by default they are cut to fit the terminal)')
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride();
+  program.hook('preAction', (_, action) => {
+    outputSettings.wide = !!action.optsWithGlobals().wide;
+  });
   const wanted = commandNamed(argv);
   for (const { name, summary, load } of commands) {
     const cmd = name === wanted ? await load() : new Command(name);

@@ -14,18 +14,54 @@ const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0
  */
 export const printable = (text: string): string => text.replace(UNPRINTABLE, escaped);
 
+/** Settings from global flags, set before a command runs: `--wide` (tables are never cut to the terminal's width). */
+export const outputSettings = { wide: false };
+
+/** Colours only on a terminal, and never when `NO_COLOR` is set (https://no-color.org). */
+export const useColour = (stream: NodeJS.WriteStream = process.stdout): boolean => !!stream.isTTY && !process.env.NO_COLOR;
+
+/** The width tables must fit: the terminal's, when stdout is one and `--wide` is not given. */
+const fitWidth = (): number | undefined => (process.stdout.isTTY && !outputSettings.wide ? process.stdout.columns || 80 : undefined);
+
+const widthOf = (cell: string) => Math.max(0, ...cell.split('\n').map((line) => [...line].length));
+
 /**
- * Prints `rows` as a table (cli-table3) or, with `json`, as JSON. Every cell is `printable`; JSON escapes controls
- * itself, and bidirectional characters are escaped as `\uXXXX` too (still the same JSON).
+ * `rows` under `head` as a table (cli-table3) that fits `width` columns: when the natural widths do not fit, the widest
+ * columns are narrowed to a common width (no column below its header or 6), and cells cut there end with `…`.
+ * Colours (the header) only on a terminal without NO_COLOR.
+ */
+export function table(head: string[], rows: (string | number | null)[][], width = fitWidth()): string {
+  const cells = rows.map((r) => r.map((c) => (c === null ? '-' : printable(String(c)))));
+  const natural = head.map((h, i) => Math.max(widthOf(h), ...cells.map((r) => widthOf(r[i] ?? ''))) + 2);
+  const borders = head.length + 1;
+  let colWidths: number[] | undefined;
+  if (width !== undefined && natural.reduce((a, b) => a + b, 0) + borders > width) {
+    const floor = head.map((h, i) => Math.min(natural[i], Math.max(widthOf(h) + 2, 6)));
+    const fits = (cap: number) => natural.reduce((sum, n, i) => sum + Math.min(n, Math.max(cap, floor[i])), 0) + borders <= width;
+    let cap = Math.max(...natural);
+    while (cap > 3 && !fits(cap)) cap--;
+    colWidths = natural.map((n, i) => Math.min(n, Math.max(cap, floor[i])));
+  }
+  const colour = useColour();
+  const t = new Table({
+    head,
+    ...(colWidths ? { colWidths, wordWrap: false } : {}),
+    style: { head: colour ? ['cyan'] : [], border: [], compact: true },
+  });
+  for (const r of cells) t.push(r);
+  return t.toString();
+}
+
+/**
+ * Prints `rows` as a table (`table`: fitted to the terminal) or, with `json`, as JSON. Every cell is `printable`; JSON
+ * escapes controls itself, and bidirectional characters are escaped as `\uXXXX` too (still the same JSON).
  */
 export function print(json: boolean, value: unknown, head?: string[], rows?: (string | number | null)[][]): void {
   if (json || !head || !rows) {
     process.stdout.write(JSON.stringify(value, null, json ? 0 : 2).replace(BIDI, escaped) + '\n');
     return;
   }
-  const table = new Table({ head, style: { head: [], border: [], compact: true } });
-  for (const r of rows) table.push(r.map((c) => (c === null ? '-' : printable(String(c)))));
-  process.stdout.write(table.toString() + '\n');
+  process.stdout.write(table(head, rows) + '\n');
 }
 
 /** Bodies above this many bytes are shown cut, with their size and digest. */

@@ -14,11 +14,18 @@ import { SAGA_DEFINITIONS, Sagas } from './saga/sagas';
 import { SagaAttempts1763800000410 } from './migrations/1763800000410-saga-attempts';
 import { SagaTrace1763800000420 } from './migrations/1763800000420-saga-trace';
 import { SignedOperatorActions1763800000430 } from './migrations/1763800000430-signed-operator-actions';
+import { ReplayReplacementBody1763800000440 } from './migrations/1763800000440-replay-replacement-body';
 
 /** The order service's database: its migrations, oldest first, and the tables its runtime role may only append to or read. */
 export const orderDatabase: ServiceDefinition = {
   service: 'order',
-  migrations: [OrdersAndSagas1763800000400, SagaAttempts1763800000410, SagaTrace1763800000420, SignedOperatorActions1763800000430],
+  migrations: [
+    OrdersAndSagas1763800000400,
+    SagaAttempts1763800000410,
+    SagaTrace1763800000420,
+    SignedOperatorActions1763800000430,
+    ReplayReplacementBody1763800000440,
+  ],
   appendOnly: ['operator_actions'],
   // Operator keys are registered by `orderflow setup` (which holds the admin credentials), never by the app.
   readOnly: ['operators'],

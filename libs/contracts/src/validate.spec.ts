@@ -59,3 +59,29 @@ describe('parseMessage', () => {
     expect(() => parseMessage(OrderCreated, body)).toThrow(message);
   });
 });
+
+describe('validation messages', () => {
+  const message = (body: object) => {
+    try {
+      parseMessage(OrderCreated, Buffer.from(JSON.stringify(body)));
+    } catch (e) {
+      return (e as Error).message.replace(/^invalid OrderCreated: /, '');
+    }
+    throw new Error('valid');
+  };
+
+  it.each([
+    ['a missing field is required', { ...valid, currency: undefined }, 'currency is required'],
+    [
+      'a wrong type names what was expected and given',
+      { ...valid, items: [{ sku: 'B', quantity: '2', unitPrice: 1 }] },
+      'items.0.quantity: expected integer, got string',
+    ],
+    ['a null', { ...valid, customerId: null }, 'customerId: expected string, got null'],
+    ['not an array', { ...valid, items: 'BOOK' }, 'items: expected array, got string'],
+    ['a bad format, once', { ...valid, currency: 'usd' }, 'currency must be an upper-case ISO 4217 code such as USD'],
+    ['every field, one message each', { customerId: 'a' }, 'currency is required; items is required; orderId is required'],
+  ])('%s', (_, body, expected) => {
+    expect(message(body)).toBe(expected);
+  });
+});

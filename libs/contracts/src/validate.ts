@@ -6,14 +6,41 @@ export class MalformedMessageError extends Error {
   override name = 'MalformedMessageError';
 }
 
+/** class-validator's type constraints: what each expects, and whether a value is of that kind at all. */
+const TYPES: Record<string, { expected: string; is: (v: unknown) => boolean }> = {
+  isInt: { expected: 'integer', is: (v) => typeof v === 'number' },
+  isNumber: { expected: 'number', is: (v) => typeof v === 'number' },
+  isString: { expected: 'string', is: (v) => typeof v === 'string' },
+  isBoolean: { expected: 'boolean', is: (v) => typeof v === 'boolean' },
+  isArray: { expected: 'array', is: Array.isArray },
+  isObject: { expected: 'object', is: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) },
+  nestedValidation: { expected: 'object', is: (v) => typeof v === 'object' && v !== null },
+  isUuid: { expected: 'string', is: (v) => typeof v === 'string' },
+  isDateString: { expected: 'string', is: (v) => typeof v === 'string' },
+};
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+
+/**
+ * One message per failed field, in the manner of Temporal's and JSON Schema validators: "currency is required",
+ * "quantity: expected integer, got string", else the first of class-validator's messages for it (a value out of range
+ * or of the wrong format). Nested fields are named by path (`items.0.quantity`).
+ */
 function describe(errors: ValidationError[], path = ''): string[] {
   return errors.flatMap((e) => {
     const here = path ? `${path}.${e.property}` : e.property;
-    const own = Object.values(e.constraints ?? {});
-    return [
-      ...own.map((m) => (m.startsWith(e.property) ? `${path ? path + '.' : ''}${m}` : `${here}: ${m}`)),
-      ...describe(e.children ?? [], here),
-    ];
+    const constraints = e.constraints ?? {};
+    const names = Object.keys(constraints);
+    let own: string | null = null;
+    if (names.length && e.value === undefined && !('whitelistValidation' in constraints)) own = `${here} is required`;
+    else {
+      const type = names.map((n) => TYPES[n]).find((t) => t && !t.is(e.value));
+      if (type) own = `${here}: expected ${type.expected}, got ${kindOf(e.value)}`;
+      else if (names.length) {
+        const m = constraints[names[0]];
+        own = m.startsWith(e.property) ? `${path ? path + '.' : ''}${m}` : `${here}: ${m}`;
+      }
+    }
+    return [...(own ? [own] : []), ...(own?.includes(': expected') ? [] : describe(e.children ?? [], here))];
   });
 }
 

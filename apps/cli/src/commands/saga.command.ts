@@ -1,17 +1,23 @@
 import { Command } from 'commander';
-import { cursorOf, SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { CancelReasons, cursorOf, SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { collect, rate, since, uuid, wholeNumber, withClient } from '../context';
 import { DeadLetters } from '../dlq/dead-letters';
 import { print, printable } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
+import { stepNames } from '../saga/definition';
 
-const status = (value: string, all: string[]) => {
-  if (!(SagaStatuses as readonly string[]).includes(value))
-    throw new UsageError(`--status must be one of ${SagaStatuses.join(', ')}, got "${value}"`);
-  return collect(value, all);
-};
+/** An option value that must be one of `allowed`. @throws UsageError naming them. */
+const oneOf =
+  (flag: string, allowed: () => readonly string[]) =>
+  (value: string): string => {
+    if (!allowed().includes(value)) throw new UsageError(`${flag} must be one of ${allowed().join(', ')}, got "${value}"`);
+    return value;
+  };
+const status = (value: string, all: string[]) => collect(oneOf('--status', () => SagaStatuses)(value), all);
+const reason = oneOf('--reason', () => CancelReasons);
+const step = oneOf('--step', stepNames);
 
 /** `saga show --json`: the order service's view plus the order's dead letters (OPERATIONS.md). */
 async function showSaga(client: PipelineClient, id: string) {
@@ -97,7 +103,7 @@ function operateCommand(action: SagaAction): Command {
     .description(about)
     .argument('[ids...]', 'saga ids, or order ids (their newest attempt)')
     .option('--status <status>', `every saga with this status (${wanted})`)
-    .option('--reason <reason>', 'with --status: only this cancel reason')
+    .option('--reason <reason>', 'with --status: only this cancel reason', reason)
     .option('--since <when>', 'with --status: updated since (30m, 1h, 7d, or ISO 8601)', since)
     .option(
       '--after <saga-id>',
@@ -140,9 +146,9 @@ export function sagaCommand(): Command {
     .command('list')
     .description('saga attempts, most recently updated first')
     .option('--status <status>', `${SagaStatuses.join(' | ')} (repeatable)`, status, [] as string[])
-    .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or deadline_exceeded')
+    .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or deadline_exceeded', reason)
     .option('--since <when>', 'updated since (30m, 1h, 7d, or ISO 8601)', since)
-    .option('--step <name>', 'current (or last) step, e.g. chargePayment')
+    .option('--step <name>', `the step it is at, or failed or timed out on: ${stepNames().join(', ')}`, step)
     .option('--limit <n>', 'at most N', wholeNumber('--limit', 1), 100)
     .option('--json', 'print JSON')
     .action(

@@ -2,36 +2,80 @@ import Table from 'cli-table3';
 import { Command } from 'commander';
 import { CliFailure } from '../cli.errors';
 import { wholeNumber, withClient } from '../context';
+import { useColour } from '../output';
 import { Scrape, scrape, snapshot, TopSnapshot } from '../top/snapshot';
 
 const WINDOW = 10;
 const fmt = (v: number | null, unit = '') => (v === null ? '–' : `${v}${unit}`);
+/** Cells laid out in aligned columns without borders (cli-table3 with its border characters blanked). */
+const columns = (head: string[], rows: (string | number)[][]): string[] => {
+  const blank = Object.fromEntries(
+    [
+      'top',
+      'top-mid',
+      'top-left',
+      'top-right',
+      'bottom',
+      'bottom-mid',
+      'bottom-left',
+      'bottom-right',
+      'left',
+      'left-mid',
+      'mid',
+      'mid-mid',
+      'right',
+      'right-mid',
+      'middle',
+    ].map((k) => [k, '']),
+  );
+  const t = new Table({ head, chars: { ...blank, middle: '  ' }, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } });
+  for (const r of rows) t.push(r.map(String));
+  return t
+    .toString()
+    .split('\n')
+    .filter((l) => l.trim());
+};
 
-/** The live view: a few small tables a person reads at a glance. */
-export function render(s: TopSnapshot, namespace: string): string {
-  const scraped = s.instances.filter((i) => i.scraped).length;
-  const head = `orderflow top — ${namespace || '(default namespace)'} — ${s.at.slice(11, 19)} — ${scraped}/${s.instances.length} instance(s) scraped — q quits`;
-  const sagas = new Table({ head: ['sagas/s', 'started', 'finished', 'running', 'compensating', 'FAILED', 'p50', 'p95', 'p99'] });
-  sagas.push([
-    fmt(s.sagas.perSecond),
-    s.sagas.started,
-    s.sagas.finished,
-    s.sagas.running,
-    s.sagas.compensating,
-    s.sagas.failed,
-    fmt(s.latencyMs.p50, ' ms'),
-    fmt(s.latencyMs.p95, ' ms'),
-    fmt(s.latencyMs.p99, ' ms'),
-  ]);
-  const outcomes = new Table({ head: ['outcome', 'reason', 'sagas'] });
-  for (const o of s.outcomes.slice(0, 8)) outcomes.push([o.status, o.reason ?? '', o.count]);
-  const letters = new Table({ head: [`dead letters: ${s.deadLetters.total}`, 'fingerprint', 'count'] });
-  for (const l of s.deadLetters.bySubject.slice(0, 5)) letters.push([l.subject, l.fingerprint, l.count]);
-  const outbox = new Table({ head: ['outbox', 'rows', 'lag'] });
-  for (const o of s.outbox) outbox.push([o.app, o.rows, `${o.lagSeconds.toFixed(1)} s`]);
-  const consumers = new Table({ head: ['consumer', 'stream', 'pending', 'ack pending'] });
-  for (const c of s.consumers) consumers.push([c.consumer, c.stream, c.pending, c.ackPending]);
-  return [head, sagas.toString(), outcomes.toString(), letters.toString(), outbox.toString(), consumers.toString()].join('\n');
+/**
+ * The live view, at most `height` lines of at most `width` characters so it fits one screen: the headline first, which
+ * apps run and which are missing, the saga counts and latency, outcomes, dead letters and the outbox on a line each,
+ * then the consumers (cut to what fits, saying how many are left out). Colours (`colour`) only on a terminal.
+ */
+export function render(s: TopSnapshot, namespace: string, height = 24, colour = false, width = Infinity): string {
+  const apps = new Map<string, number>();
+  for (const i of s.instances) apps.set(i.name, (apps.get(i.name) ?? 0) + 1);
+  const unscraped = s.instances.filter((i) => !i.scraped).length;
+  const lines = [
+    `orderflow top — ${namespace || '(default namespace)'} — ${s.at.slice(11, 19)} — q quits`,
+    `apps: ${[...apps].map(([a, n]) => `${a} ×${n}`).join(', ') || 'none'}` +
+      (s.missing.length ? `; NOT RUNNING: ${s.missing.join(', ')}` : '') +
+      (unscraped ? `; ${unscraped} instance(s) not scraped (metrics URL not on ORDERFLOW_METRICS_HOSTS, or not answering)` : ''),
+    `sagas: ${fmt(s.sagas.perSecond, '/s')} · now running ${s.sagas.running} · compensating ${s.sagas.compensating} · FAILED ${s.sagas.failed} · ` +
+      `started ${s.sagas.started}, ended ${s.sagas.finished} since the apps started`,
+    `latency: p50 ${fmt(s.latencyMs.p50, ' ms')} · p95 ${fmt(s.latencyMs.p95, ' ms')} · p99 ${fmt(s.latencyMs.p99, ' ms')}`,
+    `outcomes: ${s.outcomes.map((o) => `${o.status}${o.reason ? ` ${o.reason}` : ''} ${o.count}`).join(' · ') || '–'}`,
+    `dead letters: ${s.deadLetters.total}${s.deadLetters.bySubject.length ? ` — ${s.deadLetters.bySubject.map((l) => `${l.subject} ${l.fingerprint} ×${l.count}`).join(' · ')}` : ''}`,
+    `outbox: ${s.outbox.map((o) => `${o.app} ${o.rows} row(s), lag ${o.lagSeconds.toFixed(1)} s`).join(' · ') || '–'}`,
+    '',
+  ];
+  const consumers = columns(
+    ['consumer', 'stream', 'pending', 'ack pending'],
+    s.consumers.map((c) => [c.consumer, c.stream, c.pending, c.ackPending]),
+  );
+  const room = Math.max(1, height - lines.length - 1); // the terminal's last line stays free
+  const shown =
+    consumers.length > room
+      ? [...consumers.slice(0, room - 1), `… ${consumers.length - room + 1} more consumer(s): --once --json lists every one`]
+      : consumers;
+  // Cut to the width before colouring: a wrapped line would push the rest off the screen.
+  const cut = (l: string) => ([...l].length > width ? [...l].slice(0, width - 1).join('') + '…' : l);
+  const out = [...lines, ...shown].map(cut);
+  if (colour) {
+    out[0] = `\x1b[1m${out[0]}\x1b[0m`;
+    out[1] = out[1].replace(/; (NOT RUNNING|\d+ instance).*$/, (m) => `\x1b[31m${m}\x1b[0m`);
+    if (s.sagas.failed) out[2] = out[2].replace(/FAILED \d+/, (m) => `\x1b[31m${m}\x1b[0m`);
+  }
+  return out.join('\n');
 }
 
 export function topCommand(): Command {
@@ -48,7 +92,9 @@ export function topCommand(): Command {
         if (opts.once) {
           await new Promise((r) => setTimeout(r, opts.interval));
           const s = snapshot(await scrape(client), first);
-          process.stdout.write(opts.json ? JSON.stringify(s, null, 2) + '\n' : render(s, config.ORDERFLOW_NAMESPACE) + '\n');
+          process.stdout.write(
+            opts.json ? JSON.stringify(s, null, 2) + '\n' : render(s, config.ORDERFLOW_NAMESPACE, Infinity, useColour()) + '\n',
+          );
           return;
         }
         await live(client, first, opts.interval, config.ORDERFLOW_NAMESPACE);
@@ -77,7 +123,9 @@ async function live(client: Parameters<typeof scrape>[0], first: Scrape, interva
       history.push(await scrape(client));
       if (history.length > WINDOW + 1) history.shift();
       const s = snapshot(history[history.length - 1], history[0]);
-      process.stdout.write('\x1b[H\x1b[2J' + render(s, namespace) + '\n');
+      process.stdout.write(
+        '\x1b[H\x1b[2J' + render(s, namespace, process.stdout.rows || 24, useColour(), process.stdout.columns || 80) + '\n',
+      );
     }
   } finally {
     stdin.off('data', onKey);

@@ -4,85 +4,124 @@ import { awaitedSubjects } from '../saga/definition';
 import { DlqMessage } from './dead-letters';
 
 /**
- * What replaying an entry would do, from its saga's current state (OPERATIONS.md "advice"):
+ * What to do with an entry, from its current state and its order's newest saga attempt (OPERATIONS.md "advice"). Every
+ * command advised is one the pipeline would carry out now:
  * - `replay`: replaying lets something happen (the saga still waits on it, or nothing about the order exists yet);
- * - `patch`: the body can never pass validation; replay it with `--patch`;
+ * - `patch` / `body`: it can never pass validation or was refused for good as it is: replay it with `--patch` (a JSON
+ *   body) or `--body FILE` (any body), or purge it;
  * - `moved_on`: the saga no longer needs it (replaying changes nothing; `saga retry` or `saga resume` may);
- * - `replayed`: replayed before; `gone`: the original message is gone (lost, purged).
+ * - `resolved`: its order's saga ended after it was dead-lettered; nothing to do;
+ * - `replayed`: replayed before (and maybe dead-lettered again); `gone`: the original message is gone (lost, purged).
  */
-export type Verdict = 'replay' | 'patch' | 'moved_on' | 'replayed' | 'gone';
+export type Verdict = 'replay' | 'patch' | 'body' | 'moved_on' | 'resolved' | 'replayed' | 'gone';
 
 export interface Advice {
   verdict: Verdict;
   text: string;
-  /** The saga the advice is about, if any: `{sagaId, attempt, status, reason}` for `dlq show --json`. */
+  /** The saga the advice is about (its order's newest attempt), if any, for `dlq show --json`. */
   saga: { sagaId: string; attempt: number; status: string; reason: string | null } | null;
 }
 
-/** Looks up the saga of the entry (its attempt, or the order's newest) and advises. */
-export async function adviceFor(client: PipelineClient, e: DlqMessage): Promise<Advice> {
-  const id = e.sagaId ?? e.orderId;
+/** Errors that say the message can never succeed as it is: replaying it unchanged would fail the same way. */
+const REFUSED_FOR_GOOD = /^(PermanentError|ContradictsRecordsError)\b/;
+
+/**
+ * Looks up the newest saga attempt of the entry's order (or its own attempt when it names no order) and advises.
+ * `body` is the entry's stored body, when read (to tell a JSON body, which `--patch` can fix, from another).
+ */
+export async function adviceFor(client: PipelineClient, e: DlqMessage, body?: Uint8Array | null): Promise<Advice> {
+  const id = e.orderId ?? e.sagaId;
   const view = id ? await client.query<SagaView>(Subjects.QuerySaga, { id }) : undefined;
-  return advise(e, view);
+  return advise(e, view, body === undefined ? undefined : isJson(body));
 }
 
-export function advise(e: DlqMessage, view: SagaView | undefined): Advice {
+const isJson = (body: Uint8Array | null): boolean => {
+  try {
+    JSON.parse(Buffer.from(body ?? []).toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** `view`: the newest attempt of the entry's order. `json`: whether its body is JSON (undefined: not known). */
+export function advise(e: DlqMessage, view: SagaView | undefined, json?: boolean): Advice {
   const saga = view ? { sagaId: view.sagaId, attempt: view.attempt, status: view.status, reason: view.reason } : null;
   const say = (verdict: Verdict, text: string): Advice => ({ verdict, text, saga });
   const replay = `orderflow dlq replay ${e.seq} --why "…"`;
+  const purge = `orderflow dlq purge ${e.seq} --why "…" --yes`;
+  const state = view && `${view.status}${view.reason ? ` (${view.reason})` : ''}`;
   if (e.state === 'purged' || e.state === 'lost' || !e.hasBody)
     return say('gone', `the original message is gone (${e.state}): there is nothing to replay`);
-  if (e.state !== 'new')
+  if (e.state === 'resolved' && view) {
+    const again = view.status === 'CANCELLED' ? `; to run the order again: \`orderflow saga retry ${view.orderId} --why "…"\`` : '';
+    return say(
+      'resolved',
+      `resolved: saga attempt ${view.attempt} of order ${view.orderId} ended ${state} at ${view.updatedAt}, after this was dead-lettered; nothing to do here (\`${purge}\` clears it)${again}`,
+    );
+  }
+  if (e.state === 'failed_again')
     return say(
       'replayed',
-      `already replayed (${e.state}${e.record?.newMsgId ? `, as ${e.record.newMsgId}` : ''}): replaying it again needs --force`,
+      `replayed as ${e.record?.newMsgId}, which was dead-lettered again as ${e.failedAgainAs}: see \`orderflow dlq show ${e.failedAgainAs}\``,
     );
+  if (e.state === 'replayed')
+    return say(
+      'replayed',
+      `replayed by ${e.record?.operator} at ${e.record?.at} as ${e.record?.newMsgId}${state ? `; the saga is ${state}` : ''}: replaying it again needs --force`,
+    );
+
+  if (e.cutFrom !== null)
+    return say(
+      'body',
+      `this dead letter keeps only the head of its ${e.cutFrom}-byte body (too large to keep whole): it can be neither replayed nor patched; replace the body whole: \`orderflow dlq replay ${e.seq} --body fixed.json --why "…"\`, or \`${purge}\``,
+    );
+  const fix = (why: string): Advice =>
+    json === false
+      ? say(
+          'body',
+          `${why}: its body is not JSON, so replace it whole: \`orderflow dlq replay ${e.seq} --body fixed.bin --why "…"\`, or \`${purge}\``,
+        )
+      : say('patch', `${why}: fix it with \`orderflow dlq replay ${e.seq} --patch fix.json --why "…"\` (or --body FILE), or \`${purge}\``);
   const malformed = /^MalformedMessageError/.test(e.error);
+  const problem = e.error.replace(/^\w+Error: /, '');
 
   if (e.subject === Subjects.OrderCreated) {
     if (/idempotency_key_reused/.test(e.error))
       return say(
         'moved_on',
-        `order ${e.orderId} exists with a different body: replaying changes nothing; publish this order under a new order id`,
+        `order ${e.orderId} exists with a different body: replaying changes nothing; publish this order under a new order id, then \`${purge}\``,
       );
     if (view)
-      return say(
-        'moved_on',
-        `order ${e.orderId} exists (saga attempt ${view.attempt} ${view.status}${view.reason ? `, ${view.reason}` : ''}): replaying changes nothing`,
-      );
-    if (malformed)
-      return say(
-        'patch',
-        `the body fails validation (${e.error.replace(/^MalformedMessageError: /, '')}): fix it with \`orderflow dlq replay ${e.seq} --patch fix.json --why "…"\``,
-      );
+      return say('moved_on', `order ${e.orderId} exists (saga attempt ${view.attempt} ${state}): replaying changes nothing; \`${purge}\``);
+    if (malformed) return fix(`the body fails validation (${problem})`);
     return say('replay', `no saga exists for order ${e.orderId ?? '(unknown)'}: replaying starts it: \`${replay}\``);
   }
-  if (malformed)
-    return say(
-      'patch',
-      `the body fails validation (${e.error.replace(/^MalformedMessageError: /, '')}): fix it with \`orderflow dlq replay ${e.seq} --patch fix.json --why "…"\``,
-    );
-  if (!e.sagaId && !e.orderId)
+  if (malformed) return fix(`the body fails validation (${problem})`);
+  if (!e.sagaId && !e.orderId) {
+    if (REFUSED_FOR_GOOD.test(e.error)) return fix(`the service refused it for good (${problem}), and would refuse it again as it is`);
     return say(
       'replay',
       `not part of a saga: replaying republishes it to ${e.subject} and applies it once more (check its effect first): \`${replay}\``,
     );
-  if (!view) return say('moved_on', `there is no saga ${e.sagaId ?? `for order ${e.orderId}`}: replaying changes nothing`);
-  const state = `${view.status}${view.reason ? ` (${view.reason})` : ''}`;
-  if (view.status === 'CANCELLED') {
-    return say(
-      'moved_on',
-      `the saga of this order was ${state} after this message was dead-lettered: replaying it changes nothing; run \`orderflow saga retry ${view.orderId} --why "…"\``,
-    );
   }
-  if (view.status === 'COMPLETED')
+  if (!view) return say('moved_on', `there is no saga ${e.sagaId ?? `for order ${e.orderId}`}: replaying changes nothing; \`${purge}\``);
+  if (view.status === 'CANCELLED')
     return say(
       'moved_on',
-      `the saga of this order COMPLETED: replaying it changes nothing; purge it (\`orderflow dlq purge ${e.seq} --why "…" --yes\`)`,
+      `the order's newest saga attempt (${view.attempt}) is ${state}: replaying this changes nothing; to run the order again: \`orderflow saga retry ${view.orderId} --why "…"\``,
+    );
+  if (view.status === 'COMPLETED')
+    return say('moved_on', `the order's newest saga attempt (${view.attempt}) COMPLETED: replaying this changes nothing; \`${purge}\``);
+  if (e.sagaId && e.sagaId !== view.sagaId)
+    return say(
+      'moved_on',
+      `it belongs to attempt ${e.sagaId}, and the order has a newer attempt (${view.attempt}, ${state}): replaying it changes nothing; \`${purge}\``,
     );
   if (awaitedSubjects(view).includes(e.subject)) {
+    if (REFUSED_FOR_GOOD.test(e.error)) return fix(`the service refused it for good (${problem}), and would refuse it again as it is`);
     const also = view.status === 'FAILED' ? ` or \`orderflow saga resume ${view.sagaId} --why "…"\`` : '';
     return say('replay', `the saga is ${state} and still waits on this step: replaying lets it carry on: \`${replay}\`${also}`);
   }
-  return say('moved_on', `the saga is ${state} and has moved past ${e.subject}: replaying it changes nothing`);
+  return say('moved_on', `the saga is ${state} and has moved past ${e.subject}: replaying it changes nothing; \`${purge}\``);
 }

@@ -1,5 +1,5 @@
-import { JetStreamManager, JsMsg, KV, MsgHdrs, NatsError } from 'nats';
-import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaStatus, SagaView, Subjects } from '@orderflow/contracts';
+import { DeliverPolicy, JetStreamManager, JsMsg, KV, MsgHdrs, NatsError, StoredMsg } from 'nats';
+import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaSummary, Subjects } from '@orderflow/contracts';
 import { fingerprintOf, originalIdOf, verifySignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
 
@@ -25,7 +25,12 @@ export interface DlqEntry {
   fingerprint: string;
   orderId: string | null;
   sagaId: string | null;
+  /** Its message's `Replay-Count`: how many replays deep its lineage is (0 for an original). */
   replayCount: number;
+  /** How often operators replayed this entry. */
+  timesReplayed: number;
+  /** When a replay of it was dead-lettered in turn: that dead letter's SEQ. */
+  failedAgainAs: number | null;
   state: DlqState;
 }
 
@@ -41,7 +46,11 @@ export interface DlqMessage extends DlqEntry {
   originalId: string;
   /** The dead letter's `Dlq-Msg-Id` (the original `Nats-Msg-Id`): a replay that failed again is known by it. */
   dlqMsgId: string | null;
+  /** When the dead letter keeps only the head of a body too large to keep whole: the original's size in bytes. */
+  cutFrom: number | null;
   record: StateRecord | null;
+  /** The newest saga attempt of its order, when it has one (worked out by `all()`). */
+  newest: SagaSummary | null;
 }
 
 /** An entry's stored message: headers and body (null when it is gone). */
@@ -62,6 +71,8 @@ export interface StateRecord {
   why: string;
   /** Set by a replay: the new message's `Nats-Msg-Id`. */
   newMsgId?: string;
+  /** Set by a replay: how often the entry has been replayed, this one included. */
+  replays?: number;
   /** Set by a purge: the entry as it was, since its message is deleted. */
   entry?: DlqEntry;
   signer?: string;
@@ -80,23 +91,111 @@ const recordBytes = (r: StateRecord): Uint8Array => {
   return Buffer.from(JSON.stringify(rest));
 };
 
-const FINAL: SagaStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
+/** The saga states that end an order's attempt for good: a dead letter of the order older than this is resolved. */
+const ENDED = ['COMPLETED', 'CANCELLED'];
+/** Orders per `query.order.sagas` when working out states (the query takes at most 500). */
+const ORDERS_PER_QUERY = 500;
 /** The subject a state record's signature is bound to (with the namespace), and the entry's id as its message id. */
 const RECORD_SUBJECT = 'dlq-state';
 const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.';
+
+interface ReadOptions {
+  /** From this sequence on (default: the first). */
+  startSeq?: number;
+  /** Only messages on this subject (NATS wildcards). */
+  filter?: string;
+  /** With their bodies (default: headers only). */
+  bodies?: boolean;
+}
+
+/**
+ * Hands each message of `stream` (from `startSeq`, on subject `filter` if given) to `each`, in order, up to the last
+ * one stored when it starts, with an ordered consumer (no server-side state left behind), headers only unless
+ * `bodies`. Messages are not kept once `each` returns.
+ */
+export async function readStream(
+  client: PipelineClient,
+  jsm: JetStreamManager,
+  stream: string,
+  each: (m: JsMsg) => void | Promise<void>,
+  opts: ReadOptions = {},
+): Promise<void> {
+  const info = await jsm.streams.info(stream).catch(() => undefined);
+  if (!info || info.state.messages === 0 || (opts.startSeq ?? 0) > info.state.last_seq) return;
+  const consumer = await client.js.consumers.get(stream, {
+    headers_only: !opts.bodies,
+    ...(opts.startSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.startSeq } : {}),
+    ...(opts.filter ? { filterSubjects: opts.filter } : {}),
+  });
+  const messages = await consumer.consume({ max_messages: 512 });
+  for await (const m of messages) {
+    await each(m);
+    if (m.info.pending === 0) break;
+  }
+}
+
+/** A stored message as the entries are built from it, read by a consumer or fetched by sequence. */
+interface Raw {
+  seq: number;
+  subject: string;
+  header?: MsgHdrs;
+  /** Empty when read headers-only. */
+  data: Uint8Array;
+  /** When it was stored, nanoseconds since the epoch. */
+  nanos: bigint;
+}
+
+const fromJs = (m: JsMsg): Raw => ({
+  seq: m.seq,
+  subject: m.subject,
+  header: m.headers,
+  data: m.data,
+  nanos: BigInt(m.info.timestampNanos),
+});
+
+/** `timestamp` is RFC 3339 with nanoseconds, as the server wrote it. */
+function fromStored(m: StoredMsg): Raw {
+  const [, whole, fraction] = /^(.*?:\d\d)(?:\.(\d+))?Z$/.exec(m.timestamp) ?? [null, m.timestamp.replace(/Z$/, ''), ''];
+  const nanos = BigInt(Date.parse(`${whole}Z`)) * 1_000_000n + BigInt((fraction ?? '').padEnd(9, '0').slice(0, 9));
+  return { seq: m.seq, subject: m.subject, header: m.header, data: m.data, nanos };
+}
+
+/** A purged entry, from its state record (its message is gone). */
+function purgedEntry(id: string, r: StateRecord): DlqMessage {
+  const e = r.entry!;
+  return {
+    ...e,
+    timesReplayed: e.timesReplayed ?? 0,
+    failedAgainAs: null,
+    id,
+    state: 'purged',
+    source: 'dead_letter',
+    hasBody: false,
+    cutFrom: null,
+    originalId: '',
+    dlqMsgId: null,
+    record: r,
+    newest: null,
+  };
+}
 
 const headersOf = (h: MsgHdrs | undefined): Record<string, string> => Object.fromEntries([...(h ?? [])].map(([k]) => [k, h!.get(k)]));
 const num = (v: string | undefined) => (v ? Number(v) : null);
 
 /**
- * The dead-letter stream as operators see it: every entry with its state. Entry state lives in the
- * `DLQ_STATE` key-value bucket, keyed by DLQ sequence; a `replayed` entry becomes `failed_again` once the
- * replayed message is dead-lettered in turn, or `resolved` once its saga reaches a final state — worked out
- * here whenever an operator looks, and stored.
+ * The dead-letter stream as operators see it: every entry with its state. What operators did (replayed, purged) lives
+ * in the `DLQ_STATE` key-value bucket, keyed by the entry's id; the rest is worked out whenever an operator looks, from
+ * the DLQ itself and the order app's sagas (`query.order.sagas`), so it is never stale:
+ * - `resolved`: the newest saga attempt of its order ended (COMPLETED or CANCELLED) after it was dead-lettered, however
+ *   that came about (a replay, `saga retry` or `resume`, a late reply);
+ * - `failed_again`: a replay of it was dead-lettered in turn (`failedAgainAs`);
+ * - `replayed`, `purged`: as recorded; `lost`: the original message is gone; `new`: none of these.
  */
 export class DeadLetters {
   private operators?: Promise<OperatorView[]>;
   private jsm?: Promise<JetStreamManager>;
+  /** Set by `all()` and `get()` when states could not be worked out (the order app did not answer). */
+  stale: string | null = null;
 
   private constructor(
     private readonly client: PipelineClient,
@@ -111,7 +210,7 @@ export class DeadLetters {
   }
 
   /** One JetStream manager for every read and delete (nats.js checks the API with a request each time one is made). */
-  private manager(): Promise<JetStreamManager> {
+  manager(): Promise<JetStreamManager> {
     return (this.jsm ??= this.client.nc.jetstreamManager());
   }
 
@@ -123,19 +222,16 @@ export class DeadLetters {
   async all(): Promise<DlqMessage[]> {
     const records = await this.records();
     const out: DlqMessage[] = [];
+    // Headers only: the list never needs a body (an advisory's small one is read on its own).
     await this.read(this.stream, async (m) => {
-      const e = await this.toEntry(m, null);
-      const record = records.get(e.id) ?? null;
-      out.push(record ? { ...e, record, state: record.state } : e);
+      const e = await this.toEntry(m);
+      out.push({ ...e, record: records.get(e.id) ?? null });
     });
     // Purged entries live on in their records; one whose sequence a newer entry took (a recreated stream) is left out.
     const present = new Set(out.map((e) => e.seq));
-    for (const [id, r] of records) {
-      if (r.state === 'purged' && r.entry && !present.has(r.entry.seq))
-        out.push({ ...r.entry, id, state: 'purged', source: 'dead_letter', hasBody: false, originalId: '', dlqMsgId: null, record: r });
-    }
+    for (const [id, r] of records) if (r.state === 'purged' && r.entry && !present.has(r.entry.seq)) out.push(purgedEntry(id, r));
     out.sort((a, b) => a.seq - b.seq);
-    await this.refresh(out);
+    await this.deriveStates(out, out);
     return out;
   }
 
@@ -144,9 +240,35 @@ export class DeadLetters {
     return (await this.all()).filter((e) => e.orderId === orderId);
   }
 
-  /** @returns undefined when no entry has this sequence. */
+  /**
+   * Entry `seq`, read on its own (not by listing the DLQ): its message, its state record, its order's newest saga
+   * attempt and, when it was replayed, the dead letters after it (where a replay that failed again would be).
+   * @returns undefined when no entry has this sequence.
+   */
   async get(seq: number): Promise<DlqMessage | undefined> {
-    return (await this.all()).find((e) => e.seq === seq);
+    const stored = await this.getMessage(this.stream, seq);
+    if (!stored) {
+      const purged = [...(await this.records())].find(([, r]) => r.state === 'purged' && r.entry?.seq === seq);
+      return purged && purgedEntry(...purged);
+    }
+    const e = await this.toEntry(fromStored(stored));
+    e.record = await this.record(e.id);
+    const later: DlqMessage[] = [];
+    if (e.record?.newMsgId)
+      await this.read(this.stream, async (m) => void later.push(await this.toEntry(m)), { startSeq: seq + 1, filter: stored.subject });
+    await this.deriveStates([e], later);
+    return e;
+  }
+
+  /** Entry `id`'s state record and its revision in the bucket (0: none yet), for a compare-and-set. */
+  async recordOf(id: string): Promise<{ record: StateRecord | null; revision: number }> {
+    const kv = await this.kv.get(kvKey(id));
+    if (!kv || kv.operation !== 'PUT' || kv.value.length === 0) return { record: null, revision: kv?.revision ?? 0 };
+    return { record: JSON.parse(kv.string()) as StateRecord, revision: kv.revision };
+  }
+
+  private async record(id: string): Promise<StateRecord | null> {
+    return (await this.recordOf(id)).record;
   }
 
   /**
@@ -171,10 +293,24 @@ export class DeadLetters {
     });
   }
 
-  /** Writes entry `id`'s state record, signed by the operator. @throws CliFailure when the operator has no key. */
-  async setState(id: string, record: StateRecord): Promise<void> {
+  /**
+   * Writes entry `id`'s state record, signed by the operator: a compare-and-set on the record the caller read (its
+   * revision: 0 for none), so of two operators acting on the same entry at once, one writes and the other learns of it.
+   * @returns false when the record changed since `revision` was read (nothing written).
+   * @throws CliFailure when the operator has no key.
+   */
+  async setState(id: string, record: StateRecord, revision: number): Promise<boolean> {
     const sig = this.client.sign(RECORD_SUBJECT, id, recordBytes(record));
-    await this.kv.put(kvKey(id), JSON.stringify({ ...record, signer: sig.signer, signature: sig.signature }));
+    const value = JSON.stringify({ ...record, signer: sig.signer, signature: sig.signature });
+    try {
+      if (revision === 0) await this.kv.create(kvKey(id), value);
+      else await this.kv.update(kvKey(id), value, revision);
+      return true;
+    } catch (e) {
+      // 10071: wrong last sequence (the record changed); create() on a key that exists says so too.
+      if ((e as NatsError).api_error?.err_code === 10071 || /wrong last sequence|key exists/i.test((e as Error).message)) return false;
+      throw e;
+    }
   }
 
   /**
@@ -190,12 +326,9 @@ export class DeadLetters {
       recordBytes(record),
     );
     if (!valid) return { ok: false, problem: `the signature of ${record.signer} does not verify: the record was changed` };
-    this.operators ??= this.client.query<OperatorView[]>(Subjects.QueryOperators, {}).then((v) => v ?? []);
-    const registered = await this.operators.catch(() => null);
-    if (!registered) return { ok: true, operator: null, signer: record.signer };
-    const key = registered.find((o) => o.publicKey === record.signer);
-    if (!key) return { ok: false, problem: `signed by ${record.signer}, which is not a registered operator key` };
-    return { ok: true, operator: key.name, signer: record.signer };
+    const operator = await this.operatorOf(record.signer);
+    if (operator === undefined) return { ok: false, problem: `signed by ${record.signer}, which is not a registered operator key` };
+    return { ok: true, operator, signer: record.signer };
   }
 
   /** Deletes the entry's message from the stream (its state record keeps what it was). */
@@ -213,35 +346,50 @@ export class DeadLetters {
   private async records(): Promise<Map<string, StateRecord>> {
     const out = new Map<string, StateRecord>();
     const prefix = `$KV.${this.bucket}.`;
-    await this.read(`KV_${this.bucket}`, (m) => {
-      const key = fromKvKey(m.subject.slice(prefix.length));
-      const op = m.headers?.get('KV-Operation');
-      if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) out.delete(key);
-      else out.set(key, JSON.parse(m.string()));
+    const bodies = { bodies: true };
+    await this.read(
+      `KV_${this.bucket}`,
+      (m) => {
+        const key = fromKvKey(m.subject.slice(prefix.length));
+        const op = m.headers?.get('KV-Operation');
+        if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) out.delete(key);
+        else out.set(key, JSON.parse(m.string()));
+      },
+      bodies,
+    );
+    return out;
+  }
+
+  /** Reads `stream` (see `readStream`). */
+  private async read(stream: string, each: (m: JsMsg) => void | Promise<void>, opts: ReadOptions = {}): Promise<void> {
+    await readStream(this.client, await this.manager(), stream, each, opts);
+  }
+
+  /** Every dead letter's `Dlq-Msg-Id` (the message id of what it holds) and its SEQ: where a replay failed again. */
+  async bornAs(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    await this.read(this.stream, (m) => {
+      const id = m.headers?.get(Headers.Dlq.MsgId);
+      if (id) out.set(id, m.seq);
     });
     return out;
   }
 
   /**
-   * Hands each message of `stream` to `each`, in order, up to the last one stored when it starts, with an ordered
-   * consumer (no server-side state left behind). Messages are not kept once `each` returns.
+   * The registered operator whose key is `signer` (asked once, over `query.order.operators`): its name, undefined when
+   * no operator has that key, null when the order service did not answer.
    */
-  private async read(stream: string, each: (m: JsMsg) => void | Promise<void>): Promise<void> {
-    const jsm = await this.manager();
-    const info = await jsm.streams.info(stream).catch(() => undefined);
-    if (!info || info.state.messages === 0) return;
-    const consumer = await this.client.js.consumers.get(stream);
-    const messages = await consumer.consume({ max_messages: 512 });
-    for await (const m of messages) {
-      await each(m);
-      if (m.info.pending === 0) break;
-    }
+  async operatorOf(signer: string): Promise<string | null | undefined> {
+    this.operators ??= this.client.query<OperatorView[]>(Subjects.QueryOperators, {}).then((v) => v ?? []);
+    const registered = await this.operators.catch(() => null);
+    return registered && registered.find((o) => o.publicKey === signer)?.name;
   }
 
-  private async toEntry(m: JsMsg, record: StateRecord | null): Promise<DlqMessage> {
-    const time = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
-    if (m.subject.startsWith(ADVISORY)) return this.fromAdvisory(m, time, record);
-    const h = headersOf(m.headers);
+  private async toEntry(msg: JsMsg | Raw): Promise<DlqMessage> {
+    const m = 'info' in msg ? fromJs(msg) : msg;
+    const time = new Date(Number(m.nanos / 1_000_000n)).toISOString();
+    if (m.subject.startsWith(ADVISORY)) return this.fromAdvisory(m, time);
+    const h = headersOf(m.header);
     const error = h[Headers.Dlq.Error] ?? 'unknown error';
     const originalId = originalIdOf(h);
     return {
@@ -258,25 +406,34 @@ export class DeadLetters {
       orderId: h[Headers.CorrelationId] ?? null,
       sagaId: h[Headers.SagaId] ?? null,
       replayCount: Number(h[Headers.ReplayCount] ?? 0),
-      state: record?.state ?? 'new',
+      timesReplayed: 0,
+      failedAgainAs: null,
+      state: 'new',
       source: 'dead_letter',
       hasBody: true,
+      cutFrom: num(h[Headers.Dlq.BodyBytes]),
       originalId,
       dlqMsgId: h[Headers.Dlq.MsgId] ?? null,
-      record,
+      record: null,
+      newest: null,
     };
   }
 
   /** A MAX_DELIVERIES advisory: a consumer gave up without our dead-lettering (the handler never finished). */
-  private async fromAdvisory(m: JsMsg, time: string, record: StateRecord | null): Promise<DlqMessage> {
-    const a = JSON.parse(m.string()) as { stream: string; consumer: string; stream_seq: number; deliveries: number };
+  private async fromAdvisory(m: Raw, time: string): Promise<DlqMessage> {
+    const body = m.data?.length ? m.data : (await this.getMessage(this.stream, m.seq))?.data;
+    const a = JSON.parse(Buffer.from(body ?? []).toString('utf8') || '{}') as {
+      stream: string;
+      consumer: string;
+      stream_seq: number;
+      deliveries: number;
+    };
     const error = `MaxDeliveriesExceeded: consumer ${a.consumer} gave up after ${a.deliveries} deliveries without an ack`;
-    const jsm = await this.manager();
-    const original = await jsm.streams.getMessage(a.stream, { seq: a.stream_seq }).catch(() => undefined);
+    const original = await this.getMessage(a.stream, a.stream_seq).catch(() => undefined);
     const h = headersOf(original?.header);
     return {
       seq: m.seq,
-      id: `advisory:${a.stream}:${a.stream_seq}:${m.info.timestampNanos}`,
+      id: `advisory:${a.stream}:${a.stream_seq}:${Number(m.nanos)}`,
       time,
       subject: original ? this.client.ns.logical(original.subject) : '(lost)',
       stream: a.stream,
@@ -288,64 +445,122 @@ export class DeadLetters {
       orderId: h[Headers.CorrelationId] ?? null,
       sagaId: h[Headers.SagaId] ?? null,
       replayCount: Number(h[Headers.ReplayCount] ?? 0),
-      state: record?.state ?? (original ? 'new' : 'lost'),
+      timesReplayed: 0,
+      failedAgainAs: null,
+      state: original ? 'new' : 'lost',
       source: 'advisory',
       hasBody: !!original,
+      cutFrom: null,
       originalId: originalIdOf(h, { stream: a.stream, seq: a.stream_seq }),
       dlqMsgId: null,
-      record,
+      record: null,
+      newest: null,
     };
   }
 
-  /** `replayed` → `failed_again` (dead-lettered again) or `resolved` (its saga reached a final state since). */
-  private async refresh(entries: DlqMessage[]): Promise<void> {
-    const byOriginal = new Set(entries.map((e) => e.dlqMsgId).filter(Boolean));
+  /**
+   * Sets each of `entries`' `state` (see the class comment), `failedAgainAs` (looked for among `dead letters`),
+   * `timesReplayed` and `newest` (its order's newest saga attempt). When the order app does not answer, states are as
+   * recorded, and `stale` says why.
+   */
+  private async deriveStates(entries: DlqMessage[], deadLetters: DlqMessage[]): Promise<void> {
+    const bornAs = new Map(deadLetters.filter((e) => e.dlqMsgId).map((e) => [e.dlqMsgId!, e.seq]));
+    const orders = [...new Set(entries.filter((e) => e.orderId && e.state !== 'purged').map((e) => e.orderId!))];
+    const newest = await this.newestAttempts(orders).catch((e: Error) => {
+      this.stale = `states as last recorded, not worked out from the sagas: ${e.message}`;
+      return new Map<string, SagaSummary>();
+    });
     for (const e of entries) {
       const r = e.record;
-      if (e.state !== 'replayed' || !r?.newMsgId) continue;
-      let next: DlqState | null = byOriginal.has(r.newMsgId) ? 'failed_again' : null;
-      if (!next && (e.sagaId || e.orderId)) {
-        const saga = await this.client.query<SagaView>(Subjects.QuerySaga, { id: e.sagaId ?? e.orderId }, 2000).catch(() => undefined);
-        if (saga && FINAL.includes(saga.status) && Date.parse(saga.updatedAt) >= Date.parse(r.at)) next = 'resolved';
+      e.timesReplayed = r?.replays ?? (r?.newMsgId ? 1 : 0);
+      if (e.state === 'purged' || r?.state === 'purged') {
+        e.state = 'purged';
+        continue;
       }
-      if (next) {
-        e.state = next;
-        e.record = { ...r, state: next };
-        await this.setState(e.id, e.record);
-      }
+      e.failedAgainAs = r?.newMsgId ? (bornAs.get(r.newMsgId) ?? null) : null;
+      e.newest = (e.orderId && newest.get(e.orderId)) || null;
+      // A different order under an existing order id never ran: its order's saga ending does not resolve it.
+      const ownSaga = !/idempotency_key_reused/.test(e.error);
+      if (ownSaga && e.newest && ENDED.includes(e.newest.status) && e.newest.updatedAt >= e.time) e.state = 'resolved';
+      else if (e.state === 'lost') continue;
+      else if (e.failedAgainAs !== null) e.state = 'failed_again';
+      else if (r?.newMsgId) e.state = 'replayed';
+      else e.state = 'new';
     }
+  }
+
+  /** The newest saga attempt of each of `orderIds` that has one (`query.order.sagas`, 500 orders a query, 4 at once). */
+  private async newestAttempts(orderIds: string[]): Promise<Map<string, SagaSummary>> {
+    const out = new Map<string, SagaSummary>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < orderIds.length; i += ORDERS_PER_QUERY) chunks.push(orderIds.slice(i, i + ORDERS_PER_QUERY));
+    const ask = async (ids: string[]) => {
+      for (let after: string | undefined; ;) {
+        const page =
+          (await this.client.query<SagaSummary[]>(Subjects.QuerySagas, { orderIds: ids, order: 'id', after, limit: 1000 })) ?? [];
+        for (const s of page) if ((out.get(s.orderId)?.attempt ?? 0) < s.attempt) out.set(s.orderId, s);
+        if (page.length < 1000) return;
+        after = page[page.length - 1].sagaId;
+      }
+    };
+    for (let i = 0; i < chunks.length; i += 4) await Promise.all(chunks.slice(i, i + 4).map(ask));
+    return out;
   }
 }
 
 /** The entry without the message itself: the shape `dlq list --json` prints. */
 export function listed(e: DlqMessage): DlqEntry {
-  const { seq, id, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state } = e;
-  return { seq, id, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount, state };
+  const { seq, id, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount } = e;
+  const { timesReplayed, failedAgainAs, state } = e;
+  return {
+    seq,
+    id,
+    time,
+    subject,
+    stream,
+    streamSeq,
+    consumer,
+    attempts,
+    error,
+    fingerprint,
+    orderId,
+    sagaId,
+    replayCount,
+    timesReplayed,
+    failedAgainAs,
+    state,
+  };
 }
 
 /** A key-value key for an entry id (keys allow `[-/_=.A-Za-z0-9]`): other characters as `=XX`. */
 const kvKey = (id: string) => id.replace(/[^-/_.A-Za-z0-9]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 const fromKvKey = (key: string) => key.replace(/=([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 
-/** Filters of `dlq list | replay | purge`. */
+/**
+ * Filters of `dlq list | replay | purge | stats`: each may be given several times (its values OR-ed); different
+ * filters are AND-ed.
+ */
 export interface DlqFilter {
-  subject?: string;
-  error?: string;
-  fingerprint?: string;
-  order?: string;
-  state?: DlqState;
+  subject?: string[];
+  error?: string[];
+  fingerprint?: string[];
+  order?: string[];
+  state?: DlqState[];
   since?: string;
 }
 
-/** True when `e` passes every given filter. `subject` takes NATS wildcards (`payment.cmd.*`, `inventory.>`). */
+/** A NATS subject filter (`payment.cmd.*`, `inventory.>`) as a regular expression. */
+const subjectPattern = (filter: string) => new RegExp(`^${filter.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+')}$`);
+
+/** True when `e` passes every given filter (one of its values). `subject` takes NATS wildcards. */
 export function matches(e: DlqEntry, f: DlqFilter): boolean {
-  const subject = f.subject && new RegExp(`^${f.subject.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+')}$`);
+  const any = <T>(values: T[] | undefined, test: (v: T) => boolean) => !values?.length || values.some(test);
   return (
-    (!subject || subject.test(e.subject)) &&
-    (!f.error || e.error.toLowerCase().includes(f.error.toLowerCase())) &&
-    (!f.fingerprint || e.fingerprint === f.fingerprint) &&
-    (!f.order || e.orderId === f.order) &&
-    (!f.state || e.state === f.state) &&
+    any(f.subject, (s) => subjectPattern(s).test(e.subject)) &&
+    any(f.error, (t) => e.error.toLowerCase().includes(t.toLowerCase())) &&
+    any(f.fingerprint, (fp) => e.fingerprint === fp) &&
+    any(f.order, (o) => e.orderId === o) &&
+    any(f.state, (st) => e.state === st) &&
     (!f.since || Date.parse(e.time) >= Date.parse(f.since))
   );
 }

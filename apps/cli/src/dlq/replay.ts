@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import { apply as mergePatch } from 'json-merge-patch';
 import {
@@ -18,20 +19,39 @@ import { inOrder } from '../bulk';
 import { pacer, shellQuote } from '../context';
 import { progress } from '../progress';
 import { adviceFor } from './advice';
-import { DeadLetters, DlqMessage } from './dead-letters';
+import { DeadLetters, DlqMessage, StateRecord } from './dead-letters';
+
+/**
+ * Why an entry was skipped: `not_found` (no such SEQ), `not_replayable` (the plan's rules: gone, replayed before, its
+ * saga moved on), `refused` (the order service refused, or did not answer), `concurrent` (another operator acted on it
+ * first), `interrupted` (Ctrl-C, or a canary halted).
+ */
+export type SkippedBecause = 'not_found' | 'not_replayable' | 'refused' | 'concurrent' | 'interrupted';
 
 /** One entry's line of `dlq replay --json` / `dlq purge --json` (OPERATIONS.md). */
 export interface EntryResult {
   seq: number;
   action: 'replayed' | 'skipped' | 'invalid' | 'purged' | 'would_replay' | 'would_purge';
   reason: string | null;
+  skippedBecause: SkippedBecause | null;
   newMsgId: string | null;
-  /** With `--patch`: a unified diff of the body. */
+  /** With `--patch` or `--body`: a unified diff of the body (null when the change is too large to diff). */
   diff: string | null;
 }
 
+/**
+ * A result that counts against the run's exit code (1): invalid, refused, raced or not found — and, for SEQs asked for
+ * by name, one the plan would not replay. A skip that is a no-op by design (purging what is purged) does not.
+ */
+export const failed = (r: EntryResult, named: boolean): boolean =>
+  r.action === 'invalid' ||
+  (r.action === 'skipped' &&
+    (['not_found', 'refused', 'concurrent'].includes(r.skippedBecause ?? '') || (named && r.skippedBecause === 'not_replayable')));
+
 export interface Report {
   dryRun: boolean;
+  /** The bodies were changed (`--patch`, `--body`): each entry has a diff. */
+  changed: boolean;
   /** A canary halted, or Ctrl-C stopped the run. */
   halted: boolean;
   /** When it halted: the command that carries on from where it stopped. */
@@ -45,13 +65,16 @@ export interface ReplayOptions {
   force?: boolean;
   /** An RFC 7386 JSON merge patch (an object) applied to each body. */
   patch?: Record<string, unknown>;
+  /** A whole new body for each entry (`--body FILE`), instead of the stored one. */
+  body?: Record<string, unknown>;
   rate?: number;
   canary?: boolean;
   maxFailRate: number;
   /** How long a canary round waits for each replay's outcome. */
   timeoutMs: number;
-  /** To print in the resume command: how the patch was given. */
+  /** To print in the resume command: how the patch or body was given. */
   patchArg?: string;
+  bodyArg?: string;
   /** For a `--all` run: the selection options that carry on after SEQ `after` (otherwise the rest is listed by SEQ). */
   selection?: (after: number) => string[];
 }
@@ -76,6 +99,7 @@ interface Planned {
  */
 export async function replay(client: PipelineClient, dlq: DeadLetters, entries: DlqMessage[], opts: ReplayOptions): Promise<Report> {
   const planned: Planned[] = new Array(entries.length);
+  const changed = opts.patch !== undefined || opts.body !== undefined;
   // Ctrl-C while planning: nothing has been replayed, so the same command starts over.
   const planning = await inOrder(
     'plan',
@@ -86,10 +110,10 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
   if (planning.interrupted) {
     process.exitCode = 130;
     process.stderr.write(`interrupted while planning (${planning.taken} of ${entries.length}): nothing was replayed\n`);
-    return { dryRun: true, halted: true, resume: null, results: planned.slice(0, planning.taken).map((p) => p.result) };
+    return { dryRun: true, changed, halted: true, resume: null, results: planned.slice(0, planning.taken).map((p) => p.result) };
   }
   const todo = planned.filter((p) => p.result.action === 'would_replay');
-  const report: Report = { dryRun: !!opts.dryRun, halted: false, resume: null, results: planned.map((p) => p.result) };
+  const report: Report = { dryRun: !!opts.dryRun, changed, halted: false, resume: null, results: planned.map((p) => p.result) };
   if (opts.dryRun || todo.length === 0) return report;
 
   const pace = pacer(opts.rate);
@@ -101,23 +125,31 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
     const answer = await client
       .command<DeadLetterReplayed | CommandRefused>(
         Subjects.OrderReplayDeadLetter,
-        { dlqSeq: p.entry.seq, originalId: p.entry.originalId, why: opts.why, force: opts.force || undefined, patch: opts.patch },
+        {
+          dlqSeq: p.entry.seq,
+          originalId: p.entry.originalId,
+          why: opts.why,
+          force: opts.force || undefined,
+          patch: opts.patch,
+          body: opts.body,
+        },
         [Subjects.OrderDeadLetterReplayed, Subjects.OrderCommandRefused],
         { signed: true, check: `orderflow dlq show ${p.entry.seq}` },
       )
       .catch((e: Error) => {
         if (!(e instanceof CliFailure)) throw e;
-        process.exitCode = 1;
         return { subject: 'failed', body: { reason: e.message } as CommandRefused };
       });
     if (answer.subject !== Subjects.OrderDeadLetterReplayed) {
       const { reason } = answer.body as CommandRefused;
       const refused = answer.subject === Subjects.OrderCommandRefused ? `refused by the order service: ${reason}` : reason;
-      Object.assign(p.result, { action: 'skipped', reason: refused });
+      // The order service replays a dead letter once at a time: the loser of a race learns who replayed it, and when.
+      const raced = / was replayed by /.test(reason) && !p.entry.record?.newMsgId;
+      Object.assign(p.result, { action: 'skipped', reason: refused, skippedBecause: raced ? 'concurrent' : 'refused' });
       return;
     }
     const { newMsgId, operator } = answer.body as DeadLetterReplayed;
-    await dlq.setState(p.entry.id, { state: 'replayed', newMsgId, at: new Date().toISOString(), operator, why: opts.why });
+    await recordReplay(dlq, p.entry.id, { state: 'replayed', newMsgId, at: new Date().toISOString(), operator, why: opts.why });
     Object.assign(p.result, { action: 'replayed', newMsgId });
     sent.push({ seq: p.entry.seq, newMsgId });
   };
@@ -130,7 +162,8 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
       for (const [i, p] of todo.entries()) {
         if (interrupted) {
           const rest = todo.slice(i);
-          for (const r of rest) Object.assign(r.result, { action: 'skipped', reason: 'not replayed: interrupted' });
+          for (const r of rest)
+            Object.assign(r.result, { action: 'skipped', reason: 'not replayed: interrupted', skippedBecause: 'interrupted' });
           Object.assign(report, { halted: true, resume: resumeCommand(rest, todo[i - 1], opts) });
           process.exitCode = 130;
           break;
@@ -149,7 +182,8 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
           ).filter((ok) => !ok).length;
           if (failed / round.length > opts.maxFailRate) {
             const rest = todo.slice(i + size);
-            for (const p of rest) Object.assign(p.result, { action: 'skipped', reason: 'not replayed: the canary halted' });
+            for (const p of rest)
+              Object.assign(p.result, { action: 'skipped', reason: 'not replayed: the canary halted', skippedBecause: 'interrupted' });
             report.halted = true;
             report.resume = rest.length ? resumeCommand(rest, round[round.length - 1], opts) : null;
             break;
@@ -167,6 +201,9 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
         action: 'replay',
         entries: sent,
         why: opts.why,
+        patch: opts.patch ?? null,
+        // The body itself is kept by the order app with the action (operator_actions.body); the audit names it.
+        body: opts.body ? digestOf(opts.body) : null,
         canary: !!opts.canary,
         halted: report.halted,
       });
@@ -176,45 +213,74 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
 
 /** What replaying one entry would do: `would_replay` with the body to send, or why not. */
 async function plan(client: PipelineClient, dlq: DeadLetters, entry: DlqMessage, opts: ReplayOptions): Promise<Planned> {
-  const result: EntryResult = { seq: entry.seq, action: 'would_replay', reason: null, newMsgId: null, diff: null };
-  const out = (action: EntryResult['action'], reason: string): Planned => ({ entry, result: Object.assign(result, { action, reason }) });
-  const advice = await adviceFor(client, entry);
-  if (advice.verdict === 'gone') return out('skipped', advice.text);
+  const result: EntryResult = { seq: entry.seq, action: 'would_replay', reason: null, skippedBecause: null, newMsgId: null, diff: null };
+  const out = (action: EntryResult['action'], reason: string): Planned => ({
+    entry,
+    result: Object.assign(result, { action, reason, skippedBecause: action === 'skipped' ? 'not_replayable' : null }),
+  });
+  const stored = (await dlq.message(entry)).data;
+  const advice = await adviceFor(client, entry, stored);
+  const changed = opts.patch !== undefined || opts.body !== undefined;
+  if (advice.verdict === 'gone' && !opts.body) return out('skipped', advice.text);
   if (advice.verdict === 'replayed' && !opts.force) return out('skipped', advice.text);
+  if (advice.verdict === 'resolved' && !opts.force) return out('skipped', `${advice.text} (--force replays it anyway)`);
   if (entry.replayCount >= MAX_REPLAYS && !opts.force) return out('skipped', `replayed ${entry.replayCount} times already: needs --force`);
   if (advice.verdict === 'moved_on' && !opts.force) return out('skipped', `${advice.text} (--force replays it anyway)`);
+  if ((advice.verdict === 'patch' || advice.verdict === 'body') && !changed) return out('invalid', advice.text);
 
-  const stored = (await dlq.message(entry)).data;
-  if (!stored) return out('skipped', 'its message is gone from the stream (purged, or past its max age)');
-  let body = stored;
   const type = messageTypeOf(entry.subject);
+  let original: unknown = stored && Buffer.from(stored).toString('utf8');
   try {
-    if (opts.patch !== undefined) {
-      const text = Buffer.from(body).toString('utf8');
-      let original: unknown;
-      try {
-        original = JSON.parse(text);
-      } catch {
-        return out('invalid', 'the body is not JSON: a merge patch cannot apply to it');
-      }
-      const patched = mergePatch(structuredClone(original), opts.patch);
-      result.diff = unifiedDiff(original, patched);
-      body = Buffer.from(JSON.stringify(patched));
-    }
-    if (type) parseMessage(type, body);
+    original = JSON.parse(original as string);
+  } catch {
+    // not JSON: diffed as text
+  }
+  let next: unknown = original;
+  if (opts.body !== undefined) next = opts.body;
+  else if (entry.cutFrom !== null) return out('invalid', advice.text);
+  else if (opts.patch !== undefined) {
+    if (typeof original !== 'object' || original === null)
+      return out('invalid', 'the body is not JSON: a merge patch cannot apply to it; replace it whole with --body FILE');
+    next = mergePatch(structuredClone(original), opts.patch);
+  }
+  if (changed) result.diff = unifiedDiff(original, next);
+  try {
+    if (type) parseMessage(type, Buffer.from(typeof next === 'string' ? next : JSON.stringify(next)));
   } catch (e) {
     if (!(e instanceof MalformedMessageError)) throw e;
-    return out(
-      'invalid',
-      `${opts.patch !== undefined ? 'the patched body' : 'the body'} fails validation: ${e.message}${opts.patch === undefined ? ' (fix it with --patch)' : ''}`,
-    );
+    const what = opts.body !== undefined ? 'the new body' : opts.patch !== undefined ? 'the patched body' : 'the body';
+    return out('invalid', `${what} fails validation: ${e.message}${changed ? '' : ' (fix it with --patch or --body FILE)'}`);
   }
   return { entry, result };
 }
 
-function unifiedDiff(a: unknown, b: unknown): string {
-  const text = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
-  return createTwoFilesPatch('original', 'patched', text(a), text(b), '', '', { context: 2 }).replace(/^=+\n/, '').trimEnd();
+/** The sha256 and size of `body` as sent (JSON). */
+const digestOf = (body: object) => {
+  const text = JSON.stringify(body);
+  return { sha256: createHash('sha256').update(text).digest('hex'), bytes: Buffer.byteLength(text) };
+};
+
+/** Edits beyond this many lines are not worth a diff (and would take long to find): the result says so instead. */
+const MAX_DIFF_EDITS = 2000;
+
+/** A unified diff of two bodies (JSON pretty-printed, text as is); null when they differ too much to diff. */
+function unifiedDiff(a: unknown, b: unknown): string | null {
+  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v, null, 2)) + '\n';
+  const patch = createTwoFilesPatch('original', 'new', text(a), text(b), '', '', { context: 2, maxEditLength: MAX_DIFF_EDITS });
+  return patch === undefined ? null : patch.replace(/^=+\n/, '').trimEnd();
+}
+
+/**
+ * Records a replay on entry `id`: a compare-and-set on its state record, read again and retried when another operator
+ * wrote it meanwhile (both replays happened: `replays` counts them).
+ */
+async function recordReplay(dlq: DeadLetters, id: string, record: StateRecord): Promise<void> {
+  for (let i = 0; i < 10; i++) {
+    const { record: before, revision } = await dlq.recordOf(id);
+    const replays = (before?.replays ?? (before?.newMsgId ? 1 : 0)) + 1;
+    if (await dlq.setState(id, { ...record, replays }, revision)) return;
+  }
+  throw new CliFailure(`could not record the replay of ${id}: its state record keeps changing`);
 }
 
 /** The `Dlq-Msg-Id`s of dead letters arriving while a canary runs: a replay seen here failed again. */
@@ -262,6 +328,7 @@ function resumeCommand(rest: Planned[], last: Planned | undefined, opts: ReplayO
     ...(opts.selection ? opts.selection(after) : rest.map((p) => p.entry.seq)),
     ...(opts.canary ? ['--canary', `--max-fail-rate ${opts.maxFailRate}`] : []),
     ...(opts.patchArg ? [`--patch ${shellQuote(opts.patchArg)}`] : []),
+    ...(opts.bodyArg ? [`--body ${shellQuote(opts.bodyArg)}`] : []),
     ...(opts.force ? ['--force'] : []),
     `--why ${shellQuote(opts.why)}`,
   ].join(' ');

@@ -51,6 +51,10 @@ export function stepsOf(view: SagaView, sagaId?: string): Map<string, PlannedSte
   return out;
 }
 
+/** The names of the saga definition's steps and compensations, in order: what `saga list --step` takes. */
+export const stepNames = (): string[] =>
+  placeOrderSaga.steps.flatMap((st) => [st.name, ...(st.compensation ? [st.compensation.name] : [])]);
+
 /** What a new attempt runs: every step from the first. */
 export function retryPlan(view: SagaView): string[] {
   const steps = stepsOf(view, '<new attempt>');

@@ -1,3 +1,4 @@
+import { ServiceNames } from '@orderflow/runtime/config';
 import { PipelineClient, ServiceInstance } from '../client';
 import { parseExposition, Sample, total } from './exposition';
 
@@ -5,6 +6,12 @@ import { parseExposition, Sample, total } from './exposition';
 export interface TopSnapshot {
   at: string;
   instances: { name: string; id: string; metricsUrl: string | null; scraped: boolean }[];
+  /** Apps with no running instance (none answered the NATS service API). */
+  missing: string[];
+  /**
+   * Attempts started and ended (COMPLETED or CANCELLED) since the apps started, ended per second; running, compensating
+   * and FAILED now (read from the order database, as `saga list` reads them).
+   */
   sagas: { started: number; finished: number; perSecond: number | null; running: number; compensating: number; failed: number };
   outcomes: { status: string; reason: string | null; count: number }[];
   /** Saga duration percentiles (ms), from the histogram's buckets since the apps started (or over the live window). */
@@ -102,7 +109,13 @@ export function quantile(q: number, cumulative: Map<number, number>): number | n
  * two, otherwise latency is since the apps started and the rate unknown.
  */
 export function snapshot(now: Scrape, before?: Scrape): TopSnapshot {
-  const finished = sum(now, 'orderflow_sagas_finished_total');
+  // Ended for good: a FAILED attempt is counted again when it later ends (resumed, then COMPLETED or CANCELLED).
+  const ended = (s: Scrape) =>
+    total(
+      all(s).filter((x) => x.labels.status !== 'FAILED'),
+      'orderflow_sagas_finished_total',
+    );
+  const finished = ended(now);
   const seconds = before ? (now.at - before.at) / 1000 : 0;
   let hist = buckets(now);
   if (before) {
@@ -151,11 +164,11 @@ export function snapshot(now: Scrape, before?: Scrape): TopSnapshot {
   return {
     at: new Date(now.at).toISOString(),
     instances: now.instances.map((i) => ({ name: i.name, id: i.id, metricsUrl: i.metricsUrl, scraped: now.families.has(i.id) })),
+    missing: ServiceNames.filter((app) => !now.instances.some((i) => i.name === app)),
     sagas: {
       started: sum(now, 'orderflow_sagas_started_total'),
       finished,
-      perSecond:
-        before && seconds > 0 ? Math.round(((finished - sum(before, 'orderflow_sagas_finished_total')) / seconds) * 10) / 10 : null,
+      perSecond: before && seconds > 0 ? Math.round(((finished - ended(before)) / seconds) * 10) / 10 : null,
       running: gauge('RUNNING'),
       compensating: gauge('COMPENSATING'),
       failed: gauge('FAILED'),

@@ -31,7 +31,7 @@ const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 1024);
 /**
  * `order.cmd.replay-dead-letter` (`orderflow dlq replay`): the order app reads the dead letter itself, enforces the
  * replay rules — a reason, at most 3 replays, not replayed before, its saga not ended (all but the reason waived by
- * `force`) — applies the signed patch, validates the result against its subject's class and republishes it through
+ * `force`) — applies the signed patch (or takes the signed whole body instead), validates the result against its subject's class and republishes it through
  * the outbox with its lineage (`Replay-Of`, `Replay-Count`, `Replayed-By`, `Replay-Why`), in the transaction that
  * records the action. Operators cannot publish to the participants' subjects themselves.
  * Pattern: "Dead letter channel" with a message store and replay (Hohpe & Woolf, *Enterprise Integration Patterns*).
@@ -45,14 +45,18 @@ export class DeadLetterReplays {
 
   async replay(tx: Tx, cmd: ReplayDeadLetter, cause: InboundMessage, operator: Operator): Promise<OperatorOutcome> {
     const refuse = (reason: string): OperatorOutcome => ({ done: false, body: { dlqSeq: cmd.dlqSeq, reason } });
+    if (cmd.patch && cmd.body) return refuse('a replay takes a patch or a whole body, not both');
+    // One replay of a dead letter at a time, across instances: a second command for it waits for the first to
+    // commit, then finds it replayed (two operators replaying the same SEQ at the same instant replay it once).
+    await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`dlq-replay:${cmd.dlqSeq}`]);
     const entry = await readDeadLetter(this.client, cmd.dlqSeq);
     if (!entry) return refuse(`no dead letter ${cmd.dlqSeq} (purged, or never there)`);
     if (entry.originalId !== cmd.originalId)
       return refuse(`dead letter ${cmd.dlqSeq} is of message ${entry.originalId}, not ${cmd.originalId}: the DLQ changed since the plan`);
-    if (!entry.data) return refuse(`the original message of dead letter ${cmd.dlqSeq} is gone: there is nothing to replay`);
-    if (entry.cutFrom)
+    if (!entry.data && !cmd.body) return refuse(`the original message of dead letter ${cmd.dlqSeq} is gone: there is nothing to replay`);
+    if (entry.cutFrom && !cmd.body)
       return refuse(
-        `dead letter ${cmd.dlqSeq} keeps only the first ${entry.data.length} of its ${entry.cutFrom} bytes: it cannot be replayed`,
+        `dead letter ${cmd.dlqSeq} keeps only the first ${entry.data?.length ?? 0} of its ${entry.cutFrom} bytes: it cannot be replayed`,
       );
     const type = messageTypeOf(entry.subject);
     if (!type || !replayable.has(entry.subject)) return refuse(`${entry.subject} is not a subject a consumer handles`);
@@ -61,31 +65,35 @@ export class DeadLetterReplays {
       if (why) return refuse(`${why} (--force replays it anyway)`);
     }
 
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.from(entry.data).toString('utf8'));
-    } catch {
-      return refuse('the body is not JSON: it can be neither patched nor replayed');
+    let body: unknown = cmd.body;
+    if (!body) {
+      try {
+        body = JSON.parse(Buffer.from(entry.data!).toString('utf8'));
+      } catch {
+        return refuse('the body is not JSON: it cannot be patched or replayed as it is; replace it whole (--body FILE)');
+      }
+      if (cmd.patch) body = mergePatch(structuredClone(body), cmd.patch);
     }
-    if (cmd.patch) body = mergePatch(structuredClone(body), cmd.patch);
+    const what = cmd.body ? 'the new body' : cmd.patch ? 'the patched body' : 'the body';
     try {
       parseMessage(type, Buffer.from(JSON.stringify(body)));
     } catch (e) {
       if (!(e instanceof MalformedMessageError)) throw e;
-      return refuse(`${cmd.patch ? 'the patched body' : 'the body'} fails validation: ${e.message}`);
+      return refuse(`${what} fails validation: ${e.message}`);
     }
 
     const newMsgId = randomUUID();
     tx.send({ subject: entry.subject, body, headers: lineage(entry, operator, cmd.why), id: newMsgId } as Message & { id: string });
     await tx.query(
-      `insert into operator_actions (id, action, dead_letter, replay_of, new_msg_id, patch, operator, public_key, why)
-       values ($1, 'replay', $2, $3, $4, $5, $6, $7, $8)`,
+      `insert into operator_actions (id, action, dead_letter, replay_of, new_msg_id, patch, body, operator, public_key, why)
+       values ($1, 'replay', $2, $3, $4, $5, $6, $7, $8, $9)`,
       [
         cause.messageId,
         cmd.dlqSeq,
         entry.originalId,
         newMsgId,
         cmd.patch ? JSON.stringify(cmd.patch) : null,
+        cmd.body ? JSON.stringify(cmd.body) : null,
         operator.name,
         operator.publicKey,
         cmd.why,

@@ -49,24 +49,27 @@ export class SagaViewsController {
   @MessagePattern(Subjects.QuerySagas)
   async list(@Payload() q: SagaListQuery): Promise<SagaSummary[]> {
     const byId = q.order === 'id';
-    const params: unknown[] = [q.status ?? null, q.reason ?? null, q.since ?? null, q.step ?? null, q.limit ?? 100];
+    const params: unknown[] = [q.status ?? null, q.reason ?? null, q.since ?? null, q.step ?? null, q.limit ?? 100, q.orderIds ?? null];
     let after = 'true';
     if (q.after) {
       const [at, id] = byId ? [null, q.after] : q.after.split('/');
       if (!UUID.test(id ?? '') || (!byId && Number.isNaN(Date.parse(at ?? ''))))
         throw new MalformedMessageError(`after: "${q.after}" is not a cursor of order ${byId ? 'id' : 'updated'}`);
       params.push(id);
-      if (byId) after = `id > $6`;
+      if (byId) after = `id > $7`;
       else {
         params.push(at);
-        after = `(date_trunc('milliseconds', updated_at), id) < ($7::timestamptz, $6::uuid)`;
+        after = `(date_trunc('milliseconds', updated_at), id) < ($8::timestamptz, $7::uuid)`;
       }
     }
+    // `step`: the attempt is at it (its newest history entry), or it failed or timed out on it (a step left RUNNING
+    // or FAILED in its history), whatever the attempt's status now: a saga CANCELLED on a deadline names its step.
     const rows: SagaRow<PlaceOrderData>[] = await this.ds.query(
       `select * from sagas
         where ($1::text[] is null or status = any($1)) and ($2::text is null or reason = $2)
-          and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4 or (status in ('COMPENSATING', 'FAILED')
-               and exists (select 1 from jsonb_array_elements(history) h where h ->> 'name' = $4 and h ->> 'status' in ('RUNNING', 'FAILED'))))
+          and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4
+               or exists (select 1 from jsonb_array_elements(history) h where h ->> 'name' = $4 and h ->> 'status' in ('RUNNING', 'FAILED')))
+          and ($6::uuid[] is null or order_id = any($6))
           and ${after}
         order by ${byId ? 'id' : `date_trunc('milliseconds', updated_at) desc, id desc`} limit $5`,
       params,

@@ -133,6 +133,11 @@ export class ReplayDeadLetter extends OperatorCommand {
   @IsOptional()
   @IsObject()
   patch?: Record<string, unknown>;
+
+  /** A whole new body, instead of the stored one (for a body no patch can fix); not with `patch`. */
+  @IsOptional()
+  @IsObject()
+  body?: Record<string, unknown>;
 }
 
 /** `order.evt.saga-retried`: the answer to RetrySaga. */

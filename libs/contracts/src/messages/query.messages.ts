@@ -1,4 +1,17 @@
-import { IsArray, IsDateString, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsDateString,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 
 export const SagaStatuses = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'CANCELLED', 'FAILED'] as const;
 export type SagaStatus = (typeof SagaStatuses)[number];
@@ -50,11 +63,18 @@ export class SagaListQuery {
   @IsDateString()
   since?: string;
 
-  /** Only attempts whose current (or last) step has this name. */
+  /** Only attempts at this step, or that failed or timed out on it (whatever their status now). */
   @IsOptional()
   @IsString()
   @IsNotEmpty()
   step?: string;
+
+  /** Only attempts of these orders (at most 500 ids: how the CLI works out the state of dead letters in bulk). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(500)
+  @IsUUID('all', { each: true })
+  orderIds?: string[];
 
   /**
    * `updated` (default): most recently updated first, then by saga id; `id`: by saga id, ascending — stable while the
