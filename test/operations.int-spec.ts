@@ -223,7 +223,7 @@ describe('operating failures from the CLI', () => {
     await waitFor(async () => (await sagaStatus(o.orderId)) === 'COMPLETED');
     expect(await stock(sku)).toEqual({ available: 3, reserved: 0, sold: 3 });
 
-    const again = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'twice?']);
+    const again = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'twice?'], 1);
     expect(again.results).toEqual([
       expect.objectContaining({ action: 'skipped', reason: 'saga is COMPLETED: only a CANCELLED saga can be retried' }),
     ]);

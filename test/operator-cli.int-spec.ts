@@ -209,6 +209,75 @@ describe('the operator CLI', () => {
     );
   }, 30_000);
 
+  it('following work: publish --wait names the step a PENDING saga waits on; saga show its next deadline; saga retry --wait its outcome', async () => {
+    const [sku, customer] = [uniq('WAIT'), uniq('wai')];
+    await stack.restock(sku, 1);
+    await stack.deposit(customer, 10_000);
+    await stack.stopApp('payment');
+    try {
+      const o = order(customer, [{ sku, quantity: 1, unitPrice: 100 }]);
+      const r = await orderflow(
+        stack,
+        ['publish', 'order.created', '--file', '-', '--wait', '--timeout', '1500', '--json'],
+        JSON.stringify(o),
+      );
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toEqual([
+        expect.objectContaining({
+          orderId: o.orderId,
+          status: 'PENDING',
+          reason: expect.stringMatching(/^at chargePayment since \d\d:\d\d:\d\d \(RUNNING\)$/),
+          waiting: expect.objectContaining({ attempt: 1, status: 'RUNNING', step: 'chargePayment' }),
+        }),
+      ]);
+      expect(r.stderr).toMatch(/PENDING by where they wait: 1 at chargePayment/);
+      const show = await orderflow(stack, ['saga', 'show', o.orderId]);
+      expect(show.stdout).toMatch(/next deadline: \d{4}-\d\d-\d\dT[\d:.]+Z \(in \d+ s\)/);
+    } finally {
+      await stack.startApp('payment');
+    }
+
+    // Out of stock, restocked, retried and waited for.
+    const o = order(customer, [{ sku, quantity: 5, unitPrice: 100 }]);
+    await stack.publish(Subjects.OrderCreated, o);
+    expect(await stack.outcome(o.orderId)).toEqual({ status: 'CANCELLED', reason: 'out_of_stock' });
+    expect((await orderflow(stack, ['saga', 'show', o.orderId])).stdout).toMatch(/next deadline: none/);
+    await stack.restock(sku, 10);
+    const retried = await orderflowJson(stack, ['saga', 'retry', o.orderId, '--why', 'restocked', '--wait', '15000']);
+    expect(retried.results[0]).toMatchObject({ action: 'retried', outcome: { attempt: 2, status: 'COMPLETED' } });
+  });
+
+  it('two operators retrying the same order at the same instant start one new attempt', async () => {
+    // The second shell's CLI is slow to start (as on a busy machine): by the time it looks, the first one's new attempt
+    // has already been CANCELLED again, and is not what its operator saw.
+    const slow = join(tmpdir(), `slow-start-${randomUUID()}.js`);
+    writeFileSync(slow, 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);\n');
+    for (let round = 0; round < 3; round++) {
+      const [sku, customer] = [uniq('TWO'), uniq('two')];
+      await stack.restock(sku, 1);
+      await stack.deposit(customer, 10_000);
+      // Out of stock every time: each new attempt is CANCELLED again at once, as fast as a retry can be.
+      const o = order(customer, [{ sku, quantity: 5, unitPrice: 100 }]);
+      await stack.publish(Subjects.OrderCreated, o);
+      expect((await stack.outcome(o.orderId)).reason).toBe('out_of_stock');
+      const runs = await Promise.all(
+        ([{}, { NODE_OPTIONS: `--require ${slow}` }] as Record<string, string>[]).map((env) =>
+          orderflow(stack, ['saga', 'retry', o.orderId, '--why', 'both', '--json'], undefined, env),
+        ),
+      );
+      const actions = runs.map((r) => JSON.parse(r.stdout).results[0]);
+      expect(actions.filter((a) => a.action === 'retried')).toHaveLength(1);
+      const loser = runs[actions.findIndex((a) => a.action !== 'retried')];
+      expect(loser.code).toBe(1);
+      expect(JSON.parse(loser.stdout).results[0]).toMatchObject({
+        skippedBecause: 'concurrent',
+        reason: expect.stringMatching(/^attempt 2 was started by ops-test's retry at .*, after this command was given/),
+      });
+      await waitFor(async () => (await stack.sagas(o.orderId)).every((s) => s.status === 'CANCELLED'));
+      expect(await stack.sagas(o.orderId)).toHaveLength(2);
+    }
+  });
+
   /** Runs the CLI on a pseudo-terminal of 80×24 (util-linux `script`), in the stack's namespace; its output. */
   function onTerminal(args: string[]): Promise<string> {
     const quoted = [process.execPath, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');

@@ -46,6 +46,8 @@ export interface Outcome {
   reason: string | null;
   /** Milliseconds from publish to the outcome event; null when it never came. */
   ms: number | null;
+  /** For a PENDING order: where its newest saga attempt stands (the step it waits on, since when). */
+  waiting?: { sagaId: string; attempt: number; status: string; step: string | null; since: string } | null;
 }
 
 /**

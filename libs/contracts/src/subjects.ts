@@ -58,7 +58,7 @@ export const Headers = {
   CausationId: 'Causation-Id',
   SagaId: 'Saga-Id',
   TraceParent: 'traceparent',
-  /** Replay lineage (OPERATIONS.md): the original message id (what inboxes key on), how many replays, by whom, why. */
+  /** Replay lineage (docs/operations.md): the original message id (what inboxes key on), how many replays, by whom, why. */
   ReplayOf: 'Replay-Of',
   ReplayCount: 'Replay-Count',
   ReplayedBy: 'Replayed-By',

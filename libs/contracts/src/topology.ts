@@ -27,8 +27,9 @@ export const Streams: Record<StreamName, StreamSpec> = {
 };
 
 /**
- * JetStream key-value bucket holding the state of each dead letter, keyed by its DLQ stream sequence:
- * `new` (no key) → `replayed` → `resolved` | `failed_again`; `purged` (OPERATIONS.md).
+ * JetStream key-value bucket holding what operators did to each dead letter (`replayed`, `purged`: a signed record,
+ * written compare-and-set), keyed by the entry's `Dlq-Id`; the CLI works out the rest of its state
+ * (docs/operations.md).
  */
 export const DLQ_STATE_BUCKET = 'DLQ_STATE';
 

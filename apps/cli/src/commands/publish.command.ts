@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import { OrderCreated, Subjects } from '@orderflow/contracts';
+import { OrderCreated, SagaSummary, Subjects } from '@orderflow/contracts';
 import { UsageError } from '../cli.errors';
 import { Outcome, PipelineClient } from '../client';
 import { currencyCode, wholeNumber, withClient } from '../context';
 import { countsLine, printOutcomes, print } from '../output';
 import { progress } from '../progress';
+import { newestAttempts, standing } from '../saga/newest';
 import { generateOrders, parseItem, readOrders, toOrder } from './order-input';
 
 interface PublishOptions {
@@ -49,16 +50,39 @@ export async function publishOrders(
   }
   if (!listener) return { published, outcomes: null };
   const bar = progress('outcomes', publishedAt.size);
+  let outcomes: Outcome[];
   try {
-    return { published, outcomes: await listener.wait(publishedAt, timeoutMs, () => bar.tick(), signal) };
+    outcomes = await listener.wait(publishedAt, timeoutMs, () => bar.tick(), signal);
   } finally {
     bar.stop();
   }
+  await addStandings(client, outcomes);
+  return { published, outcomes };
 }
 
-/** "3 orders: 2 CONFIRMED, 1 CANCELLED" on stderr. */
+/** Says, for each PENDING outcome, which step its saga waits on and since when (asked once, for all of them). */
+async function addStandings(client: PipelineClient, outcomes: Outcome[]): Promise<void> {
+  const pending = outcomes.filter((o) => o.status === 'PENDING');
+  if (!pending.length) return;
+  const newest = await newestAttempts(
+    client,
+    pending.map((o) => o.orderId),
+  ).catch(() => new Map<string, SagaSummary>()); // the order service is down: nothing more to say
+  for (const o of pending) {
+    const s = newest.get(o.orderId);
+    o.waiting = s ? { sagaId: s.sagaId, attempt: s.attempt, status: s.status, step: s.step, since: s.updatedAt } : null;
+    o.reason = s ? standing(s) : 'no saga yet (the order service has not taken it)';
+  }
+}
+
+/** "3 orders: 2 CONFIRMED, 1 CANCELLED" on stderr; the PENDING ones by the step they wait on. */
 export function summarise(outcomes: Outcome[]): void {
   process.stderr.write(`${outcomes.length} order(s): ${countsLine(outcomes.map((o) => o.status))}\n`);
+  const pending = outcomes.filter((o) => o.status === 'PENDING');
+  if (pending.length)
+    process.stderr.write(
+      `PENDING by where they wait: ${countsLine(pending.map((o) => (o.waiting ? `at ${o.waiting.step}` : 'not taken yet')))}\n`,
+    );
 }
 
 export function publishCommand(): Command {

@@ -1,10 +1,11 @@
 import { Command } from 'commander';
 import { CancelReasons, cursorOf, SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { standing } from '../saga/newest';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { collect, rate, since, uuid, wholeNumber, withClient } from '../context';
 import { DeadLetters } from '../dlq/dead-letters';
-import { print, printable } from '../output';
+import { countsLine, print, printable } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
 import { stepNames } from '../saga/definition';
 
@@ -19,7 +20,7 @@ const status = (value: string, all: string[]) => collect(oneOf('--status', () =>
 const reason = oneOf('--reason', () => CancelReasons);
 const step = oneOf('--step', stepNames);
 
-/** `saga show --json`: the order service's view plus the order's dead letters (OPERATIONS.md). */
+/** `saga show --json`: the order service's view plus the order's dead letters (docs/operations.md). */
 async function showSaga(client: PipelineClient, id: string) {
   const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
   if (!view) throw new CliFailure(`no saga or order ${id}`);
@@ -49,6 +50,7 @@ function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
   );
   for (const st of v.steps) if (st.waiting) out.write(printable(`${st.name}: ${st.waiting}`) + '\n');
   out.write(`still to run: ${v.remaining.length ? v.remaining.join(', ') : '-'}\n`);
+  out.write(`next deadline: ${v.deadlineAt ? `${v.deadlineAt} (${inSeconds(v.deadlineAt)})` : 'none (it waits on nothing)'}\n`);
   print(
     false,
     v,
@@ -79,18 +81,47 @@ function printShow(v: Awaited<ReturnType<typeof showSaga>>): void {
     );
 }
 
-function printResults(json: boolean, report: { dryRun: boolean; results: OperateResult[] }): void {
+/** "in 12 s", "3 s ago": how far `at` is from now. */
+function inSeconds(at: string): string {
+  const s = Math.round((Date.parse(at) - Date.now()) / 1000);
+  return s >= 0 ? `in ${s} s` : `${-s} s ago`;
+}
+
+/**
+ * The report, and the exit code: 1 when a saga asked for by id was skipped, or any was refused, raced or not found, or
+ * (with `--wait`) did not settle in time or settled FAILED.
+ */
+function printResults(json: boolean, report: { dryRun: boolean; results: OperateResult[] }, named: boolean, waited: boolean): void {
+  const outcome = (r: OperateResult) =>
+    !r.outcome
+      ? null
+      : ['COMPLETED', 'CANCELLED'].includes(r.outcome.status)
+        ? `attempt ${r.outcome.attempt} ${r.outcome.status}${r.outcome.reason ? ` (${r.outcome.reason})` : ''}`
+        : `attempt ${r.outcome.attempt} ${standing({ step: r.outcome.step, status: r.outcome.status as SagaSummary['status'], updatedAt: r.outcome.since })}`;
   print(
     json,
     report,
-    ['saga id', 'order id', 'action', 'new saga / reason', 'plan'],
-    report.results.map((r) => [r.sagaId, r.orderId, r.action, r.newSagaId ?? r.reason, [...r.plan, ...r.recorded].join('\n') || null]),
+    ['saga id', 'order id', 'action', 'new saga / reason', waited ? 'outcome' : 'plan'],
+    report.results.map((r) => [
+      r.sagaId,
+      r.orderId,
+      r.action,
+      r.newSagaId ?? r.reason,
+      waited ? outcome(r) : [...r.plan, ...r.recorded].join('\n') || null,
+    ]),
   );
   const count = (a: string) => report.results.filter((r) => r.action === a).length;
   const done = report.results.length - count('skipped');
   process.stderr.write(
     `${report.dryRun ? 'dry run: nothing sent; ' : ''}${done} of ${report.results.length} saga(s) ${report.dryRun ? 'would be acted on' : 'acted on'}, ${count('skipped')} skipped\n`,
   );
+  const unsettled = report.results.filter((r) => r.outcome !== undefined && !['COMPLETED', 'CANCELLED'].includes(r.outcome?.status ?? ''));
+  if (waited && unsettled.length)
+    process.stderr.write(`${unsettled.length} not ended: ${countsLine(unsettled.map((r) => outcome(r) ?? 'unknown'))}\n`);
+  const failed = report.results.some(
+    (r) => r.action === 'skipped' && r.skippedBecause !== 'interrupted' && (named || r.skippedBecause !== 'not_actionable'),
+  );
+  if (process.exitCode !== 130 && (failed || unsettled.length)) process.exitCode = 1;
 }
 
 function operateCommand(action: SagaAction): Command {
@@ -115,6 +146,7 @@ function operateCommand(action: SagaAction): Command {
     .option('--dry-run', 'print the plan, change nothing')
     .option('--rate <n/s>', 'most commands per second', rate)
     .option('--yes', 'do not ask for confirmation above 10 sagas')
+    .option('--wait [ms]', 'wait for each attempt to end (default 30000 ms), showing where the others stand', wholeNumber('--wait', 1))
     .option('--json', 'print JSON')
     .action(
       async (
@@ -129,13 +161,15 @@ function operateCommand(action: SagaAction): Command {
           dryRun?: boolean;
           rate?: number;
           yes?: boolean;
+          wait?: number | true;
           json?: boolean;
         },
         cmd: Command,
       ) => {
         if (!opts.why.trim()) throw new UsageError('--why must say why');
-        const report = await withClient(cmd, (c) => operate(c, action, ids, opts));
-        printResults(!!opts.json, report);
+        const wait = opts.wait === true ? 30_000 : opts.wait;
+        const report = await withClient(cmd, (c) => operate(c, action, ids, { ...opts, wait }));
+        printResults(!!opts.json, report, ids.length > 0, !!wait && !report.dryRun);
       },
     );
 }

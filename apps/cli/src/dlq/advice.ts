@@ -4,7 +4,7 @@ import { awaitedSubjects } from '../saga/definition';
 import { DlqMessage } from './dead-letters';
 
 /**
- * What to do with an entry, from its current state and its order's newest saga attempt (OPERATIONS.md "advice"). Every
+ * What to do with an entry, from its current state and its order's newest saga attempt (docs/operations.md, "advice"). Every
  * command advised is one the pipeline would carry out now:
  * - `replay`: replaying lets something happen (the saga still waits on it, or nothing about the order exists yet);
  * - `patch` / `body`: it can never pass validation or was refused for good as it is: replay it with `--patch` (a JSON

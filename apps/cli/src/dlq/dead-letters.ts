@@ -2,11 +2,12 @@ import { DeliverPolicy, JetStreamManager, JsMsg, KV, MsgHdrs, NatsError, StoredM
 import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaSummary, Subjects } from '@orderflow/contracts';
 import { fingerprintOf, originalIdOf, verifySignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
+import { ENDED, newestAttempts } from '../saga/newest';
 
 export type DlqState = 'new' | 'replayed' | 'resolved' | 'failed_again' | 'purged' | 'lost';
 export const DlqStates: DlqState[] = ['new', 'replayed', 'resolved', 'failed_again', 'purged', 'lost'];
 
-/** A dead letter as `dlq list --json` prints it (OPERATIONS.md); times ISO 8601. */
+/** A dead letter as `dlq list --json` prints it (docs/operations.md); times ISO 8601. */
 export interface DlqEntry {
   seq: number;
   /**
@@ -91,10 +92,6 @@ const recordBytes = (r: StateRecord): Uint8Array => {
   return Buffer.from(JSON.stringify(rest));
 };
 
-/** The saga states that end an order's attempt for good: a dead letter of the order older than this is resolved. */
-const ENDED = ['COMPLETED', 'CANCELLED'];
-/** Orders per `query.order.sagas` when working out states (the query takes at most 500). */
-const ORDERS_PER_QUERY = 500;
 /** The subject a state record's signature is bound to (with the namespace), and the entry's id as its message id. */
 const RECORD_SUBJECT = 'dlq-state';
 const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.';
@@ -466,7 +463,7 @@ export class DeadLetters {
   private async deriveStates(entries: DlqMessage[], deadLetters: DlqMessage[]): Promise<void> {
     const bornAs = new Map(deadLetters.filter((e) => e.dlqMsgId).map((e) => [e.dlqMsgId!, e.seq]));
     const orders = [...new Set(entries.filter((e) => e.orderId && e.state !== 'purged').map((e) => e.orderId!))];
-    const newest = await this.newestAttempts(orders).catch((e: Error) => {
+    const newest = await newestAttempts(this.client, orders).catch((e: Error) => {
       this.stale = `states as last recorded, not worked out from the sagas: ${e.message}`;
       return new Map<string, SagaSummary>();
     });
@@ -487,24 +484,6 @@ export class DeadLetters {
       else if (r?.newMsgId) e.state = 'replayed';
       else e.state = 'new';
     }
-  }
-
-  /** The newest saga attempt of each of `orderIds` that has one (`query.order.sagas`, 500 orders a query, 4 at once). */
-  private async newestAttempts(orderIds: string[]): Promise<Map<string, SagaSummary>> {
-    const out = new Map<string, SagaSummary>();
-    const chunks: string[][] = [];
-    for (let i = 0; i < orderIds.length; i += ORDERS_PER_QUERY) chunks.push(orderIds.slice(i, i + ORDERS_PER_QUERY));
-    const ask = async (ids: string[]) => {
-      for (let after: string | undefined; ;) {
-        const page =
-          (await this.client.query<SagaSummary[]>(Subjects.QuerySagas, { orderIds: ids, order: 'id', after, limit: 1000 })) ?? [];
-        for (const s of page) if ((out.get(s.orderId)?.attempt ?? 0) < s.attempt) out.set(s.orderId, s);
-        if (page.length < 1000) return;
-        after = page[page.length - 1].sagaId;
-      }
-    };
-    for (let i = 0; i < chunks.length; i += 4) await Promise.all(chunks.slice(i, i + 4).map(ask));
-    return out;
   }
 }
 

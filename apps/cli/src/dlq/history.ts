@@ -3,7 +3,7 @@ import { checkSignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
 import { DeadLetters, readStream } from './dead-letters';
 
-/** One entry of one audited operator action: a line of `dlq history --json` (OPERATIONS.md); times ISO 8601. */
+/** One entry of one audited operator action: a line of `dlq history --json` (docs/operations.md); times ISO 8601. */
 export interface HistoryRow {
   at: string;
   /** The operator named in the event. */

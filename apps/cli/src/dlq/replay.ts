@@ -28,7 +28,7 @@ import { DeadLetters, DlqMessage, StateRecord } from './dead-letters';
  */
 export type SkippedBecause = 'not_found' | 'not_replayable' | 'refused' | 'concurrent' | 'interrupted';
 
-/** One entry's line of `dlq replay --json` / `dlq purge --json` (OPERATIONS.md). */
+/** One entry's line of `dlq replay --json` / `dlq purge --json` (docs/operations.md). */
 export interface EntryResult {
   seq: number;
   action: 'replayed' | 'skipped' | 'invalid' | 'purged' | 'would_replay' | 'would_purge';

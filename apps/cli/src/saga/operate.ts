@@ -17,10 +17,11 @@ import { PipelineClient } from '../client';
 import { inOrder } from '../bulk';
 import { pacer, shellQuote } from '../context';
 import { resumePlan, retryPlan } from './definition';
+import { newestAttempts } from './newest';
 
 export type SagaAction = 'retry' | 'resume';
 
-/** One saga's line of `saga retry|resume --json` (OPERATIONS.md). */
+/** One saga's line of `saga retry|resume --json` (docs/operations.md). */
 export interface OperateResult {
   sagaId: string | null;
   orderId: string | null;
@@ -31,6 +32,14 @@ export interface OperateResult {
   plan: string[];
   /** What the participants already recorded for the order, per attempt. */
   recorded: string[];
+  /**
+   * Why it was skipped: `not_found`, `not_actionable` (its status, or not the newest attempt), `concurrent` (another
+   * operator acted on the order while this command ran), `refused` (by the order service, or it did not answer),
+   * `interrupted`.
+   */
+  skippedBecause?: 'not_found' | 'not_actionable' | 'concurrent' | 'refused' | 'interrupted';
+  /** With `--wait`: where the order's newest attempt stands once it ended, or when waiting gave up. */
+  outcome?: { sagaId: string; attempt: number; status: string; reason: string | null; step: string | null; since: string } | null;
 }
 
 export interface OperateOptions {
@@ -42,6 +51,8 @@ export interface OperateOptions {
   dryRun?: boolean;
   rate?: number;
   yes?: boolean;
+  /** Wait up to this many ms for each acted-on order's attempt to end (COMPLETED, CANCELLED, or FAILED again). */
+  wait?: number;
   status?: string;
   reason?: string;
   since?: string;
@@ -116,28 +127,66 @@ export async function operate(
         { check: `orderflow saga show ${r.orderId}`, signed: true },
       );
       if (answer.subject === spec.done) Object.assign(r, { action: spec.did, newSagaId: (answer.body as SagaRetried).newSagaId ?? null });
-      else Object.assign(r, { action: 'skipped', reason: `refused by the order service: ${(answer.body as CommandRefused).reason}` });
+      else
+        Object.assign(r, {
+          action: 'skipped',
+          reason: `refused by the order service: ${(answer.body as CommandRefused).reason}`,
+          skippedBecause: 'refused',
+        });
     } catch (e) {
       if (!(e instanceof CliFailure)) throw e;
-      Object.assign(r, { action: 'skipped', reason: e.message });
-      process.exitCode = 1;
+      Object.assign(r, { action: 'skipped', reason: e.message, skippedBecause: 'refused' });
     }
   });
   if (run.interrupted) {
-    for (const r of todo) if (r.action === spec.would) Object.assign(r, { action: 'skipped', reason: 'not sent: interrupted' });
+    for (const r of todo)
+      if (r.action === spec.would) Object.assign(r, { action: 'skipped', reason: 'not sent: interrupted', skippedBecause: 'interrupted' });
     process.exitCode = 130;
     // Every saga up to the last one taken was sent (they are taken in order): carry on after it.
     const last = todo[run.taken - 1]?.sagaId;
     if (opts.status && last) process.stderr.write(`interrupted; carry on with: ${continueCommand(action, opts, last)}\n`);
   }
+  if (opts.wait && !run.interrupted)
+    await waitForOutcomes(
+      client,
+      results.filter((r) => r.action === spec.did),
+      opts.wait,
+    );
   return { dryRun: false, results };
+}
+
+/** Attempt states an operator's action waits for: ended, or FAILED (given up again: an operator's turn). */
+const SETTLED = ['COMPLETED', 'CANCELLED', 'FAILED'];
+
+/**
+ * Polls the acted-on orders' newest attempts (one query for all, every 500 ms) until each has settled or `timeoutMs`
+ * passed; sets each result's `outcome` (for one still running: the step it waits on, since when). A FAILED resume
+ * counts as settled only once it left FAILED.
+ */
+async function waitForOutcomes(client: PipelineClient, done: OperateResult[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const startedAt = new Date().toISOString();
+  for (;;) {
+    const newest = await newestAttempts(
+      client,
+      done.map((r) => r.orderId!),
+    );
+    let open = 0;
+    for (const r of done) {
+      const s = newest.get(r.orderId!);
+      r.outcome = s ? { sagaId: s.sagaId, attempt: s.attempt, status: s.status, reason: s.reason, step: s.step, since: s.updatedAt } : null;
+      if (!s || !SETTLED.includes(s.status) || (r.action === 'resumed' && s.status === 'FAILED' && s.updatedAt < startedAt)) open++;
+    }
+    if (!open || Date.now() > deadline) return;
+    await new Promise((res) => setTimeout(res, 500));
+  }
 }
 
 /** Plans `action` for saga or order `id`: skipped (with why) unless it is the order's newest attempt in the wanted status. */
 async function plan(client: PipelineClient, action: SagaAction, id: string): Promise<OperateResult> {
   const spec = SPEC[action];
   const view = await client.query<SagaView>(Subjects.QuerySaga, { id });
-  const skip = (reason: string): OperateResult => ({
+  const skip = (reason: string, because: OperateResult['skippedBecause'] = 'not_actionable'): OperateResult => ({
     sagaId: view?.sagaId ?? null,
     orderId: view?.orderId ?? null,
     action: 'skipped',
@@ -145,8 +194,18 @@ async function plan(client: PipelineClient, action: SagaAction, id: string): Pro
     reason,
     plan: [],
     recorded: [],
+    skippedBecause: because,
   });
-  if (!view) return skip(`no saga or order ${id}`);
+  if (!view) return skip(`no saga or order ${id}`, 'not_found');
+  // By order id, the attempt acted on is the newest when this command ran: one another operator started since (two
+  // shells retrying the same order at once) is not what this operator saw, and is left to them to look at.
+  const byOrder = view.sagaId !== id;
+  const lastRetry = view.actions.filter((a) => a.action === 'retry').pop();
+  if (byOrder && view.attempt > 1 && lastRetry && Date.parse(lastRetry.at) >= performance.timeOrigin)
+    return skip(
+      `attempt ${view.attempt} was started by ${lastRetry.operator}'s retry at ${lastRetry.at}, after this command was given: look at it (orderflow saga show ${view.orderId}) and ${action} again if you still mean to`,
+      'concurrent',
+    );
   const newest = view.attempts[view.attempts.length - 1];
   if (view.status !== spec.wanted) return skip(`saga is ${view.status}: only a ${spec.wanted} saga can be ${spec.did}`);
   if (newest.sagaId !== view.sagaId)

@@ -112,6 +112,7 @@ export class SagaViewsController {
         })),
       ),
       remaining: this.sagas.forRow(row).engine.remaining(stateOf(row)),
+      deadlineAt: row.deadline_at ? iso(row.deadline_at) : null,
       attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({
         sagaId: a.id,
         attempt: a.attempt,

@@ -20,6 +20,8 @@ export interface SagaRow<D extends SagaData = SagaData> {
   data: D;
   /** W3C `traceparent` of the span that started the attempt: its deadline re-sends continue that trace. */
   trace_parent: string | null;
+  /** When its next deadline passes (the earliest of what it waits on); null when it waits on nothing. */
+  deadline_at?: Date | null;
   created_at: Date;
   updated_at: Date;
 }

@@ -121,7 +121,7 @@ export interface OrderView {
   };
 }
 
-/** A line of `saga list --json` (OPERATIONS.md); times ISO 8601. */
+/** A line of `saga list --json` (docs/operations.md); times ISO 8601. */
 export interface SagaSummary {
   sagaId: string;
   orderId: string;
@@ -135,7 +135,7 @@ export interface SagaSummary {
   updatedAt: string;
 }
 
-/** One execution of a step or a compensation in `saga show` (OPERATIONS.md). Durations in milliseconds. */
+/** One execution of a step or a compensation in `saga show` (docs/operations.md). Durations in milliseconds. */
 export interface SagaStepView {
   name: string;
   kind: 'action' | 'compensation';
@@ -164,6 +164,11 @@ export interface SagaView extends SagaSummary {
   steps: SagaStepView[];
   /** Steps and compensations still to run, by the saga definition. */
   remaining: string[];
+  /**
+   * When the attempt's next deadline passes (ISO 8601): a step without a reply by then is sent again, or the saga's
+   * business deadline cancels it. Null when it waits on nothing.
+   */
+  deadlineAt: string | null;
   attempts: { sagaId: string; attempt: number; status: SagaStatus; reason: string | null }[];
   /**
    * Operator commands on the attempts, oldest first: `operator` is the name setup registered for `publicKey`, the key
