@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Subjects } from '@orderflow/contracts';
 import { parseExposition, Sample, total } from '../apps/cli/src/top/exposition';
-import { orderflowJson } from './support/cli';
+import { orderflow, orderflowJson } from './support/cli';
 import { order, Stack, waitFor } from './support/stack';
 
 type App = 'order' | 'inventory' | 'payment' | 'notification';
@@ -131,5 +131,13 @@ describe('observability', () => {
     expect(top.deadLetters.bySubject[0]).toMatchObject({ subject: Subjects.OrderCreated, count: 1 });
     expect(top.latencyMs.p50).toBeGreaterThan(0);
     expect(top.consumers.length).toBeGreaterThan(5);
+    expect(top.missing).toEqual([]);
+    // Into a pipe: the same in text, without a colour code.
+    const text = await orderflow(stack, ['top', '--once']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^orderflow top — .*\napps: .*order ×1/);
+    expect(text.stdout).toMatch(/started 6, ended 6 since the apps started/);
+    // eslint-disable-next-line no-control-regex -- what a terminal would act on
+    expect(text.stdout).not.toMatch(/\u001b/);
   });
 });

@@ -1,4 +1,4 @@
-import { printable, shownBody } from './output';
+import { printable, shownBody, table, useColour } from './output';
 import { fetchable, metricsHosts } from './top/snapshot';
 
 describe('what the CLI prints of the broker', () => {
@@ -37,5 +37,33 @@ describe('shownBody', () => {
     expect((big.body as string).length).toBe(64 * 1024);
     expect(shownBody(Buffer.from('{"a":[1,2]}'))).toMatchObject({ body: { a: [1, 2] }, truncated: false, bytes: 11 });
     expect(shownBody(null)).toEqual({ body: null, bytes: 0, sha256: null, truncated: false });
+  });
+});
+
+describe('tables', () => {
+  const head = ['seq', 'subject', 'error'];
+  const rows = [[1, 'payment.cmd.deposit', 'PermanentError: account alice is in USD, not EUR; deposit refused, and a long tail after it']];
+
+  it('fit the width given, the widest columns cut with an ellipsis', () => {
+    const lines = table(head, rows, 60).split('\n');
+    for (const line of lines) expect([...line].length).toBeLessThanOrEqual(60);
+    expect(lines.join('\n')).toMatch(/…/);
+    expect(lines.join('\n')).toMatch(/│ 1 /);
+  });
+
+  it('are whole without a width (a pipe, or --wide)', () => {
+    expect(table(head, rows, undefined)).toContain('and a long tail after it');
+  });
+
+  it('colour only on a terminal, and never with NO_COLOR', () => {
+    const tty = { isTTY: true } as NodeJS.WriteStream;
+    const saved = process.env.NO_COLOR;
+    delete process.env.NO_COLOR;
+    expect(useColour(tty)).toBe(true);
+    expect(useColour({ isTTY: false } as NodeJS.WriteStream)).toBe(false);
+    process.env.NO_COLOR = '1';
+    expect(useColour(tty)).toBe(false);
+    if (saved === undefined) delete process.env.NO_COLOR;
+    else process.env.NO_COLOR = saved;
   });
 });
