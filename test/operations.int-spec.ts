@@ -160,6 +160,9 @@ describe('operating failures from the CLI', () => {
       'releaseStock:SUCCEEDED',
     ]);
     expect(first.history[2].note).toMatch(/late reply payment.evt.refunded after the saga had FAILED: resumed/);
+    // It timed out on chargePayment: `saga list --step chargePayment` finds it, CANCELLED as it is now.
+    const onStep = await orderflowJson(stack, ['saga', 'list', '--status', 'CANCELLED', '--step', 'chargePayment']);
+    expect(onStep.find((r: any) => r.orderId === o.orderId)).toMatchObject({ status: 'CANCELLED', reason: 'deadline_exceeded' });
     expect(await stock(sku)).toEqual({ available: 4, reserved: 0, sold: 0 });
     await waitFor(async () => (await balance(customer)) === 50_000);
 

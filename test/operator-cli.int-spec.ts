@@ -130,6 +130,8 @@ describe('the operator CLI', () => {
     [['saga', 'list', '--status', 'DONE'], 2, /--status must be one of RUNNING/],
     [['saga', 'list', '--reason', 'tired'], 2, /--reason must be one of .*deadline_exceeded/],
     [['dlq', 'list', '--state', 'gone'], 2, /--state must be one of new/],
+    [['saga', 'list', '--reason', 'out_of_stock', '--reason', 'deadline_exceeded'], 2, /--reason takes one value; it was given twice/],
+    [['dlq', 'list', '--since', '1h', '--since', '2h'], 2, /--since takes one value/],
     [['dlq', 'replay', '1', '--patch', '/dev/null', '--body', '/dev/null', '--why', 'x'], 2, /give --patch or --body, not both/],
   ])('orderflow %j exits %i', async (args, code, message) => {
     const r = await orderflow(stack, args as string[]);

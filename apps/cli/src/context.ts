@@ -105,6 +105,17 @@ export function rate(value: string): number {
   return n;
 }
 
+/**
+ * An option that takes one value: given twice it is refused, not silently the last (commander passes the value parsed
+ * before as `previous`). @throws UsageError.
+ */
+export const once =
+  <T>(flag: string, parse: (value: string) => T) =>
+  (value: string, previous: T | undefined): T => {
+    if (previous !== undefined) throw new UsageError(`${flag} takes one value; it was given twice`);
+    return parse(value);
+  };
+
 /** A repeatable option: collects every value. */
 export const collect = (value: string, all: string[] = []) => [...all, value];
 

@@ -4,7 +4,7 @@ import { fingerprintOf } from '@orderflow/messaging';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { BulkRun, inOrder } from '../bulk';
-import { collect, rate, shellQuote, since, wholeNumber, withClient } from '../context';
+import { collect, once, rate, shellQuote, since, wholeNumber, withClient } from '../context';
 import { adviceFor } from '../dlq/advice';
 import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, listed, matches } from '../dlq/dead-letters';
 import { dlqHistory } from '../dlq/history';
@@ -19,6 +19,7 @@ const state = (value: string, all: DlqState[] = []): DlqState[] => {
   return [...all, value as DlqState];
 };
 const seqNumber = wholeNumber('SEQ', 1);
+const afterSeq = once('--after', seqNumber);
 /** States that need no one's attention: what `dlq stats` leaves out unless `--all`. */
 const SETTLED: DlqState[] = ['resolved', 'purged'];
 
@@ -30,7 +31,7 @@ function withFilters(cmd: Command): Command {
     .option('--fingerprint <f>', 'error fingerprint (see dlq stats); repeatable', collect)
     .option('--order <orderId>', 'entries of one order; repeatable', collect)
     .option('--state <state>', `${DlqStates.join(' | ')}; repeatable`, state)
-    .option('--since <when>', 'dead-lettered since (30m, 1h, 7d, or ISO 8601)', since);
+    .option('--since <when>', 'dead-lettered since (30m, 1h, 7d, or ISO 8601)', once('--since', since));
 }
 
 /** Purges carried out at once (each writes a state record and deletes a message). */
@@ -88,8 +89,8 @@ function selectionArgs(opts: BulkOptions, after: number): string[] {
 /** `--after` and `--limit` of the bulk commands. */
 function withPaging(cmd: Command): Command {
   return cmd
-    .option('--after <seq>', 'with --all: only entries after this SEQ (where an interrupted run stopped)', seqNumber)
-    .option('--limit <n>', 'with --all: at most N entries of the snapshot', wholeNumber('--limit', 1));
+    .option('--after <seq>', 'with --all: only entries after this SEQ (where an interrupted run stopped)', afterSeq)
+    .option('--limit <n>', 'with --all: at most N entries of the snapshot', once('--limit', wholeNumber('--limit', 1)));
 }
 
 /** A diff for a terminal: at most `DIFF_LINES` lines unless `full`, added and removed lines coloured on a TTY. */

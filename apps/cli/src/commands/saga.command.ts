@@ -3,7 +3,7 @@ import { CancelReasons, cursorOf, SagaStatuses, SagaSummary, SagaView, Subjects 
 import { standing } from '../saga/newest';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
-import { collect, rate, since, uuid, wholeNumber, withClient } from '../context';
+import { collect, once, rate, since, uuid, wholeNumber, withClient } from '../context';
 import { DeadLetters } from '../dlq/dead-letters';
 import { countsLine, print, printable } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
@@ -17,8 +17,12 @@ const oneOf =
     return value;
   };
 const status = (value: string, all: string[]) => collect(oneOf('--status', () => SagaStatuses)(value), all);
-const reason = oneOf('--reason', () => CancelReasons);
-const step = oneOf('--step', stepNames);
+const reason = once(
+  '--reason',
+  oneOf('--reason', () => CancelReasons),
+);
+const step = once('--step', oneOf('--step', stepNames));
+const sinceOnce = once('--since', since);
 
 /** `saga show --json`: the order service's view plus the order's dead letters (docs/operations.md). */
 async function showSaga(client: PipelineClient, id: string) {
@@ -135,7 +139,7 @@ function operateCommand(action: SagaAction): Command {
     .argument('[ids...]', 'saga ids, or order ids (their newest attempt)')
     .option('--status <status>', `every saga with this status (${wanted})`)
     .option('--reason <reason>', 'with --status: only this cancel reason', reason)
-    .option('--since <when>', 'with --status: updated since (30m, 1h, 7d, or ISO 8601)', since)
+    .option('--since <when>', 'with --status: updated since (30m, 1h, 7d, or ISO 8601)', sinceOnce)
     .option(
       '--after <saga-id>',
       'with --status: only sagas whose id sorts after this one (to carry on an interrupted run)',
@@ -181,7 +185,7 @@ export function sagaCommand(): Command {
     .description('saga attempts, most recently updated first')
     .option('--status <status>', `${SagaStatuses.join(' | ')} (repeatable)`, status, [] as string[])
     .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or deadline_exceeded', reason)
-    .option('--since <when>', 'updated since (30m, 1h, 7d, or ISO 8601)', since)
+    .option('--since <when>', 'updated since (30m, 1h, 7d, or ISO 8601)', sinceOnce)
     .option('--step <name>', `the step it is at, or failed or timed out on: ${stepNames().join(', ')}`, step)
     .option('--limit <n>', 'at most N', wholeNumber('--limit', 1), 100)
     .option('--json', 'print JSON')

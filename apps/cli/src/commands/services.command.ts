@@ -23,7 +23,7 @@ const appNames = (value: string, all: ServiceName[]): ServiceName[] => {
   return [...all, value as ServiceName];
 };
 
-/** `services start|stop APP…`: one at a time, each answered once done; the stack's state after. */
+/** `services start|stop APP…`: one at a time, each answered once done (stopped, or started and ready). */
 async function actOnStack(op: 'start' | 'stop', apps: ServiceName[], dataDir: string): Promise<void> {
   for (const app of apps) {
     const { message } = await askStack(dataDir, { op, app });
