@@ -92,9 +92,13 @@ describe('the operator CLI', () => {
     ]);
     const listed = await depositLetter(customer);
     expect(listed).toMatchObject({ state: 'replayed', timesReplayed: 1 });
-    const table = await orderflow(stack, ['dlq', 'history']);
-    expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(new RegExp(`ops-test \\(verified\\).*replay.*${letter.seq}.*in USD.*body sha256`));
+    const text = await orderflow(stack, ['dlq', 'history', String(letter.seq)]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `^\\S+Z  replay of dead letter ${letter.seq} by ops-test \\(verified\\)\\n    why: in USD\\n    new body: sha256 [0-9a-f]{64} \\(\\d+ bytes\\)\\n    new message [0-9a-f-]{36}\\n$`,
+      ),
+    );
   });
 
   it('a dead letter is resolved once its order ends after it, however that came about; stats leave resolved ones out', async () => {

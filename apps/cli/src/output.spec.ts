@@ -51,6 +51,11 @@ describe('tables', () => {
     expect(lines.join('\n')).toMatch(/│ 1 /);
   });
 
+  it('fit even when their headers do not', () => {
+    const wide = ['a header that is long', 'another long header', 'and a third long one', 'fourth header here'];
+    for (const line of table(wide, [['x', 'y', 'z', 'w']], 40).split('\n')) expect([...line].length).toBeLessThanOrEqual(40);
+  });
+
   it('are whole without a width (a pipe, or --wide)', () => {
     expect(table(head, rows, undefined)).toContain('and a long tail after it');
   });

@@ -23,45 +23,71 @@ export const useColour = (stream: NodeJS.WriteStream = process.stdout): boolean 
 /** The width tables must fit: the terminal's, when stdout is one and `--wide` is not given. */
 const fitWidth = (): number | undefined => (process.stdout.isTTY && !outputSettings.wide ? process.stdout.columns || 80 : undefined);
 
+/** An ISO 8601 time as a table shows it: whole off a terminal and with `--wide`, else `MM-DD HH:MM:SS` (UTC). */
+export const when = (iso: string | null): string | null =>
+  iso && fitWidth() !== undefined ? `${iso.slice(5, 10)} ${iso.slice(11, 19)}` : iso;
+
 const widthOf = (cell: string) => Math.max(0, ...cell.split('\n').map((line) => [...line].length));
 
 /**
- * `rows` under `head` as a table (cli-table3) that fits `width` columns: when the natural widths do not fit, the widest
- * columns are narrowed to a common width (no column below its header or 6), and cells cut there end with `…`.
- * Colours (the header) only on a terminal without NO_COLOR.
+ * How `table` lays out what does not fit: cut cells (the default), wrapped cells, or the last `below` columns on a line
+ * of their own under each row.
  */
-export function table(head: string[], rows: (string | number | null)[][], width = fitWidth()): string {
-  const cells = rows.map((r) => r.map((c) => (c === null ? '-' : printable(String(c)))));
-  const natural = head.map((h, i) => Math.max(widthOf(h), ...cells.map((r) => widthOf(r[i] ?? ''))) + 2);
+export type Fit = 'cut' | 'wrap' | { below: number };
+
+/** Column widths (cli-table3's, padding included) that fit `width`: the widest columns narrowed to a common width. */
+function fitted(head: string[], natural: number[], width: number): number[] {
   const borders = head.length + 1;
-  let colWidths: number[] | undefined;
-  if (width !== undefined && natural.reduce((a, b) => a + b, 0) + borders > width) {
-    const floor = head.map((h, i) => Math.min(natural[i], Math.max(widthOf(h) + 2, 6)));
-    const fits = (cap: number) => natural.reduce((sum, n, i) => sum + Math.min(n, Math.max(cap, floor[i])), 0) + borders <= width;
-    let cap = Math.max(...natural);
-    while (cap > 3 && !fits(cap)) cap--;
-    colWidths = natural.map((n, i) => Math.min(n, Math.max(cap, floor[i])));
+  // No column narrower than its header, unless even the headers do not fit: then none narrower than 6.
+  const headers = head.map((h, i) => Math.min(natural[i], Math.max(widthOf(h) + 2, 6)));
+  const floor = headers.reduce((a, b) => a + b, 0) + borders <= width ? headers : natural.map((n) => Math.min(n, 6));
+  const fits = (cap: number) => natural.reduce((sum, n, i) => sum + Math.min(n, Math.max(cap, floor[i])), 0) + borders <= width;
+  let cap = Math.max(...natural);
+  while (cap > 3 && !fits(cap)) cap--;
+  return natural.map((n, i) => Math.min(n, Math.max(cap, floor[i])));
+}
+
+/**
+ * `rows` under `head` as a table (cli-table3) that fits `width` columns. When the natural widths do not fit, the widest
+ * columns are narrowed to a common width and cells cut there end with `…`; with `wrap` (reports whose every word
+ * matters) they wrap onto more lines; with `below` (a list whose last columns are long: an id, an error) those columns
+ * go on a line of their own under each row, across the table, before anything else is narrowed. Colours (the header)
+ * only on a terminal without NO_COLOR.
+ */
+export function table(head: string[], rows: (string | number | null)[][], width = fitWidth(), fit: Fit = 'cut'): string {
+  const cells = rows.map((r) => r.map((c) => (c === null ? '-' : printable(String(c)))));
+  const naturalOf = (h: string[], cs: string[][]) => h.map((x, i) => Math.max(widthOf(x), ...cs.map((r) => widthOf(r[i] ?? ''))) + 2);
+  const natural = naturalOf(head, cells);
+  const fits = width === undefined || natural.reduce((a, b) => a + b, 0) + head.length + 1 <= width;
+  const style = { head: useColour() ? ['cyan'] : [], border: [], compact: true };
+  if (!fits && typeof fit === 'object') {
+    const n = head.length - fit.below;
+    const [top, cellsTop] = [head.slice(0, n), cells.map((r) => r.slice(0, n))];
+    const colWidths = fitted(top, naturalOf(top, cellsTop), width!);
+    const t = new Table({ head: top, colWidths, wordWrap: false, style });
+    for (const r of cells) {
+      const under = head.slice(n).map((h, i) => `${h}: ${r[n + i]}`.replace(/\n/g, ' '));
+      t.push(r.slice(0, n), [{ colSpan: n, content: under.join(' · '), truncate: '…' } as never]);
+    }
+    return t.toString();
   }
-  const colour = useColour();
-  const t = new Table({
-    head,
-    ...(colWidths ? { colWidths, wordWrap: false } : {}),
-    style: { head: colour ? ['cyan'] : [], border: [], compact: true },
-  });
+  const colWidths = fits ? undefined : fitted(head, natural, width!);
+  const wrap = fit === 'wrap';
+  const t = new Table({ head, ...(colWidths ? { colWidths, wordWrap: wrap, wrapOnWordBoundary: wrap } : {}), style });
   for (const r of cells) t.push(r);
   return t.toString();
 }
 
 /**
- * Prints `rows` as a table (`table`: fitted to the terminal) or, with `json`, as JSON. Every cell is `printable`; JSON
+ * Prints `rows` as a table (`table`: fitted to the terminal as `fit` says) or, with `json`, as JSON. Every cell is `printable`; JSON
  * escapes controls itself, and bidirectional characters are escaped as `\uXXXX` too (still the same JSON).
  */
-export function print(json: boolean, value: unknown, head?: string[], rows?: (string | number | null)[][]): void {
+export function print(json: boolean, value: unknown, head?: string[], rows?: (string | number | null)[][], fit: Fit = 'cut'): void {
   if (json || !head || !rows) {
     process.stdout.write(JSON.stringify(value, null, json ? 0 : 2).replace(BIDI, escaped) + '\n');
     return;
   }
-  process.stdout.write(table(head, rows) + '\n');
+  process.stdout.write(table(head, rows, undefined, fit) + '\n');
 }
 
 /** Bodies above this many bytes are shown cut, with their size and digest. */
@@ -91,8 +117,9 @@ export function printOutcomes(json: boolean, outcomes: Outcome[]): void {
   print(
     json,
     outcomes,
-    ['order id', 'status', 'reason', 'ms'],
-    outcomes.map((o) => [o.orderId, o.status, o.reason, o.ms]),
+    ['order id', 'status', 'ms', 'reason'],
+    outcomes.map((o) => [o.orderId, o.status, o.ms, o.reason]),
+    { below: 1 },
   );
 }
 

@@ -10,7 +10,7 @@ import { DeadLetters, DlqFilter, DlqMessage, DlqState, DlqStates, listed, matche
 import { dlqHistory } from '../dlq/history';
 import { EntryResult, failed, opsEvent, replay, Report } from '../dlq/replay';
 import { confirm } from '../saga/operate';
-import { countsLine, print, printable, shownBody, useColour } from '../output';
+import { countsLine, print, printable, shownBody, useColour, when } from '../output';
 
 type FilterOptions = DlqFilter & { limit?: number };
 
@@ -107,8 +107,9 @@ function shownDiff(diff: string, full: boolean): string {
           ? `\x1b[31m${l}\x1b[0m`
           : l;
   const more = lines.length - shown.length;
-  // On a terminal a line is cut to its width (a long JSON string would wrap over the screen).
-  const width = !full && process.stdout.isTTY ? process.stdout.columns || 80 : Infinity;
+  // A line is cut to the terminal's width (a long JSON string would wrap over the screen), or off a terminal to 240
+  // characters (a body that is one long line, as a cut one is, would otherwise come whole).
+  const width = full ? Infinity : process.stdout.isTTY ? process.stdout.columns || 80 : 240;
   const cut = (l: string) => ([...l].length > width ? [...l].slice(0, width - 1).join('') + '…' : l);
   return (
     shown.map((l) => paint(cut(printable(l)))).join('\n') + (more > 0 ? `\n… ${more} more line(s) of diff (--full-diff shows them)` : '')
@@ -126,12 +127,13 @@ function printReport(json: boolean, report: Report, named: boolean, fullDiff = f
     report,
     ['seq', 'action', 'reason / new message id'],
     report.results.map((r) => [r.seq, r.action, r.reason ?? r.newMsgId]),
+    'wrap',
   );
   if (!json)
     for (const r of report.results)
       if (r.diff) process.stdout.write(`diff of ${r.seq}:\n${shownDiff(r.diff, fullDiff)}\n`);
-      else if (r.action !== 'skipped' && r.diff === null && report.changed)
-        process.stdout.write(`diff of ${r.seq}: too large a change to show\n`);
+      else if (['would_replay', 'replayed'].includes(r.action) && report.changed)
+        process.stdout.write(`diff of ${r.seq}: too large a change to show line by line\n`);
   process.stderr.write(
     `${report.dryRun ? 'dry run, nothing changed: ' : ''}${countsLine(report.results.map((r) => r.action)) || 'no entries'}\n`,
   );
@@ -195,17 +197,18 @@ export function dlqCommand(): Command {
       print(
         !!opts.json,
         rows,
-        ['seq', 'time', 'subject', 'order', 'state', 'replayed', 'fingerprint', 'error'],
+        ['seq', 'time', 'subject', 'state', 'replayed', 'fingerprint', 'order', 'error'],
         rows.map((e) => [
           e.seq,
-          e.time,
+          when(e.time),
           e.subject,
-          e.orderId,
           e.failedAgainAs ? `${e.state} (${e.failedAgainAs})` : e.state,
           e.timesReplayed,
           e.fingerprint,
+          e.orderId,
           e.error,
         ]),
+        { below: 2 },
       );
     });
 
@@ -292,7 +295,7 @@ export function dlqCommand(): Command {
       print(
         !!opts.json,
         rows,
-        ['subject', 'fingerprint', 'count', 'states', 'first seen', 'last seen', 'error'],
+        ['subject', 'fingerprint', 'count', 'states', 'last seen', 'first seen', 'error'],
         rows.map((g) => [
           g.subject,
           g.fingerprint,
@@ -300,10 +303,11 @@ export function dlqCommand(): Command {
           Object.entries(g.states)
             .map(([s, n]) => `${n} ${s}`)
             .join(', '),
-          g.firstSeen,
-          g.lastSeen,
+          when(g.lastSeen),
+          when(g.firstSeen),
           g.error,
         ]),
+        { below: 2 },
       );
       if (!opts.json && !opts.all)
         process.stderr.write(`${entries.length} dead letter(s) need attention (--all counts resolved and purged ones too)\n`);
@@ -318,27 +322,23 @@ export function dlqCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (seq: number | undefined, opts: { json?: boolean }, cmd: Command) => {
       const rows = await openDlq(cmd, (client, d) => dlqHistory(client, d, seq));
-      print(
-        !!opts.json,
-        rows,
-        ['at', 'operator (signature)', 'action', 'seq', 'why', 'patch / body', 'new message id', 'failed again as'],
-        rows.map((r) => [
-          r.at,
-          `${r.operator} (${r.signature})`,
-          r.action,
-          r.seq,
-          r.why,
-          !r.change
-            ? null
-            : 'patch' in r.change
-              ? JSON.stringify(r.change.patch)
-              : `body sha256 ${r.change.body.sha256.slice(0, 12)}… (${r.change.body.bytes} bytes)`,
-          r.newMsgId,
-          r.failedAgainAs,
-        ]),
-      );
-      if (!rows.length && !opts.json)
-        process.stderr.write(seq ? `no operator action on dead letter ${seq}\n` : 'no operator action on the DLQ yet\n');
+      if (opts.json) return print(true, rows);
+      // One block per action, as `git log` prints commits: an audit reads top to bottom, and fits any width.
+      for (const r of rows) {
+        const change = !r.change
+          ? null
+          : 'patch' in r.change
+            ? `patch: ${JSON.stringify(r.change.patch)}`
+            : `new body: sha256 ${r.change.body.sha256} (${r.change.body.bytes} bytes)`;
+        const lines = [
+          `${r.at}  ${r.action} of dead letter ${r.seq} by ${r.operator} (${r.signature})`,
+          `    why: ${r.why}`,
+          ...(change ? [`    ${change}`] : []),
+          ...(r.newMsgId ? [`    new message ${r.newMsgId}${r.failedAgainAs ? `, dead-lettered again as ${r.failedAgainAs}` : ''}`] : []),
+        ];
+        process.stdout.write(printable(lines.join('\n')) + '\n');
+      }
+      if (!rows.length) process.stderr.write(seq ? `no operator action on dead letter ${seq}\n` : 'no operator action on the DLQ yet\n');
     });
 
   withPaging(

@@ -5,7 +5,7 @@ import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
 import { collect, once, rate, since, uuid, wholeNumber, withClient } from '../context';
 import { DeadLetters } from '../dlq/dead-letters';
-import { countsLine, print, printable } from '../output';
+import { countsLine, print, printable, when } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
 import { stepNames } from '../saga/definition';
 
@@ -113,6 +113,7 @@ function printResults(json: boolean, report: { dryRun: boolean; results: Operate
       r.newSagaId ?? r.reason,
       waited ? outcome(r) : [...r.plan, ...r.recorded].join('\n') || null,
     ]),
+    'wrap',
   );
   const count = (a: string) => report.results.filter((r) => r.action === a).length;
   const done = report.results.length - count('skipped');
@@ -213,8 +214,9 @@ export function sagaCommand(): Command {
         print(
           !!opts.json,
           rows,
-          ['saga id', 'order id', 'attempt', 'status', 'reason', 'step', 'updated'],
-          rows.map((r) => [r.sagaId, r.orderId, r.attempt, r.status, r.reason, r.step, r.updatedAt]),
+          ['order id', 'attempt', 'status', 'updated', 'step', 'reason', 'saga id'],
+          rows.map((r) => [r.orderId, r.attempt, r.status, when(r.updatedAt), r.step, r.reason, r.sagaId]),
+          { below: 3 },
         );
       },
     );

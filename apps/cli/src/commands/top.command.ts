@@ -38,7 +38,8 @@ const columns = (head: string[], rows: (string | number)[][]): string[] => {
 
 /**
  * The live view, at most `height` lines of at most `width` characters so it fits one screen: the headline first, which
- * apps run and which are missing, the saga counts and latency, outcomes, dead letters and the outbox on a line each,
+ * apps run and which are missing, the saga counts (started and ended: since the apps started) and latency, outcomes,
+ * dead letters and the outbox on a line each,
  * then the consumers (cut to what fits, saying how many are left out). Colours (`colour`) only on a terminal.
  */
 export function render(s: TopSnapshot, namespace: string, height = 24, colour = false, width = Infinity): string {
@@ -50,12 +51,12 @@ export function render(s: TopSnapshot, namespace: string, height = 24, colour = 
     `apps: ${[...apps].map(([a, n]) => `${a} ×${n}`).join(', ') || 'none'}` +
       (s.missing.length ? `; NOT RUNNING: ${s.missing.join(', ')}` : '') +
       (unscraped ? `; ${unscraped} instance(s) not scraped (metrics URL not on ORDERFLOW_METRICS_HOSTS, or not answering)` : ''),
-    `sagas: ${fmt(s.sagas.perSecond, '/s')} · now running ${s.sagas.running} · compensating ${s.sagas.compensating} · FAILED ${s.sagas.failed} · ` +
-      `started ${s.sagas.started}, ended ${s.sagas.finished} since the apps started`,
+    `sagas: ${fmt(s.sagas.perSecond, '/s')} · running ${s.sagas.running} · compensating ${s.sagas.compensating} · FAILED ${s.sagas.failed} · ` +
+      `${s.sagas.started} started, ${s.sagas.finished} ended`,
     `latency: p50 ${fmt(s.latencyMs.p50, ' ms')} · p95 ${fmt(s.latencyMs.p95, ' ms')} · p99 ${fmt(s.latencyMs.p99, ' ms')}`,
     `outcomes: ${s.outcomes.map((o) => `${o.status}${o.reason ? ` ${o.reason}` : ''} ${o.count}`).join(' · ') || '–'}`,
     `dead letters: ${s.deadLetters.total}${s.deadLetters.bySubject.length ? ` — ${s.deadLetters.bySubject.map((l) => `${l.subject} ${l.fingerprint} ×${l.count}`).join(' · ')}` : ''}`,
-    `outbox: ${s.outbox.map((o) => `${o.app} ${o.rows} row(s), lag ${o.lagSeconds.toFixed(1)} s`).join(' · ') || '–'}`,
+    `outbox rows (lag): ${s.outbox.map((o) => `${o.app} ${o.rows} (${o.lagSeconds.toFixed(1)} s)`).join(' · ') || '–'}`,
     '',
   ];
   const consumers = columns(
