@@ -219,6 +219,7 @@ async function plan(client: PipelineClient, dlq: DeadLetters, entry: DlqMessage,
     result: Object.assign(result, { action, reason, skippedBecause: action === 'skipped' ? 'not_replayable' : null }),
   });
   const stored = (await dlq.message(entry)).data;
+  if (!stored && opts.body === undefined) return out('skipped', 'its message is gone from the stream (purged, or past its max age)');
   const advice = await adviceFor(client, entry, stored);
   const changed = opts.patch !== undefined || opts.body !== undefined;
   if (advice.verdict === 'gone' && !opts.body) return out('skipped', advice.text);
