@@ -15,7 +15,7 @@ class Later1799999999999 {
 }
 
 /**
- * Least-privilege Postgres (issue 14 §2) on a private cluster with scram-sha-256 (the shared one trusts every login):
+ * Least-privilege Postgres on a private cluster with scram-sha-256 (the shared one trusts every login):
  * only setup holds the admin credentials; per service an owner role (the schema, the migrations) and a runtime role
  * with its own generated password (DML on its own schema only; no UPDATE or DELETE on append-only tables).
  */

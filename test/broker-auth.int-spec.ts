@@ -21,7 +21,7 @@ import { waitFor } from './support/stack';
 const MODULES = { order: OrderModule, inventory: InventoryModule, payment: PaymentModule, notification: NotificationModule };
 
 /**
- * Identities and permissions on the broker (issue 14 §1), on a private nats-server that loads the config include
+ * Identities and permissions on the broker, on a private nats-server that loads the config include
  * `orderflow setup` generated: every client proves an identity with its nkey, and the server refuses whatever the
  * identity's generated permissions do not allow. The four apps run in this process with their own keys.
  */

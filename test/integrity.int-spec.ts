@@ -7,7 +7,7 @@ import { orderflow } from './support/cli';
 import { order, Stack, waitFor } from './support/stack';
 
 /**
- * What arrives is checked, not trusted (issue 14 §3): headers a publisher chooses cannot suppress an order, a reply
+ * What arrives is checked, not trusted: headers a publisher chooses cannot suppress an order, a reply
  * that contradicts the saga's command is dead-lettered instead of applied, and participants refuse commands that
  * contradict their records. The forgeries are published as any client could on an unauthenticated broker (which is
  * what the broker's permissions now prevent; these checks hold behind them).

@@ -10,7 +10,7 @@ import { provisionNats } from './support/provision';
 import { order, Stack, waitFor } from './support/stack';
 
 /**
- * Operating failures with the CLI (issue 5, OPERATIONS.md), on the real stack with short step deadlines,
+ * Operating failures with the CLI (docs/operations.md), on the real stack with short step deadlines,
  * the CLI run as a subprocess: dead letters inspected, patched and replayed; sagas retried and resumed.
  * After each scenario, stock and money are conserved.
  */

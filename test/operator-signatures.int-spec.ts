@@ -7,7 +7,7 @@ import { operatorKey, signedBy } from './support/operator';
 import { order, Stack, waitFor } from './support/stack';
 
 /**
- * Operator actions you can trust (issue 14 §4): the order app acts only on commands signed by an operator key that
+ * Operator actions you can trust: the order app acts only on commands signed by an operator key that
  * `orderflow setup` registered, records the key with the action, and enforces the replay rules itself. The commands
  * are published here as a client of the (unauthenticated) test broker could, to show what the order app refuses.
  */

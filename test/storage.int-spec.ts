@@ -1,6 +1,6 @@
 import { Stack, waitFor } from './support/stack';
 
-/** Bounded storage (issue 6): stream limits as configured, inbox rows pruned after the retention. */
+/** Bounded storage: stream limits as configured, inbox rows pruned after the retention. */
 describe('bounded storage', () => {
   let stack: Stack;
 

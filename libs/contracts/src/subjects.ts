@@ -1,5 +1,5 @@
 /**
- * Every subject of the pipeline, spelled once (see DESIGN.md "Subjects, streams, consumers").
+ * Every subject of the pipeline, spelled once (see the README, "Subjects, streams, consumers").
  * Commands are `<owner>.cmd.<verb>`, events `<owner>.evt.<past-tense>`; `order.created` is the
  * public ingress contract. Query subjects (core NATS request/reply) live under `query.<owner>.*`
  * so no stream captures them: a stream capturing a request subject would answer it with a PubAck.
@@ -51,7 +51,7 @@ export const Subjects = {
   operatorEvent: (action: string) => `ops.${action}`,
 } as const;
 
-/** Metadata headers (DESIGN.md: metadata travels in headers, not in the body). */
+/** Metadata headers (metadata travels in headers, not in the body). */
 export const Headers = {
   MsgId: 'Nats-Msg-Id',
   CorrelationId: 'Correlation-Id',

@@ -3,7 +3,7 @@ export { MalformedMessageError } from '@orderflow/contracts';
 /**
  * A failure that retrying cannot fix (e.g. a message that refers to something that will never exist).
  * The consume loop dead-letters it at once instead of redelivering. Business rejections are not errors:
- * they are reply events (DESIGN.md).
+ * they are reply events (README, "The flow").
  */
 export class PermanentError extends Error {
   override name = 'PermanentError';

@@ -4,7 +4,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import { ArrayMinSize, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { ConfigError } from './errors';
 
-/** The Postgres schema each service owns (DESIGN.md "Persistence"). */
+/** The Postgres schema each service owns (README, "Persistence"). */
 export const ServiceSchemas = {
   order: 'orders',
   inventory: 'inventory',

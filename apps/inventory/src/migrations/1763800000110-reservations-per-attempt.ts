@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Reservations per saga attempt (issue 5): keyed by `saga_id`, with a COMMITTED status (`inventory.cmd.commit`:
+ * Reservations per saga attempt: keyed by `saga_id`, with a COMMITTED status (`inventory.cmd.commit`:
  * reserved units become sold). Stock keeps `sold` and `restocked`, and the database enforces
  * `available + reserved + sold = restocked`, every figure within 2^53 − 1.
  * Existing reservations predate saga ids: their order id stands in for the attempt's id, so sagas in flight

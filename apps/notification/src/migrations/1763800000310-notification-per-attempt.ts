@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * One notification per outcome of each saga attempt (issue 5: a retried order gets a new outcome).
+ * One notification per outcome of each saga attempt (a retried order gets a new outcome).
  * Existing notifications predate saga ids: their order id stands in for the attempt's id.
  */
 export class NotificationPerAttempt1763800000310 implements MigrationInterface {

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Saga attempts (issue 5): a saga is identified by its id, an order can have several attempts (`saga retry`),
+ * Saga attempts: a saga is identified by its id, an order can have several attempts (`saga retry`),
  * only the newest may be active. Operator actions are audited. Totals are bounded to 2^53 − 1 minor units.
  * Sagas that already exist become attempt 1 and carry their id in their data (commands send it as `sagaId`).
  */

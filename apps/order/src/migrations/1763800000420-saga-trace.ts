@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Each saga attempt keeps the W3C `traceparent` of the message that started it (issue 8): its deadline re-sends
+ * Each saga attempt keeps the W3C `traceparent` of the message that started it: its deadline re-sends
  * continue that trace, and `orderflow orders show` / `saga show` print its trace id. Null for older attempts.
  */
 export class SagaTrace1763800000420 implements MigrationInterface {

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Signed operator actions (issue 14 §4): the operator keys `orderflow setup` registers (a rotated key is revoked, not
+ * Signed operator actions: the operator keys `orderflow setup` registers (a rotated key is revoked, not
  * deleted, so the actions it signed still verify), and per action the key that signed it. Dead-letter replays are
  * operator actions too, carried out by the order app: each names the dead letter, the id its original is known by,
  * the replay's message id and the patch.

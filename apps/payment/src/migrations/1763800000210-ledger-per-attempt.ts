@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Ledger entries per saga attempt (issue 5): one CHARGE, REFUND, DECLINE at most per `saga_id`; balances and
+ * Ledger entries per saga attempt: one CHARGE, REFUND, DECLINE at most per `saga_id`; balances and
  * amounts within 2^53 − 1 minor units. Existing entries predate saga ids: their order id stands in for the
  * attempt's id, so sagas in flight should be drained before this runs.
  */

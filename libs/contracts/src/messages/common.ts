@@ -18,7 +18,7 @@ import {
 export const MAX_MINOR_UNITS = Number.MAX_SAFE_INTEGER;
 
 /**
- * Bounds of every field (issue 6): ids and names short enough for a btree index, free text bounded, at most
+ * Bounds of every field: ids and names short enough for a btree index, free text bounded, at most
  * 100 order lines. The outer limit is the NATS server's max payload (1 MiB by default).
  */
 export const Limits = {
@@ -83,7 +83,7 @@ export class OrderScoped {
 }
 
 /**
- * A message about one saga attempt. Participants key their effects on `sagaId` (DESIGN.md: a redelivery of
+ * A message about one saga attempt. Participants key their effects on `sagaId` (README, "Guarantees": a redelivery of
  * the same attempt changes nothing, a new attempt is a new reservation or charge).
  */
 export class SagaScoped extends OrderScoped {
