@@ -436,6 +436,7 @@ export function dlqCommand(): Command {
           diff: null,
         });
         const results = entries.map(result);
+        const resultOf = new Map(results.map((r) => [r.seq, r]));
         const todo = entries.filter((e) => e.state !== 'purged');
         if (!opts.dryRun && todo.length && !opts.yes) await confirm(`purge ${todo.length} dead letter(s)`);
         let resume: string | null = null;
@@ -447,7 +448,7 @@ export function dlqCommand(): Command {
             run = await inOrder('purge', todo, PURGE_IN_FLIGHT, async (e) => {
               // Compare-and-set on the record as read now: of two operators purging it at once, one purges.
               const { record, revision } = await d.recordOf(e.id);
-              const r = results.find((x) => x.seq === e.seq)!;
+              const r = resultOf.get(e.seq)!;
               const purged = { state: 'purged' as const, at: new Date().toISOString(), operator: client.operator, why: opts.why };
               if (
                 record?.state === 'purged' ||

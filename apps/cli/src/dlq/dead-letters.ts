@@ -50,8 +50,6 @@ export interface DlqMessage extends DlqEntry {
   /** When the dead letter keeps only the head of a body too large to keep whole: the original's size in bytes. */
   cutFrom: number | null;
   record: StateRecord | null;
-  /** The newest saga attempt of its order, when it has one (worked out by `all()`). */
-  newest: SagaSummary | null;
 }
 
 /** An entry's stored message: headers and body (null when it is gone). */
@@ -172,7 +170,6 @@ function purgedEntry(id: string, r: StateRecord): DlqMessage {
     originalId: '',
     dlqMsgId: null,
     record: r,
-    newest: null,
   };
 }
 
@@ -412,7 +409,6 @@ export class DeadLetters {
       originalId,
       dlqMsgId: h[Headers.Dlq.MsgId] ?? null,
       record: null,
-      newest: null,
     };
   }
 
@@ -451,13 +447,12 @@ export class DeadLetters {
       originalId: originalIdOf(h, { stream: a.stream, seq: a.stream_seq }),
       dlqMsgId: null,
       record: null,
-      newest: null,
     };
   }
 
   /**
-   * Sets each of `entries`' `state` (see the class comment), `failedAgainAs` (looked for among `dead letters`),
-   * `timesReplayed` and `newest` (its order's newest saga attempt). When the order app does not answer, states are as
+   * Sets each of `entries`' `state` (see the class comment, from its order's newest saga attempt), `failedAgainAs`
+   * (looked for among `deadLetters`) and `timesReplayed`. When the order app does not answer, states are as
    * recorded, and `stale` says why.
    */
   private async deriveStates(entries: DlqMessage[], deadLetters: DlqMessage[]): Promise<void> {
@@ -475,10 +470,10 @@ export class DeadLetters {
         continue;
       }
       e.failedAgainAs = r?.newMsgId ? (bornAs.get(r.newMsgId) ?? null) : null;
-      e.newest = (e.orderId && newest.get(e.orderId)) || null;
+      const saga = e.orderId ? newest.get(e.orderId) : undefined;
       // A different order under an existing order id never ran: its order's saga ending does not resolve it.
       const ownSaga = !/idempotency_key_reused/.test(e.error);
-      if (ownSaga && e.newest && ENDED.includes(e.newest.status) && e.newest.updatedAt >= e.time) e.state = 'resolved';
+      if (ownSaga && saga && ENDED.includes(saga.status) && saga.updatedAt >= e.time) e.state = 'resolved';
       else if (e.state === 'lost') continue;
       else if (e.failedAgainAs !== null) e.state = 'failed_again';
       else if (r?.newMsgId) e.state = 'replayed';
