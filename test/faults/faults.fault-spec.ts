@@ -420,15 +420,27 @@ describe('fault suite', () => {
     let interrupted = '';
     return scenario(
       'saga deadline, bulk retry',
-      `SAGA_DEADLINE 8 s; payment stopped at 6 s for 20 s, ${BURST} more orders at 8 s; then \`saga retry --status CANCELLED --reason deadline_exceeded\`, Ctrl-C once it is sending, and the command it prints`,
+      `SAGA_DEADLINE 8 s; payment stopped at 6 s, ${BURST} more orders at 8 s, payment back 10 s after the last of them started its saga; then \`saga retry --status CANCELLED --reason deadline_exceeded\`, Ctrl-C once it is sending, and the command it prints`,
       { env: { SAGA_STEP_TIMEOUT_MS: '2000', SAGA_STEP_BACKOFF_MAX_MS: '4000', SAGA_DEADLINE: '8s' }, retried: true },
       (p, load, healed) =>
         during(load.run(RATE, 25_000), async () => {
           await sleep(6_000);
           await p.instance('payment').kill('SIGTERM');
           await sleep(2_000);
-          await load.burst(Array.from({ length: BURST }, (_, i) => randomOrder(i)));
-          await sleep(18_000);
+          const burst = Array.from({ length: BURST }, (_, i) => randomOrder(i));
+          await load.burst(burst);
+          // Payment stays down until every burst saga has started and run past its deadline, so that the cancelled
+          // set is the whole burst however fast the machine starts sagas (more than one reply's 1 MiB: the paging).
+          const ids = burst.map((o) => o.orderId);
+          await waitFor(
+            async () =>
+              Number(
+                (await p.db.query(`select count(distinct order_id) as n from orders.sagas where order_id = any($1)`, [ids])).rows[0].n,
+              ) === BURST,
+            120_000,
+            500,
+          );
+          await sleep(10_000);
           await p.instance('payment').start();
           // Let the compensations (refunds) land, then retry every attempt the deadline cancelled.
           await waitFor(
