@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Raw floor: what bare `nats` + `pg` reach on this machine for a saga-shaped workload, with no framework.
+// Raw floor: what bare nats.js + `pg` reach on this machine for a saga-shaped workload, with no framework.
 // Each "saga" is 5 JetStream hops; every hop is a durable pull consumer that commits one Postgres
 // transaction and then publishes the next hop (with Nats-Msg-Id) before acking.
 //
-// Run from the project root (it resolves `nats` and `pg` from the project's node_modules); `npm run bench` runs it
+// Run from the project root (it resolves nats.js v3 and `pg` from the project's node_modules); `npm run bench` runs it
 // after the pipeline, on the same servers:
 //   node bench/floor.mjs                      # defaults: N=3000 sagas open-loop, 200 closed-loop
 // Env: NATS_URL (nats://127.0.0.1:4222), PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (libpq defaults),
@@ -12,10 +12,10 @@
 // Prints one JSON line: {"floor":{"sagas_per_s":..,"p50_ms":..,"p99_ms":..,"closed_p50_ms":..,...}}
 import { createRequire } from 'node:module';
 const require = createRequire(process.cwd() + '/');
-const { connect, AckPolicy, StringCodec } = require('nats');
+const { connect } = require('@nats-io/transport-node');
+const { AckPolicy, jetstream, jetstreamManager } = require('@nats-io/jetstream');
 const pg = require('pg');
 
-const sc = StringCodec();
 const N = Number(process.env.N ?? 3000);
 const N_CLOSED = Number(process.env.N_CLOSED ?? 200);
 const WINDOW = Number(process.env.WINDOW ?? 256);
@@ -27,8 +27,8 @@ const pct = (a, p) => {
 };
 
 const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
-const jsm = await nc.jetstreamManager();
-const js = nc.jetstream();
+const jsm = await jetstreamManager(nc);
+const js = jetstream(nc);
 const STREAM = tag.toUpperCase();
 await jsm.streams.add({ name: STREAM, subjects: [tag + '.>'] });
 const pool = new pg.Pool({ max: 16 });
@@ -63,7 +63,7 @@ for (let h = 0; h < hops.length; h++) {
   (async () => {
     for await (const m of msgs) {
       (async () => {
-        const id = sc.decode(m.data);
+        const id = m.string();
         await pool.query(`insert into ${table}(saga, step) values($1,$2) on conflict do nothing`, [id, from]);
         if (to) await js.publish(`${tag}.${to}`, m.data, { msgID: `${id}:${to}` });
         m.ack();
@@ -83,7 +83,7 @@ function runSaga(id) {
       waiters.delete(id);
       resolve(now() - t);
     });
-    js.publish(`${tag}.created`, sc.encode(id), { msgID: id }).catch(reject);
+    js.publish(`${tag}.created`, id, { msgID: id }).catch(reject);
   });
 }
 

@@ -5,7 +5,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'nats';
+import { connect, jetstreamManager } from '@orderflow/messaging/nats';
 import { AccountBalance, Namespace, OrderView, StockLevel, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
@@ -77,7 +77,7 @@ describe('the apps as processes: logs and traces', () => {
     );
     await client?.close();
     const nc = await connect({ servers: config.NATS_URL });
-    await deleteNamespaceStreams(await nc.jetstreamManager(), new Namespace(id));
+    await deleteNamespaceStreams(await jetstreamManager(nc), new Namespace(id));
     await nc.close();
     await dropDatabase(adminDb(config));
     rmSync(logDir, { recursive: true, force: true });

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RequestStrategy } from 'nats';
 import { Subjects } from '@orderflow/contracts';
 import { orderflow } from './support/cli';
 import { Stack, waitFor } from './support/stack';
@@ -152,7 +151,7 @@ describe('orderflow CLI', () => {
 
     it('discovers the apps through the NATS service API: $SRV.PING from a plain client, and services lists each instance with its endpoints', async () => {
       // Any NATS client (`nats micro ls` too) finds them: the service API's PING, answered by each app of our namespace.
-      const pings = await stack.nc.requestMany('$SRV.PING', Buffer.from(''), { maxWait: 1000, strategy: RequestStrategy.Timer });
+      const pings = await stack.nc.requestMany('$SRV.PING', Buffer.from(''), { maxWait: 1000, strategy: 'timer' });
       const names: string[] = [];
       for await (const m of pings) {
         const body = JSON.parse(m.string());
@@ -358,7 +357,7 @@ describe('orderflow CLI', () => {
       'orderflow %j loads neither Nest, TypeORM, pg nor an app module',
       async (args) => {
         const loaded = await loadedBy(args);
-        expect(loaded).toContain('nats');
+        expect(loaded).toContain('@nats-io/transport-node');
         expect(
           loaded.filter((m) => /^@nestjs|^typeorm$|^pg$|^apps\/(order|inventory|payment|notification)\/.*(module|controller)$/.test(m)),
         ).toEqual([]);

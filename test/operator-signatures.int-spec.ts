@@ -96,11 +96,11 @@ describe('signed operator actions', () => {
       const info = await stack.jsm.streams.info(stack.ns.stream('DLQ'));
       for (let s = info.state.first_seq; s <= info.state.last_seq && info.state.messages > 0; s++) {
         const m = await stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq: s });
-        if (m.header?.get(Headers.CorrelationId) === poison.orderId) seq = s;
+        if (m?.header?.get(Headers.CorrelationId) === poison.orderId) seq = s;
       }
       return seq > 0;
     });
-    const originalId = (await stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq })).header.get(Headers.Dlq.MsgId);
+    const originalId = (await stack.jsm.streams.getMessage(stack.ns.stream('DLQ'), { seq }))!.header.get(Headers.Dlq.MsgId);
     const replay = async (body: object) => {
       const id = randomUUID();
       return ask(Subjects.OrderReplayDeadLetter, body, id, signed(Subjects.OrderReplayDeadLetter, id, body));

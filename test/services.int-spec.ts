@@ -5,7 +5,7 @@ import { createServer, Server } from 'node:net';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'nats';
+import { connect, jetstreamManager } from '@orderflow/messaging/nats';
 import { Namespace } from '@orderflow/contracts';
 import { deleteNamespaceStreams } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
@@ -43,7 +43,7 @@ describe('orderflow services: one app at a time in the running stack', () => {
       await new Promise((r) => stack.once('exit', r));
     }
     const nc = await connect({ servers: config.NATS_URL });
-    await deleteNamespaceStreams(await nc.jetstreamManager(), new Namespace(id));
+    await deleteNamespaceStreams(await jetstreamManager(nc), new Namespace(id));
     await nc.close();
     await dropDatabase(adminDb(config));
     rmSync(dataDir, { recursive: true, force: true });

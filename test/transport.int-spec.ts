@@ -12,7 +12,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { connect, headers, JetStreamManager, NatsConnection } from 'nats';
+import { connect, headers, jetstream, JetStreamManager, jetstreamManager, NatsConnection } from '@orderflow/messaging/nats';
 import { Observable, tap } from 'rxjs';
 import { Consumers, Namespace, OrderConfirmed, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, PermanentError } from '@orderflow/messaging';
@@ -110,7 +110,7 @@ describe('JetStream transport', () => {
     });
     ns = new Namespace(id);
     nc = await connect({ servers: config.NATS_URL });
-    jsm = await nc.jetstreamManager();
+    jsm = await jetstreamManager(nc);
     await provisionNats(config);
     await migrateServiceDatabase(config, notificationDatabase);
     app = await startService(testModule([TestController]), config);
@@ -126,12 +126,12 @@ describe('JetStream transport', () => {
     const body = { orderId: randomUUID(), sagaId: randomUUID(), customerId, total: 100, currency: 'USD', ...patch };
     const h = headers();
     h.set('Correlation-Id', body.orderId);
-    await nc.jetstream().publish(ns.subject(subject), Buffer.from(JSON.stringify(body)), { msgID: randomUUID(), headers: h });
+    await jetstream(nc).publish(ns.subject(subject), Buffer.from(JSON.stringify(body)), { msgID: randomUUID(), headers: h });
     return body;
   };
   const deadLetters = async () => (await jsm.streams.info(ns.stream('DLQ'))).state.messages;
-  const lastDeadLetter = (subject: string) =>
-    jsm.streams.getMessage(ns.stream('DLQ'), { last_by_subj: ns.subject(Subjects.deadLetter(subject)) });
+  const lastDeadLetter = async (subject: string) =>
+    (await jsm.streams.getMessage(ns.stream('DLQ'), { last_by_subj: ns.subject(Subjects.deadLetter(subject)) }))!;
 
   it('runs each message through the interceptors and the handler in the batch transaction, and writes its reply to the outbox with causation and correlation', async () => {
     const body = await publish('ok');
@@ -152,9 +152,7 @@ describe('JetStream transport', () => {
     expect(seen.get(flaky.orderId)!.attempts).toEqual([1, 2]);
     let letters = 0;
     await waitFor(async () => (letters = (await jsm.streams.info(ns.stream('DLQ'))).state.messages) === 1);
-    const letter = await jsm.streams.getMessage(ns.stream('DLQ'), {
-      last_by_subj: ns.subject(Subjects.deadLetter(Subjects.OrderConfirmed)),
-    });
+    const letter = await lastDeadLetter(Subjects.OrderConfirmed);
     expect(letter.header.get('Dlq-Attempts')).toBe('1');
     expect(letter.header.get('Dlq-Error')).toMatch(/^PermanentError: cannot handle order/);
     expect(seen.get(poison.orderId)!.attempts).toEqual([1]);

@@ -2,7 +2,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, JetStreamManager, NatsConnection } from 'nats';
+import { connect, jetstream, JetStreamManager, jetstreamManager, NatsConnection } from '@orderflow/messaging/nats';
 import { Pool } from 'pg';
 import { Identity, Namespace, StreamName, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, natsAuthOptions, natsServers } from '@orderflow/messaging';
@@ -197,7 +197,7 @@ export class Pipeline {
       reconnectTimeWait: 250,
       ...as(this.lab, 'operator-lab'),
     });
-    this.jsm = await this.nc.jetstreamManager();
+    this.jsm = await jetstreamManager(this.nc);
     await this.deleteStreams(); // what a scenario that failed may have left
     await provisionAll(loadConfig(this.env));
     for (let n = 1; n <= instances; n++) {
@@ -217,7 +217,7 @@ export class Pipeline {
   /** Publishes to JetStream with a fresh message id unless one is given; resolves once the stream stored it. */
   async publish(subject: string, body: unknown, msgId: string = randomUUID()): Promise<void> {
     const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    await this.nc.jetstream({ timeout: 3000 }).publish(this.ns.subject(subject), data, { msgID: msgId });
+    await jetstream(this.nc, { timeout: 3000 }).publish(this.ns.subject(subject), data, { msgID: msgId });
   }
 
   /** Restocks a SKU through the inventory app and waits until it is stored. */
@@ -314,7 +314,7 @@ export class Pipeline {
   private async deleteStreams(): Promise<void> {
     const nc = await connect({ servers: natsServers(this.natsUrl), maxReconnectAttempts: 0, ...as(this.lab, 'setup') });
     try {
-      await deleteNamespaceStreams(await nc.jetstreamManager(), this.ns);
+      await deleteNamespaceStreams(await jetstreamManager(nc), this.ns);
     } finally {
       await nc.close();
     }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import { INestApplication } from '@nestjs/common';
-import { connect, headers as natsHeaders, JetStreamManager, NatsConnection } from 'nats';
+import { connect, headers as natsHeaders, jetstream, JetStreamManager, jetstreamManager, NatsConnection } from '@orderflow/messaging/nats';
 import { Pool } from 'pg';
 import { Namespace, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams } from '@orderflow/messaging';
@@ -54,7 +54,7 @@ export class Stack {
     });
     const stack = new Stack(config);
     stack.nc = await connect({ servers: config.NATS_URL });
-    stack.jsm = await stack.nc.jetstreamManager();
+    stack.jsm = await jetstreamManager(stack.nc);
     await provisionAll(config);
     const started = await Promise.allSettled(Object.values(APP_MODULES).map((m) => startService((c) => m.register(c), config)));
     stack.apps = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -99,7 +99,7 @@ export class Stack {
     const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    await this.nc.jetstream().publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
+    await jetstream(this.nc).publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
   }
 
   /** Asks a service over NATS request/reply; returns the reply envelope. */
@@ -142,6 +142,7 @@ export class Stack {
     const out: DeadLetter[] = [];
     for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
       const m = await this.jsm.streams.getMessage(stream, { seq });
+      if (!m) continue; // deleted
       const h: Record<string, string> = {};
       for (const [k] of m.header ?? []) h[k] = m.header.get(k);
       out.push({ subject: this.ns.logical(m.subject), data: Buffer.from(m.data).toString('utf8'), headers: h });

@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import {
+  apiErrorCode,
   connect,
-  ErrorCode,
   headers as natsHeaders,
-  JetStreamClient,
+  isNoResponders,
+  JetStreamApiCodes,
+  jetstream,
+  jetstreamManager,
   Msg,
   NatsConnection,
-  NatsError,
+  NatsJetStream,
   QueuedIterator,
-  RequestStrategy,
+  serviceApi,
   Subscription,
-} from 'nats';
+} from '@orderflow/messaging/nats';
 import {
   Headers,
   MalformedMessageError,
@@ -57,7 +60,7 @@ export interface Outcome {
 export class PipelineClient {
   private constructor(
     readonly nc: NatsConnection,
-    readonly js: JetStreamClient,
+    readonly js: NatsJetStream,
     readonly ns: Namespace,
     readonly url: string,
     readonly replicas: number,
@@ -78,7 +81,7 @@ export class PipelineClient {
         name: `orderflow-cli${creds ? ` (${creds.identity})` : ''}`,
         ...natsAuthOptions(creds),
       });
-      return new PipelineClient(nc, nc.jetstream({ timeout: 5000 }), new Namespace(namespace), url, replicas, creds);
+      return new PipelineClient(nc, jetstream(nc, { timeout: 5000 }), new Namespace(namespace), url, replicas, creds);
     } catch (e) {
       const problem = natsConnectProblem(url, e);
       throw new CliFailure(
@@ -152,7 +155,7 @@ export class PipelineClient {
       text = (await this.nc.request(this.ns.subject(subject), Buffer.from(JSON.stringify(body)), { timeout: timeoutMs })).string();
     } catch (e) {
       const owner = subject.split('.')[1];
-      const noResponders = (e as { code?: string }).code === '503';
+      const noResponders = isNoResponders(e);
       if (noResponders) await this.requireNamespace();
       const why = noResponders ? 'no instance is listening' : (e as Error).message;
       throw new CliFailure(`the ${owner} service did not answer ${subject} (${why}); is it running? (\`npm start\`)`);
@@ -169,10 +172,10 @@ export class PipelineClient {
    */
   async requireNamespace(): Promise<void> {
     const stream = this.ns.stream('ORDER');
-    const jsm = await this.nc.jetstreamManager();
+    const jsm = await jetstreamManager(this.nc);
     const exists = await jsm.streams.info(stream).then(
       () => true,
-      (e: NatsError) => (e.api_error?.err_code === 10059 ? false : true), // 10059: stream not found
+      (e: unknown) => apiErrorCode(e) !== JetStreamApiCodes.StreamNotFound,
     );
     if (!exists)
       throw new UsageError(
@@ -184,7 +187,7 @@ export class PipelineClient {
    * True when an instance of `app` in this namespace answers the service API's `$SRV.PING.<app>` within `timeoutMs`.
    */
   async ping(app: string, timeoutMs = 500): Promise<boolean> {
-    const replies = await collect(this.nc.services.client({ strategy: RequestStrategy.Timer, maxWait: timeoutMs }).ping(app));
+    const replies = await collect(serviceApi(this.nc).client({ strategy: 'timer', maxWait: timeoutMs }).ping(app));
     return replies.some((r) => (r.metadata?.namespace ?? '') === this.ns.prefix);
   }
 
@@ -194,7 +197,7 @@ export class PipelineClient {
    * Collects the replies that arrive within `timeoutMs`.
    */
   async instances(timeoutMs = 1000): Promise<ServiceInstance[]> {
-    const services = this.nc.services.client({ strategy: RequestStrategy.Timer, maxWait: timeoutMs });
+    const services = serviceApi(this.nc).client({ strategy: 'timer', maxWait: timeoutMs });
     const [infos, stats] = await Promise.all([collect(services.info()), collect(services.stats())]);
     const statsById = new Map(stats.map((s) => [s.id, s]));
     return infos
@@ -284,9 +287,9 @@ export class PipelineClient {
   /** The DLQ stream sequence of the newest dead letter of `subject` if it is the one of `msgId`. */
   private async deadLetterSeq(subject: string, msgId: string): Promise<number | null> {
     try {
-      const jsm = await this.nc.jetstreamManager();
+      const jsm = await jetstreamManager(this.nc);
       const m = await jsm.streams.getMessage(this.ns.stream('DLQ'), { last_by_subj: this.ns.subject(Subjects.deadLetter(subject)) });
-      return m.header?.get(Headers.Dlq.MsgId) === msgId ? m.seq : null;
+      return m?.header?.get(Headers.Dlq.MsgId) === msgId ? m.seq : null;
     } catch {
       return null;
     }
@@ -476,13 +479,13 @@ export interface ServiceInstance {
   endpoints: { name: string; subject: string; requests: number; errors: number; averageMs: number }[];
 }
 
-/** The replies of a service API request; none when nothing answers (nats.js ends the iterator with a 503 then). */
+/** The replies of a service API request; none when nothing answers (nats.js ends the iterator with no responders then). */
 async function collect<T>(replies: Promise<QueuedIterator<T>>): Promise<T[]> {
   const out: T[] = [];
   try {
     for await (const r of await replies) out.push(r);
   } catch (e) {
-    if ((e as { code?: string }).code !== ErrorCode.NoResponders) throw e;
+    if (!isNoResponders(e)) throw e;
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { ConsumerMessages, JsMsg } from 'nats';
+import { ConsumerMessages, JsMsg } from './nats';
 import type { ConsumeOutcome, PipelineMetrics } from '@orderflow/telemetry';
 import type { Logger } from 'pino';
 import {

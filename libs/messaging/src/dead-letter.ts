@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { headers, JsMsg } from 'nats';
+import { headers, JsMsg } from './nats';
 import { Headers, maxDeliveriesAdvisory, Subjects, WorkStreams } from '@orderflow/contracts';
 import { JetStreamClient } from './jetstream.client';
 
@@ -115,7 +115,7 @@ export interface StoredDeadLetter {
 /**
  * Entry `seq` of the namespace's DLQ stream: a dead letter, or a MAX_DELIVERIES advisory whose original is read from
  * its work stream. Undefined when the DLQ has no such entry (purged, or never).
- * @throws NatsError when the server does not answer.
+ * @throws Error when the server does not answer.
  */
 export async function readDeadLetter(client: JetStreamClient, seq: number): Promise<StoredDeadLetter | undefined> {
   const m = await client.storedMessage(client.ns.stream('DLQ'), seq);

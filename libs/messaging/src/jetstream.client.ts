@@ -1,17 +1,25 @@
 import {
   AckPolicy,
+  apiErrorCode,
+  AuthorizationError,
   connect,
   DeliverPolicy,
   DiscardPolicy,
-  ErrorCode,
-  JetStreamClient as NatsJetStream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
   JetStreamManager,
+  Kvm,
   NatsConnection,
-  NatsError,
+  NatsJetStream,
   PubAck,
+  RequestError,
   RetentionPolicy,
   StorageType,
-} from 'nats';
+  TimeoutError,
+  UserAuthenticationExpiredError,
+} from './nats';
 import {
   ConsumerSpec,
   Consumers,
@@ -63,10 +71,12 @@ export const natsServers = (url: string): string[] =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-/** True when NATS refused a connection's credentials (nats.js `ErrorCode.AuthorizationViolation` and kin). */
+/**
+ * True when NATS refused a connection's credentials: nats.js v3's `AuthorizationError` (authorization violation,
+ * authentication timeout or expiry) or `UserAuthenticationExpiredError`.
+ */
 export function isNatsAuthFailure(e: unknown): boolean {
-  const code = (e as { code?: string }).code;
-  return code === ErrorCode.AuthorizationViolation || code === ErrorCode.AuthenticationExpired || code === ErrorCode.AuthenticationTimeout;
+  return e instanceof AuthorizationError || e instanceof UserAuthenticationExpiredError;
 }
 
 /** "refused the credentials" for an authentication failure, "is unreachable" otherwise. */
@@ -76,14 +86,9 @@ export function natsConnectProblem(url: string, e: unknown): string {
     : `NATS at ${url} is unreachable: ${(e as Error).message}`;
 }
 
-/**
- * JetStream API error codes we act on (`err_code` of an API error; nats-server `server/errors.json`):
- * 10059 stream not found, 10014 consumer not found.
- */
-const NOT_FOUND_CODES = new Set([10059, 10014]);
-/** JetStream's "no message found" (a message get of a sequence the stream does not hold). */
-const NO_MESSAGE = 10037;
-const isNotFound = (e: unknown) => e instanceof NatsError && NOT_FOUND_CODES.has(e.api_error?.err_code ?? 0);
+/** JetStream API error codes of a missing stream or consumer (`err_code`; nats-server `server/errors.json`). */
+const NOT_FOUND_CODES = new Set<number>([JetStreamApiCodes.StreamNotFound, JetStreamApiCodes.ConsumerNotFound]);
+const isNotFound = (e: unknown) => NOT_FOUND_CODES.has(apiErrorCode(e) ?? 0);
 
 /** JetStream's refusals of a publish (`err_code`, nats-server `server/errors.json`): 10054 message too large, 10077 not stored. */
 const TOO_LARGE = 10054;
@@ -94,10 +99,10 @@ const NOT_STORED = 10077;
  * (no stream, no answer: the caller's own message applies).
  */
 export function publishRefusal(e: unknown): string | undefined {
-  const api = e instanceof NatsError ? e.api_error : undefined;
-  if (api?.err_code === TOO_LARGE) return `the stream refused it: ${api.description} (STREAM_MAX_MSG_SIZE)`;
-  if (api?.err_code === NOT_STORED)
-    return `the stream refused it: ${api.description} (a full stream refuses new messages until old ones expire: ORDER_STREAM_MAX_BYTES, DLQ_MAX_BYTES, STREAM_MAX_AGE)`;
+  if (!(e instanceof JetStreamApiError)) return undefined;
+  if (e.code === TOO_LARGE) return `the stream refused it: ${e.message} (STREAM_MAX_MSG_SIZE)`;
+  if (e.code === NOT_STORED)
+    return `the stream refused it: ${e.message} (a full stream refuses new messages until old ones expire: ORDER_STREAM_MAX_BYTES, DLQ_MAX_BYTES, STREAM_MAX_AGE)`;
   return undefined;
 }
 
@@ -127,7 +132,7 @@ export async function provisionTopology(client: JetStreamClient, opts: Provision
   const consumers = Object.values(Consumers);
   for (const spec of consumers) await client.ensureConsumer(spec, opts);
   const bucket = client.ns.stream(DLQ_STATE_BUCKET);
-  await client.js.views.kv(bucket, { replicas: opts.replicas });
+  await new Kvm(client.js).create(bucket, { replicas: opts.replicas });
   return [
     ...streams.map((s) => `stream ${client.ns.stream(s)}`),
     ...consumers.map((c) => `consumer ${client.ns.stream(c.stream)}/${c.durable}`),
@@ -186,8 +191,8 @@ export class JetStreamClient {
       throw isNatsAuthFailure(e) ? new NatsAuthError(problem, { cause: e }) : new UnreachableError(problem, { cause: e });
     }
     try {
-      const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
-      return new JetStreamClient(nc, jsm, nc.jetstream({ timeout: timeoutMs }), ns, log);
+      const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+      return new JetStreamClient(nc, jsm, jetstream(nc, { timeout: timeoutMs }), ns, log);
     } catch (e) {
       await nc.close();
       throw new UnreachableError(`NATS at ${url} has no JetStream (start nats-server with -js): ${(e as Error).message}`, { cause: e });
@@ -275,10 +280,16 @@ export class JetStreamClient {
       try {
         return await this.upsertOnce(info, add, update);
       } catch (e) {
-        const notReady = e instanceof NatsError && (e.code === ErrorCode.Timeout || e.api_error?.code === 503 || e.code === '503');
+        const notReady =
+          e instanceof TimeoutError ||
+          (e instanceof RequestError && e.isNoResponders()) ||
+          (e instanceof JetStreamApiError && e.status === 503) ||
+          (e instanceof Error && e.name === 'JetStreamNotEnabled');
         if (!notReady) throw e;
         if (Date.now() > deadline)
-          throw new UnreachableError(`JetStream did not become ready within 30 s (${attempt} attempts): ${e.message}`, { cause: e });
+          throw new UnreachableError(`JetStream did not become ready within 30 s (${attempt} attempts): ${(e as Error).message}`, {
+            cause: e,
+          });
         this.log.warn({ err: e, attempt }, 'JetStream not ready yet; retrying stream setup');
         await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
       }
@@ -327,7 +338,7 @@ export class JetStreamClient {
    * Publishes to JetStream and waits for the stream's ack.
    * @param msgId becomes `Nats-Msg-Id`: the stream drops a second publish with the same id within its duplicate window.
    * @returns JetStream's ack (`duplicate` when the stream's duplicate window dropped it as a re-publish).
-   * @throws NatsError when no stream acks (timeout, no stream for the subject).
+   * @throws Error when no stream acks (a `JetStreamApiError` for a refusal, see `publishRefusal`; a timeout; no stream for the subject).
    */
   async publish(msg: OutgoingMessage, msgId: string): Promise<PubAck> {
     return this.js.publish(this.ns.subject(msg.subject), encodeBody(msg.body), { msgID: msgId, headers: toNatsHeaders(msg) });
@@ -335,18 +346,20 @@ export class JetStreamClient {
 
   /**
    * Message `seq` of stream `stream` (its full name), or undefined when the stream does not hold it.
-   * @throws NatsError on anything else (no answer, no permission).
+   * @throws Error on anything else (no answer, no permission).
    */
   async storedMessage(
     stream: string,
     seq: number,
   ): Promise<{ subject: string; headers: Record<string, string>; data: Uint8Array } | undefined> {
     try {
+      // nats.js v3 answers null for a sequence the stream does not hold.
       const m = await this.jsm.streams.getMessage(stream, { seq });
+      if (!m) return undefined;
       const h = m.header;
       return { subject: m.subject, headers: Object.fromEntries([...(h ?? [])].map(([k]) => [k, h.get(k)])), data: m.data };
     } catch (e) {
-      if (isNotFound(e) || (e instanceof NatsError && e.api_error?.err_code === NO_MESSAGE)) return undefined;
+      if (isNotFound(e)) return undefined;
       throw e;
     }
   }

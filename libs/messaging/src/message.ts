@@ -1,4 +1,4 @@
-import { headers as natsHeaders, MsgHdrs } from 'nats';
+import { headers as natsHeaders, MsgHdrs } from './nats';
 import { Headers } from '@orderflow/contracts';
 import type { SignatureCheck } from './signature';
 

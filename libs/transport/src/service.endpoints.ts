@@ -1,6 +1,6 @@
-import { Service, ServiceMsg } from 'nats';
 import { decodeMessage, MalformedMessageError, MessageClass, QueryReply } from '@orderflow/contracts';
 import { classify, encodeBody, JetStreamClient, NotFoundError } from '@orderflow/messaging';
+import { Service, serviceApi, ServiceMsg } from '@orderflow/messaging/nats';
 import type { Logger } from 'pino';
 
 /** Our error codes and the status codes they carry in the service API's `Nats-Service-Error-Code` header. */
@@ -46,7 +46,7 @@ export class ServiceEndpoints {
    * `metrics_url` and `health_url` of its HTTP port) as metadata.
    */
   async start(extra: Record<string, string> = {}): Promise<void> {
-    this.service = await this.client.nc.services.add({
+    this.service = await serviceApi(this.client.nc).add({
       name: this.app,
       version: this.version,
       description: `orderflow ${this.app} service`,

@@ -1,4 +1,15 @@
-import { DeliverPolicy, JetStreamManager, JsMsg, KV, MsgHdrs, NatsError, StoredMsg } from 'nats';
+import {
+  apiErrorCode,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  jetstreamManager,
+  JetStreamManager,
+  JsMsg,
+  KV,
+  Kvm,
+  MsgHdrs,
+  StoredMsg,
+} from '@orderflow/messaging/nats';
 import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaSummary, Subjects } from '@orderflow/contracts';
 import { fingerprintOf, originalIdOf, verifySignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
@@ -120,7 +131,7 @@ export async function readStream(
   const consumer = await client.js.consumers.get(stream, {
     headers_only: !opts.bodies,
     ...(opts.startSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.startSeq } : {}),
-    ...(opts.filter ? { filterSubjects: opts.filter } : {}),
+    ...(opts.filter ? { filter_subjects: opts.filter } : {}),
   });
   const messages = await consumer.consume({ max_messages: 512 });
   for await (const m of messages) {
@@ -200,12 +211,12 @@ export class DeadLetters {
   /** Opens (creating it if missing) the state bucket of the client's namespace. */
   static async open(client: PipelineClient): Promise<DeadLetters> {
     const bucket = client.ns.stream(DLQ_STATE_BUCKET);
-    return new DeadLetters(client, await client.js.views.kv(bucket, { replicas: client.replicas }), bucket);
+    return new DeadLetters(client, await new Kvm(client.js).create(bucket, { replicas: client.replicas }), bucket);
   }
 
   /** One JetStream manager for every read and delete (nats.js checks the API with a request each time one is made). */
   manager(): Promise<JetStreamManager> {
-    return (this.jsm ??= this.client.nc.jetstreamManager());
+    return (this.jsm ??= jetstreamManager(this.client.nc));
   }
 
   get stream(): string {
@@ -267,7 +278,7 @@ export class DeadLetters {
 
   /**
    * The message of entry `e`: the dead letter as stored in the DLQ, or, for an advisory, the original in its work stream.
-   * @throws NatsError when the stream does not answer.
+   * @throws Error when the stream does not answer.
    */
   async message(e: DlqMessage): Promise<StoredMessage> {
     const gone = { headers: {}, data: null };
@@ -281,10 +292,8 @@ export class DeadLetters {
 
   private async getMessage(stream: string, seq: number) {
     const jsm = await this.manager();
-    return jsm.streams.getMessage(stream, { seq }).catch((e: NatsError) => {
-      if (e.api_error?.err_code === 10037) return undefined; // no message found (deleted since)
-      throw e;
-    });
+    // nats.js v3 answers null for a message the stream no longer holds (deleted since).
+    return (await jsm.streams.getMessage(stream, { seq })) ?? undefined;
   }
 
   /**
@@ -301,8 +310,9 @@ export class DeadLetters {
       else await this.kv.update(kvKey(id), value, revision);
       return true;
     } catch (e) {
-      // 10071: wrong last sequence (the record changed); create() on a key that exists says so too.
-      if ((e as NatsError).api_error?.err_code === 10071 || /wrong last sequence|key exists/i.test((e as Error).message)) return false;
+      // Wrong last sequence: the record changed since it was read (create() on a key that exists says so too).
+      const code = apiErrorCode(e);
+      if (code === JetStreamApiCodes.StreamWrongLastSequence || code === JetStreamApiCodes.StreamWrongLastSequenceUnknown) return false;
       throw e;
     }
   }
@@ -328,8 +338,8 @@ export class DeadLetters {
   /** Deletes the entry's message from the stream (its state record keeps what it was). */
   async deleteMessage(seq: number): Promise<void> {
     const jsm = await this.manager();
-    await jsm.streams.deleteMessage(this.stream, seq, false).catch((e: NatsError) => {
-      if (e.api_error?.err_code !== 10037) throw e; // 10037: no message found (already deleted)
+    await jsm.streams.deleteMessage(this.stream, seq, false).catch((e: unknown) => {
+      if (apiErrorCode(e) !== JetStreamApiCodes.NoMessageFound) throw e; // already deleted
     });
   }
 

@@ -2,7 +2,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, relative } from 'node:path';
-import { connect } from 'nats';
+import { connect, jetstreamManager } from '@orderflow/messaging/nats';
 import { Client } from 'pg';
 import { isNatsAuthFailure, natsAuthOptions, NatsCredentials, natsConnectProblem, natsServers } from '@orderflow/messaging';
 import { isAuthFailure } from '@orderflow/persistence';
@@ -16,7 +16,7 @@ export async function natsStatus(url: string, creds?: NatsCredentials): Promise<
   try {
     const nc = await connect({ servers: natsServers(url), timeout: 2000, maxReconnectAttempts: 0, ...natsAuthOptions(creds) });
     try {
-      await nc.jetstreamManager({ timeout: 2000 });
+      await jetstreamManager(nc, { timeout: 2000 });
       return { problem: null, refused: false };
     } catch {
       return { problem: `NATS at ${url} answers but has no JetStream (start nats-server with -js)`, refused: false };
