@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Headers, Subjects } from '@orderflow/contracts';
+import { ErrorCode, Headers, Subjects } from '@orderflow/contracts';
 import { orderflow } from './support/cli';
 import { order, Stack, waitFor } from './support/stack';
 
@@ -24,7 +24,8 @@ describe('integrity of what arrives', () => {
     await stack?.stop();
   });
 
-  const deadLetterOf = async (subject: string, match: RegExp) => {
+  /** The dead letter of `subject` whose error matches; it must carry `code` as its `Dlq-Error-Code`. */
+  const deadLetterOf = async (subject: string, code: ErrorCode, match: RegExp) => {
     let found: Awaited<ReturnType<Stack['deadLetters']>>[number] | undefined;
     await waitFor(async () => {
       found = (await stack.deadLetters()).find(
@@ -32,6 +33,7 @@ describe('integrity of what arrives', () => {
       );
       return !!found;
     });
+    expect(found!.headers[Headers.Dlq.ErrorCode]).toBe(code);
     return found!;
   };
 
@@ -80,7 +82,7 @@ describe('integrity of what arrives', () => {
     expect(await stack.outcome(a.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     await stack.publish(Subjects.OrderCreated, { ...a, items: [{ sku, quantity: 5, unitPrice: 100 }] });
 
-    await deadLetterOf(Subjects.OrderCreated, new RegExp(`idempotency_key_reused: order ${a.orderId}`));
+    await deadLetterOf(Subjects.OrderCreated, 'idempotency_key_reused', new RegExp(`idempotency_key_reused: order ${a.orderId}`));
     expect(await stack.sagas(a.orderId)).toHaveLength(1);
   });
 
@@ -103,7 +105,7 @@ describe('integrity of what arrives', () => {
         [Headers.CorrelationId]: o.orderId,
       });
 
-      const dead = await deadLetterOf(Subjects.PaymentCharged, /unexpected_reply/);
+      const dead = await deadLetterOf(Subjects.PaymentCharged, 'unexpected_reply', /unexpected_reply/);
       expect(dead.headers[Headers.Dlq.Error]).toMatch(
         /^UnexpectedReplyError: unexpected_reply: payment.evt.charged of 0 USD; saga .* charged 5000 USD$/,
       );
@@ -128,10 +130,12 @@ describe('integrity of what arrives', () => {
 
     await deadLetterOf(
       Subjects.InventoryRelease,
+      'contradicts_records',
       new RegExp(`^ContradictsRecordsError: contradicts_records: saga ${sagaId} holds the reservation of order ${o.orderId}`),
     );
     await deadLetterOf(
       Subjects.PaymentRefund,
+      'contradicts_records',
       new RegExp(`^ContradictsRecordsError: contradicts_records: saga ${sagaId} is of order ${o.orderId} and customer ${customer}`),
     );
     const stock = (await stack.db.query('select available::int, reserved::int, sold::int from inventory.stock where sku = $1', [sku]))

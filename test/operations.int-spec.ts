@@ -66,6 +66,7 @@ describe('operating failures from the CLI', () => {
       attempts: 1,
       state: 'new',
       replayCount: 0,
+      errorCode: 'malformed',
       fingerprint: expect.stringMatching(/^[0-9a-f]{10}$/),
     });
     expect(entry.error).toMatch(/MalformedMessageError: .*currency must be an upper-case ISO 4217 code/);

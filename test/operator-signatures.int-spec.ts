@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createUser } from '@nats-io/nkeys';
-import { Headers, Subjects } from '@orderflow/contracts';
+import { Headers, RefusalCode, Subjects } from '@orderflow/contracts';
 import { signatureHeaders, signMessage } from '@orderflow/messaging';
 import { runSetup } from '../apps/cli/src/setup/setup';
 import { operatorKey, signedBy } from './support/operator';
@@ -58,7 +58,7 @@ describe('signed operator actions', () => {
     const cmd = { sagaId, why: 'stock is back' };
     const refused = (reason: RegExp) => ({
       subject: Subjects.OrderCommandRefused,
-      body: { sagaId, reason: expect.stringMatching(reason) },
+      body: { sagaId, code: 'unverified', reason: expect.stringMatching(reason) },
     });
 
     expect(await ask(Subjects.OrderRetrySaga, cmd, randomUUID(), {})).toEqual(refused(/^not signed/));
@@ -105,21 +105,27 @@ describe('signed operator actions', () => {
       const id = randomUUID();
       return ask(Subjects.OrderReplayDeadLetter, body, id, signed(Subjects.OrderReplayDeadLetter, id, body));
     };
-    const refused = (reason: RegExp) => ({
+    const refused = (code: RefusalCode, reason: RegExp) => ({
       subject: Subjects.OrderCommandRefused,
-      body: { dlqSeq: seq, reason: expect.stringMatching(reason) },
+      body: { dlqSeq: seq, code, reason: expect.stringMatching(reason) },
     });
     const fix = { currency: 'USD' };
 
-    expect(await replay({ dlqSeq: seq, originalId: 'another-message', why: 'fix', patch: fix })).toEqual(refused(/the DLQ changed/));
-    expect(await replay({ dlqSeq: seq, originalId, why: 'as it was' })).toEqual(refused(/the body fails validation: .*currency/));
+    expect(await replay({ dlqSeq: seq, originalId: 'another-message', why: 'fix', patch: fix })).toEqual(
+      refused('changed', /the DLQ changed/),
+    );
+    expect(await replay({ dlqSeq: seq, originalId, why: 'as it was' })).toEqual(
+      refused('invalid', /the body fails validation: .*currency/),
+    );
     const done = await replay({ dlqSeq: seq, originalId, why: 'lower-case currency', patch: fix });
     expect(done).toMatchObject({
       subject: Subjects.OrderDeadLetterReplayed,
       body: { dlqSeq: seq, subject: Subjects.OrderCreated, operator: 'ops-test' },
     });
     expect(await stack.outcome(poison.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
-    expect(await replay({ dlqSeq: seq, originalId, why: 'again', patch: fix })).toEqual(refused(/was replayed by ops-test .*--force/));
+    expect(await replay({ dlqSeq: seq, originalId, why: 'again', patch: fix })).toEqual(
+      refused('already_replayed', /was replayed by ops-test .*--force/),
+    );
     expect(await replay({ dlqSeq: seq, originalId, why: 'again', patch: fix, force: true })).toMatchObject({
       subject: Subjects.OrderDeadLetterReplayed,
     });
@@ -138,7 +144,7 @@ describe('signed operator actions', () => {
     const headers = signatureHeaders(signMessage(old, stack.ns.subject(Subjects.OrderRetrySaga), id, Buffer.from(JSON.stringify(cmd))));
     expect(await ask(Subjects.OrderRetrySaga, cmd, id, headers)).toMatchObject({
       subject: Subjects.OrderCommandRefused,
-      body: { reason: expect.stringMatching(/^signed by ops-test's key U[A-Z2-7]+, revoked at/) },
+      body: { code: 'unverified', reason: expect.stringMatching(/^signed by ops-test's key U[A-Z2-7]+, revoked at/) },
     });
     const again = randomUUID();
     expect(await ask(Subjects.OrderRetrySaga, cmd, again, signed(Subjects.OrderRetrySaga, again, cmd))).toMatchObject({

@@ -15,6 +15,7 @@ import {
   Subscription,
 } from '@orderflow/messaging/nats';
 import {
+  ErrorCode,
   Headers,
   MalformedMessageError,
   messageTypeOf,
@@ -158,7 +159,7 @@ export class PipelineClient {
       const noResponders = isNoResponders(e);
       if (noResponders) await this.requireNamespace();
       const why = noResponders ? 'no instance is listening' : (e as Error).message;
-      throw new CliFailure(`the ${owner} service did not answer ${subject} (${why}); is it running? (\`npm start\`)`);
+      throw new CliFailure(`the ${owner} service did not answer ${subject} (${why}); is it running? (\`npm start\`)`, { cause: e });
     }
     const reply = JSON.parse(text) as QueryReply<T>;
     if (reply.ok) return reply.data;
@@ -343,7 +344,7 @@ export class OutcomeListener {
         const orderId = this.byMsgId.get(m.headers?.get(Headers.Dlq.MsgId) ?? '');
         const error = m.headers?.get(Headers.Dlq.Error) ?? 'dead-lettered';
         if (!orderId) return;
-        if (/idempotency_key_reused/.test(error))
+        if (m.headers?.get(Headers.Dlq.ErrorCode) === ('idempotency_key_reused' satisfies ErrorCode))
           this.record(orderId, 'DUPLICATE', `order ${orderId} already exists with a different body`, true);
         else this.record(orderId, 'REJECTED', error, true);
       }),
@@ -452,7 +453,7 @@ export function validated<T extends object>(subject: string, body: T): T {
   try {
     parseMessage(type, body);
   } catch (e) {
-    if (e instanceof MalformedMessageError) throw new UsageError(`${subject}: ${e.message}`);
+    if (e instanceof MalformedMessageError) throw new UsageError(`${subject}: ${e.message}`, { cause: e });
     throw e;
   }
   return body;

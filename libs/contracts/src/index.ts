@@ -13,6 +13,8 @@ export {
 export type { ConsumerSpec, StreamName, StreamSpec } from './topology';
 export { AppNames, AppTopology, inboxPrefixOf, operatorIdentity, permissionsFor } from './permissions';
 export type { AppName, Identity, NatsPermissions } from './permissions';
+export { asErrorCode, ErrorCodes } from './error-codes';
+export type { ErrorCode } from './error-codes';
 export { decodeMessage, isValidated, MalformedMessageError, parseMessage, validateMessage } from './validate';
 export { formatMoney, minorDigits } from './money';
 export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped, StockLine, unitsBySku } from './messages/common';
@@ -25,6 +27,7 @@ export {
   OrderCancelled,
   OrderConfirmed,
   OrderCreated,
+  RefusalCodes,
   ReplayDeadLetter,
   ResumeSaga,
   RetrySaga,
@@ -32,7 +35,7 @@ export {
   SagaResumed,
   SagaRetried,
 } from './messages/order.messages';
-export type { CancelReason } from './messages/order.messages';
+export type { CancelReason, RefusalCode } from './messages/order.messages';
 export {
   CommitStock,
   ReleaseStock,

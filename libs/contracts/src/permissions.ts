@@ -68,9 +68,9 @@ export const AppTopology: Record<
  */
 export type Identity = AppName | 'ingress' | 'setup' | `operator-${string}`;
 
-/** An operator's identity name; `name` is a lower-case word (`[a-z0-9_-]`, 1–32). @throws Error otherwise. */
+/** An operator's identity name; `name` is a lower-case word (`[a-z0-9_-]`, 1–32). @throws RangeError otherwise. */
 export function operatorIdentity(name: string): `operator-${string}` {
-  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(name)) throw new Error(`operator name "${name}" must match [a-z0-9][a-z0-9_-]{0,31}`);
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(name)) throw new RangeError(`operator name "${name}" must match [a-z0-9][a-z0-9_-]{0,31}`);
   return `operator-${name}`;
 }
 

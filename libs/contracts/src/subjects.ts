@@ -83,6 +83,8 @@ export const Headers = {
     Consumer: 'Dlq-Consumer',
     Attempts: 'Dlq-Attempts',
     Error: 'Dlq-Error',
+    /** The error's stable code (`ErrorCodes`): what tools switch on; `Dlq-Error` is for people. */
+    ErrorCode: 'Dlq-Error-Code',
     Time: 'Dlq-Time',
     /** Set when the body was too big to keep whole: the original's size in bytes and sha256 (hex); the body is cut. */
     BodyBytes: 'Dlq-Body-Bytes',

@@ -1,9 +1,11 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
+import type { ErrorCode } from './error-codes';
 
 /** A body that can never be processed: bad JSON, failed validation, unknown type. Dead-lettered at once, never retried. */
 export class MalformedMessageError extends Error {
   override name = 'MalformedMessageError';
+  readonly code: ErrorCode = 'malformed';
 }
 
 /** class-validator's type constraints: what each expects, and whether a value is of that kind at all. */

@@ -11,7 +11,7 @@ import {
   parseMessage,
 } from '@orderflow/contracts';
 import { deadLetter, fingerprintOf } from './dead-letter';
-import { classify, describeFailure } from './failure';
+import { classify, describeFailure, errorCode } from './failure';
 import { JetStreamClient } from './jetstream.client';
 import { InboundMessage } from './message';
 import { checkSignature } from './signature';
@@ -237,7 +237,12 @@ export class ConsumerRunner {
     const reason = describeFailure(error);
     const fingerprint = fingerprintOf(reason).fingerprint;
     const deadLettered = async () => {
-      const { seq } = await deadLetter(this.client, m, { consumer: spec.durable, attempts: attempt, error: reason });
+      const { seq } = await deadLetter(this.client, m, {
+        consumer: spec.durable,
+        attempts: attempt,
+        error: reason,
+        code: errorCode(error),
+      });
       log.error({ err: error, attempt, dlqSeq: seq }, 'message dead-lettered');
       m.ack();
       this.count(spec, m, 'dead_lettered');

@@ -1,18 +1,21 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { headers, JsMsg } from './nats';
-import { Headers, maxDeliveriesAdvisory, Subjects, WorkStreams } from '@orderflow/contracts';
+import { ErrorCode, Headers, maxDeliveriesAdvisory, Subjects, WorkStreams } from '@orderflow/contracts';
 import { JetStreamClient } from './jetstream.client';
 
 /** Why and where a message failed: becomes the `Dlq-*` headers of its dead letter. */
 export interface DeadLetterReason {
   consumer: string;
   attempts: number;
+  /** For people: `Name [SQLSTATE]: message`. */
   error: string;
+  /** For tools: the failure's stable code (`errorCode`). */
+  code: ErrorCode;
 }
 
 /**
  * Publishes `msg` unchanged (body and original headers) to `dlq.<original subject>` with headers naming
- * the original stream, sequence, subject, consumer, attempts, error and time, and the original
+ * the original stream, sequence, subject, consumer, attempts, error, its code and time, and the original
  * `Nats-Msg-Id` as `Dlq-Msg-Id` (a replay names it in `Replay-Of`, so inboxes recognise it). A message
  * without `Correlation-Id` (an `order.created` from a client) gets one from its body's `orderId`, so the
  * dead letter can be found by order. Waits for the DLQ stream's ack, so the caller may ack the original only
@@ -37,6 +40,7 @@ export async function deadLetter(client: JetStreamClient, msg: JsMsg, reason: De
   h.set(Headers.Dlq.Consumer, reason.consumer);
   h.set(Headers.Dlq.Attempts, String(reason.attempts));
   h.set(Headers.Dlq.Error, reason.error.replace(/[\r\n]+/g, ' ').slice(0, 1024));
+  h.set(Headers.Dlq.ErrorCode, reason.code);
   h.set(Headers.Dlq.Time, new Date().toISOString());
   // The dead letter's own id: one per original message, so a repeated dead-lettering is de-duplicated.
   const msgID = `dlq:${msg.info.stream}:${msg.info.streamSequence}`;

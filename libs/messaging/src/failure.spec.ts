@@ -1,6 +1,13 @@
 import { MalformedMessageError } from '@orderflow/contracts';
-import { PermanentError, UnavailableError } from './errors';
-import { classify, describeFailure } from './failure';
+import {
+  ContradictsRecordsError,
+  IdempotencyKeyReusedError,
+  NotFoundError,
+  PermanentError,
+  UnavailableError,
+  UnexpectedReplyError,
+} from './errors';
+import { classify, describeFailure, errorCode } from './failure';
 
 const pg = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
 
@@ -26,6 +33,28 @@ describe('classify', () => {
     ['anything else', new Error('injected fault'), 'transient'],
   ])('%s → %s', (_, error, expected) => {
     expect(classify(error)).toBe(expected);
+  });
+});
+
+describe('errorCode', () => {
+  it.each([
+    ['a malformed message', new MalformedMessageError('bad'), 'malformed'],
+    ['a reused order id', new IdempotencyKeyReusedError('9d2f7f1e-0000-4000-8000-000000000000'), 'idempotency_key_reused'],
+    ['a contradicting reply', new UnexpectedReplyError('payment.evt.charged of 0 USD'), 'unexpected_reply'],
+    ['a command against the records', new ContradictsRecordsError('another customer'), 'contradicts_records'],
+    ['another PermanentError', new PermanentError('never'), 'permanent'],
+    ['a Postgres integrity violation', pg('23505'), 'permanent'],
+    ['a lock timeout', pg('55P03'), 'transient'],
+    ['an open circuit', new UnavailableError('Postgres is unavailable'), 'unavailable'],
+    ['a refused connection', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'unavailable'],
+    ['anything else', new Error('injected fault'), 'transient'],
+  ])('%s → %s', (_, error, expected) => {
+    expect(errorCode(error)).toBe(expected);
+  });
+
+  it("is the class's own code, whatever the message says", () => {
+    expect(errorCode(new PermanentError('unexpected_reply: looks like one'))).toBe('permanent');
+    expect(new NotFoundError('no order').code).toBe('not_found');
   });
 });
 

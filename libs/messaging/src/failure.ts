@@ -1,4 +1,4 @@
-import { MalformedMessageError } from '@orderflow/contracts';
+import { ErrorCode, MalformedMessageError } from '@orderflow/contracts';
 import { PermanentError, UnavailableError } from './errors';
 
 /**
@@ -37,6 +37,15 @@ export function classify(e: unknown): FailureClass {
   const code = (e as { code?: unknown })?.code;
   if (typeof code === 'string' && SOCKET.has(code)) return 'unavailable';
   return e instanceof Error && DISCONNECTED.test(e.message) ? 'unavailable' : 'transient';
+}
+
+/**
+ * The stable code of a failure (`ErrorCodes`, the dead letter's `Dlq-Error-Code`): our error classes' own, else what
+ * `classify` makes of it (a Postgres error's SQLSTATE stays in `describeFailure`'s text).
+ */
+export function errorCode(e: unknown): ErrorCode {
+  if (e instanceof MalformedMessageError || e instanceof PermanentError || e instanceof UnavailableError) return e.code;
+  return classify(e);
 }
 
 /** `Name [SQLSTATE]: message` — what `Dlq-Error` and the logs say of a failure. */

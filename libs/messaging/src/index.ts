@@ -1,5 +1,6 @@
 export {
   ContradictsRecordsError,
+  IdempotencyKeyReusedError,
   NatsAuthError,
   NotFoundError,
   PermanentError,
@@ -8,7 +9,7 @@ export {
   UnexpectedReplyError,
   UnreachableError,
 } from './errors';
-export { classify } from './failure';
+export { classify, errorCode } from './failure';
 export type { FailureClass } from './failure';
 export { causedBy, encodeBody } from './message';
 export type { InboundMessage, OutgoingMessage } from './message';

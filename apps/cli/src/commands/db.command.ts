@@ -21,7 +21,7 @@ export function dbCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const done = await migrateDatabases(cliConfig(cmd), true).catch((e: Error) => {
-        throw new CliFailure(e.message);
+        throw new CliFailure(e.message, { cause: e });
       });
       const rows = done.map(({ service, schema, runtime, migrations }) => ({ service, schema, runtime, migrations }));
       print(

@@ -162,7 +162,7 @@ function readJsonObject(flag: string, path: string, what: string): Record<string
     value = JSON.parse(readFileSync(path === '-' ? 0 : path, 'utf8'));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new UsageError(`${flag} ${path}: ${err.code ? `cannot read it (${err.code})` : `not JSON (${err.message})`}`);
+    throw new UsageError(`${flag} ${path}: ${err.code ? `cannot read it (${err.code})` : `not JSON (${err.message})`}`, { cause: e });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`${flag} ${path}: ${what}`);
   return value as Record<string, unknown>;

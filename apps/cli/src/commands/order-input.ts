@@ -24,7 +24,7 @@ export function readOrders(path: string): OrderCreated[] {
   try {
     text = readFileSync(path === '-' ? 0 : path, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   const trimmed = text.trim();
   if (!trimmed) throw new UsageError(`${path} holds no orders`);
@@ -40,7 +40,7 @@ export function readOrders(path: string): OrderCreated[] {
         try {
           return JSON.parse(line);
         } catch (e) {
-          throw new UsageError(`${path} line ${i + 1} is not JSON: ${(e as Error).message}`);
+          throw new UsageError(`${path} line ${i + 1} is not JSON: ${(e as Error).message}`, { cause: e });
         }
       });
   }
@@ -56,7 +56,7 @@ export function toOrder(record: unknown, where: string): OrderCreated {
   try {
     return parseMessage(OrderCreated, withId);
   } catch (e) {
-    if (e instanceof MalformedMessageError) throw new UsageError(`${where}: ${e.message}`);
+    if (e instanceof MalformedMessageError) throw new UsageError(`${where}: ${e.message}`, { cause: e });
     throw e;
   }
 }

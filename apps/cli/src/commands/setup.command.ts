@@ -24,8 +24,9 @@ async function run(cmd: Command, flags: SetupFlags, extra: Partial<SetupOptions>
     database: flags.database,
     ...extra,
   }).catch((e: Error) => {
-    if (/^no identity /.test(e.message) || /^operator name /.test(e.message)) throw new UsageError(e.message);
-    throw new CliFailure(`setup: ${e.message}`);
+    // A rotation of an identity that does not exist, or a malformed operator name: bad usage (exit 2).
+    if (e instanceof UsageError || e instanceof RangeError) throw new UsageError(e.message, { cause: e });
+    throw new CliFailure(`setup: ${e.message}`, { cause: e });
   });
   print(
     !!flags.json,

@@ -1,4 +1,4 @@
-import { Subjects, SagaView } from '@orderflow/contracts';
+import { ErrorCode, Subjects, SagaView } from '@orderflow/contracts';
 import { PipelineClient } from '../client';
 import { awaitedSubjects } from '../saga/definition';
 import { DlqMessage } from './dead-letters';
@@ -22,8 +22,8 @@ export interface Advice {
   saga: { sagaId: string; attempt: number; status: string; reason: string | null } | null;
 }
 
-/** Errors that say the message can never succeed as it is: replaying it unchanged would fail the same way. */
-const REFUSED_FOR_GOOD = /^(PermanentError|ContradictsRecordsError)\b/;
+/** Error codes that say the message can never succeed as it is: replaying it unchanged would fail the same way. */
+const REFUSED_FOR_GOOD = new Set<ErrorCode | null>(['permanent', 'contradicts_records', 'unexpected_reply', 'idempotency_key_reused']);
 
 /**
  * Looks up the newest saga attempt of the entry's order (or its own attempt when it names no order) and advises.
@@ -83,11 +83,12 @@ export function advise(e: DlqMessage, view: SagaView | undefined, json?: boolean
           `${why}: its body is not JSON, so replace it whole: \`orderflow dlq replay ${e.seq} --body fixed.bin --why "…"\`, or \`${purge}\``,
         )
       : say('patch', `${why}: fix it with \`orderflow dlq replay ${e.seq} --patch fix.json --why "…"\` (or --body FILE), or \`${purge}\``);
-  const malformed = /^MalformedMessageError/.test(e.error);
+  const malformed = e.errorCode === 'malformed';
+  const refusedForGood = REFUSED_FOR_GOOD.has(e.errorCode);
   const problem = e.error.replace(/^\w+Error: /, '');
 
   if (e.subject === Subjects.OrderCreated) {
-    if (/idempotency_key_reused/.test(e.error))
+    if (e.errorCode === 'idempotency_key_reused')
       return say(
         'moved_on',
         `order ${e.orderId} exists with a different body: replaying changes nothing; publish this order under a new order id, then \`${purge}\``,
@@ -99,7 +100,7 @@ export function advise(e: DlqMessage, view: SagaView | undefined, json?: boolean
   }
   if (malformed) return fix(`the body fails validation (${problem})`);
   if (!e.sagaId && !e.orderId) {
-    if (REFUSED_FOR_GOOD.test(e.error)) return fix(`the service refused it for good (${problem}), and would refuse it again as it is`);
+    if (refusedForGood) return fix(`the service refused it for good (${problem}), and would refuse it again as it is`);
     return say(
       'replay',
       `not part of a saga: replaying republishes it to ${e.subject} and applies it once more (check its effect first): \`${replay}\``,
@@ -119,7 +120,7 @@ export function advise(e: DlqMessage, view: SagaView | undefined, json?: boolean
       `it belongs to attempt ${e.sagaId}, and the order has a newer attempt (${view.attempt}, ${state}): replaying it changes nothing; \`${purge}\``,
     );
   if (awaitedSubjects(view).includes(e.subject)) {
-    if (REFUSED_FOR_GOOD.test(e.error)) return fix(`the service refused it for good (${problem}), and would refuse it again as it is`);
+    if (refusedForGood) return fix(`the service refused it for good (${problem}), and would refuse it again as it is`);
     const also = view.status === 'FAILED' ? ` or \`orderflow saga resume ${view.sagaId} --why "…"\`` : '';
     return say('replay', `the saga is ${state} and still waits on this step: replaying lets it carry on: \`${replay}\`${also}`);
   }

@@ -10,7 +10,7 @@ import {
   MsgHdrs,
   StoredMsg,
 } from '@orderflow/messaging/nats';
-import { DLQ_STATE_BUCKET, Headers, OperatorView, SagaSummary, Subjects } from '@orderflow/contracts';
+import { asErrorCode, DLQ_STATE_BUCKET, ErrorCode, Headers, OperatorView, SagaSummary, Subjects } from '@orderflow/contracts';
 import { fingerprintOf, originalIdOf, verifySignature } from '@orderflow/messaging';
 import { PipelineClient } from '../client';
 import { ENDED, newestAttempts } from '../saga/newest';
@@ -34,6 +34,11 @@ export interface DlqEntry {
   consumer: string | null;
   attempts: number | null;
   error: string;
+  /**
+   * The failure's stable code (`Dlq-Error-Code`; `max_deliveries` for an advisory): what advice switches on. Null for a
+   * dead letter written before the codes.
+   */
+  errorCode: ErrorCode | null;
   fingerprint: string;
   orderId: string | null;
   sagaId: string | null;
@@ -172,6 +177,7 @@ function purgedEntry(id: string, r: StateRecord): DlqMessage {
   return {
     ...e,
     timesReplayed: e.timesReplayed ?? 0,
+    errorCode: e.errorCode ?? null,
     failedAgainAs: null,
     id,
     state: 'purged',
@@ -406,6 +412,7 @@ export class DeadLetters {
       consumer: h[Headers.Dlq.Consumer] ?? null,
       attempts: num(h[Headers.Dlq.Attempts]),
       error,
+      errorCode: asErrorCode(h[Headers.Dlq.ErrorCode]) ?? null,
       fingerprint: fingerprintOf(error).fingerprint,
       orderId: h[Headers.CorrelationId] ?? null,
       sagaId: h[Headers.SagaId] ?? null,
@@ -444,6 +451,7 @@ export class DeadLetters {
       consumer: a.consumer,
       attempts: a.deliveries,
       error,
+      errorCode: 'max_deliveries',
       fingerprint: fingerprintOf(error).fingerprint,
       orderId: h[Headers.CorrelationId] ?? null,
       sagaId: h[Headers.SagaId] ?? null,
@@ -482,7 +490,7 @@ export class DeadLetters {
       e.failedAgainAs = r?.newMsgId ? (bornAs.get(r.newMsgId) ?? null) : null;
       const saga = e.orderId ? newest.get(e.orderId) : undefined;
       // A different order under an existing order id never ran: its order's saga ending does not resolve it.
-      const ownSaga = !/idempotency_key_reused/.test(e.error);
+      const ownSaga = e.errorCode !== 'idempotency_key_reused';
       if (ownSaga && saga && ENDED.includes(saga.status) && saga.updatedAt >= e.time) e.state = 'resolved';
       else if (e.state === 'lost') continue;
       else if (e.failedAgainAs !== null) e.state = 'failed_again';
@@ -494,8 +502,8 @@ export class DeadLetters {
 
 /** The entry without the message itself: the shape `dlq list --json` prints. */
 export function listed(e: DlqMessage): DlqEntry {
-  const { seq, id, time, subject, stream, streamSeq, consumer, attempts, error, fingerprint, orderId, sagaId, replayCount } = e;
-  const { timesReplayed, failedAgainAs, state } = e;
+  const { seq, id, time, subject, stream, streamSeq, consumer, attempts, error, errorCode, fingerprint, orderId, sagaId } = e;
+  const { replayCount, timesReplayed, failedAgainAs, state } = e;
   return {
     seq,
     id,
@@ -506,6 +514,7 @@ export function listed(e: DlqMessage): DlqEntry {
     consumer,
     attempts,
     error,
+    errorCode,
     fingerprint,
     orderId,
     sagaId,

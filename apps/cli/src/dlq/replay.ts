@@ -141,10 +141,10 @@ export async function replay(client: PipelineClient, dlq: DeadLetters, entries: 
         return { subject: 'failed', body: { reason: e.message } as CommandRefused };
       });
     if (answer.subject !== Subjects.OrderDeadLetterReplayed) {
-      const { reason } = answer.body as CommandRefused;
+      const { reason, code } = answer.body as Partial<CommandRefused>;
       const refused = answer.subject === Subjects.OrderCommandRefused ? `refused by the order service: ${reason}` : reason;
       // The order service replays a dead letter once at a time: the loser of a race learns who replayed it, and when.
-      const raced = / was replayed by /.test(reason) && !p.entry.record?.newMsgId;
+      const raced = code === 'already_replayed' && !p.entry.record?.newMsgId;
       Object.assign(p.result, { action: 'skipped', reason: refused, skippedBecause: raced ? 'concurrent' : 'refused' });
       return;
     }

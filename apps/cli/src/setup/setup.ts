@@ -6,6 +6,7 @@ import { registerOperatorKeys, Registration } from '../../../order/src/operation
 import { JetStreamClient, provisionTopology } from '@orderflow/messaging';
 import { adminDb, Config, migrateServiceDatabase, natsCredentials, pgPasswordFile, serviceRoles } from '@orderflow/runtime';
 import { serviceDefinitions } from '../commands/db.command';
+import { UsageError } from '../cli.errors';
 import { currentOperator } from '../context';
 import { KeyChange, SecretStore } from './secret-store';
 import { renderAuthConfig } from './nats-auth-config';
@@ -114,7 +115,7 @@ function operatorKeys(config: Config, opts: SetupOptions): SetupRow[] {
   const store = new SecretStore(config.ORDERFLOW_SECRETS);
   const operators = operatorsOf(store, opts);
   if (opts.rotate && !operators.includes(opts.rotate))
-    throw new Error(`no identity ${opts.rotate} to rotate (identities: ${operators.join(', ')})`);
+    throw new UsageError(`no identity ${opts.rotate} to rotate (identities: ${operators.join(', ')})`);
   return ensureKeys(store, operators, opts.rotate);
 }
 
@@ -130,7 +131,7 @@ function writeIdentities(config: Config, opts: SetupOptions): SetupRow[] {
   const store = new SecretStore(config.ORDERFLOW_SECRETS);
   const identities: Identity[] = [...AppNames, 'ingress', 'setup', ...operatorsOf(store, opts)];
   if (opts.rotate && !identities.includes(opts.rotate))
-    throw new Error(`no identity ${opts.rotate} to rotate (identities: ${identities.join(', ')})`);
+    throw new UsageError(`no identity ${opts.rotate} to rotate (identities: ${identities.join(', ')})`);
   const rows = ensureKeys(store, identities, opts.rotate);
   const file = resolve(opts.natsConfig ?? DEFAULT_NATS_CONFIG);
   const text = renderAuthConfig(

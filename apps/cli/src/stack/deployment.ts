@@ -14,7 +14,7 @@ async function startPrivate<T>(name: string, start: () => Promise<T>): Promise<T
     return await start();
   } catch (e) {
     const detail = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim().split('\n')[0];
-    throw new CliFailure(`could not start a private ${name}: ${detail}`);
+    throw new CliFailure(`could not start a private ${name}: ${detail}`, { cause: e });
   }
 }
 

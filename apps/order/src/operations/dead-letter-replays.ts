@@ -10,6 +10,7 @@ import {
   Message,
   messageTypeOf,
   parseMessage,
+  RefusalCode,
   ReplayDeadLetter,
   Subjects,
 } from '@orderflow/contracts';
@@ -44,25 +45,30 @@ export class DeadLetterReplays {
   ) {}
 
   async replay(tx: Tx, cmd: ReplayDeadLetter, cause: InboundMessage, operator: Operator): Promise<OperatorOutcome> {
-    const refuse = (reason: string): OperatorOutcome => ({ done: false, body: { dlqSeq: cmd.dlqSeq, reason } });
-    if (cmd.patch && cmd.body) return refuse('a replay takes a patch or a whole body, not both');
+    const refuse = (code: RefusalCode, reason: string): OperatorOutcome => ({ done: false, body: { dlqSeq: cmd.dlqSeq, code, reason } });
+    if (cmd.patch && cmd.body) return refuse('invalid', 'a replay takes a patch or a whole body, not both');
     // One replay of a dead letter at a time, across instances: a second command for it waits for the first to
     // commit, then finds it replayed (two operators replaying the same SEQ at the same instant replay it once).
     await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`dlq-replay:${cmd.dlqSeq}`]);
     const entry = await readDeadLetter(this.client, cmd.dlqSeq);
-    if (!entry) return refuse(`no dead letter ${cmd.dlqSeq} (purged, or never there)`);
+    if (!entry) return refuse('not_found', `no dead letter ${cmd.dlqSeq} (purged, or never there)`);
     if (entry.originalId !== cmd.originalId)
-      return refuse(`dead letter ${cmd.dlqSeq} is of message ${entry.originalId}, not ${cmd.originalId}: the DLQ changed since the plan`);
-    if (!entry.data && !cmd.body) return refuse(`the original message of dead letter ${cmd.dlqSeq} is gone: there is nothing to replay`);
+      return refuse(
+        'changed',
+        `dead letter ${cmd.dlqSeq} is of message ${entry.originalId}, not ${cmd.originalId}: the DLQ changed since the plan`,
+      );
+    if (!entry.data && !cmd.body)
+      return refuse('gone', `the original message of dead letter ${cmd.dlqSeq} is gone: there is nothing to replay`);
     if (entry.cutFrom && !cmd.body)
       return refuse(
+        'gone',
         `dead letter ${cmd.dlqSeq} keeps only the first ${entry.data?.length ?? 0} of its ${entry.cutFrom} bytes: it cannot be replayed`,
       );
     const type = messageTypeOf(entry.subject);
-    if (!type || !replayable.has(entry.subject)) return refuse(`${entry.subject} is not a subject a consumer handles`);
+    if (!type || !replayable.has(entry.subject)) return refuse('invalid', `${entry.subject} is not a subject a consumer handles`);
     if (!cmd.force) {
       const why = await this.whyNot(tx, entry);
-      if (why) return refuse(`${why} (--force replays it anyway)`);
+      if (why) return refuse(why.code, `${why.reason} (--force replays it anyway)`);
     }
 
     let body: unknown = cmd.body;
@@ -70,7 +76,7 @@ export class DeadLetterReplays {
       try {
         body = JSON.parse(Buffer.from(entry.data!).toString('utf8'));
       } catch {
-        return refuse('the body is not JSON: it cannot be patched or replayed as it is; replace it whole (--body FILE)');
+        return refuse('invalid', 'the body is not JSON: it cannot be patched or replayed as it is; replace it whole (--body FILE)');
       }
       if (cmd.patch) body = mergePatch(structuredClone(body), cmd.patch);
     }
@@ -79,7 +85,7 @@ export class DeadLetterReplays {
       parseMessage(type, Buffer.from(JSON.stringify(body)));
     } catch (e) {
       if (!(e instanceof MalformedMessageError)) throw e;
-      return refuse(`${what} fails validation: ${e.message}`);
+      return refuse('invalid', `${what} fails validation: ${e.message}`);
     }
 
     const newMsgId = randomUUID();
@@ -111,18 +117,22 @@ export class DeadLetterReplays {
   }
 
   /** Why replaying `entry` would be wrong without `force`: replayed before, too often, or its saga has ended. */
-  private async whyNot(tx: Tx, entry: StoredDeadLetter): Promise<string | null> {
+  private async whyNot(tx: Tx, entry: StoredDeadLetter): Promise<{ code: RefusalCode; reason: string } | null> {
+    const notAllowed = (reason: string) => ({ code: 'not_allowed' as const, reason });
     const [before] = await tx.query<{ operator: string; at: Date; new_msg_id: string }>(
       `select operator, at, new_msg_id from operator_actions where action = 'replay' and replay_of = $1 and dead_letter = $2 order by at desc limit 1`,
       [entry.originalId, entry.seq],
     );
     if (before)
-      return `dead letter ${entry.seq} was replayed by ${before.operator} at ${before.at.toISOString()} (as ${before.new_msg_id})`;
-    if (entry.replayCount >= MAX_REPLAYS) return `its message was replayed ${entry.replayCount} times already`;
+      return {
+        code: 'already_replayed',
+        reason: `dead letter ${entry.seq} was replayed by ${before.operator} at ${before.at.toISOString()} (as ${before.new_msg_id})`,
+      };
+    if (entry.replayCount >= MAX_REPLAYS) return notAllowed(`its message was replayed ${entry.replayCount} times already`);
     const orderId = entry.headers[Headers.CorrelationId];
     if (entry.subject === Subjects.OrderCreated) {
       const [order] = orderId ? await tx.query<{ status: string }>('select status from orders where order_id = $1', [orderId]) : [];
-      return order ? `order ${orderId} exists (${order.status}): replaying changes nothing` : null;
+      return order ? notAllowed(`order ${orderId} exists (${order.status}): replaying changes nothing`) : null;
     }
     const sagaId = entry.headers[Headers.SagaId];
     if (!sagaId && !orderId) return null; // outside any saga (a deposit, a restock)
@@ -132,8 +142,8 @@ export class DeadLetterReplays {
         : 'select id, status from sagas where order_id = $1 order by attempt desc limit 1',
       [sagaId ?? orderId],
     );
-    if (!saga) return `there is no saga ${sagaId ?? `for order ${orderId}`}: replaying changes nothing`;
-    if (ENDED.includes(saga.status)) return `saga ${saga.id} is ${saga.status}: replaying changes nothing`;
+    if (!saga) return notAllowed(`there is no saga ${sagaId ?? `for order ${orderId}`}: replaying changes nothing`);
+    if (ENDED.includes(saga.status)) return notAllowed(`saga ${saga.id} is ${saga.status}: replaying changes nothing`);
     return null;
   }
 }

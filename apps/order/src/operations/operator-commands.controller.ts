@@ -49,7 +49,9 @@ export class OperatorCommandsController {
   ): Promise<Reply> {
     const verified = await this.keys.verify(ctx.tx, ctx.message);
     const outcome: OperatorOutcome =
-      'refused' in verified ? { done: false, body: { ...target, reason: verified.refused } } : await work(verified.operator);
+      'refused' in verified
+        ? { done: false, body: { ...target, code: 'unverified', reason: verified.refused } }
+        : await work(verified.operator);
     const orderId = 'orderId' in outcome.body ? outcome.body.orderId : ctx.orderId;
     const headers = { sagaId: target.sagaId ?? ctx.sagaId, correlationId: orderId };
     if (outcome.done) return reply(outcome.subject, outcome.body, headers);
@@ -58,6 +60,7 @@ export class OperatorCommandsController {
         ...target,
         operator: 'operator' in verified ? verified.operator.name : undefined,
         subject: ctx.message.subject,
+        code: outcome.body.code,
         reason: outcome.body.reason,
       },
       'operator command refused',

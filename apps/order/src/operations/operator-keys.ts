@@ -9,6 +9,7 @@ export interface Operator {
 }
 
 /** Who signed an operator command, or why the order app will not act on it. */
+/** A verified operator, or why the command is refused (code `unverified`). */
 export type Verified = { operator: Operator } | { refused: string };
 
 /**

@@ -19,7 +19,7 @@ export class PlaceOrderController {
     this.saga = sagas.of(placeOrderSaga);
   }
 
-  /** @throws PermanentError `idempotency_key_reused` when the order exists with a different body (dead-lettered). */
+  /** @throws IdempotencyKeyReusedError when the order exists with a different body (dead-lettered). */
   @EventPattern(Subjects.OrderCreated, { consumer: Consumers.orderPlacement })
   async placed(@Payload() order: OrderCreated, @Ctx() ctx: JetStreamContext): Promise<void> {
     const data = placeOrderData(order);

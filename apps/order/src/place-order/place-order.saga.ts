@@ -11,7 +11,7 @@ import {
   Subjects,
   unitsBySku,
 } from '@orderflow/contracts';
-import { PermanentError, UnexpectedReplyError } from '@orderflow/messaging';
+import { IdempotencyKeyReusedError, UnexpectedReplyError } from '@orderflow/messaging';
 import type { Tx } from '@orderflow/persistence';
 import { SagaDefinition, StepResult } from '../saga/saga.engine';
 
@@ -40,7 +40,7 @@ export const placeOrderData = (order: OrderCreated): PlaceOrderData => ({
 /**
  * Records the order as PENDING unless it exists (its id is the idempotency key).
  * @returns true for a new order (start its saga), false for the same order received again (nothing to do).
- * @throws PermanentError `idempotency_key_reused` when the order exists with a different body.
+ * @throws IdempotencyKeyReusedError when the order exists with a different body.
  */
 export async function acceptOrder(tx: Tx, data: PlaceOrderData): Promise<boolean> {
   const created = await tx.query(
@@ -56,7 +56,7 @@ export async function acceptOrder(tx: Tx, data: PlaceOrderData): Promise<boolean
   const lines = (items: OrderLine[]) => JSON.stringify(items.map((i) => [i.sku, i.quantity, i.unitPrice]));
   const same =
     existing.customer_id === data.customerId && existing.currency === data.currency && lines(existing.items) === lines(data.items);
-  if (!same) throw new PermanentError(`idempotency_key_reused: order ${data.orderId} already exists with a different body`);
+  if (!same) throw new IdempotencyKeyReusedError(data.orderId);
   return false;
 }
 

@@ -19,6 +19,10 @@ export type OperatorOutcome =
   | { done: true; subject: typeof Subjects.OrderDeadLetterReplayed; body: DeadLetterReplayed }
   | { done: false; body: CommandRefused };
 
+/** Why an operator command is refused: `CommandRefused`'s code and reason. */
+type Refusal = Pick<CommandRefused, 'code' | 'reason'>;
+const notFound = (sagaId: string): Refusal => ({ code: 'not_found', reason: `no saga ${sagaId}` });
+
 /**
  * Every saga the app runs, one `SagaOrchestrator` per definition, and what concerns a saga row whatever its type:
  * locking it (`FOR UPDATE`, so the inputs of one attempt apply one at a time), routing a reply by its `Saga-Id`
@@ -101,8 +105,8 @@ export class Sagas {
    */
   async retry(tx: Tx, cmd: SagaCommand, cause: Cause, operator: Operator): Promise<OperatorOutcome> {
     const row = await this.lock(tx, cmd.sagaId);
-    const refused = row ? await this.refusal(tx, row, 'CANCELLED') : `no saga ${cmd.sagaId}`;
-    if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
+    const refused = row ? await this.refusal(tx, row, 'CANCELLED') : notFound(cmd.sagaId);
+    if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, ...refused! } };
     const next = await this.forRow(row).retry(tx, row, cause);
     this.log.info(
       { orderId: row.order_id, sagaId: next.id, retryOf: row.id, attempt: next.attempt, operator: operator.name },
@@ -119,8 +123,8 @@ export class Sagas {
   /** `order.cmd.resume-saga` from `operator`: a FAILED attempt sends what it gave up on again and carries on from there. */
   async resume(tx: Tx, cmd: SagaCommand, cause: Cause, operator: Operator): Promise<OperatorOutcome> {
     const row = await this.lock(tx, cmd.sagaId);
-    const refused = row ? await this.refusal(tx, row, 'FAILED') : `no saga ${cmd.sagaId}`;
-    if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, reason: refused! } };
+    const refused = row ? await this.refusal(tx, row, 'FAILED') : notFound(cmd.sagaId);
+    if (refused || !row) return { done: false, body: { sagaId: cmd.sagaId, ...refused! } };
     const step = (await this.forRow(row).resume(tx, row, cause)).join(', ');
     this.log.info({ orderId: row.order_id, sagaId: row.id, step, operator: operator.name }, 'saga resumed by an operator');
     await this.audit(tx, cause.messageId, 'resume', cmd, operator, null);
@@ -128,7 +132,7 @@ export class Sagas {
   }
 
   /** Why an operator may not act on `row` (which must be in `wanted`), or null. */
-  private async refusal(tx: Tx, row: SagaRow, wanted: 'CANCELLED' | 'FAILED'): Promise<string | null> {
+  private async refusal(tx: Tx, row: SagaRow, wanted: 'CANCELLED' | 'FAILED'): Promise<Refusal | null> {
     if (row.status !== wanted) {
       const hint =
         row.status === 'FAILED'
@@ -136,14 +140,17 @@ export class Sagas {
           : row.status === 'CANCELLED'
             ? ': retry it instead (orderflow saga retry)'
             : '';
-      return `saga ${row.id} is ${row.status}, not ${wanted}${hint}`;
+      return { code: 'not_allowed', reason: `saga ${row.id} is ${row.status}, not ${wanted}${hint}` };
     }
     const [newest] = await tx.query<Pick<SagaRow, 'id' | 'attempt' | 'status'>>(
       'select id, attempt, status from sagas where order_id = $1 and type = $2 order by attempt desc limit 1',
       [row.order_id, row.type],
     );
     if (newest && newest.id !== row.id)
-      return `saga ${row.id} is attempt ${row.attempt}; the order's newest attempt is ${newest.attempt} (${newest.id}, ${newest.status})`;
+      return {
+        code: 'superseded',
+        reason: `saga ${row.id} is attempt ${row.attempt}; the order's newest attempt is ${newest.attempt} (${newest.id}, ${newest.status})`,
+      };
     return null;
   }
 

@@ -176,6 +176,26 @@ export class DeadLetterReplayed {
   operator!: string;
 }
 
+/**
+ * Why the order app refused an operator command, for tools (`CommandRefused.code`): `unverified` (its signature or
+ * key), `not_found` (no such saga or dead letter), `invalid` (a patch or body that cannot apply or fails validation, a
+ * subject nothing consumes), `gone` (the original message is gone or was cut), `changed` (the dead letter is not the
+ * one planned), `already_replayed` (an operator replayed it before, maybe at the same instant), `not_allowed` (the
+ * state forbids it: the saga's status, an order that exists, too many replays; replays waive it with `force`),
+ * `superseded` (the attempt has a newer one).
+ */
+export const RefusalCodes = [
+  'unverified',
+  'not_found',
+  'invalid',
+  'gone',
+  'changed',
+  'already_replayed',
+  'not_allowed',
+  'superseded',
+] as const;
+export type RefusalCode = (typeof RefusalCodes)[number];
+
 /** `order.evt.command-refused`: an operator command that the order app would not carry out, and why. */
 export class CommandRefused {
   /** The saga the command named (saga commands). */
@@ -189,6 +209,11 @@ export class CommandRefused {
   @Min(1)
   dlqSeq?: number;
 
+  /** What tools switch on (`RefusalCodes`). */
+  @IsIn(RefusalCodes)
+  code!: RefusalCode;
+
+  /** What people read. */
   @IsString()
   @IsNotEmpty()
   @MaxLength(Limits.detail)
