@@ -14,6 +14,7 @@ import { OrderModule } from '../../apps/order/src/order.module';
 import { InventoryModule } from '../../apps/inventory/src/inventory.module';
 import { PaymentModule } from '../../apps/payment/src/payment.module';
 import { NotificationModule } from '../../apps/notification/src/notification.module';
+import { waitFor } from './wait';
 
 const APP_MODULES = { order: OrderModule, inventory: InventoryModule, payment: PaymentModule, notification: NotificationModule };
 
@@ -171,15 +172,7 @@ export class Stack {
   }
 }
 
-/** Polls `check` until it returns true. @throws Error after `timeoutMs`. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15000, everyMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor };
 
 export const order = (customerId: string, items: { sku: string; quantity: number; unitPrice: number }[], currency = 'USD') => ({
   orderId: randomUUID(),

@@ -44,6 +44,8 @@ export interface RetryPolicy {
   maxBatch: number;
   /** The consumers' ack wait; messages in hand are reported `working()` every third of it. */
   ackWaitMs: number;
+  /** Pauses between in-place tries of a dead-letter publish before the message is held (default 0.2, 1, 3 s). */
+  deadLetterRetryMs?: number[];
 }
 
 export const backoffFor = (policy: RetryPolicy, attempt: number) => policy.backoffMs[Math.min(attempt - 1, policy.backoffMs.length - 1)];
@@ -84,6 +86,7 @@ export class ConsumerRunner {
   private readonly loops: { spec: ConsumerSpec; messages: ConsumerMessages; done: Promise<void>; ended: boolean }[] = [];
   private readonly held = new Set<Held>();
   private heldTimer?: NodeJS.Timeout;
+  private stopped = false;
   private retryingHeld = false;
 
   constructor(
@@ -250,7 +253,7 @@ export class ConsumerRunner {
     };
     try {
       // The dead-letter publish is retried here, not by redelivering the message (which would run the handler again).
-      await retrying(deadLettered, [200, 1000, 3000]);
+      await retrying(deadLettered, this.policy.deadLetterRetryMs ?? [200, 1000, 3000]);
     } catch (dlqError) {
       log.error(
         { err: dlqError, cause: error.message },
@@ -262,6 +265,8 @@ export class ConsumerRunner {
 
   /** Keeps `h` unacked and alive, and tries its dead-lettering again every few seconds until it is stored. */
   private hold(h: Held): void {
+    // Stopped meanwhile: leave it unacked; the server redelivers it after the ack wait.
+    if (this.stopped) return;
     this.held.add(h);
     this.countHeld(h.spec);
     this.heldTimer ??= setInterval(() => void this.retryHeld(), Math.min(HELD_RETRY_MS, Math.floor(this.policy.ackWaitMs / 3)));
@@ -300,6 +305,7 @@ export class ConsumerRunner {
    * server redelivers them after the ack wait, to this app's next run or another instance.
    */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.heldTimer);
     this.heldTimer = undefined;
     this.held.clear();

@@ -12,7 +12,7 @@ export {
 export { classify, errorCode } from './failure';
 export type { FailureClass } from './failure';
 export { causedBy, encodeBody } from './message';
-export type { InboundMessage, OutgoingMessage } from './message';
+export type { InboundMessage, MessagePublisher, OutgoingMessage } from './message';
 export {
   deleteNamespaceStreams,
   isNatsAuthFailure,

@@ -16,6 +16,14 @@ export interface OutgoingMessage {
   id?: string;
 }
 
+/**
+ * What publishes a message with `Nats-Msg-Id` = `msgId` and says whether the stream took it as a duplicate:
+ * `JetStreamClient`, or a fake in the tests that run without NATS.
+ */
+export interface MessagePublisher {
+  publish(msg: OutgoingMessage, msgId: string): Promise<{ duplicate: boolean }>;
+}
+
 /** A received message handed to a handler: its body decoded into its subject's class (validated by the handler's pipeline). */
 export interface InboundMessage<T = unknown> {
   /** Logical subject. */

@@ -1,7 +1,7 @@
 import { circuitBreaker, CircuitState, ConsecutiveBreaker, ExponentialBackoff, handleAll } from 'cockatiel';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
-import { JetStreamClient, OutgoingMessage } from '@orderflow/messaging';
+import { MessagePublisher, OutgoingMessage } from '@orderflow/messaging';
 import { contextOf, inSpan, PipelineMetrics, SpanKind, traceparentOf } from '@orderflow/telemetry';
 import { DatabaseBreaker } from './database.breaker';
 import { PeriodicTask } from './periodic.task';
@@ -18,7 +18,8 @@ export interface OutboxRow {
 
 /**
  * Transactional outbox relay (pattern: "Transactional outbox", microservices.io). Publishes the rows of the
- * service's `outbox` table to JetStream with `Nats-Msg-Id` = row id, then deletes them.
+ * service's `outbox` table to JetStream (the `MessagePublisher`, `JetStreamClient` in the apps) with `Nats-Msg-Id` =
+ * row id, then deletes them.
  * - Fast path: right after a transaction commits, its rows are published from memory (`publishCommitted`)
  *   and their ids deleted in batches, so a hop costs no extra read of the table.
  * - Safety net: every `pollMs` a sweep takes rows older than `pollMs` (a crash or a failed publish left
@@ -45,7 +46,7 @@ export class OutboxRelay {
 
   constructor(
     private readonly ds: DataSource,
-    private readonly client: JetStreamClient,
+    private readonly publisher: MessagePublisher,
     private readonly log: Logger,
     private readonly pollMs: number,
     private readonly breaker: DatabaseBreaker,
@@ -101,7 +102,7 @@ export class OutboxRelay {
         },
         contextOf(row.headers.traceparent),
         async () => {
-          const ack = await this.client.publish(
+          const ack = await this.publisher.publish(
             { ...row.headers, traceparent: traceparentOf(), subject: row.subject, body: row.payload },
             row.id,
           );

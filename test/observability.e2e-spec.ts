@@ -11,7 +11,7 @@ const value = total;
 
 /**
  * What an operator sees of a running pipeline: one trace per saga across the four apps, Prometheus counters that
- * move by exactly what happened, and `orderflow top`. (Readiness under a stopped Postgres: outage.int-spec.ts.)
+ * move by exactly what happened, and `orderflow top`. (Readiness under a stopped Postgres: outage.e2e-spec.ts.)
  */
 describe('observability', () => {
   let stack: Stack;

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { Consumers, Subjects } from '@orderflow/contracts';
+import { InboundMessage, MessagePublisher, OutgoingMessage } from '@orderflow/messaging';
+import { DatabaseBreaker, OutboxRelay, Transactor } from '@orderflow/persistence';
+import { waitFor } from '../support/wait';
+import { messagingDatabase, silentLog } from '../support/database';
+
+/**
+ * The db tier: `Transactor` (state, inbox and outbox in one transaction) and `OutboxRelay` (fast path and sweep) on a
+ * real Postgres, with a publisher the test controls instead of NATS.
+ */
+class FakePublisher implements MessagePublisher {
+  readonly published: { msgId: string; subject: string; body: object; correlationId?: string }[] = [];
+  failing = false;
+  async publish(msg: OutgoingMessage, msgId: string) {
+    if (this.failing) throw new Error('no stream answered');
+    this.published.push({ msgId, subject: msg.subject, body: msg.body, correlationId: msg.correlationId });
+    return { duplicate: false };
+  }
+}
+
+describe('Transactor and the outbox relay (Postgres only)', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  let publisher: FakePublisher;
+  let relay: OutboxRelay;
+  let tx: Transactor;
+
+  beforeAll(async () => {
+    ({ ds, drop } = await messagingDatabase());
+    await ds.query('create table app.effects (id uuid primary key, note text not null)');
+  });
+  afterAll(() => drop());
+  beforeEach(async () => {
+    publisher = new FakePublisher();
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    relay = new OutboxRelay(ds, publisher, silentLog, 100, breaker);
+    tx = new Transactor(ds, relay, breaker);
+  });
+  afterEach(async () => {
+    await relay.stop();
+    await ds.query('truncate app.outbox, app.inbox, app.effects');
+  });
+
+  const outboxCount = async () => Number((await ds.query('select count(*) as n from app.outbox'))[0].n);
+  const effects = async () => (await ds.query('select note from app.effects order by note')).map((r: { note: string }) => r.note);
+  const restocked = (sku: string) => ({
+    subject: Subjects.InventoryRestocked,
+    body: { sku, available: 1, reserved: 0, sold: 0 },
+  });
+
+  it('commits the state change and its messages together; publishes them after commit and deletes the rows', async () => {
+    await tx.run(async (t) => {
+      await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'restocked A']);
+      t.send({ ...restocked('A'), correlationId: 'corr-1' });
+    });
+    expect(await effects()).toEqual(['restocked A']);
+    await waitFor(async () => (await outboxCount()) === 0);
+    expect(publisher.published).toEqual([
+      { msgId: expect.any(String), subject: Subjects.InventoryRestocked, body: restocked('A').body, correlationId: 'corr-1' },
+    ]);
+  });
+
+  it('rolls back both when the work throws: no state, no outbox row, nothing published', async () => {
+    await expect(
+      tx.run(async (t) => {
+        await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'never']);
+        t.send(restocked('B'));
+        throw new Error('injected fault');
+      }),
+    ).rejects.toThrow('injected fault');
+    expect(await effects()).toEqual([]);
+    expect(await outboxCount()).toBe(0);
+    expect(publisher.published).toEqual([]);
+  });
+
+  it('runs a message whose inbox key is already claimed no more: twice in one batch, or delivered again', async () => {
+    const spec = Consumers.inventoryCommands;
+    const msg = (key: string): InboundMessage => ({
+      subject: Subjects.InventoryRestock,
+      body: { sku: key, quantity: 1 },
+      messageId: key,
+      inboxKey: key,
+      attempt: 1,
+      stream: 'INVENTORY',
+      sequence: 1,
+    });
+    const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0], m: InboundMessage) => {
+      await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), (m.body as { sku: string }).sku]);
+    };
+    const handler = tx.handler(spec, {
+      [Subjects.InventoryRestock]: work,
+      [Subjects.InventoryReserve]: work,
+      [Subjects.InventoryRelease]: work,
+      [Subjects.InventoryCommit]: work,
+    });
+    await handler([msg('k1'), msg('k1'), msg('k2')]);
+    await handler([msg('k2'), msg('k3')]);
+    expect(await effects()).toEqual(['k1', 'k2', 'k3']);
+    const inbox = await ds.query('select consumer, message_id from app.inbox order by message_id');
+    expect(inbox).toEqual(['k1', 'k2', 'k3'].map((k) => ({ consumer: 'INVENTORY/inventory-commands', message_id: k })));
+  });
+
+  it('refuses a handler that lacks work for a subject its consumer handles', () => {
+    expect(() => tx.handler(Consumers.inventoryCommands, {})).toThrow(/inventory-commands handles inventory.cmd.reserve but has no work/);
+  });
+
+  it('the sweep publishes rows a crash left, oldest first; while publishing fails they stay, and go once it works', async () => {
+    const left = [randomUUID(), randomUUID(), randomUUID()];
+    for (const [i, id] of left.entries())
+      await ds.query(
+        `insert into app.outbox (id, subject, headers, payload, created_at) values ($1, $2, '{}', $3, now() - make_interval(secs => $4))`,
+        [id, Subjects.InventoryRestocked, JSON.stringify(restocked(`L${i}`).body), 10 - i],
+      );
+    publisher.failing = true;
+    relay.start();
+    await new Promise((r) => setTimeout(r, 400)); // a few sweeps, every one failing
+    expect(await outboxCount()).toBe(3);
+    publisher.failing = false;
+    await waitFor(async () => (await outboxCount()) === 0, 10_000);
+    expect(publisher.published.map((p) => p.msgId)).toEqual(left);
+  });
+});
