@@ -6,10 +6,10 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, jetstreamManager } from '@orderflow/messaging/nats';
-import { AccountBalance, Namespace, OrderView, StockLevel, Subjects } from '@orderflow/contracts';
+import { AccountBalance, AppNames, Namespace, OrderView, StockLevel, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
-import { adminDb, loadConfig, ServiceNames } from '@orderflow/runtime';
+import { adminDb, loadConfig } from '@orderflow/runtime';
 import { PipelineClient } from '../apps/cli/src/client';
 import { provisionAll } from './support/provision';
 import { order, waitFor } from './support/stack';
@@ -59,11 +59,11 @@ describe('the apps as processes: logs and traces', () => {
     env.OTEL_BSP_SCHEDULE_DELAY = '100';
     client = await PipelineClient.connect(config.NATS_URL, id);
     await provisionAll(config);
-    apps = ServiceNames.map((app) => {
+    apps = AppNames.map((app) => {
       const out = openSync(join(logDir, `${app}.log`), 'a');
       return spawn(process.execPath, [join(__dirname, '..', 'dist', 'apps', app, 'src', 'main.js')], { env, stdio: ['ignore', out, out] });
     });
-    for (const app of ServiceNames) await waitFor(() => client.ping(app, 250), 30_000);
+    for (const app of AppNames) await waitFor(() => client.ping(app, 250), 30_000);
     await client.command<StockLevel>(Subjects.InventoryRestock, { sku: 'AT-SKU', quantity: 5 }, Subjects.InventoryRestocked);
     await client.command<AccountBalance>(
       Subjects.PaymentDeposit,

@@ -2,8 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { DatabaseNotMigratedError, loadConfig, openServiceDatabase, ServiceNames, serviceRoles } from '@orderflow/runtime';
-import { paymentDatabase } from '../apps/payment/src/payment.module';
+import { AppNames } from '@orderflow/contracts';
+import { DatabaseNotMigratedError, loadConfig, openServiceDatabase } from '@orderflow/runtime';
+import { AppManifests } from '../apps/manifests';
+import { paymentManifest } from '../apps/payment/src/manifest';
 import { startPrivatePostgres } from '../apps/cli/src/stack/infra';
 import { orderflow } from './support/cli';
 
@@ -38,8 +40,8 @@ describe('database roles and passwords', () => {
     return c;
   };
   /** The SQLSTATE `sql` fails with as the runtime role of `service`, or 'ok'. */
-  const as = async (service: (typeof ServiceNames)[number], sql: string) => {
-    const c = await login(serviceRoles(service).runtime, passwordOf(service));
+  const as = async (service: (typeof AppNames)[number], sql: string) => {
+    const c = await login(`orderflow_${AppManifests[service].schema}`, passwordOf(service));
     try {
       await c.query(sql);
       return 'ok';
@@ -63,7 +65,7 @@ describe('database roles and passwords', () => {
     const r = await orderflow(null, ['db', 'migrate'], undefined, env({ PGDATABASE: 'orderflow_auth_fresh' }));
     expect(r.code).toBe(0);
     const fresh = loadConfig({ ...process.env, ...env({ PGDATABASE: 'orderflow_auth_fresh', PG_ADMIN_PASSWORD: '' }) });
-    const later = { ...paymentDatabase, migrations: [...paymentDatabase.migrations, Later1799999999999] };
+    const later = { ...paymentManifest, migrations: [...paymentManifest.migrations, Later1799999999999] };
     const refused = openServiceDatabase(fresh, later);
     await expect(refused).rejects.toThrow(DatabaseNotMigratedError);
     await expect(refused).rejects.toThrow(/^the payment schema lacks 1 migration\(s\) \(Later1799999999999\): run `orderflow setup`/);
@@ -71,17 +73,17 @@ describe('database roles and passwords', () => {
 
   it('gives each runtime role its own password (0600 files), and the apps log in with it, without the admin password', async () => {
     expect((await orderflow(null, ['db', 'migrate'], undefined, env())).code).toBe(0);
-    const passwords = ServiceNames.map(passwordOf);
+    const passwords = AppNames.map(passwordOf);
     expect(new Set(passwords).size).toBe(4);
-    for (const s of ServiceNames) expect(readFileSync(join(secrets, `pg-${s}.password`)).length).toBeGreaterThan(20);
+    for (const s of AppNames) expect(readFileSync(join(secrets, `pg-${s}.password`)).length).toBeGreaterThan(20);
     const config = loadConfig({ ...process.env, ...env({ PG_ADMIN_PASSWORD: '' }) });
-    const ds = await openServiceDatabase(config, paymentDatabase);
+    const ds = await openServiceDatabase(config, paymentManifest);
     expect(await ds.query('select current_user as u')).toEqual([{ u: 'orderflow_payments' }]);
     await ds.destroy();
     await expect(login('orderflow_payments', passwordOf('order'))).rejects.toMatchObject({ code: '28P01' });
     // Run again: the same passwords, set again.
     expect((await orderflow(null, ['db', 'migrate'], undefined, env())).code).toBe(0);
-    expect(ServiceNames.map(passwordOf)).toEqual(passwords);
+    expect(AppNames.map(passwordOf)).toEqual(passwords);
   });
 
   it('keeps each runtime role to DML on its own schema: no other schema, no DDL, no rewriting the ledger or the audit', async () => {

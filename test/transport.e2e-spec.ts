@@ -20,7 +20,7 @@ import { dropDatabase } from '@orderflow/persistence';
 import { adminDb, Config, loadConfig, migrateServiceDatabase, ServiceModule, startService } from '@orderflow/runtime';
 import { PipelineMetrics } from '@orderflow/telemetry';
 import { JetStreamContext, reply } from '@orderflow/transport';
-import { notificationDatabase } from '../apps/notification/src/notification.module';
+import { notificationManifest } from '../apps/notification/src/manifest';
 import { DataSource } from 'typeorm';
 import { provisionNats } from './support/provision';
 import { waitFor } from './support/stack';
@@ -77,7 +77,7 @@ const testModule = (controllers: (new () => unknown)[]) => {
     static register(config: Config): DynamicModule {
       return {
         module: TransportTestModule,
-        imports: [ServiceModule.forService({ service: 'notification', migrations: notificationDatabase.migrations }, config)],
+        imports: [ServiceModule.forService(notificationManifest, config)],
         controllers,
         providers: [CountingInterceptor],
       };
@@ -112,7 +112,7 @@ describe('JetStream transport', () => {
     nc = await connect({ servers: config.NATS_URL });
     jsm = await jetstreamManager(nc);
     await provisionNats(config);
-    await migrateServiceDatabase(config, notificationDatabase);
+    await migrateServiceDatabase(config, notificationManifest);
     app = await startService(testModule([TestController]), config);
   });
   afterAll(async () => {

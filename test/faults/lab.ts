@@ -6,7 +6,8 @@ import { connect, jetstream, JetStreamManager, jetstreamManager, NatsConnection 
 import { Pool } from 'pg';
 import { Identity, Namespace, StreamName, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, natsAuthOptions, natsServers } from '@orderflow/messaging';
-import { loadConfig, natsCredentials, ServiceName, ServiceNames, withAppNodeOptions } from '@orderflow/runtime';
+import { AppName, AppNames } from '@orderflow/contracts';
+import { loadConfig, natsCredentials, withAppNodeOptions } from '@orderflow/runtime';
 import { runSetup } from '../../apps/cli/src/setup/setup';
 import {
   freePort,
@@ -84,7 +85,7 @@ export async function startLabPostgres(dir: string): Promise<PrivateServer & Pos
 }
 
 /** The compiled entry point of an app (`npm run build` makes it). */
-function appEntry(app: ServiceName): string {
+function appEntry(app: AppName): string {
   const file = join(__dirname, '..', '..', 'dist', 'apps', app, 'src', 'main.js');
   if (!existsSync(file)) throw new Error(`${file} is missing; run \`npm run build\` first (npm run test:faults does)`);
   return file;
@@ -96,7 +97,7 @@ export class AppInstance {
   private logOffset = 0;
 
   constructor(
-    readonly app: ServiceName,
+    readonly app: AppName,
     readonly n: number,
     private readonly env: NodeJS.ProcessEnv,
     readonly logFile: string,
@@ -201,14 +202,14 @@ export class Pipeline {
     await this.deleteStreams(); // what a scenario that failed may have left
     await provisionAll(loadConfig(this.env));
     for (let n = 1; n <= instances; n++) {
-      const batch = ServiceNames.map((app) => new AppInstance(app, n, this.env, join(this.logDir, `${this.name}-${app}-${n}.log`)));
+      const batch = AppNames.map((app) => new AppInstance(app, n, this.env, join(this.logDir, `${this.name}-${app}-${n}.log`)));
       this.instances.push(...batch);
       await Promise.all(batch.map((i) => i.start()));
     }
     await this.seed();
   }
 
-  instance(app: ServiceName, n = 1): AppInstance {
+  instance(app: AppName, n = 1): AppInstance {
     const found = this.instances.find((i) => i.app === app && i.n === n);
     if (!found) throw new Error(`no instance ${app}#${n}`);
     return found;

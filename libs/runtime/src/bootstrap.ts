@@ -7,8 +7,9 @@ import { ConsumerRunner, NatsAuthError, TopologyMissingError, UnreachableError }
 import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
 import { ErrorPassthroughFilter, JetStreamServer, MessageValidationPipe, ServiceEndpoints } from '@orderflow/transport';
 import { PipelineMetrics, startTracing } from '@orderflow/telemetry';
-import { Config, ConfigError, loadConfig, MetricsPorts, ServiceName } from './config';
-import { DatabaseNotMigratedError, LOGGER, SERVICE_NAME } from './service.module';
+import { Config, ConfigError, loadConfig } from './config';
+import type { AppManifest } from './manifest';
+import { APP_MANIFEST, DatabaseNotMigratedError, LOGGER } from './service.module';
 import { packageVersion } from './version';
 import { Logger } from './logger';
 
@@ -22,8 +23,8 @@ import { Logger } from './logger';
 export async function startService(module: (config: Config) => DynamicModule, config: Config): Promise<INestApplication> {
   const server = new JetStreamServer();
   const app = await NestFactory.create(module(config), { logger: false, abortOnError: false });
-  const service = app.get<ServiceName>(SERVICE_NAME);
-  startTracing(service, packageVersion());
+  const manifest = app.get<AppManifest>(APP_MANIFEST);
+  startTracing(manifest.name, packageVersion());
   // Nest's own lines (route mapping, start, errors it catches) through the app's pino logger (nestjs-pino).
   app.useLogger(app.get(NestPinoLogger));
   // Deferred, so the listeners are created after its global filter and pipe are set (they capture them).
@@ -33,7 +34,7 @@ export async function startService(module: (config: Config) => DynamicModule, co
   const endpoints = app.get(ServiceEndpoints);
   server.bind(app.get(ConsumerRunner), app.get(Transactor), endpoints, app.get(PipelineMetrics));
   try {
-    await listen(app, service, config);
+    await listen(app, manifest, config);
     const { port } = app.getHttpServer().address() as AddressInfo;
     const base = `http://${config.METRICS_PUBLIC_HOST || hostname()}:${port}`;
     await endpoints.start({ metrics_url: `${base}/metrics`, health_url: `${base}/health/ready` });
@@ -52,8 +53,9 @@ export async function startService(module: (config: Config) => DynamicModule, co
  * Listens on the app's HTTP port. @throws ConfigError naming `METRICS_PORT` when the port is taken (another stack, or
  * another program), instead of Node's bare `EADDRINUSE`.
  */
-async function listen(app: INestApplication, service: ServiceName, config: Config): Promise<void> {
-  const port = config.METRICS_PORT ?? MetricsPorts[service];
+async function listen(app: INestApplication, manifest: AppManifest, config: Config): Promise<void> {
+  const service = manifest.name;
+  const port = config.METRICS_PORT ?? manifest.metricsPort;
   try {
     await app.listen(port, config.METRICS_HOST);
   } catch (e) {

@@ -1,5 +1,47 @@
 import { natsServers } from '@orderflow/messaging';
-import { ConfigError, loadConfig } from './config';
+import { adminDb, ConfigError, loadConfig, serviceDb } from './config';
+
+describe("each app's database", () => {
+  const payments = { name: 'payment', schema: 'payments' };
+
+  it('is the shared PGHOST:PGPORT/PGDATABASE unless <APP>_DATABASE_URL moves it', () => {
+    const c = loadConfig({
+      PGHOST: 'db.shared',
+      PGDATABASE: 'shop',
+      PAYMENT_DATABASE_URL: 'postgres://money-admin:s3cr%40t@db.money:6543/ledgers',
+    });
+    expect(serviceDb(c, { name: 'order', schema: 'orders' })).toMatchObject({
+      host: 'db.shared',
+      port: 5432,
+      database: 'shop',
+      user: 'orderflow_orders',
+    });
+    expect(serviceDb(c, payments)).toMatchObject({
+      host: 'db.money',
+      port: 6543,
+      database: 'ledgers',
+      schema: 'payments',
+      user: 'orderflow_payments',
+    });
+    expect(adminDb(c, 'payment')).toEqual({ host: 'db.money', port: 6543, database: 'ledgers', user: 'money-admin', password: 's3cr@t' });
+    expect(adminDb(c, 'order')).toEqual({ host: 'db.shared', port: 5432, database: 'shop', user: 'postgres', password: undefined });
+  });
+
+  it('keeps PG_ADMIN_USER where the URL names no user', () => {
+    const c = loadConfig({ PG_ADMIN_USER: 'root', INVENTORY_DATABASE_URL: 'postgresql://db.stock/inventory' });
+    expect(adminDb(c, 'inventory')).toEqual({ host: 'db.stock', port: 5432, database: 'inventory', user: 'root', password: undefined });
+  });
+
+  it('refuses a URL that is not a Postgres one, naming the variable', () => {
+    expect(() => loadConfig({ ORDER_DATABASE_URL: 'mysql://db/orders' })).toThrow(
+      /ORDER_DATABASE_URL="mysql:\/\/db\/orders": must start with postgres:\/\//,
+    );
+    expect(() => loadConfig({ ORDER_DATABASE_URL: 'postgres://db/Bad-Name' })).toThrow(
+      /ORDER_DATABASE_URL=.*plain lower-case database name/,
+    );
+    expect(() => loadConfig({ ORDER_DATABASE_URL: 'db:5432' })).toThrow(ConfigError);
+  });
+});
 
 describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {

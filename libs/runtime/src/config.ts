@@ -2,17 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import { ArrayMinSize, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { AppNames } from '@orderflow/contracts/permissions';
 import { ConfigError } from './errors';
-
-/** The Postgres schema each service owns (README, "Persistence"). */
-export const ServiceSchemas = {
-  order: 'orders',
-  inventory: 'inventory',
-  payment: 'payments',
-  notification: 'notifications',
-} as const;
-export type ServiceName = keyof typeof ServiceSchemas;
-export const ServiceNames = Object.keys(ServiceSchemas) as ServiceName[];
 
 export { ConfigError };
 
@@ -92,6 +83,13 @@ export class EnvConfig {
   @IsString()
   @IsOptional()
   PG_ADMIN_PASSWORD = '';
+
+  /**
+   * Where each app's schema lives when not on the shared `PGHOST:PGPORT/PGDATABASE`: from `<APP>_DATABASE_URL`
+   * variables (`ORDER_DATABASE_URL=postgres://[ADMIN[:PASSWORD]@]HOST[:PORT]/DATABASE`; the user, if given, is the admin
+   * role setup uses there), keyed by app name. Filled by `loadConfig`.
+   */
+  DATABASE_URLS: Record<string, PgLocation> = {};
 
   /**
    * The file holding the app's runtime role's password (written by `orderflow setup`, mode 0600); default
@@ -284,8 +282,8 @@ export class EnvConfig {
   LOG_LEVEL = 'info';
 
   /**
-   * The app's HTTP port for `GET /metrics`, `/health/live` and `/health/ready`; unset: the app's default
-   * (`MetricsPorts`), 0: any free port (several instances on one host). Found by tools through the NATS service API.
+   * The app's HTTP port for `GET /metrics`, `/health/live` and `/health/ready`; unset: the app's default (its
+   * manifest's `metricsPort`), 0: any free port (several instances on one host). Found by tools through the NATS service API.
    */
   @int()
   @IsInt()
@@ -304,9 +302,6 @@ export class EnvConfig {
   METRICS_PUBLIC_HOST = '';
 }
 
-/** The default HTTP port (metrics and health) of each app. */
-export const MetricsPorts: Record<ServiceName, number> = { order: 9461, inventory: 9462, payment: 9463, notification: 9464 };
-
 export type Config = EnvConfig;
 
 /**
@@ -324,40 +319,85 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `INBOX_RETENTION=${JSON.stringify(env.INBOX_RETENTION ?? '30d')}: must be at least DLQ_MAX_AGE (${JSON.stringify(env.DLQ_MAX_AGE ?? '30d')}), so a replayed dead letter is still recognised by the inboxes`,
     );
   }
+  for (const app of AppNames) {
+    const key = `${app.toUpperCase()}_DATABASE_URL`;
+    const value = env[key];
+    if (!value) continue;
+    const location = parseDatabaseUrl(value);
+    if (typeof location === 'string') lines.push(`${key}=${JSON.stringify(value)}: ${location}`);
+    else config.DATABASE_URLS[app] = location;
+  }
   if (lines.length > 0) throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   return config;
 }
 
-/** The password file of `service`'s runtime role: `PG_PASSWORD_FILE`, else `<ORDERFLOW_SECRETS>/pg-<service>.password`. */
-export const pgPasswordFile = (config: Config, service: ServiceName): string =>
-  resolve(config.PG_PASSWORD_FILE || join(config.ORDERFLOW_SECRETS, `pg-${service}.password`));
+/** Where one app's schema lives: a Postgres server and database, and optionally the admin role to use there. */
+export interface PgLocation {
+  host: string;
+  port: number;
+  database: string;
+  adminUser?: string;
+  adminPassword?: string;
+}
 
-/** The roles of `service`: `orderflow_<schema>_owner` owns the schema, `orderflow_<schema>` is what the app logs in as. */
-export const serviceRoles = (service: ServiceName) => {
-  const schema = ServiceSchemas[service];
-  return { schema, owner: `orderflow_${schema}_owner`, runtime: `orderflow_${schema}` };
-};
+/** `postgres://[user[:password]@]host[:port]/database` as a location, or what is wrong with it. */
+function parseDatabaseUrl(value: string): PgLocation | string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return 'not a URL (postgres://[user[:password]@]host[:port]/database)';
+  }
+  const database = decodeURIComponent(u.pathname.slice(1));
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return 'must start with postgres://';
+  if (!u.hostname || !/^[a-z_][a-z0-9_]*$/.test(database)) return 'needs a host and a plain lower-case database name';
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    database,
+    adminUser: u.username ? decodeURIComponent(u.username) : undefined,
+    adminPassword: u.password ? decodeURIComponent(u.password) : undefined,
+  };
+}
+
+/** Where `app`'s schema lives: its `<APP>_DATABASE_URL`, else the shared `PGHOST:PGPORT/PGDATABASE`. */
+export function locationOf(config: Config, app?: string): PgLocation {
+  return (app && config.DATABASE_URLS[app]) || { host: config.PGHOST, port: config.PGPORT, database: config.PGDATABASE };
+}
+
+/** The password file of `app`'s runtime role: `PG_PASSWORD_FILE`, else `<ORDERFLOW_SECRETS>/pg-<app>.password`. */
+export const pgPasswordFile = (config: Config, app: string): string =>
+  resolve(config.PG_PASSWORD_FILE || join(config.ORDERFLOW_SECRETS, `pg-${app}.password`));
+
+/** The roles of an app that owns `schema`: `orderflow_<schema>_owner` owns the schema, `orderflow_<schema>` is what the app logs in as. */
+export const serviceRoles = (schema: string) => ({ schema, owner: `orderflow_${schema}_owner`, runtime: `orderflow_${schema}` });
 
 /**
- * Connection settings of one service's runtime role, derived from the config; its password read from its file (none
- * when the file does not exist).
+ * Connection settings of `app`'s runtime role on its own database (`locationOf`), its password read from its file
+ * (none when the file does not exist).
  * @throws ConfigError when PG_PASSWORD_FILE is set but cannot be read.
  */
-export function serviceDb(config: Config, service: ServiceName) {
-  const { schema, runtime } = serviceRoles(service);
-  const file = pgPasswordFile(config, service);
+export function serviceDb(config: Config, app: { name: string; schema: string }) {
+  const { schema, runtime } = serviceRoles(app.schema);
+  const file = pgPasswordFile(config, app.name);
   let password: string | undefined;
   if (existsSync(file)) password = readFileSync(file, 'utf8').trim() || undefined;
   else if (config.PG_PASSWORD_FILE) throw new ConfigError(`PG_PASSWORD_FILE=${JSON.stringify(config.PG_PASSWORD_FILE)}: no such file`);
-  return { host: config.PGHOST, port: config.PGPORT, database: config.PGDATABASE, schema, user: runtime, password };
+  const { host, port, database } = locationOf(config, app.name);
+  return { host, port, database, schema, user: runtime, password };
 }
 
-export function adminDb(config: Config, database = config.PGDATABASE) {
+/**
+ * The admin role's connection to `app`'s database (`locationOf`; the shared one without `app`), or to `database` on
+ * the shared server. The admin role is the URL's user when `<APP>_DATABASE_URL` names one, else `PG_ADMIN_USER`.
+ */
+export function adminDb(config: Config, app?: string, database?: string) {
+  const at = locationOf(config, app);
   return {
-    host: config.PGHOST,
-    port: config.PGPORT,
-    database,
-    user: config.PG_ADMIN_USER,
-    password: config.PG_ADMIN_PASSWORD || undefined,
+    host: at.host,
+    port: at.port,
+    database: database ?? at.database,
+    user: at.adminUser ?? config.PG_ADMIN_USER,
+    password: (at.adminUser ? at.adminPassword : config.PG_ADMIN_PASSWORD) || undefined,
   };
 }

@@ -1,15 +1,15 @@
-export { adminDb, ConfigError, durationMs, EnvConfig, loadConfig, pgPasswordFile, serviceRoles, ServiceNames } from './config';
-export type { Config, ServiceName } from './config';
+export { adminDb, ConfigError, durationMs, EnvConfig, loadConfig, locationOf, pgPasswordFile, serviceRoles } from './config';
+export type { Config, PgLocation } from './config';
+export type { AppManifest, MigrationClass } from './manifest';
 export type { Logger } from './logger';
 export {
   DatabaseNotMigratedError,
   LOGGER,
   migrateServiceDatabase,
   openServiceDatabase,
-  SERVICE_NAME,
+  APP_MANIFEST,
   ServiceModule,
 } from './service.module';
-export type { ServiceDefinition } from './service.module';
 export { runServiceMain, startService } from './bootstrap';
 export { natsCredentials, secretFileOf } from './credentials';
 export { packageVersion } from './version';

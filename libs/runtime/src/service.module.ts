@@ -7,7 +7,7 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { DataSource, MigrationInterface } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { Namespace } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient } from '@orderflow/messaging';
 import { ServiceEndpoints } from '@orderflow/transport';
@@ -30,31 +30,19 @@ import {
   runMigrationsOnce,
   Transactor,
 } from '@orderflow/persistence';
-import { adminDb, Config, EnvConfig, ServiceName, serviceDb, serviceRoles } from './config';
+import { adminDb, Config, EnvConfig, serviceDb, serviceRoles } from './config';
 import { natsCredentials } from './credentials';
 import { createLogger, Logger } from './logger';
+import { AppManifest } from './manifest';
 import { packageVersion } from './version';
-
-/** A TypeORM migration class (what `migrations` lists). */
-type MigrationClass = new () => MigrationInterface;
 
 /** Injection token of the app's pino logger. */
 export const LOGGER = 'ORDERFLOW_LOGGER';
-/** Injection token of the app's name. */
-export const SERVICE_NAME = 'ORDERFLOW_SERVICE_NAME';
+/** Injection token of the app's manifest (`AppManifest`). */
+export const APP_MANIFEST = 'ORDERFLOW_APP_MANIFEST';
 
-export interface ServiceDefinition {
-  service: ServiceName;
-  /** The service's TypeORM migrations, oldest first (the outbox/inbox migration is added before them). */
-  migrations: MigrationClass[];
-  /** Tables the app's runtime role may only read and insert into: audits and ledgers. */
-  appendOnly?: string[];
-  /** Tables the app's runtime role may only read: what setup alone writes. */
-  readOnly?: string[];
-}
-
-/** Every migration of a service: the outbox/inbox tables first, then its own. */
-const migrationsOf = (def: ServiceDefinition) => [MessagingTables1763800000000, InboxReceivedAt1763800000001, ...def.migrations];
+/** Every migration of an app: the outbox/inbox tables first, then its own. */
+const migrationsOf = (app: AppManifest) => [MessagingTables1763800000000, InboxReceivedAt1763800000001, ...app.migrations];
 
 /** The schema has migrations the app does not find applied: `orderflow setup` (or `db migrate`) applies them. */
 export class DatabaseNotMigratedError extends Error {
@@ -67,11 +55,11 @@ export class DatabaseNotMigratedError extends Error {
  * @throws DatabaseUnreachableError / DatabaseAuthError when Postgres does not answer or refuses the login.
  * @throws DatabaseNotMigratedError naming the pending migrations and `orderflow setup`.
  */
-export async function openServiceDatabase(config: Config, def: ServiceDefinition): Promise<DataSource> {
+export async function openServiceDatabase(config: Config, app: AppManifest): Promise<DataSource> {
   const ds = await openServiceDataSource({
-    target: serviceDb(config, def.service),
+    target: serviceDb(config, app),
     entities: [],
-    migrations: migrationsOf(def),
+    migrations: migrationsOf(app),
     poolSize: config.PG_POOL_SIZE,
     acquireTimeoutMs: config.PG_POOL_ACQUIRE_TIMEOUT_MS,
   });
@@ -82,7 +70,7 @@ export async function openServiceDatabase(config: Config, def: ServiceDefinition
   if (pending.length) {
     await ds.destroy();
     throw new DatabaseNotMigratedError(
-      `the ${def.service} schema lacks ${pending.length} migration(s) (${pending.join(', ')}): run \`orderflow setup\` (or \`orderflow db migrate\`)`,
+      `the ${app.name} schema lacks ${pending.length} migration(s) (${pending.join(', ')}): run \`orderflow setup\` (or \`orderflow db migrate\`)`,
     );
   }
   return ds;
@@ -94,9 +82,9 @@ export async function openServiceDatabase(config: Config, def: ServiceDefinition
  * migrations run as the owner (under an advisory lock), then the runtime role's grants. Idempotent.
  * @returns how many migrations the schema has applied.
  */
-export async function migrateServiceDatabase(config: Config, def: ServiceDefinition, password?: string): Promise<number> {
-  const roles = { ...serviceRoles(def.service), password, appendOnly: def.appendOnly, readOnly: def.readOnly };
-  const admin = adminDb(config);
+export async function migrateServiceDatabase(config: Config, app: AppManifest, password?: string): Promise<number> {
+  const roles = { ...serviceRoles(app.schema), password, appendOnly: app.appendOnly, readOnly: app.readOnly };
+  const admin = adminDb(config, app.name);
   await ensureDatabase(admin);
   await ensureServiceRoles(admin, {
     ...roles,
@@ -110,7 +98,7 @@ export async function migrateServiceDatabase(config: Config, def: ServiceDefinit
     target: { ...admin, schema: roles.schema },
     role: roles.owner,
     entities: [],
-    migrations: migrationsOf(def),
+    migrations: migrationsOf(app),
     poolSize: 2,
   });
   try {
@@ -127,7 +115,7 @@ export async function migrateServiceDatabase(config: Config, def: ServiceDefinit
 @Injectable()
 class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
-    @Inject(SERVICE_NAME) private readonly service: ServiceName,
+    @Inject(APP_MANIFEST) private readonly app: AppManifest,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly client: JetStreamClient,
     private readonly ds: DataSource,
@@ -143,12 +131,12 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
     this.pruner.start();
     this.log.info(
       { namespace: this.client.ns.prefix || undefined, instance: this.endpoints.instanceId },
-      `${this.service} service started`,
+      `${this.app.name} service started`,
     );
   }
 
   async beforeApplicationShutdown() {
-    this.log.info(`${this.service} service stopping`);
+    this.log.info(`${this.app.name} service stopping`);
     // Disconnected (the broker away, or this identity's key rotated and the server dropped it): there is nothing to
     // drain, and draining would wait for a connection that may never come back. Unacked messages are redelivered.
     if (!this.client.connected) {
@@ -202,8 +190,8 @@ class ScrapeReadings {
  */
 @Module({})
 export class ServiceModule {
-  static forService(def: ServiceDefinition, config: Config): DynamicModule {
-    const log = createLogger(def.service, config.LOG_LEVEL);
+  static forService(app: AppManifest, config: Config): DynamicModule {
+    const log = createLogger(app.name, config.LOG_LEVEL);
     return {
       module: ServiceModule,
       global: true,
@@ -217,26 +205,20 @@ export class ServiceModule {
       providers: [
         { provide: EnvConfig, useValue: config },
         { provide: LOGGER, useValue: log },
-        { provide: SERVICE_NAME, useValue: def.service },
+        { provide: APP_MANIFEST, useValue: app },
         {
           provide: JetStreamClient,
           useFactory: async () => {
-            const creds = natsCredentials(config, def.service);
+            const creds = natsCredentials(config, app.name);
             if (!creds.seed)
               log.warn('ORDERFLOW_INSECURE=1: connected to NATS without credentials; any client on this broker can act as any service');
             // Streams and consumers are `orderflow setup`'s: this identity may not create them (a missing one stops the start).
-            return JetStreamClient.connect(
-              config.NATS_URL,
-              new Namespace(config.ORDERFLOW_NAMESPACE),
-              log,
-              `orderflow-${def.service}`,
-              creds,
-            );
+            return JetStreamClient.connect(config.NATS_URL, new Namespace(config.ORDERFLOW_NAMESPACE), log, `orderflow-${app.name}`, creds);
           },
         },
         {
           provide: DataSource,
-          useFactory: () => openServiceDatabase(config, def),
+          useFactory: () => openServiceDatabase(config, app),
         },
         {
           provide: DatabaseBreaker,
@@ -244,7 +226,7 @@ export class ServiceModule {
             new DatabaseBreaker(ds, log.child({ component: 'database' }), config.PG_BREAKER_MAX_PROBE_DELAY_MS),
           inject: [DataSource],
         },
-        { provide: PipelineMetrics, useValue: new PipelineMetrics(def.service) },
+        { provide: PipelineMetrics, useValue: new PipelineMetrics(app.name) },
         {
           provide: OutboxRelay,
           useFactory: (ds: DataSource, client: JetStreamClient, breaker: DatabaseBreaker, metrics: PipelineMetrics) =>
@@ -281,7 +263,7 @@ export class ServiceModule {
         },
         {
           provide: ServiceEndpoints,
-          useFactory: (client: JetStreamClient) => new ServiceEndpoints(client, def.service, packageVersion(), log),
+          useFactory: (client: JetStreamClient) => new ServiceEndpoints(client, app.name, packageVersion(), log),
           inject: [JetStreamClient],
         },
         ServiceLifecycle,
@@ -292,7 +274,7 @@ export class ServiceModule {
         PipelineMetrics,
         EnvConfig,
         LOGGER,
-        SERVICE_NAME,
+        APP_MANIFEST,
         JetStreamClient,
         DataSource,
         DatabaseBreaker,

@@ -8,7 +8,8 @@ import { Command } from 'commander';
 import { AccountBalance, Namespace, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, JetStreamClient } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
-import { adminDb, loadConfig, natsCredentials, ServiceNames } from '@orderflow/runtime';
+import { AppNames } from '@orderflow/contracts/permissions';
+import { adminDb, loadConfig, natsCredentials } from '@orderflow/runtime';
 import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
 import { cliConfig, cliCredentials, wholeNumber } from '../context';
@@ -66,7 +67,7 @@ export function benchCommand(): Command {
         // The apps' logs go to files, so stdout holds only the result line (kept when the bench fails).
         const logs = join(dir, 'logs');
         mkdirSync(logs);
-        await apps.startAndWait(ServiceNames, env, client, logs);
+        await apps.startAndWait([...AppNames], env, client, logs);
         // Orders spread over KEYS SKUs and customers, as real traffic is: one hot stock row or account would
         // serialise every reservation or charge on its row lock and measure that instead of the pipeline.
         const total = opts.sagas + opts.closed;

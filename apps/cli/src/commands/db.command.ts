@@ -1,16 +1,8 @@
 import { Command } from 'commander';
-import { ServiceDefinition } from '@orderflow/runtime';
-import { orderDatabase } from '../../../order/src/order.module';
-import { inventoryDatabase } from '../../../inventory/src/inventory.module';
-import { paymentDatabase } from '../../../payment/src/payment.module';
-import { notificationDatabase } from '../../../notification/src/notification.module';
 import { CliFailure } from '../cli.errors';
 import { cliConfig } from '../context';
 import { print } from '../output';
 import { migrateDatabases } from '../setup/setup';
-
-/** Every service's database definition: what `setup` and `db migrate` prepare (the apps only check it). */
-export const serviceDefinitions: ServiceDefinition[] = [orderDatabase, inventoryDatabase, paymentDatabase, notificationDatabase];
 
 export function dbCommand(): Command {
   const db = new Command('db').description('the database');

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { AccountBalance, formatMoney, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
-import { ServiceName, ServiceNames } from '@orderflow/runtime/config';
+import { AppName, AppNames } from '@orderflow/contracts/permissions';
 import { PipelineClient } from '../client';
 import { cliConfig, cliCredentials } from '../context';
 import { printOutcomes } from '../output';
@@ -71,8 +71,8 @@ export function demoCommand(): Command {
         const env = { ...deployment.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
         client = await PipelineClient.connect(config.NATS_URL, config.ORDERFLOW_NAMESPACE, 1, cliCredentials(config));
 
-        const missing: ServiceName[] = [];
-        for (const app of ServiceNames) if (!(await client.ping(app))) missing.push(app);
+        const missing: AppName[] = [];
+        for (const app of AppNames) if (!(await client.ping(app))) missing.push(app);
         if (missing.length) {
           const logs = join(dir, 'logs');
           mkdirSync(logs, { recursive: true });

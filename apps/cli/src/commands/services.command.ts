@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { Config, ServiceName, ServiceNames } from '@orderflow/runtime/config';
+import { AppName, AppNames } from '@orderflow/contracts/permissions';
+import { Config } from '@orderflow/runtime/config';
 import { CliFailure, UsageError } from '../cli.errors';
 import { cliConfig, wholeNumber, withClient } from '../context';
 import { print } from '../output';
@@ -18,13 +19,14 @@ export async function requireInfrastructure(config: Config): Promise<void> {
 const DATA_DIR = process.env.ORDERFLOW_DATA_DIR ?? '.orderflow';
 
 /** An app name, collected. @throws UsageError naming the apps there are. */
-const appNames = (value: string, all: ServiceName[]): ServiceName[] => {
-  if (!(ServiceNames as string[]).includes(value)) throw new UsageError(`no app named "${value}": the apps are ${ServiceNames.join(', ')}`);
-  return [...all, value as ServiceName];
+const appNames = (value: string, all: AppName[]): AppName[] => {
+  if (!(AppNames as readonly string[]).includes(value))
+    throw new UsageError(`no app named "${value}": the apps are ${AppNames.join(', ')}`);
+  return [...all, value as AppName];
 };
 
 /** `services start|stop APP…`: one at a time, each answered once done (stopped, or started and ready). */
-async function actOnStack(op: 'start' | 'stop', apps: ServiceName[], dataDir: string): Promise<void> {
+async function actOnStack(op: 'start' | 'stop', apps: AppName[], dataDir: string): Promise<void> {
   for (const app of apps) {
     const { message } = await askStack(dataDir, { op, app });
     process.stderr.write(`orderflow: ${message}\n`);
@@ -63,7 +65,7 @@ export function servicesCommand(): Command {
           r.endpoints.map((e) => `${e.name}: ${e.requests} / ${e.errors} / ${e.averageMs}`).join('\n'),
         ]),
       );
-      const missing = ServiceNames.filter((app) => !rows.some((r) => r.name === app));
+      const missing = AppNames.filter((app) => !rows.some((r) => r.name === app));
       if (missing.length) {
         process.stderr.write(`orderflow: no running instance of ${missing.join(', ')}\n`);
         process.exitCode = 1;
@@ -76,9 +78,9 @@ export function servicesCommand(): Command {
         'authenticates, each restarted (with backoff) if it exits; Ctrl-C or `services stop` stops them. ' +
         'With APPs: start those apps in the running stack and return once they are ready',
     )
-    .argument('[apps...]', `apps of the running stack to start: ${ServiceNames.join(', ')}`, appNames, [] as ServiceName[])
+    .argument('[apps...]', `apps of the running stack to start: ${AppNames.join(', ')}`, appNames, [] as AppName[])
     .option('--data-dir <path>', 'where the stack keeps its state (a private nats-server, its config, its control socket)', DATA_DIR)
-    .action(async (apps: ServiceName[], opts: { dataDir: string }, cmd: Command) => {
+    .action(async (apps: AppName[], opts: { dataDir: string }, cmd: Command) => {
       if (apps.length) return actOnStack('start', apps, opts.dataDir);
       const { runStack } = await import('../stack/run');
       await runStack(cliConfig(cmd), opts.dataDir);
@@ -88,9 +90,9 @@ export function servicesCommand(): Command {
     .description(
       'stop apps of the running stack (their graceful shutdown; they stay down until `services start APP`); without APPs, the whole stack',
     )
-    .argument('[apps...]', `apps to stop: ${ServiceNames.join(', ')}`, appNames, [] as ServiceName[])
+    .argument('[apps...]', `apps to stop: ${AppNames.join(', ')}`, appNames, [] as AppName[])
     .option('--data-dir <path>', 'where the stack keeps its state', DATA_DIR)
-    .action(async (apps: ServiceName[], opts: { dataDir: string }) => {
+    .action(async (apps: AppName[], opts: { dataDir: string }) => {
       if (apps.length) return actOnStack('stop', apps, opts.dataDir);
       const { pid } = await askStack(opts.dataDir, { op: 'shutdown' });
       process.stderr.write(`orderflow: stopping the stack (pid ${pid})…\n`);
@@ -106,9 +108,7 @@ export function servicesCommand(): Command {
     .description('which service apps answer (the NATS service API: $SRV.PING.<app>)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const rows = await withClient(cmd, (client) =>
-        Promise.all(ServiceNames.map(async (app) => ({ app, up: await client.ping(app, 1000) }))),
-      );
+      const rows = await withClient(cmd, (client) => Promise.all(AppNames.map(async (app) => ({ app, up: await client.ping(app, 1000) }))));
       print(
         !!opts.json,
         rows,

@@ -5,7 +5,7 @@ import { AppNames, Identity, Namespace, operatorIdentity } from '@orderflow/cont
 import { registerOperatorKeys, Registration } from '../../../order/src/operations/operator-keys';
 import { JetStreamClient, provisionTopology } from '@orderflow/messaging';
 import { adminDb, Config, migrateServiceDatabase, natsCredentials, pgPasswordFile, serviceRoles } from '@orderflow/runtime';
-import { serviceDefinitions } from '../commands/db.command';
+import { AppManifests } from '../../../manifests';
 import { UsageError } from '../cli.errors';
 import { currentOperator } from '../context';
 import { KeyChange, SecretStore } from './secret-store';
@@ -95,7 +95,7 @@ export async function runSetup(config: Config, opts: SetupOptions = {}): Promise
       .identities()
       .filter((i) => i.startsWith('operator-'))
       .map((i) => ({ name: i.slice('operator-'.length), publicKey: store.publicKey(i) }));
-    const done = await registerOperatorKeys(adminDb(config), serviceRoles('order').schema, keys);
+    const done = await registerOperatorKeys(adminDb(config, 'order'), AppManifests.order.schema, keys);
     for (const k of keys)
       rows.push({ what: 'operator', name: k.name, status: done[k.name], detail: `${k.publicKey} registered in the order database` });
   }
@@ -168,12 +168,12 @@ export interface MigratedService {
 export async function migrateDatabases(config: Config, passwords: boolean): Promise<MigratedService[]> {
   const out: MigratedService[] = [];
   const store = new SecretStore(config.ORDERFLOW_SECRETS);
-  for (const def of serviceDefinitions) {
-    const secret = passwords ? store.password(pgPasswordFile({ ...config, PG_PASSWORD_FILE: '' }, def.service)) : undefined;
-    const migrations = await migrateServiceDatabase(config, def, secret?.password);
-    const { schema, runtime } = serviceRoles(def.service);
+  for (const app of Object.values(AppManifests)) {
+    const secret = passwords ? store.password(pgPasswordFile({ ...config, PG_PASSWORD_FILE: '' }, app.name)) : undefined;
+    const migrations = await migrateServiceDatabase(config, app, secret?.password);
+    const { schema, runtime } = serviceRoles(app.schema);
     out.push({
-      service: def.service,
+      service: app.name,
       schema,
       runtime,
       migrations,

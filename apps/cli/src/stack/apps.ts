@@ -1,13 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { ServiceName } from '@orderflow/runtime/config';
+import type { AppName } from '@orderflow/contracts/permissions';
 import { withAppNodeOptions } from '@orderflow/runtime/node-options';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
 
 /** The compiled entry point of a service app (`dist/apps/<app>/src/main.js`). */
-export function appEntry(app: ServiceName): string {
+export function appEntry(app: AppName): string {
   const file = resolve(__dirname, '..', '..', '..', app, 'src', 'main.js');
   if (!existsSync(file)) throw new CliFailure(`${file} is missing; run \`npm run build\` first`);
   return file;
@@ -15,14 +15,14 @@ export function appEntry(app: ServiceName): string {
 
 /** The four service apps running as child processes of this one. */
 export class AppProcesses {
-  private readonly children = new Map<ServiceName, ChildProcess>();
+  private readonly children = new Map<AppName, ChildProcess>();
   private stopping = false;
 
   /**
    * Starts each app with `env`. With `logDir`, their logs go to `<logDir>/<app>.log` instead of this terminal.
    * `onExit` is told when an app exits while we were not stopping it.
    */
-  start(apps: ServiceName[], env: NodeJS.ProcessEnv, onExit: (app: ServiceName, code: number | null) => void, logDir?: string): void {
+  start(apps: AppName[], env: NodeJS.ProcessEnv, onExit: (app: AppName, code: number | null) => void, logDir?: string): void {
     for (const app of apps) {
       const out = logDir ? openSync(join(logDir, `${app}.log`), 'a') : 'inherit';
       const child = spawn(process.execPath, [appEntry(app)], { env: withAppNodeOptions(env), stdio: ['ignore', out, out] });
@@ -38,14 +38,8 @@ export class AppProcesses {
    * Starts `apps` and waits until each answers its ping over NATS.
    * @throws CliFailure when one exits first or does not answer within `timeoutMs` (naming its log file, if any).
    */
-  async startAndWait(
-    apps: ServiceName[],
-    env: NodeJS.ProcessEnv,
-    client: PipelineClient,
-    logDir?: string,
-    timeoutMs = 60_000,
-  ): Promise<void> {
-    const logOf = (app: ServiceName) => (logDir ? `; see ${join(logDir, app + '.log')}` : '');
+  async startAndWait(apps: AppName[], env: NodeJS.ProcessEnv, client: PipelineClient, logDir?: string, timeoutMs = 60_000): Promise<void> {
+    const logOf = (app: AppName) => (logDir ? `; see ${join(logDir, app + '.log')}` : '');
     let exited: string | undefined;
     this.start(apps, env, (app, code) => (exited = `the ${app} service exited (code ${code})${logOf(app)}`), logDir);
     const deadline = Date.now() + timeoutMs;
@@ -57,7 +51,7 @@ export class AppProcesses {
     }
   }
 
-  get running(): ServiceName[] {
+  get running(): AppName[] {
     return [...this.children.keys()];
   }
 

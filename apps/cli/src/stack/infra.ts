@@ -33,7 +33,7 @@ export const natsProblem = async (url: string, creds?: NatsCredentials): Promise
 
 /** Null when Postgres answers as the admin role, else why not. */
 export async function postgresProblem(config: Config): Promise<string | null> {
-  const target = adminDb(config, 'postgres');
+  const target = adminDb(config, undefined, 'postgres');
   const c = new Client({ ...target, connectionTimeoutMillis: 2000 });
   try {
     await c.connect();

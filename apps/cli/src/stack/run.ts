@@ -1,4 +1,5 @@
-import { Config, ServiceNames } from '@orderflow/runtime/config';
+import { AppNames } from '@orderflow/contracts/permissions';
+import { Config } from '@orderflow/runtime/config';
 import { prepareDeployment } from './deployment';
 import { refuseSecondStack, Supervisor } from './supervisor';
 
@@ -19,7 +20,7 @@ export async function runStack(config: Config, dataDir: string): Promise<never> 
       .then(() => deployment.stop())
       .finally(() => process.exit(0));
   };
-  const supervisor = new Supervisor(ServiceNames, deployment.env, say, stop);
+  const supervisor = new Supervisor(AppNames, deployment.env, say, stop);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
@@ -30,11 +31,11 @@ export async function runStack(config: Config, dataDir: string): Promise<never> 
   }
   const { config: running } = deployment;
   say(
-    `starting ${ServiceNames.join(', ')} (NATS ${running.NATS_URL}, Postgres ${running.PGHOST}:${running.PGPORT}/${running.PGDATABASE}); ` +
+    `starting ${AppNames.join(', ')} (NATS ${running.NATS_URL}, Postgres ${running.PGHOST}:${running.PGPORT}/${running.PGDATABASE}); ` +
       'Ctrl-C or `orderflow services stop` stops them, `orderflow services stop|start APP` one of them',
   );
-  const started = await Promise.allSettled(ServiceNames.map((app) => supervisor.start(app)));
-  const down = ServiceNames.filter((_, i) => started[i].status === 'rejected');
-  say(down.length ? `ready but for ${down.join(', ')} (see above)` : `all ${ServiceNames.length} apps are ready`);
+  const started = await Promise.allSettled(AppNames.map((app) => supervisor.start(app)));
+  const down = AppNames.filter((_, i) => started[i].status === 'rejected');
+  say(down.length ? `ready but for ${down.join(', ')} (see above)` : `all ${AppNames.length} apps are ready`);
   return new Promise<never>(() => undefined);
 }

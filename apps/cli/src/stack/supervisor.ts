@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { withAppNodeOptions } from '@orderflow/runtime/node-options';
-import type { ServiceName } from '@orderflow/runtime/config';
+import type { AppName } from '@orderflow/contracts/permissions';
 import { CliFailure } from '../cli.errors';
 import { appEntry } from './apps';
 import { stackSocketFile } from './state';
@@ -16,8 +16,8 @@ const HEALTHY_AFTER_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 
 /** A request on the control socket (one JSON line) and its answer (one JSON line). */
-export type ControlRequest = { op: 'start' | 'stop'; app: ServiceName } | { op: 'status' | 'shutdown' };
-export type AppState = { app: ServiceName; state: 'starting' | 'running' | 'stopped' | 'restarting'; pid: number | null; restarts: number };
+export type ControlRequest = { op: 'start' | 'stop'; app: AppName } | { op: 'status' | 'shutdown' };
+export type AppState = { app: AppName; state: 'starting' | 'running' | 'stopped' | 'restarting'; pid: number | null; restarts: number };
 export type ControlReply = { ok: true; message: string; apps: AppState[]; pid: number } | { ok: false; error: string };
 
 interface Slot {
@@ -39,12 +39,12 @@ interface Slot {
  * the IPC channel (`runServiceMain` sends `{ ready: true }` once its consumers pull).
  */
 export class Supervisor {
-  private readonly slots = new Map<ServiceName, Slot>();
+  private readonly slots = new Map<AppName, Slot>();
   private server?: Server;
   private closing = false;
 
   constructor(
-    apps: readonly ServiceName[],
+    apps: readonly AppName[],
     private readonly env: NodeJS.ProcessEnv,
     private readonly say: (line: string) => void,
     /** Asked for by `services stop` without apps: stops the apps, then the rest of the stack. */
@@ -69,7 +69,7 @@ export class Supervisor {
   }
 
   /** Starts `app` (no-op if it runs) and resolves once it is ready. @throws Error with its exit when it exits first. */
-  start(app: ServiceName): Promise<void> {
+  start(app: AppName): Promise<void> {
     const slot = this.slot(app);
     slot.wanted = true;
     slot.backoffMs = FIRST_BACKOFF_MS;
@@ -79,7 +79,7 @@ export class Supervisor {
   }
 
   /** Stops `app` (SIGTERM, its graceful shutdown; SIGKILL after 10 s) and keeps it down. No-op when it is down. */
-  async stop(app: ServiceName): Promise<void> {
+  async stop(app: AppName): Promise<void> {
     const slot = this.slot(app);
     slot.wanted = false;
     clearTimeout(slot.timer);
@@ -108,13 +108,13 @@ export class Supervisor {
     }));
   }
 
-  private slot(app: ServiceName): Slot {
+  private slot(app: AppName): Slot {
     const slot = this.slots.get(app);
     if (!slot) throw new CliFailure(`no app named ${app} in this stack`);
     return slot;
   }
 
-  private spawn(app: ServiceName, slot: Slot): void {
+  private spawn(app: AppName, slot: Slot): void {
     const child = spawn(process.execPath, [appEntry(app)], {
       env: withAppNodeOptions(this.env),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -147,7 +147,7 @@ export class Supervisor {
     });
   }
 
-  private readyOrExit(app: ServiceName, child: ChildProcess): Promise<void> {
+  private readyOrExit(app: AppName, child: ChildProcess): Promise<void> {
     return new Promise((resolve, reject) => {
       const onMessage = (m: { ready?: boolean }) => m?.ready && (done(), resolve());
       const onExit = (code: number | null, signal: string | null) => (

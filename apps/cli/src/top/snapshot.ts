@@ -1,4 +1,4 @@
-import { ServiceNames } from '@orderflow/runtime/config';
+import { AppNames } from '@orderflow/contracts/permissions';
 import { PipelineClient, ServiceInstance } from '../client';
 import { parseExposition, Sample, total } from './exposition';
 
@@ -164,7 +164,7 @@ export function snapshot(now: Scrape, before?: Scrape): TopSnapshot {
   return {
     at: new Date(now.at).toISOString(),
     instances: now.instances.map((i) => ({ name: i.name, id: i.id, metricsUrl: i.metricsUrl, scraped: now.families.has(i.id) })),
-    missing: ServiceNames.filter((app) => !now.instances.some((i) => i.name === app)),
+    missing: AppNames.filter((app) => !now.instances.some((i) => i.name === app)),
     sagas: {
       started: sum(now, 'orderflow_sagas_started_total'),
       finished,
