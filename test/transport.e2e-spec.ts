@@ -14,12 +14,12 @@ import {
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { connect, headers, jetstream, JetStreamManager, jetstreamManager, NatsConnection } from '@orderflow/messaging/nats';
 import { Observable, tap } from 'rxjs';
-import { Consumers, Namespace, OrderConfirmed, Subjects } from '@orderflow/contracts';
+import { Consumers, Namespace, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, PermanentError } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { adminDb, Config, loadConfig, migrateServiceDatabase, ServiceModule, startService } from '@orderflow/runtime';
 import { PipelineMetrics } from '@orderflow/telemetry';
-import { JetStreamContext, reply } from '@orderflow/transport';
+import { JetStreamContext, JetStreamServer, MessageController, reply } from '@orderflow/transport';
 import { notificationManifest } from '../apps/notification/src/manifest';
 import { DataSource } from 'typeorm';
 import { provisionNats } from './support/provision';
@@ -42,7 +42,7 @@ class CountingInterceptor implements NestInterceptor {
 }
 
 /** Behaviour by customer: `ok` replies, `flaky` fails its first delivery, `poison` throws a PermanentError. */
-@Controller()
+@MessageController()
 @UseInterceptors(CountingInterceptor)
 class TestController {
   @EventPattern(Subjects.OrderConfirmed, { consumer: Consumers.notificationOrderConfirmed })
@@ -55,18 +55,43 @@ class TestController {
     return reply(TEST_EVENT, { orderId: body.orderId, sagaId: body.sagaId, step: `attempt ${ctx.attempt}` });
   }
 
-  /** No @Payload(): it still gets only messages the consumer validated before the batch. */
   @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
-  async cancelled(@Ctx() ctx: JetStreamContext) {
-    await ctx.tx.query(`insert into inbox (consumer, message_id) values ('handled-without-payload', 'x')`);
+  async cancelled(@Payload() _body: OrderCancelled, @Ctx() ctx: JetStreamContext) {
+    await ctx.tx.query(`insert into inbox (consumer, message_id) values ('handled-cancelled', 'x')`);
     return undefined;
   }
 }
 
-@Controller()
+@MessageController()
 class DuplicateController {
   @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
-  again() {
+  again(@Payload() _body: OrderCancelled) {
+    return undefined;
+  }
+}
+
+/** Only OrderConfirmed: the notification manifest's cancelled consumer is left without a handler. */
+@MessageController()
+class ConfirmedOnlyController {
+  @EventPattern(Subjects.OrderConfirmed, { consumer: Consumers.notificationOrderConfirmed })
+  confirmed(@Payload() _body: OrderConfirmed) {
+    return undefined;
+  }
+}
+
+@MessageController()
+class NoPayloadController {
+  @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
+  cancelled(@Ctx() _ctx: JetStreamContext) {
+    return undefined;
+  }
+}
+
+/** A plain `@Controller()`: without the transport's filter, a handler's error would reach the consume loop disguised. */
+@Controller()
+class PlainController {
+  @EventPattern(Subjects.OrderCancelled, { consumer: Consumers.notificationOrderCancelled })
+  cancelled(@Payload() _body: OrderCancelled) {
     return undefined;
   }
 }
@@ -172,10 +197,10 @@ describe('JetStream transport', () => {
     expect(seen.get(bad.orderId)?.attempts ?? []).toEqual([]);
   });
 
-  it('validates every message before its batch, so even a handler without @Payload() acts only on valid ones', async () => {
+  it('validates every message before its batch: the handler acts only on valid ones', async () => {
     const db = app.get(DataSource);
     const handled = async () =>
-      (await db.query(`select count(*)::int as n from inbox where consumer = 'handled-without-payload'`))[0].n as number;
+      (await db.query(`select count(*)::int as n from inbox where consumer = 'handled-cancelled'`))[0].n as number;
     const before = await deadLetters();
     await publish('ok', { reason: 'out_of_stock' }, Subjects.OrderCancelled); // an OrderConfirmed's total and currency
     await waitFor(async () => (await deadLetters()) === before + 1);
@@ -220,10 +245,48 @@ describe('JetStream transport', () => {
     }
   });
 
-  it('refuses two handlers for one subject at start-up', async () => {
-    await expect(
-      startService(testModule([TestController, DuplicateController]), { ...config, ORDERFLOW_NAMESPACE: `${id}b` } as Config),
-    ).rejects.toThrow(/two handlers for order.cancelled/);
+  it.each([
+    ['two handlers for one subject', [TestController, DuplicateController], /two handlers for order.cancelled/],
+    [
+      'a handler without @Payload()',
+      [ConfirmedOnlyController, NoPayloadController],
+      /NoPayloadController.cancelled .* takes no @Payload\(\)/,
+    ],
+    [
+      'a handler outside a @MessageController()',
+      [ConfirmedOnlyController, PlainController],
+      /PlainController must be a @MessageController\(\)/,
+    ],
+    [
+      'a consumer the manifest declares without a handler',
+      [ConfirmedOnlyController],
+      /notification's manifest and its handlers disagree on consumers: declared but not handled: ORDER\/notification-order-cancelled/,
+    ],
+  ])('refuses %s at start-up', async (_, controllers, error) => {
+    await expect(startService(testModule(controllers), { ...config, ORDERFLOW_NAMESPACE: `${id}b` } as Config)).rejects.toThrow(error);
     await deleteNamespaceStreams(jsm, new Namespace(`${id}b`));
+  });
+
+  it("is a provider of the app: unwrap() is its NATS connection, on() and status report the connection's events", async () => {
+    const server = app.get(JetStreamServer);
+    const nc = server.unwrap<NatsConnection>();
+    expect(nc.isClosed()).toBe(false);
+    expect(nc.info?.server_id).toEqual(expect.any(String));
+    const events: string[] = [];
+    const statuses: string[] = [];
+    server.on('disconnect', (s) => events.push(s.type));
+    server.on('reconnect', (s) => events.push(s.type));
+    const sub = server.status.subscribe((s) => statuses.push(s));
+    try {
+      await nc.reconnect(); // nats.js v3: drops the connection and connects again
+      await waitFor(() => events.includes('reconnect'));
+      expect(events).toEqual(['disconnect', 'reconnect']);
+      expect(statuses.slice(-2)).toEqual(['disconnected', 'connected']);
+    } finally {
+      sub.unsubscribe();
+    }
+    // Still consuming after it.
+    const after = await publish('ok');
+    await waitFor(() => (seen.get(after.orderId)?.attempts.length ?? 0) === 1);
   });
 });

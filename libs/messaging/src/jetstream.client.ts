@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import {
   AckPolicy,
   apiErrorCode,
@@ -16,6 +17,7 @@ import {
   PubAck,
   RequestError,
   RetentionPolicy,
+  Status,
   StorageType,
   TimeoutError,
   UserAuthenticationExpiredError,
@@ -147,6 +149,11 @@ export async function provisionTopology(client: JetStreamClient, opts: Provision
  */
 export class JetStreamClient {
   private disconnected = false;
+  /**
+   * The connection's status events by type (nats.js v3 `Status`: `disconnect`, `reconnect`, `reconnecting`, `update`,
+   * `error`, `ldm`, `close`, …), each with its status object; what `JetStreamServer.on` hands Nest.
+   */
+  readonly events = new EventEmitter<Record<Status['type'], [Status]>>();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -167,6 +174,7 @@ export class JetStreamClient {
     for await (const s of this.nc.status()) {
       if (s.type === 'disconnect') this.disconnected = true;
       if (s.type === 'reconnect') this.disconnected = false;
+      this.events.emit(s.type, s);
     }
   }
 

@@ -14,7 +14,7 @@ export {
   TimeoutError,
   UserAuthenticationExpiredError,
 } from '@nats-io/transport-node';
-export type { Msg, MsgHdrs, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+export type { Msg, MsgHdrs, NatsConnection, QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
 export {
   AckPolicy,
   DeliverPolicy,

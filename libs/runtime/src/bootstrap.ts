@@ -3,10 +3,10 @@ import { hostname } from 'node:os';
 import { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
-import { ConsumerRunner, NatsAuthError, TopologyMissingError, UnreachableError } from '@orderflow/messaging';
-import { DatabaseAuthError, DatabaseUnreachableError, Transactor } from '@orderflow/persistence';
-import { ErrorPassthroughFilter, JetStreamServer, MessageValidationPipe, ServiceEndpoints } from '@orderflow/transport';
-import { PipelineMetrics, startTracing } from '@orderflow/telemetry';
+import { NatsAuthError, TopologyMissingError, UnreachableError } from '@orderflow/messaging';
+import { DatabaseAuthError, DatabaseUnreachableError } from '@orderflow/persistence';
+import { JetStreamServer, ServiceEndpoints } from '@orderflow/transport';
+import { startTracing } from '@orderflow/telemetry';
 import { Config, ConfigError, loadConfig } from './config';
 import type { AppManifest } from './manifest';
 import { APP_MANIFEST, DatabaseNotMigratedError, LOGGER } from './service.module';
@@ -21,26 +21,20 @@ import { Logger } from './logger';
  * by Nest, so the caller decides how to report them.
  */
 export async function startService(module: (config: Config) => DynamicModule, config: Config): Promise<INestApplication> {
-  const server = new JetStreamServer();
   const app = await NestFactory.create(module(config), { logger: false, abortOnError: false });
   const manifest = app.get<AppManifest>(APP_MANIFEST);
   startTracing(manifest.name, packageVersion());
   // Nest's own lines (route mapping, start, errors it catches) through the app's pino logger (nestjs-pino).
   app.useLogger(app.get(NestPinoLogger));
-  // Deferred, so the listeners are created after its global filter and pipe are set (they capture them).
-  const microservice = app.connectMicroservice({ strategy: server }, { deferInitialization: true });
-  microservice.useGlobalFilters(new ErrorPassthroughFilter());
-  microservice.useGlobalPipes(new MessageValidationPipe());
+  // The transport strategy is a provider of the app (built by DI); its handlers' filter and pipe come with their
+  // controllers (`@MessageController()`). Connected the plain way: the app runs the init hooks, once.
+  app.connectMicroservice({ strategy: app.get(JetStreamServer) });
   const endpoints = app.get(ServiceEndpoints);
-  server.bind(app.get(ConsumerRunner), app.get(Transactor), endpoints, app.get(PipelineMetrics));
   try {
     await listen(app, manifest, config);
     const { port } = app.getHttpServer().address() as AddressInfo;
     const base = `http://${config.METRICS_PUBLIC_HOST || hostname()}:${port}`;
     await endpoints.start({ metrics_url: `${base}/metrics`, health_url: `${base}/health/ready` });
-    // app.listen() ran the modules' init and bootstrap hooks; a deferred microservice would run them again on start
-    // (timers started twice). Nest's own non-deferred connectMicroservice sets the same flag.
-    (microservice as unknown as { setIsInitHookCalled(called: boolean): void }).setIsInitHookCalled(true);
     await app.startAllMicroservices();
   } catch (e) {
     await app.close().catch(() => undefined);

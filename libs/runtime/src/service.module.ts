@@ -10,7 +10,8 @@ import {
 import { DataSource } from 'typeorm';
 import { Namespace } from '@orderflow/contracts';
 import { ConsumerRunner, JetStreamClient } from '@orderflow/messaging';
-import { ServiceEndpoints } from '@orderflow/transport';
+import { JetStreamServer, ServiceEndpoints } from '@orderflow/transport';
+import { DiscoveryModule, DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { flushTracing, PipelineMetrics } from '@orderflow/telemetry';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
@@ -197,6 +198,8 @@ export class ServiceModule {
       global: true,
       imports: [
         TerminusModule.forRoot({ logger: false }),
+        // The transport finds the handlers' controllers with it, to check them at start-up.
+        DiscoveryModule,
         // Nest's logger (nestjs-pino) writes through the app's own pino logger. No request middleware (`forRoutes`
         // empty): the HTTP routes are scrapes and probes, not worth a line each, and its per-request
         // AsyncLocalStorage would add work to every promise of the process from the first scrape on.
@@ -266,6 +269,20 @@ export class ServiceModule {
           useFactory: (client: JetStreamClient) => new ServiceEndpoints(client, app.name, packageVersion(), log),
           inject: [JetStreamClient],
         },
+        {
+          // The app's Nest microservice transport, built by DI like the rest (Nest docs, "Custom transporters").
+          provide: JetStreamServer,
+          useFactory: (
+            runner: ConsumerRunner,
+            transactor: Transactor,
+            endpoints: ServiceEndpoints,
+            client: JetStreamClient,
+            discovery: DiscoveryService,
+            scanner: MetadataScanner,
+            metrics: PipelineMetrics,
+          ) => new JetStreamServer({ runner, transactor, endpoints, client, discovery, scanner, metrics, declared: app }),
+          inject: [ConsumerRunner, Transactor, ServiceEndpoints, JetStreamClient, DiscoveryService, MetadataScanner, PipelineMetrics],
+        },
         ServiceLifecycle,
         ScrapeReadings,
       ],
@@ -282,6 +299,7 @@ export class ServiceModule {
         Transactor,
         ConsumerRunner,
         ServiceEndpoints,
+        JetStreamServer,
       ],
     };
   }

@@ -1,5 +1,6 @@
 export { JetStreamServer } from './jetstream.server';
-export type { JetStreamExtras } from './jetstream.server';
+export type { JetStreamEvents, JetStreamExtras, JetStreamServerDeps, JetStreamStatus } from './jetstream.server';
+export { MESSAGE_CONTROLLER, MessageController } from './message-controller.decorator';
 export { JetStreamContext } from './jetstream.context';
 export { QueryContext } from './query.context';
 export { reply } from './reply';

@@ -1,11 +1,17 @@
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
+import { PATTERN_METADATA } from '@nestjs/microservices/constants';
+import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum';
 import { lastValueFrom } from 'rxjs';
-import { ConsumerSpec, handlesSubject, isValidated, QueryTypes } from '@orderflow/contracts';
+import { ConsumerSpec, handlesSubject, QueryTypes } from '@orderflow/contracts';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { BatchHandler, causedBy, ConsumerRunner, InboundMessage, PermanentError } from '@orderflow/messaging';
+import { BatchHandler, causedBy, ConsumerRunner, InboundMessage, JetStreamClient, PermanentError } from '@orderflow/messaging';
+import type { NatsConnection, Status } from '@orderflow/messaging/nats';
 import { contextOf, inSpan, linkTo, PipelineMetrics, SpanKind } from '@orderflow/telemetry';
 import { Transactor, Tx, Work } from '@orderflow/persistence';
 import { JetStreamContext } from './jetstream.context';
+import { MESSAGE_CONTROLLER } from './message-controller.decorator';
 import { QueryContext } from './query.context';
 import { isReply } from './reply';
 import { ServiceEndpoints } from './service.endpoints';
@@ -28,47 +34,77 @@ export interface JetStreamExtras {
  * Queries are `@MessagePattern(Subjects.QueryX)` handlers: each becomes an endpoint of the app's NATS service
  * (`ServiceEndpoints`), its request validated against `QueryTypes`, its result the reply.
  *
+ * A provider of the app, built by Nest's DI (`ServiceModule`); `unwrap()` is its NATS connection, `on()` and `status`
+ * report the connection's events.
+ *
  * Traps handled (as `HorizonRepublic/nestjs-jetstream` does): an exception filter turns a throw into an Observable
- * error, which is unwrapped here and rethrown so the batch fails and retries; two handlers for one subject are
- * refused at start-up; a subject the consumer handles without a handler is refused at start-up.
+ * error, which is unwrapped here and rethrown so the batch fails and retries. Refused at start-up, before anything is
+ * consumed: two handlers for one subject, a subject the consumer handles without a handler, a handler without
+ * `@Payload()` or outside a `@MessageController()`, and handlers that disagree with the app's manifest.
  */
-export class JetStreamServer extends Server implements CustomTransportStrategy {
-  private runner?: ConsumerRunner;
-  private transactor?: Transactor;
-  private queries?: ServiceEndpoints;
-  private metrics?: PipelineMetrics;
-
-  /**
-   * Hands the server the app's consumer runner, transactor, NATS service and metrics (created by Nest's DI, before
-   * `listen`).
-   */
-  bind(runner: ConsumerRunner, transactor: Transactor, queries: ServiceEndpoints, metrics?: PipelineMetrics): void {
-    this.runner = runner;
-    this.transactor = transactor;
-    this.queries = queries;
-    this.metrics = metrics;
+export class JetStreamServer extends Server<JetStreamEvents, JetStreamStatus> implements CustomTransportStrategy {
+  /** Built by Nest's DI (`ServiceModule`), as Nest's own `ServerNats` is handed its options: nothing to bind later. */
+  constructor(private readonly deps: JetStreamServerDeps) {
+    super();
   }
 
-  /** @throws Error when a subject has two handlers, a handler lacks its consumer, or the server was not bound. */
+  /**
+   * Checks every handler (each in a `@MessageController()`, each taking its `@Payload()`; the app's handlers and its
+   * manifest's consumers and queries agree), serves the queries and starts one pull loop per consumer.
+   * @throws Error (through `callback`) naming what is wrong; nothing is consumed then.
+   */
   async listen(callback: (err?: unknown) => void): Promise<void> {
     try {
-      if (!this.runner || !this.transactor || !this.queries) throw new Error('JetStreamServer.bind(...) must be called before listen()');
+      const { runner, transactor, endpoints, declared } = this.deps;
+      this.checkHandlers();
+      const queries: string[] = [];
       for (const [subject, handler] of this.messageHandlers) {
         if (handler.isEventHandler) continue;
         const type = QueryTypes[subject];
         if (!type) throw new Error(`@MessagePattern('${subject}') is not a query subject (see QueryTypes in libs/contracts)`);
-        this.queries.serve(subject, type, async (q) => {
-          const result = await lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), {
-            defaultValue: undefined,
-          });
-          if (!isValidated(q)) throw new Error(`handler of ${subject} takes no @Payload(), so its request was never validated`);
-          return result;
-        });
+        queries.push(subject);
+        endpoints.serve(subject, type, async (q) =>
+          lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), { defaultValue: undefined }),
+        );
       }
-      for (const [spec, works] of this.byConsumer()) await this.runner.start(spec, this.traced(spec, this.transactor.handler(spec, works)));
+      const consumers = this.byConsumer();
+      agree(`${declared.name}'s manifest`, 'queries', declared.queries, queries);
+      agree(
+        `${declared.name}'s manifest`,
+        'consumers',
+        declared.consumers.map((c) => `${c.stream}/${c.durable}`),
+        [...consumers.keys()].map((c) => `${c.stream}/${c.durable}`),
+      );
+      for (const [spec, works] of consumers) await runner.start(spec, this.traced(spec, transactor.handler(spec, works)));
+      this.deps.client.events.on('disconnect', () => this._status$.next('disconnected'));
+      this.deps.client.events.on('reconnect', () => this._status$.next('connected'));
+      this._status$.next('connected');
       callback();
     } catch (e) {
       callback(e);
+    }
+  }
+
+  /**
+   * Every handler method of the app's controllers (found with Nest's `DiscoveryService`, as Nest's own listeners are):
+   * in a `@MessageController()` (its exception filter and validation pipe), and taking a `@Payload()`.
+   * @throws Error naming the first that is not.
+   */
+  private checkHandlers(): void {
+    const { discovery, scanner } = this.deps;
+    for (const { instance, metatype } of discovery.getControllers()) {
+      if (!instance || typeof metatype !== 'function') continue;
+      const proto = Object.getPrototypeOf(instance) as Record<string, unknown>;
+      for (const method of scanner.getAllMethodNames(proto)) {
+        const patterns = Reflect.getMetadata(PATTERN_METADATA, proto[method] as object) as unknown[] | undefined;
+        if (!patterns) continue;
+        const where = `${metatype.name}.${method} (${patterns.map((p) => JSON.stringify(p)).join(', ')})`;
+        if (!Reflect.getMetadata(MESSAGE_CONTROLLER, metatype))
+          throw new Error(`${where}: ${metatype.name} must be a @MessageController(), so its errors and payloads are handled as messages`);
+        const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, metatype, method) ?? {}) as Record<string, unknown>;
+        if (!Object.keys(args).some((k) => Number(k.split(':')[0]) === RpcParamtype.PAYLOAD))
+          throw new Error(`${where} takes no @Payload(): its message would never be validated`);
+      }
     }
   }
 
@@ -96,8 +132,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private traced(spec: ConsumerSpec, handle: BatchHandler): BatchHandler {
     return (msgs) => {
       const one = msgs.length === 1;
-      const stop = this.metrics?.batchSeconds.startTimer({ consumer: spec.durable });
-      this.metrics?.batchSize.observe({ consumer: spec.durable }, msgs.length);
+      const stop = this.deps.metrics?.batchSeconds.startTimer({ consumer: spec.durable });
+      this.deps.metrics?.batchSize.observe({ consumer: spec.durable }, msgs.length);
       return inSpan(
         `${spec.durable} transaction`,
         {
@@ -128,7 +164,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       'orderflow.saga_id': msg.sagaId,
     });
     const log = { orderId: msg.correlationId, sagaId: msg.sagaId, subject: msg.subject, stream: msg.stream, seq: msg.sequence };
-    const stop = this.metrics?.handlerSeconds.startTimer({ subject: msg.subject });
+    const stop = this.deps.metrics?.handlerSeconds.startTimer({ subject: msg.subject });
     // A message that carries no trace (published by a client that does not trace) joins its batch's.
     const parent = contextOf(msg.traceparent, context.active());
     return inSpan(`${msg.subject} process`, { kind: SpanKind.CONSUMER, attributes, log }, parent, () =>
@@ -141,12 +177,6 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     const result = await lastValueFrom(this.transformToObservable(await handler(msg.body, new JetStreamContext(msg, tx))), {
       defaultValue: undefined,
     });
-    // The consumer validated the body before the batch (a handler's @Payload() goes through MessageValidationPipe too):
-    // should a body ever reach a handler unvalidated, refuse to commit what it did (dead-lettered, replayable).
-    if (!isValidated(msg.body))
-      throw new PermanentError(
-        `handler of ${msg.subject} takes no @Payload(), so its message was never validated; nothing it did was committed`,
-      );
     const replies: unknown[] = result === undefined || result === null ? [] : Array.isArray(result) ? result : [result];
     for (const r of replies) {
       // A handler bug no redelivery can fix: dead-letter the message at once (replayable once the handler is fixed).
@@ -161,14 +191,44 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
 
   /** Stops pulling; in-flight batches finish and are acked (the outbox and connections close with the app). */
   async close(): Promise<void> {
-    await this.runner?.stop();
+    await this.deps.runner.stop();
   }
 
-  on(): never {
-    throw new Error('JetStreamServer has no events to listen to');
+  /** Listens to the NATS connection's status events (`disconnect`, `reconnect`, `error`, …), as Nest's `ServerNats` does. */
+  on<K extends keyof JetStreamEvents>(event: K, callback: JetStreamEvents[K]): void {
+    this.deps.client.events.on(event as Status['type'], callback as (status: Status) => void);
   }
 
-  unwrap<T>(): T {
-    throw new Error('JetStreamServer wraps no client of its own');
+  /** The NATS connection (nats.js v3 `NatsConnection`). */
+  unwrap<T = NatsConnection>(): T {
+    return this.deps.client.nc as T;
   }
+}
+
+/** Status events of the server's NATS connection, by nats.js status type. */
+export type JetStreamEvents = { [K in Status['type']]: (status: Extract<Status, { type: K }>) => void };
+/** What `JetStreamServer.status` emits. */
+export type JetStreamStatus = 'connected' | 'disconnected';
+
+/** What the server is built with: the app's machinery (from Nest's DI) and what the app declares (its manifest). */
+export interface JetStreamServerDeps {
+  runner: ConsumerRunner;
+  transactor: Transactor;
+  endpoints: ServiceEndpoints;
+  client: JetStreamClient;
+  discovery: DiscoveryService;
+  scanner: MetadataScanner;
+  /** The app's name, and the consumers and query subjects its manifest declares. */
+  declared: { name: string; consumers: readonly ConsumerSpec[]; queries: readonly string[] };
+  metrics?: PipelineMetrics;
+}
+
+/** @throws Error when the `what` handled differ from the `what` declared, naming both sides' extras. */
+function agree(where: string, what: string, declared: readonly string[], handled: readonly string[]): void {
+  const undeclared = handled.filter((x) => !declared.includes(x));
+  const unhandled = declared.filter((x) => !handled.includes(x));
+  if (undeclared.length || unhandled.length)
+    throw new Error(
+      `${where} and its handlers disagree on ${what}:${undeclared.length ? ` handled but not declared: ${undeclared.join(', ')};` : ''}${unhandled.length ? ` declared but not handled: ${unhandled.join(', ')}` : ''}`,
+    );
 }

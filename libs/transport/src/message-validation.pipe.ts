@@ -7,7 +7,7 @@ import { MalformedMessageError, validateMessage } from '@orderflow/contracts';
  * class, so a handler for several subjects still gets each one checked by its own class — what Nest's stock
  * `ValidationPipe` cannot do from the parameter's declared type). A failure throws `MalformedMessageError`: a
  * permanent error, so the message is dead-lettered at once (a query is answered `bad_request`), never retried.
- * Installed as a global pipe by `startService`. Source: Nest docs, "Pipes" / "Class validator".
+ * Put on every handler by `@MessageController()`. Source: Nest docs, "Pipes" / "Class validator".
  */
 @Injectable()
 export class MessageValidationPipe implements PipeTransform {

@@ -1,4 +1,4 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import {
@@ -14,7 +14,7 @@ import {
 } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
 import { Logger, LOGGER } from '@orderflow/runtime';
-import { JetStreamContext, reply, Reply } from '@orderflow/transport';
+import { JetStreamContext, MessageController, Reply, reply } from '@orderflow/transport';
 import { StockService } from './stock.service';
 
 const commands = { consumer: Consumers.inventoryCommands };
@@ -24,7 +24,7 @@ const commands = { consumer: Consumers.inventoryCommands };
  * transport). A reply names the attempt it answers (`Saga-Id`) from the command's body, which is what the effect
  * was keyed on. Queries are endpoints of the inventory service.
  */
-@Controller()
+@MessageController()
 export class StockController {
   constructor(
     private readonly stock: StockService,

@@ -1,15 +1,14 @@
-import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, formatMoney, OrderCancelled, OrderConfirmed, Subjects } from '@orderflow/contracts';
 import { Tx } from '@orderflow/persistence';
-import { JetStreamContext } from '@orderflow/transport';
+import { JetStreamContext, MessageController } from '@orderflow/transport';
 import { Notification, NotificationChannel } from '../channels/notification.channel';
 
 /**
  * Records one notification per order outcome (of each saga attempt) and hands it to the channel. Each handler runs
  * in its consumer's batch transaction (`ctx.tx`), after the inbox claim; it causes no messages.
  */
-@Controller()
+@MessageController()
 export class NotificationsController {
   constructor(private readonly channel: NotificationChannel) {}
 

@@ -1,8 +1,8 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, ReplayDeadLetter, ResumeSaga, RetrySaga, Subjects } from '@orderflow/contracts';
 import { Logger, LOGGER } from '@orderflow/runtime';
-import { JetStreamContext, reply, Reply } from '@orderflow/transport';
+import { JetStreamContext, MessageController, Reply, reply } from '@orderflow/transport';
 import { OperatorOutcome, Sagas } from '../saga/sagas';
 import { DeadLetterReplays } from './dead-letter-replays';
 import { Operator, OperatorKeys } from './operator-keys';
@@ -17,7 +17,7 @@ const commands = { consumer: Consumers.orderOperatorCommands };
  * naming why (unsigned or unknown key; a COMPLETED or RUNNING saga is never touched). The command's message id is its
  * idempotency key: asking twice has one effect (inbox, and the audit row's primary key).
  */
-@Controller()
+@MessageController()
 export class OperatorCommandsController {
   constructor(
     private readonly sagas: Sagas,

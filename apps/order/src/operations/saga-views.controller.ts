@@ -1,4 +1,3 @@
-import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import {
@@ -19,6 +18,7 @@ import { traceIdOf } from '@orderflow/telemetry';
 import { PlaceOrderData } from '../place-order/place-order.saga';
 import { SagaRow, stateOf } from '../saga/saga.orchestrator';
 import { Sagas } from '../saga/sagas';
+import { MessageController } from '@orderflow/transport';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 /** "4 min", "35 s", "2 h": how long ago `at` was. */
@@ -32,7 +32,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * Answers `query.order.sagas` (`orderflow saga list`), `query.order.saga` (`orderflow saga show`) and
  * `query.order.operators` from `orders.sagas`, `orders.operator_actions` and `orders.operators`. A saga id or an order id (its newest attempt) is accepted.
  */
-@Controller()
+@MessageController()
 export class SagaViewsController {
   constructor(
     private readonly ds: DataSource,

@@ -1,12 +1,12 @@
-import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import { OrderQuery, OrderView, Subjects } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
 import { traceIdOf } from '@orderflow/telemetry';
+import { MessageController } from '@orderflow/transport';
 
 /** Answers `query.order.get` with the order, its status and reason, and its newest saga attempt's step history. */
-@Controller()
+@MessageController()
 export class OrdersController {
   constructor(private readonly ds: DataSource) {}
 

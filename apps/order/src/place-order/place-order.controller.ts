@@ -1,7 +1,6 @@
-import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, OrderCreated, Subjects } from '@orderflow/contracts';
-import { JetStreamContext } from '@orderflow/transport';
+import { JetStreamContext, MessageController } from '@orderflow/transport';
 import { SagaOrchestrator } from '../saga/saga.orchestrator';
 import { Sagas } from '../saga/sagas';
 import { acceptOrder, PlaceOrderData, placeOrderData, placeOrderSaga } from './place-order.saga';
@@ -11,7 +10,7 @@ import { acceptOrder, PlaceOrderData, placeOrderData, placeOrderSaga } from './p
  * saga's first command goes to the outbox, in the message's transaction. The participants' replies reach the saga
  * through `SagaRepliesController`.
  */
-@Controller()
+@MessageController()
 export class PlaceOrderController {
   private readonly saga: SagaOrchestrator<PlaceOrderData>;
 

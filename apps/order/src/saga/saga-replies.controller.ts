@@ -1,8 +1,7 @@
-import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, OrderScoped } from '@orderflow/contracts';
 import { InboundMessage } from '@orderflow/messaging';
-import { JetStreamContext } from '@orderflow/transport';
+import { JetStreamContext, MessageController } from '@orderflow/transport';
 import { Sagas } from './sagas';
 
 const inventoryReplies = Consumers.orderSagaInventoryReplies;
@@ -13,7 +12,7 @@ const paymentReplies = Consumers.orderSagaPaymentReplies;
  * consumer per participant stream (the topology's `order-saga-replies`). A saga of a new participant adds its
  * consumer here.
  */
-@Controller()
+@MessageController()
 export class SagaRepliesController {
   constructor(private readonly sagas: Sagas) {}
 

@@ -1,4 +1,4 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import {
@@ -13,7 +13,7 @@ import {
 } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
 import { Logger, LOGGER } from '@orderflow/runtime';
-import { JetStreamContext, reply, Reply } from '@orderflow/transport';
+import { JetStreamContext, MessageController, Reply, reply } from '@orderflow/transport';
 import { AccountsService } from './accounts.service';
 
 const commands = { consumer: Consumers.paymentCommands };
@@ -23,7 +23,7 @@ const commands = { consumer: Consumers.paymentCommands };
  * transport). A reply names the attempt it answers (`Saga-Id`) from the command's body, which is what the effect
  * was keyed on. Queries are endpoints of the payment service.
  */
-@Controller()
+@MessageController()
 export class AccountsController {
   constructor(
     private readonly accounts: AccountsService,
