@@ -1,5 +1,5 @@
 /**
- * Every subject of the pipeline, spelled once (see the README, "Subjects, streams, consumers").
+ * Every subject of the pipeline, spelled once (see docs/architecture.md, "Subjects, streams, consumers").
  * Commands are `<owner>.cmd.<verb>`, events `<owner>.evt.<past-tense>`; `order.created` is the
  * public ingress contract. Query subjects (core NATS request/reply) live under `query.<owner>.*`
  * so no stream captures them: a stream capturing a request subject would answer it with a PubAck.

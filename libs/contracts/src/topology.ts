@@ -140,7 +140,7 @@ export const Consumers = {
 /**
  * A namespace isolates one deployment (or one test run) on a shared NATS server:
  * subjects become `<ns>.<subject>` and streams `<NS>_<STREAM>`. The empty namespace is the default
- * and leaves every name as the README ("Subjects, streams, consumers") spells it.
+ * and leaves every name as docs/architecture.md ("Subjects, streams, consumers") spells it.
  */
 export class Namespace {
   readonly prefix: string;

@@ -4,7 +4,7 @@ export { MalformedMessageError } from '@orderflow/contracts';
 /**
  * A failure that retrying cannot fix (e.g. a message that refers to something that will never exist).
  * The consume loop dead-letters it at once instead of redelivering. Business rejections are not errors:
- * they are reply events (README, "The flow"). Its `code` (and its subclasses') goes on the dead letter as
+ * they are reply events (docs/architecture.md, "The flow"). Its `code` (and its subclasses') goes on the dead letter as
  * `Dlq-Error-Code`; the subclasses' messages also start with it.
  */
 export class PermanentError extends Error {

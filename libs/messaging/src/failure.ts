@@ -2,7 +2,7 @@ import { ErrorCode, MalformedMessageError } from '@orderflow/contracts';
 import { PermanentError, UnavailableError } from './errors';
 
 /**
- * How a failed message is retried (README "Error classes"):
+ * How a failed message is retried (docs/architecture.md, "Guarantees": error classes):
  * - `permanent`: retrying cannot help — a malformed message, a PermanentError, a Postgres data exception
  *   (SQLSTATE class 22), integrity violation (23) or program limit (54): dead-lettered at once;
  * - `unavailable`: the database cannot be reached (an UnavailableError, i.e. its circuit is open; connection

@@ -105,7 +105,7 @@ export interface RoleTimeouts {
   idleInTransactionTimeoutMs: number;
 }
 
-/** A service's two roles (README, "Persistence": one schema per service, its own role; PostgreSQL docs, "Privileges"). */
+/** A service's two roles (docs/architecture.md, "Persistence": one schema per service, its own role; PostgreSQL docs, "Privileges"). */
 export interface ServiceRoles {
   schema: string;
   /** Owns the schema and its tables; runs the migrations (NOLOGIN: setup becomes it with `SET ROLE`). */

@@ -93,7 +93,7 @@ async function createOrder(tx: Tx, d: PlaceOrderData): Promise<StepResult> {
 }
 
 /**
- * PlaceOrder, read top to bottom (README, "The flow"), step → compensation:
+ * PlaceOrder, read top to bottom (docs/architecture.md, "The flow"), step → compensation:
  * 1. reserve stock → release stock (compensatable)
  * 2. charge payment → refund payment (compensatable)
  * 3. create the order (local transaction in the `orders` schema): the pivot

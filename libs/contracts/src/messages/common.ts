@@ -83,7 +83,7 @@ export class OrderScoped {
 }
 
 /**
- * A message about one saga attempt. Participants key their effects on `sagaId` (README, "Guarantees": a redelivery of
+ * A message about one saga attempt. Participants key their effects on `sagaId` (docs/architecture.md, "Guarantees": a redelivery of
  * the same attempt changes nothing, a new attempt is a new reservation or charge).
  */
 export class SagaScoped extends OrderScoped {

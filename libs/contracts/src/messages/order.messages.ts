@@ -20,7 +20,7 @@ import { StockRejectReasons } from './inventory.messages';
 import { DeclineReasons } from './payment.messages';
 
 /**
- * `order.created`: the public ingress contract (README, "The flow"). `orderId` is the idempotency key:
+ * `order.created`: the public ingress contract (docs/architecture.md, "The flow"). `orderId` is the idempotency key:
  * the same order published twice runs one saga; the same id with a different body is dead-lettered
  * (`idempotency_key_reused`).
  * Shape: `{"orderId": uuid, "customerId": string, "currency": "USD", "items": [{"sku", "quantity" ≥1, "unitPrice" ≥0 minor units}]}`;

@@ -1,7 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { PipelineMetrics } from '@orderflow/telemetry';
 
-/** `GET /metrics`: the app's Prometheus metrics (text exposition format 0.0.4; see the README's metrics table). */
+/** `GET /metrics`: the app's Prometheus metrics (text exposition format 0.0.4; see the metrics table in docs/architecture.md, "Observability"). */
 @Controller()
 export class MetricsController {
   constructor(private readonly metrics: PipelineMetrics) {}
