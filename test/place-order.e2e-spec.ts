@@ -42,6 +42,25 @@ describe('PlaceOrder end to end', () => {
       'createOrder:SUCCEEDED',
       'commitReservation:SUCCEEDED',
     ]);
+    // What the CLI plans with: the definition's steps with this attempt's commands, from the order app.
+    const saga = (await stack.query(Subjects.QuerySaga, { id: o.orderId })).data;
+    expect(saga.plan.map((p: any) => p.line)).toEqual([
+      `reserveStock: send inventory.cmd.reserve (${sku}×3)`,
+      `releaseStock: send inventory.cmd.release`,
+      'chargePayment: send payment.cmd.charge (37.50 USD)',
+      'refundPayment: send payment.cmd.refund',
+      'createOrder: local transaction (pivot)',
+      `commitReservation: send inventory.cmd.commit`,
+    ]);
+    expect(saga.plan[0]).toMatchObject({
+      kind: 'action',
+      subject: Subjects.InventoryReserve,
+      replies: expect.arrayContaining([Subjects.InventoryReserved]),
+    });
+    const types = (await stack.query(Subjects.QuerySagaTypes, {})).data;
+    expect(types).toEqual([
+      { type: 'PlaceOrder', steps: saga.plan.map((p: any) => ({ name: p.name, kind: p.kind, pivot: p.name === 'createOrder' })) },
+    ]);
   });
 
   it('cancels with out_of_stock: nothing reserved, nothing charged', async () => {

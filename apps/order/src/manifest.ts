@@ -22,6 +22,6 @@ export const orderManifest: AppManifest = {
   // Operator keys are registered by `orderflow setup` (which holds the admin credentials), never by the app.
   readOnly: ['operators'],
   consumers: AppTopology.order.consumers,
-  queries: [Subjects.QueryOrder, Subjects.QuerySagas, Subjects.QuerySaga, Subjects.QueryOperators],
+  queries: [Subjects.QueryOrder, Subjects.QuerySagas, Subjects.QuerySaga, Subjects.QueryOperators, Subjects.QuerySagaTypes],
   metricsPort: 9461,
 };

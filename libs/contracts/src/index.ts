@@ -64,7 +64,17 @@ export {
   RefundPayment,
 } from './messages/payment.messages';
 export type { ChargeView, DeclineReason } from './messages/payment.messages';
-export { cursorOf, OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery, SagaStatuses } from './messages/query.messages';
-export type { OperatorView, OrderView, QueryReply, SagaStatus, SagaStepView, SagaSummary, SagaView } from './messages/query.messages';
+export { cursorOf, OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery, SagaStatuses, SagaTypesQuery } from './messages/query.messages';
+export type {
+  OperatorView,
+  OrderView,
+  QueryReply,
+  SagaPlanStep,
+  SagaStatus,
+  SagaStepView,
+  SagaSummary,
+  SagaTypeView,
+  SagaView,
+} from './messages/query.messages';
 export { MessageTypes, messageTypeOf, QueryTypes } from './messages/registry';
 export type { Message, MessageClass, MessageOf, MessageSubject } from './messages/registry';

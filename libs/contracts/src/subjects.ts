@@ -40,6 +40,7 @@ export const Subjects = {
   QuerySaga: 'query.order.saga',
   QuerySagas: 'query.order.sagas',
   QueryOperators: 'query.order.operators',
+  QuerySagaTypes: 'query.order.saga-types',
   QueryStock: 'query.inventory.stock',
   QueryReservations: 'query.inventory.reservations',
   QueryAccount: 'query.payment.account',

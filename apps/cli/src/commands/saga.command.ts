@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { CancelReasons, cursorOf, SagaStatuses, SagaSummary, SagaView, Subjects } from '@orderflow/contracts';
+import { CancelReasons, cursorOf, SagaStatuses, SagaSummary, SagaTypeView, SagaView, Subjects } from '@orderflow/contracts';
 import { standing } from '../saga/newest';
 import { CliFailure, UsageError } from '../cli.errors';
 import { PipelineClient } from '../client';
@@ -7,7 +7,6 @@ import { collect, once, rate, since, uuid, wholeNumber, withClient } from '../co
 import { DeadLetters } from '../dlq/dead-letters';
 import { countsLine, print, printable, when } from '../output';
 import { operate, OperateResult, SagaAction } from '../saga/operate';
-import { stepNames } from '../saga/definition';
 
 /** An option value that must be one of `allowed`. @throws UsageError naming them. */
 const oneOf =
@@ -21,8 +20,15 @@ const reason = once(
   '--reason',
   oneOf('--reason', () => CancelReasons),
 );
-const step = once('--step', oneOf('--step', stepNames));
+const step = once('--step', (value: string) => value);
 const sinceOnce = once('--since', since);
+
+/** @throws UsageError (exit 2) when no saga type the order app runs has a step or compensation named `name`. */
+async function checkStep(client: PipelineClient, name: string): Promise<void> {
+  const types = (await client.query<SagaTypeView[]>(Subjects.QuerySagaTypes, {})) ?? [];
+  const names = [...new Set(types.flatMap((t) => t.steps.map((st) => st.name)))];
+  if (!names.includes(name)) throw new UsageError(`--step must be one of ${names.join(', ')}, got "${name}"`);
+}
 
 /** `saga show --json`: the order service's view plus the order's dead letters (docs/operations.md). */
 async function showSaga(client: PipelineClient, id: string) {
@@ -187,7 +193,7 @@ export function sagaCommand(): Command {
     .option('--status <status>', `${SagaStatuses.join(' | ')} (repeatable)`, status, [] as string[])
     .option('--reason <reason>', 'cancel reason, e.g. out_of_stock or deadline_exceeded', reason)
     .option('--since <when>', 'updated since (30m, 1h, 7d, or ISO 8601)', sinceOnce)
-    .option('--step <name>', `the step it is at, or failed or timed out on: ${stepNames().join(', ')}`, step)
+    .option('--step <name>', 'the step (or compensation) it is at, or failed or timed out on, e.g. chargePayment', step)
     .option('--limit <n>', 'at most N', wholeNumber('--limit', 1), 100)
     .option('--json', 'print JSON')
     .action(
@@ -200,6 +206,7 @@ export function sagaCommand(): Command {
           limit: opts.limit,
         };
         const rows = await withClient(cmd, async (c) => {
+          if (opts.step) await checkStep(c, opts.step);
           const out: SagaSummary[] = [];
           // Pages of at most 1000 (keyset on the last row), so that no reply comes near NATS's 1 MiB payload.
           for (let after: string | undefined; ;) {

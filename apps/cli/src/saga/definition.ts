@@ -1,65 +1,15 @@
-import { formatMoney, SagaView } from '@orderflow/contracts';
-import { placeOrderSaga, PlaceOrderData } from '../../../order/src/place-order/place-order.saga';
+import type { SagaPlanStep, SagaView } from '@orderflow/contracts';
 
-/** A step or compensation of the saga definition, with the command it sends for a given attempt. */
-export interface PlannedStep {
-  name: string;
-  kind: 'action' | 'compensation';
-  subject: string | null;
-  /** The reply subjects that end it. */
-  replies: string[];
-  line: string;
-}
+/**
+ * Plans from the order app's view of an attempt (`query.order.saga`: its `plan` and `remaining`), never from the saga
+ * definition's code, which lives in the order app.
+ */
 
-const dataOf = (view: SagaView, sagaId = view.sagaId): PlaceOrderData => ({ ...view.data, sagaId, orderId: view.orderId });
+/** Every step (and compensation) of the attempt's definition, by name, with its command for this attempt. */
+export const stepsOf = (view: SagaView): Map<string, SagaPlanStep> => new Map(view.plan.map((st) => [st.name, st]));
 
-function describe(name: string, command: { subject: string; body: object } | undefined, pivot = false): PlannedStep['line'] {
-  if (!command) return `${name}: local transaction${pivot ? ' (pivot)' : ''}`;
-  const b = command.body as { items?: { sku: string; quantity: number }[]; amount?: number; currency?: string };
-  const what = b.items
-    ? ` (${b.items.map((i) => `${i.sku}×${i.quantity}`).join(', ')})`
-    : b.amount !== undefined
-      ? ` (${formatMoney(b.amount, b.currency ?? '')})`
-      : '';
-  return `${name}: send ${command.subject}${what}`;
-}
-
-/** Every step (and compensation) of the saga's definition, by name, with its command for this attempt. */
-export function stepsOf(view: SagaView, sagaId?: string): Map<string, PlannedStep> {
-  const data = dataOf(view, sagaId);
-  const out = new Map<string, PlannedStep>();
-  for (const st of placeOrderSaga.steps) {
-    const command = st.invoke?.(data);
-    out.set(st.name, {
-      name: st.name,
-      kind: 'action',
-      subject: command?.subject ?? null,
-      replies: Object.keys(st.onReply ?? {}),
-      line: describe(st.name, command, st.pivot),
-    });
-    if (st.compensation) {
-      const c = st.compensation.invoke(data);
-      out.set(st.compensation.name, {
-        name: st.compensation.name,
-        kind: 'compensation',
-        subject: c.subject,
-        replies: st.compensation.replies,
-        line: describe(st.compensation.name, c),
-      });
-    }
-  }
-  return out;
-}
-
-/** The names of the saga definition's steps and compensations, in order: what `saga list --step` takes. */
-export const stepNames = (): string[] =>
-  placeOrderSaga.steps.flatMap((st) => [st.name, ...(st.compensation ? [st.compensation.name] : [])]);
-
-/** What a new attempt runs: every step from the first. */
-export function retryPlan(view: SagaView): string[] {
-  const steps = stepsOf(view, '<new attempt>');
-  return placeOrderSaga.steps.map((st) => steps.get(st.name)!.line);
-}
+/** What a new attempt runs: every step from the first (its commands differ from this attempt's only by saga id). */
+export const retryPlan = (view: SagaView): string[] => view.plan.filter((st) => st.kind === 'action').map((st) => st.line);
 
 /** The newest execution of each step and compensation the attempt ran, by name. */
 function newestByName(view: SagaView): Map<string, SagaView['steps'][number]> {

@@ -10,6 +10,8 @@ import {
   SagaListQuery,
   SagaQuery,
   SagaSummary,
+  SagaTypesQuery,
+  SagaTypeView,
   SagaView,
   Subjects,
 } from '@orderflow/contracts';
@@ -17,6 +19,7 @@ import { JetStreamClient, NotFoundError } from '@orderflow/messaging';
 import { traceIdOf } from '@orderflow/telemetry';
 import { PlaceOrderData } from '../place-order/place-order.saga';
 import { SagaRow, stateOf } from '../saga/saga.orchestrator';
+import { planOf, typeOf } from '../saga/saga-plan';
 import { Sagas } from '../saga/sagas';
 import { MessageController } from '@orderflow/transport';
 
@@ -29,8 +32,8 @@ const ago = (at: string) => {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Answers `query.order.sagas` (`orderflow saga list`), `query.order.saga` (`orderflow saga show`) and
- * `query.order.operators` from `orders.sagas`, `orders.operator_actions` and `orders.operators`. A saga id or an order id (its newest attempt) is accepted.
+ * Answers `query.order.sagas` (`orderflow saga list`), `query.order.saga` (`orderflow saga show`),
+ * `query.order.saga-types` (the definitions' steps) and `query.order.operators` from `orders.sagas`, `orders.operator_actions` and `orders.operators`. A saga id or an order id (its newest attempt) is accepted.
  */
 @MessageController()
 export class SagaViewsController {
@@ -77,6 +80,12 @@ export class SagaViewsController {
     return rows.map((r) => this.summary(r));
   }
 
+  /** The saga types the app runs (or `q.type`), each with its steps and compensations in order. */
+  @MessagePattern(Subjects.QuerySagaTypes)
+  types(@Payload() q: SagaTypesQuery): SagaTypeView[] {
+    return this.sagas.definitions.filter((d) => !q.type || d.name === q.type).map(typeOf);
+  }
+
   /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
   @MessagePattern(Subjects.QuerySaga)
   async show(@Payload() { id }: SagaQuery): Promise<SagaView> {
@@ -112,6 +121,7 @@ export class SagaViewsController {
         })),
       ),
       remaining: this.sagas.forRow(row).engine.remaining(stateOf(row)),
+      plan: planOf(this.sagas.forRow(row).definition, row.data),
       deadlineAt: row.deadline_at ? iso(row.deadline_at) : null,
       attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({
         sagaId: a.id,

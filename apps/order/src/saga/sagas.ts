@@ -63,6 +63,11 @@ export class Sagas {
     });
   }
 
+  /** Every definition the app runs, in the order the module lists them. */
+  get definitions(): SagaDefinition<SagaData>[] {
+    return [...this.byType.values()].map((o) => o.definition);
+  }
+
   /** The orchestrator of `definition`. @throws Error when the module does not provide that definition. */
   of<D extends SagaData>(definition: SagaDefinition<D>): SagaOrchestrator<D> {
     const o = this.byType.get(definition.name);

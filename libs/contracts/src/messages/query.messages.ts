@@ -27,6 +27,35 @@ export class SagaQuery {
   id!: string;
 }
 
+/** `query.order.saga-types`: the saga types the order app runs (or one), with their steps (what `saga list --step` takes). */
+export class SagaTypesQuery {
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  type?: string;
+}
+
+/** One saga type: its steps and compensations in the definition's order. */
+export interface SagaTypeView {
+  type: string;
+  steps: { name: string; kind: 'action' | 'compensation'; pivot: boolean }[];
+}
+
+/**
+ * One step or compensation of an attempt's saga definition, with the command it sends for this attempt (none for a
+ * local step): what `saga retry|resume --dry-run` plans and what the DLQ advice checks a dead letter against.
+ */
+export interface SagaPlanStep {
+  name: string;
+  kind: 'action' | 'compensation';
+  /** The command's subject, null for a local step. */
+  subject: string | null;
+  /** The reply subjects that end it. */
+  replies: string[];
+  /** For people: "reserveStock: send inventory.cmd.reserve (CAM×2)", "createOrder: local transaction (pivot)". */
+  line: string;
+}
+
 /**
  * `query.order.operators`: the operator keys `orderflow setup` registered (revoked ones too: they verify old actions),
  * all of them or one operator's.
@@ -164,6 +193,8 @@ export interface SagaView extends SagaSummary {
   steps: SagaStepView[];
   /** Steps and compensations still to run, by the saga definition. */
   remaining: string[];
+  /** Every step and compensation of the definition, in order, with what it sends for this attempt. */
+  plan: SagaPlanStep[];
   /**
    * When the attempt's next deadline passes (ISO 8601): a step without a reply by then is sent again, or the saga's
    * business deadline cancels it. Null when it waits on nothing.

@@ -11,7 +11,7 @@ import {
   SagaResumed,
   SagaRetried,
 } from './order.messages';
-import { OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery } from './query.messages';
+import { OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery, SagaTypesQuery } from './query.messages';
 import {
   CommitStock,
   ReleaseStock,
@@ -94,6 +94,7 @@ export const QueryTypes: Record<string, MessageClass> = {
   [Subjects.QuerySaga]: SagaQuery,
   [Subjects.QuerySagas]: SagaListQuery,
   [Subjects.QueryOperators]: OperatorsQuery,
+  [Subjects.QuerySagaTypes]: SagaTypesQuery,
   [Subjects.QueryStock]: StockQuery,
   [Subjects.QueryReservations]: ReservationsQuery,
   [Subjects.QueryAccount]: AccountQuery,
