@@ -49,7 +49,7 @@ class TestController {
   async confirmed(@Payload() body: OrderConfirmed, @Ctx() ctx: JetStreamContext) {
     const entry = seen.get(body.orderId)!;
     entry.attempts.push(ctx.attempt);
-    entry.tx = (await ctx.tx.query('select 1 as one'))[0].one === 1;
+    entry.tx = (await ctx.tx.query<{ one: number }>('select 1 as one'))[0].one === 1;
     if (body.customerId === 'poison') throw new PermanentError(`cannot handle order ${body.orderId}`);
     if (body.customerId === 'flaky' && ctx.attempt === 1) throw new Error('flaky: first delivery fails');
     return reply(TEST_EVENT, { orderId: body.orderId, sagaId: body.sagaId, step: `attempt ${ctx.attempt}` });

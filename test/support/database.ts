@@ -9,26 +9,28 @@ import {
   openServiceDataSource,
   runMigrationsOnce,
 } from '@orderflow/persistence';
-import { adminDb, loadConfig } from '@orderflow/runtime';
+import { adminDb, AppManifest, loadConfig } from '@orderflow/runtime';
 
 export const silentLog = pino({ level: 'silent' });
 
 /**
- * The db tier's database: a fresh one per test file on the Postgres of `PGHOST:PGPORT`, with schema `app` holding
- * the outbox and inbox every service keeps, migrated as the admin role. No NATS.
+ * The db tier's database: a fresh one per test file on the Postgres of `PGHOST:PGPORT`, with one schema holding the
+ * outbox and inbox every service keeps and, given an app's manifest, that app's tables (its schema, its migrations),
+ * migrated as the admin role. No NATS.
  */
-export async function messagingDatabase(): Promise<{ ds: DataSource; drop: () => Promise<void> }> {
+export async function messagingDatabase(app?: AppManifest): Promise<{ ds: DataSource; drop: () => Promise<void> }> {
+  const schema = app?.schema ?? 'app';
   const config = loadConfig({ ...process.env, PGDATABASE: `orderflow_db_${randomUUID().slice(0, 8)}` });
   const admin = adminDb(config);
   await ensureDatabase(admin);
   const ds = await openServiceDataSource({
-    target: { ...admin, schema: 'app' },
+    target: { ...admin, schema },
     entities: [],
-    migrations: [MessagingTables1763800000000, InboxReceivedAt1763800000001],
+    migrations: [MessagingTables1763800000000, InboxReceivedAt1763800000001, ...(app?.migrations ?? [])],
     poolSize: 4,
   });
-  await ds.query('create schema if not exists app');
-  await runMigrationsOnce(ds, 'app');
+  await ds.query(`create schema if not exists ${schema}`);
+  await runMigrationsOnce(ds, schema);
   return {
     ds,
     drop: async () => {

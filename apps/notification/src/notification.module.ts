@@ -3,6 +3,7 @@ import { Config, ServiceModule } from '@orderflow/runtime';
 import { notificationManifest } from './manifest';
 import { LogChannel, NotificationChannel } from './channels/notification.channel';
 import { NotificationsController } from './notifications/notifications.controller';
+import { NotificationsRepository } from './notifications/notifications.repository';
 
 /** The notification app: one notification per order outcome. Owns the `notifications` schema. */
 @Module({})
@@ -12,7 +13,7 @@ export class NotificationModule {
       module: NotificationModule,
       imports: [ServiceModule.forService(notificationManifest, config)],
       controllers: [NotificationsController],
-      providers: [{ provide: NotificationChannel, useClass: LogChannel }],
+      providers: [{ provide: NotificationChannel, useClass: LogChannel }, NotificationsRepository],
     };
   }
 }

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { Config, ServiceModule } from '@orderflow/runtime';
 import { paymentManifest } from './manifest';
 import { AccountsController } from './accounts/accounts.controller';
+import { AccountsRepository } from './accounts/accounts.repository';
 import { AccountsService } from './accounts/accounts.service';
 
 /** The payment app: customer balances and the ledger of charges and refunds. Owns the `payments` schema. */
@@ -12,7 +13,7 @@ export class PaymentModule {
       module: PaymentModule,
       imports: [ServiceModule.forService(paymentManifest, config)],
       controllers: [AccountsController],
-      providers: [AccountsService],
+      providers: [AccountsService, AccountsRepository],
     };
   }
 }

@@ -9,8 +9,19 @@ import { OutboxRelay, OutboxRow } from './outbox.relay';
 /** What one message does in a consumer's transaction. */
 export type Work<T = any> = (tx: Tx, msg: InboundMessage<T>) => Promise<void>;
 
+/**
+ * What runs SQL and returns rows of a type the caller names (`query<Row>`; none is assumed, so an unnamed row is an
+ * `object` with nothing to read): a transaction (`Tx`), or `readSql(ds)` for reads outside one. Repositories take it.
+ */
+export interface Sql {
+  query<T extends object>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/** `Sql` on the data source's pool, outside any transaction: for queries. */
+export const readSql = (ds: DataSource): Sql => ({ query: (sql, params) => ds.query(sql, params) });
+
 /** One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. */
-export class Tx {
+export class Tx implements Sql {
   /** @internal */ readonly outgoing: OutgoingMessage[] = [];
   /** @internal */ readonly committed: (() => void)[] = [];
 
@@ -43,7 +54,7 @@ export class Tx {
   }
 
   /** Runs SQL in this transaction; returns the rows (also for `update … returning` / `delete … returning`). */
-  async query<T = any>(sql: string, params?: unknown[]): Promise<T[]> {
+  async query<T extends object>(sql: string, params?: unknown[]): Promise<T[]> {
     const result = await this.manager.queryRunner!.query(sql, params, true);
     return result.records;
   }

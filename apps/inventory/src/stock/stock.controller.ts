@@ -13,6 +13,7 @@ import {
   Subjects,
 } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
+import { readSql, Sql } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { JetStreamContext, MessageController, Reply, reply } from '@orderflow/transport';
 import { StockService } from './stock.service';
@@ -26,11 +27,15 @@ const commands = { consumer: Consumers.inventoryCommands };
  */
 @MessageController()
 export class StockController {
+  private readonly read: Sql;
+
   constructor(
     private readonly stock: StockService,
-    private readonly ds: DataSource,
+    ds: DataSource,
     @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  ) {
+    this.read = readSql(ds);
+  }
 
   @EventPattern(Subjects.InventoryReserve, commands)
   async reserve(@Payload() cmd: ReserveStock, @Ctx() ctx: JetStreamContext): Promise<Reply> {
@@ -61,13 +66,13 @@ export class StockController {
   /** @throws NotFoundError for an unknown SKU. */
   @MessagePattern(Subjects.QueryStock)
   async level(@Payload() q: StockQuery): Promise<StockLevel> {
-    const level = await this.stock.level(this.ds, q.sku);
+    const level = await this.stock.level(this.read, q.sku);
     if (!level) throw new NotFoundError(`unknown SKU ${q.sku}`);
     return level;
   }
 
   @MessagePattern(Subjects.QueryReservations)
   reservations(@Payload() q: ReservationsQuery) {
-    return this.stock.reservations(this.ds, q.orderId);
+    return this.stock.reservations(this.read, q.orderId);
   }
 }

@@ -3,7 +3,6 @@ import {
   CommitStock,
   MAX_MINOR_UNITS,
   ReleaseStock,
-  ReservationStatus,
   ReservationView,
   ReserveStock,
   RestockSku,
@@ -14,27 +13,20 @@ import {
   unitsBySku,
 } from '@orderflow/contracts';
 import { ContradictsRecordsError, PermanentError } from '@orderflow/messaging';
-import { Tx } from '@orderflow/persistence';
+import { Sql, Tx } from '@orderflow/persistence';
+import { LevelRow, ReservationRow, StockRepository } from './stock.repository';
 
 export type ReserveOutcome = { reserved: true; items: StockLine[] } | { reserved: false; reason: StockRejectReason; detail?: string };
 
-interface ReservationRow {
-  saga_id: string;
-  order_id: string;
-  status: ReservationStatus;
-  items: StockLine[];
-  reason: StockRejectReason | null;
-  updated_at: Date;
-}
-
-type LevelRow = { sku: string; available: number; reserved: number; sold: number };
-
 /**
- * Stock per SKU and one reservation per saga attempt. Per SKU, `available + reserved + sold` is everything
- * ever restocked (a check constraint holds it). Every method runs inside the caller's transaction.
+ * Stock per SKU and one reservation per saga attempt: the rules (all lines or none, once per attempt, never a sold
+ * unit released, commands checked against the records). The statements are `StockRepository`'s. Every method runs
+ * inside the caller's transaction.
  */
 @Injectable()
 export class StockService {
+  constructor(private readonly repo: StockRepository) {}
+
   /**
    * Reserves all lines of an order for a saga attempt, or none. A repeated reserve of the same attempt
    * returns the first outcome; a reserve after a release of the same attempt is rejected with `released`
@@ -42,7 +34,7 @@ export class StockService {
    * @throws ContradictsRecordsError when the attempt holds a reservation of another order or of other lines.
    */
   async reserve(tx: Tx, cmd: ReserveStock): Promise<ReserveOutcome> {
-    const existing = await this.lockReservation(tx, cmd.sagaId);
+    const existing = await this.repo.lockReservation(tx, cmd.sagaId);
     if (existing) {
       checkOrder(existing, cmd);
       // A release that came first recorded no lines; anything else must be the same reservation asked again.
@@ -55,12 +47,7 @@ export class StockService {
 
     const wanted = sumBySku(cmd.items);
     const skus = [...wanted.keys()].sort();
-    // Lock in SKU order so concurrent reservations cannot deadlock.
-    const rows = await tx.query<{ sku: string; available: number }>(
-      'select sku, available from stock where sku = any($1) order by sku for update',
-      [skus],
-    );
-    const available = new Map(rows.map((r) => [r.sku, r.available]));
+    const available = await this.repo.lockAvailable(tx, skus);
     const unknown = skus.filter((s) => !available.has(s));
     const short = skus.filter((s) => available.has(s) && available.get(s)! < wanted.get(s)!);
     const outcome: ReserveOutcome =
@@ -74,14 +61,14 @@ export class StockService {
             }
           : { reserved: true, items: cmd.items };
 
-    if (outcome.reserved) await this.move(tx, wanted, 'available', 'reserved');
-    await tx.query('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
-      cmd.sagaId,
-      cmd.orderId,
-      outcome.reserved ? 'RESERVED' : 'REJECTED',
-      JSON.stringify(cmd.items),
-      outcome.reserved ? null : outcome.reason,
-    ]);
+    if (outcome.reserved) await this.repo.move(tx, wanted, 'available', 'reserved');
+    await this.repo.insertReservation(tx, {
+      sagaId: cmd.sagaId,
+      orderId: cmd.orderId,
+      status: outcome.reserved ? 'RESERVED' : 'REJECTED',
+      items: cmd.items,
+      reason: outcome.reserved ? null : outcome.reason,
+    });
     return outcome;
   }
 
@@ -92,20 +79,14 @@ export class StockService {
    * @throws ContradictsRecordsError when the attempt's reservation is another order's.
    */
   async release(tx: Tx, cmd: ReleaseStock): Promise<void> {
-    const existing = await this.lockReservation(tx, cmd.sagaId);
+    const existing = await this.repo.lockReservation(tx, cmd.sagaId);
     if (existing) checkOrder(existing, cmd);
-    if (!existing) {
-      await tx.query(
-        `insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`,
-        [cmd.sagaId, cmd.orderId],
-      );
-      return;
-    }
+    if (!existing) return this.repo.insertReleased(tx, cmd.sagaId, cmd.orderId);
     if (existing.status === 'COMMITTED')
       throw new PermanentError(`reservation of saga ${cmd.sagaId} is COMMITTED: sold units cannot be released`);
     if (existing.status !== 'RESERVED') return;
-    await this.move(tx, sumBySku(existing.items), 'reserved', 'available');
-    await this.setStatus(tx, cmd.sagaId, 'RELEASED');
+    await this.repo.move(tx, sumBySku(existing.items), 'reserved', 'available');
+    await this.repo.setReservationStatus(tx, cmd.sagaId, 'RELEASED');
   }
 
   /**
@@ -114,14 +95,14 @@ export class StockService {
    * @throws ContradictsRecordsError when the attempt's reservation is another order's.
    */
   async commit(tx: Tx, cmd: CommitStock): Promise<void> {
-    const existing = await this.lockReservation(tx, cmd.sagaId);
+    const existing = await this.repo.lockReservation(tx, cmd.sagaId);
     if (existing) checkOrder(existing, cmd);
     if (existing?.status === 'COMMITTED') return;
     if (existing?.status !== 'RESERVED') {
       throw new PermanentError(`saga ${cmd.sagaId} has no reservation to commit (${existing ? existing.status : 'none'})`);
     }
-    await this.move(tx, sumBySku(existing.items), 'reserved', 'sold');
-    await this.setStatus(tx, cmd.sagaId, 'COMMITTED');
+    await this.repo.move(tx, sumBySku(existing.items), 'reserved', 'sold');
+    await this.repo.setReservationStatus(tx, cmd.sagaId, 'COMMITTED');
   }
 
   /**
@@ -129,26 +110,19 @@ export class StockService {
    * @throws PermanentError when the SKU's restocked total would exceed 2^53 − 1 units.
    */
   async restock(tx: Tx, cmd: RestockSku): Promise<StockLevel> {
-    const [row] = await tx.query<LevelRow>(
-      `insert into stock (sku, available, reserved, sold, restocked) values ($1, $2, 0, 0, $2)
-         on conflict (sku) do update set available = stock.available + excluded.available, restocked = stock.restocked + excluded.restocked, updated_at = now()
-           where stock.restocked + excluded.restocked <= $3
-         returning sku, available, reserved, sold`,
-      [cmd.sku, cmd.quantity, MAX_MINOR_UNITS],
-    );
+    const row = await this.repo.restock(tx, cmd.sku, cmd.quantity, MAX_MINOR_UNITS);
     if (!row) throw new PermanentError(`restocking ${cmd.quantity} units of ${cmd.sku} would take it past ${MAX_MINOR_UNITS} units`);
     return toLevel(row);
   }
 
-  async level(db: Pick<Tx, 'query'>, sku: string): Promise<StockLevel | undefined> {
-    const [row] = await db.query<LevelRow>('select sku, available, reserved, sold from stock where sku = $1', [sku]);
+  async level(db: Sql, sku: string): Promise<StockLevel | undefined> {
+    const row = await this.repo.level(db, sku);
     return row && toLevel(row);
   }
 
   /** Every attempt's reservation for an order, oldest first. */
-  async reservations(db: Pick<Tx, 'query'>, orderId: string): Promise<ReservationView[]> {
-    const rows = await db.query<ReservationRow>('select * from reservations where order_id = $1 order by created_at', [orderId]);
-    return rows.map((r) => ({
+  async reservations(db: Sql, orderId: string): Promise<ReservationView[]> {
+    return (await this.repo.reservationsOf(db, orderId)).map((r) => ({
       sagaId: r.saga_id,
       orderId: r.order_id,
       status: r.status,
@@ -157,25 +131,6 @@ export class StockService {
       reason: r.reason,
       updatedAt: new Date(r.updated_at).toISOString(),
     }));
-  }
-
-  private async lockReservation(tx: Tx, sagaId: string): Promise<ReservationRow | undefined> {
-    const [row] = await tx.query<ReservationRow>('select * from reservations where saga_id = $1 for update', [sagaId]);
-    return row;
-  }
-
-  private setStatus(tx: Tx, sagaId: string, status: ReservationStatus) {
-    return tx.query('update reservations set status = $2, updated_at = now() where saga_id = $1', [sagaId, status]);
-  }
-
-  /** Moves units per SKU from one column to another (`available`, `reserved`, `sold`). */
-  private move(tx: Tx, units: Map<string, number>, from: 'available' | 'reserved', to: 'available' | 'reserved' | 'sold') {
-    const skus = [...units.keys()].sort();
-    return tx.query(
-      `update stock s set ${from} = s.${from} - w.qty, ${to} = s.${to} + w.qty, updated_at = now()
-         from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
-      [skus, skus.map((s) => units.get(s))],
-    );
   }
 }
 

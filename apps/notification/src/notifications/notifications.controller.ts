@@ -3,6 +3,7 @@ import { Consumers, formatMoney, OrderCancelled, OrderConfirmed, Subjects } from
 import { Tx } from '@orderflow/persistence';
 import { JetStreamContext, MessageController } from '@orderflow/transport';
 import { Notification, NotificationChannel } from '../channels/notification.channel';
+import { NotificationsRepository } from './notifications.repository';
 
 /**
  * Records one notification per order outcome (of each saga attempt) and hands it to the channel. Each handler runs
@@ -10,7 +11,10 @@ import { Notification, NotificationChannel } from '../channels/notification.chan
  */
 @MessageController()
 export class NotificationsController {
-  constructor(private readonly channel: NotificationChannel) {}
+  constructor(
+    private readonly channel: NotificationChannel,
+    private readonly notifications: NotificationsRepository,
+  ) {}
 
   @EventPattern(Subjects.OrderConfirmed, { consumer: Consumers.notificationOrderConfirmed })
   async confirmed(@Payload() body: OrderConfirmed, @Ctx() ctx: JetStreamContext): Promise<void> {
@@ -29,11 +33,6 @@ export class NotificationsController {
    * transaction: if the commit fails the message is redelivered and sent again (at-least-once).
    */
   private async notify(tx: Tx, n: Notification & { sagaId: string }): Promise<void> {
-    const inserted = await tx.query(
-      `insert into notifications (saga_id, order_id, outcome, customer_id, channel, message) values ($1, $2, $3, $4, $5, $6)
-         on conflict (saga_id) do nothing returning 1`,
-      [n.sagaId, n.orderId, n.outcome, n.customerId, this.channel.name, n.message],
-    );
-    if (inserted.length === 1) await this.channel.send(n);
+    if (await this.notifications.recordOnce(tx, { ...n, channel: this.channel.name })) await this.channel.send(n);
   }
 }

@@ -12,6 +12,7 @@ import {
   Subjects,
 } from '@orderflow/contracts';
 import { NotFoundError } from '@orderflow/messaging';
+import { readSql, Sql } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { JetStreamContext, MessageController, Reply, reply } from '@orderflow/transport';
 import { AccountsService } from './accounts.service';
@@ -25,11 +26,15 @@ const commands = { consumer: Consumers.paymentCommands };
  */
 @MessageController()
 export class AccountsController {
+  private readonly read: Sql;
+
   constructor(
     private readonly accounts: AccountsService,
-    private readonly ds: DataSource,
+    ds: DataSource,
     @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  ) {
+    this.read = readSql(ds);
+  }
 
   @EventPattern(Subjects.PaymentCharge, commands)
   async charge(@Payload() cmd: ChargePayment, @Ctx() ctx: JetStreamContext): Promise<Reply> {
@@ -55,13 +60,13 @@ export class AccountsController {
   /** @throws NotFoundError for an unknown customer. */
   @MessagePattern(Subjects.QueryAccount)
   async account(@Payload() q: AccountQuery): Promise<AccountBalance> {
-    const balance = await this.accounts.balance(this.ds, q.customerId);
+    const balance = await this.accounts.balance(this.read, q.customerId);
     if (!balance) throw new NotFoundError(`unknown customer ${q.customerId}`);
     return balance;
   }
 
   @MessagePattern(Subjects.QueryCharges)
   charges(@Payload() q: ChargesQuery) {
-    return this.accounts.charges(this.ds, q.orderId);
+    return this.accounts.charges(this.read, q.orderId);
   }
 }

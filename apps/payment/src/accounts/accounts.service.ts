@@ -9,32 +9,22 @@ import {
   RefundPayment,
 } from '@orderflow/contracts';
 import { ContradictsRecordsError, PermanentError } from '@orderflow/messaging';
-import { Tx } from '@orderflow/persistence';
+import { Sql, Tx } from '@orderflow/persistence';
+import { AccountRow, AccountsRepository, EntryKind, EntryRow } from './accounts.repository';
 
 export type ChargeOutcome = { charged: true; amount: number } | { charged: false; reason: DeclineReason; detail?: string };
-
-interface AccountRow {
-  customer_id: string;
-  currency: string;
-  balance: number;
-}
-interface EntryRow {
-  saga_id: string;
-  kind: 'CHARGE' | 'REFUND' | 'DECLINE';
-  amount: number;
-  reason: string | null;
-  customer_id: string;
-  currency: string;
-}
 
 /**
  * Customer balances and their ledger, in integer minor units. Money is never created or lost: for every
  * account, balance + charged − refunded = deposited. Charges and refunds are keyed on the saga attempt,
  * and at most one charge per order is not refunded at any time. Every method runs inside the caller's
- * transaction; charge and refund lock the account row first, which serialises everything about one order.
+ * transaction; charge and refund lock the account row first, which serialises everything about one order. The
+ * statements are `AccountsRepository`'s.
  */
 @Injectable()
 export class AccountsService {
+  constructor(private readonly repo: AccountsRepository) {}
+
   /**
    * Charges a saga attempt once; a repeated charge returns the first outcome; a charge after a refund of the
    * attempt is declined (`refunded`), and so is one while another attempt of the order holds an un-refunded
@@ -43,7 +33,7 @@ export class AccountsService {
    *   another amount or currency.
    */
   async charge(tx: Tx, cmd: ChargePayment): Promise<ChargeOutcome> {
-    const account = await this.lock(tx, cmd.customerId);
+    const account = await this.repo.lockAccount(tx, cmd.customerId);
     const { entries, mine } = await this.entriesOf(tx, cmd);
     const charge = mine.find((e) => e.kind === 'CHARGE');
     if (charge && (charge.amount !== cmd.amount || charge.currency !== cmd.currency))
@@ -72,7 +62,7 @@ export class AccountsService {
             : { charged: true, amount: cmd.amount };
 
     if (outcome.charged) {
-      await tx.query('update accounts set balance = balance - $2, updated_at = now() where customer_id = $1', [cmd.customerId, cmd.amount]);
+      await this.repo.addToBalance(tx, cmd.customerId, -cmd.amount);
       await this.record(tx, cmd.customerId, cmd, 'CHARGE', cmd.amount, cmd.currency);
     } else {
       await this.record(tx, cmd.customerId, cmd, 'DECLINE', 0, cmd.currency, outcome.reason);
@@ -86,7 +76,7 @@ export class AccountsService {
    * @throws ContradictsRecordsError when the attempt's entries are another order's or customer's.
    */
   async refund(tx: Tx, cmd: RefundPayment): Promise<number> {
-    const account = await this.lock(tx, cmd.customerId);
+    const account = await this.repo.lockAccount(tx, cmd.customerId);
     const { mine } = await this.entriesOf(tx, cmd);
     const refund = mine.find((e) => e.kind === 'REFUND');
     if (refund) return refund.amount;
@@ -95,10 +85,7 @@ export class AccountsService {
       await this.record(tx, cmd.customerId, cmd, 'REFUND', 0, account?.currency ?? mine[0]?.currency ?? 'XXX');
       return 0;
     }
-    await tx.query('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [
-      charge.customer_id,
-      charge.amount,
-    ]);
+    await this.repo.addToBalance(tx, charge.customer_id, charge.amount);
     await this.record(tx, charge.customer_id, cmd, 'REFUND', charge.amount, charge.currency);
     return charge.amount;
   }
@@ -109,13 +96,7 @@ export class AccountsService {
    *   2^53 − 1 minor units (retrying cannot help).
    */
   async deposit(tx: Tx, cmd: DepositFunds): Promise<AccountBalance> {
-    const [row] = await tx.query<AccountRow>(
-      `insert into accounts (customer_id, currency, balance) values ($1, $2, $3)
-         on conflict (customer_id) do update set balance = accounts.balance + excluded.balance, updated_at = now()
-           where accounts.currency = excluded.currency and accounts.balance + excluded.balance <= $4
-         returning customer_id, currency, balance`,
-      [cmd.customerId, cmd.currency, cmd.amount, MAX_MINOR_UNITS],
-    );
+    const row = await this.repo.deposit(tx, cmd.customerId, cmd.currency, cmd.amount, MAX_MINOR_UNITS);
     if (!row) {
       const existing = await this.balance(tx, cmd.customerId);
       throw new PermanentError(
@@ -128,14 +109,14 @@ export class AccountsService {
     return toBalance(row);
   }
 
-  async balance(db: Pick<Tx, 'query'>, customerId: string): Promise<AccountBalance | undefined> {
-    const [row] = await db.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1', [customerId]);
+  async balance(db: Sql, customerId: string): Promise<AccountBalance | undefined> {
+    const row = await this.repo.account(db, customerId);
     return row && toBalance(row);
   }
 
   /** What each saga attempt of an order was charged and refunded, oldest attempt first. */
-  async charges(db: Pick<Tx, 'query'>, orderId: string): Promise<ChargeView[]> {
-    const rows = await db.query<EntryRow & { order_id: string }>('select * from ledger where order_id = $1 order by id', [orderId]);
+  async charges(db: Sql, orderId: string): Promise<ChargeView[]> {
+    const rows = await this.repo.entriesOf(db, orderId);
     const bySaga = new Map<string, ChargeView>();
     for (const r of rows) {
       const v = bySaga.get(r.saga_id) ?? {
@@ -155,13 +136,6 @@ export class AccountsService {
     return [...bySaga.values()];
   }
 
-  private async lock(tx: Tx, customerId: string): Promise<AccountRow | undefined> {
-    const [row] = await tx.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1 for update', [
-      customerId,
-    ]);
-    return row;
-  }
-
   /**
    * The ledger entries of `cmd`'s order (all attempts) and of its attempt (whichever order they name), with both locked
    * for the rest of the transaction.
@@ -171,16 +145,7 @@ export class AccountsService {
     tx: Tx,
     cmd: { sagaId: string; orderId: string; customerId: string },
   ): Promise<{ entries: EntryRow[]; mine: EntryRow[] }> {
-    // The ledger is append-only (the runtime role may not UPDATE it, so not lock its rows either): what is about one
-    // order and one attempt is serialised by a transaction-scoped advisory lock on each instead.
-    await tx.query('select pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))', [
-      `ledger:order:${cmd.orderId}`,
-      `ledger:saga:${cmd.sagaId}`,
-    ]);
-    const rows = await tx.query<EntryRow & { order_id: string }>(
-      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2',
-      [cmd.orderId, cmd.sagaId],
-    );
+    const rows = await this.repo.lockEntries(tx, cmd.orderId, cmd.sagaId);
     const mine = rows.filter((r) => r.saga_id === cmd.sagaId);
     const other = mine.find((r) => r.order_id !== cmd.orderId || r.customer_id !== cmd.customerId);
     if (other)
@@ -194,15 +159,12 @@ export class AccountsService {
     tx: Tx,
     customerId: string,
     of: { orderId: string; sagaId: string } | null,
-    kind: string,
+    kind: EntryKind,
     amount: number,
     currency: string,
     reason?: string,
-  ) {
-    return tx.query(
-      'insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)',
-      [customerId, of?.orderId ?? null, of?.sagaId ?? null, kind, amount, currency, reason ?? null],
-    );
+  ): Promise<void> {
+    return this.repo.record(tx, { customerId, of, kind, amount, currency, reason });
   }
 }
 

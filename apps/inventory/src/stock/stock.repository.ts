@@ -1,0 +1,108 @@
+import { Injectable } from '@nestjs/common';
+import { ReservationStatus, StockLine, StockRejectReason } from '@orderflow/contracts';
+import { Sql } from '@orderflow/persistence';
+
+/** A row of `inventory.reservations`: one per saga attempt. */
+export interface ReservationRow {
+  saga_id: string;
+  order_id: string;
+  status: ReservationStatus;
+  items: StockLine[];
+  reason: StockRejectReason | null;
+  updated_at: Date;
+}
+
+/** A SKU's units: `available + reserved + sold` is everything ever restocked. */
+export interface LevelRow {
+  sku: string;
+  available: number;
+  reserved: number;
+  sold: number;
+}
+
+/** The columns units move between. */
+type Column = 'available' | 'reserved' | 'sold';
+
+/**
+ * The inventory's tables, `stock` and `reservations`, and nothing else: every statement the inventory app runs. Each
+ * method runs on what it is given — the caller's transaction (`Tx`), or the data source for a read.
+ */
+@Injectable()
+export class StockRepository {
+  /** The attempt's reservation, locked (`FOR UPDATE`) until the transaction ends; undefined when it has none. */
+  async lockReservation(tx: Sql, sagaId: string): Promise<ReservationRow | undefined> {
+    const [row] = await tx.query<ReservationRow>('select * from reservations where saga_id = $1 for update', [sagaId]);
+    return row;
+  }
+
+  /** The available units of each of `skus` that exists, locked in SKU order (so concurrent reservations cannot deadlock). */
+  async lockAvailable(tx: Sql, skus: string[]): Promise<Map<string, number>> {
+    const sorted = [...skus].sort();
+    const rows = await tx.query<{ sku: string; available: number }>(
+      'select sku, available from stock where sku = any($1) order by sku for update',
+      [sorted],
+    );
+    return new Map(rows.map((r) => [r.sku, r.available]));
+  }
+
+  /** Records the attempt's reservation (RESERVED or REJECTED with its reason). */
+  async insertReservation(
+    tx: Sql,
+    r: { sagaId: string; orderId: string; status: 'RESERVED' | 'REJECTED'; items: StockLine[]; reason: StockRejectReason | null },
+  ): Promise<void> {
+    await tx.query('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
+      r.sagaId,
+      r.orderId,
+      r.status,
+      JSON.stringify(r.items),
+      r.reason,
+    ]);
+  }
+
+  /** Records a release that came before any reservation of the attempt (it blocks a late reserve); no-op if one exists. */
+  async insertReleased(tx: Sql, sagaId: string, orderId: string): Promise<void> {
+    await tx.query(`insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`, [
+      sagaId,
+      orderId,
+    ]);
+  }
+
+  async setReservationStatus(tx: Sql, sagaId: string, status: ReservationStatus): Promise<void> {
+    await tx.query('update reservations set status = $2, updated_at = now() where saga_id = $1', [sagaId, status]);
+  }
+
+  /** Moves units per SKU from one column to another, in one statement. */
+  async move(tx: Sql, units: Map<string, number>, from: Exclude<Column, 'sold'>, to: Column): Promise<void> {
+    const skus = [...units.keys()].sort();
+    await tx.query(
+      `update stock s set ${from} = s.${from} - w.qty, ${to} = s.${to} + w.qty, updated_at = now()
+         from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
+      [skus, skus.map((s) => units.get(s))],
+    );
+  }
+
+  /**
+   * Adds `quantity` units to `sku`, creating it if new, unless its restocked total would pass `max`.
+   * @returns the new level, or undefined when refused for `max`.
+   */
+  async restock(tx: Sql, sku: string, quantity: number, max: number): Promise<LevelRow | undefined> {
+    const [row] = await tx.query<LevelRow>(
+      `insert into stock (sku, available, reserved, sold, restocked) values ($1, $2, 0, 0, $2)
+         on conflict (sku) do update set available = stock.available + excluded.available, restocked = stock.restocked + excluded.restocked, updated_at = now()
+           where stock.restocked + excluded.restocked <= $3
+         returning sku, available, reserved, sold`,
+      [sku, quantity, max],
+    );
+    return row;
+  }
+
+  async level(db: Sql, sku: string): Promise<LevelRow | undefined> {
+    const [row] = await db.query<LevelRow>('select sku, available, reserved, sold from stock where sku = $1', [sku]);
+    return row;
+  }
+
+  /** Every attempt's reservation of an order, oldest first. */
+  reservationsOf(db: Sql, orderId: string): Promise<ReservationRow[]> {
+    return db.query<ReservationRow>('select * from reservations where order_id = $1 order by created_at', [orderId]);
+  }
+}

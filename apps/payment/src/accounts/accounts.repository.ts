@@ -1,0 +1,106 @@
+import { Injectable } from '@nestjs/common';
+import { Sql } from '@orderflow/persistence';
+
+/** A row of `payments.accounts`: a customer's balance in integer minor units of `currency`. */
+export interface AccountRow {
+  customer_id: string;
+  currency: string;
+  balance: number;
+}
+
+/** What the ledger records. */
+export type EntryKind = 'CHARGE' | 'REFUND' | 'DECLINE' | 'DEPOSIT';
+
+/** A row of `payments.ledger` (append-only): one money movement, or a decline, of a saga attempt or a deposit. */
+export interface EntryRow {
+  saga_id: string;
+  order_id: string;
+  kind: EntryKind;
+  amount: number;
+  reason: string | null;
+  customer_id: string;
+  currency: string;
+}
+
+/**
+ * The payment app's tables, `accounts` and the append-only `ledger`: every statement it runs. Each method runs on what
+ * it is given — the caller's transaction (`Tx`), or the data source for a read. Amounts in integer minor units.
+ */
+@Injectable()
+export class AccountsRepository {
+  /** The customer's account, locked (`FOR UPDATE`) until the transaction ends; undefined when there is none. */
+  async lockAccount(tx: Sql, customerId: string): Promise<AccountRow | undefined> {
+    const [row] = await tx.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1 for update', [
+      customerId,
+    ]);
+    return row;
+  }
+
+  async account(db: Sql, customerId: string): Promise<AccountRow | undefined> {
+    const [row] = await db.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1', [customerId]);
+    return row;
+  }
+
+  /** Adds `delta` (negative for a charge) to the balance. */
+  async addToBalance(tx: Sql, customerId: string, delta: number): Promise<void> {
+    await tx.query('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [customerId, delta]);
+  }
+
+  /**
+   * Adds a deposit, opening the account in `currency` if new, unless the account is in another currency or the balance
+   * would pass `max`.
+   * @returns the account after it, or undefined when refused.
+   */
+  async deposit(tx: Sql, customerId: string, currency: string, amount: number, max: number): Promise<AccountRow | undefined> {
+    const [row] = await tx.query<AccountRow>(
+      `insert into accounts (customer_id, currency, balance) values ($1, $2, $3)
+         on conflict (customer_id) do update set balance = accounts.balance + excluded.balance, updated_at = now()
+           where accounts.currency = excluded.currency and accounts.balance + excluded.balance <= $4
+         returning customer_id, currency, balance`,
+      [customerId, currency, amount, max],
+    );
+    return row;
+  }
+
+  /**
+   * The ledger entries of an order (all its attempts) and of an attempt (whichever order they name), serialised for
+   * the rest of the transaction: the ledger is append-only (the runtime role may not UPDATE it, so not lock its rows
+   * either), so a transaction-scoped advisory lock on the order and one on the attempt stand for row locks.
+   */
+  async lockEntries(tx: Sql, orderId: string, sagaId: string): Promise<EntryRow[]> {
+    await tx.query('select pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))', [
+      `ledger:order:${orderId}`,
+      `ledger:saga:${sagaId}`,
+    ]);
+    return tx.query<EntryRow>(
+      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2 order by id',
+      [orderId, sagaId],
+    );
+  }
+
+  /** Every ledger entry of an order, oldest first. */
+  entriesOf(db: Sql, orderId: string): Promise<EntryRow[]> {
+    return db.query<EntryRow>(
+      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 order by id',
+      [orderId],
+    );
+  }
+
+  /** Appends a ledger entry (`of`: the order and attempt; null for a deposit). */
+  async record(
+    tx: Sql,
+    e: {
+      customerId: string;
+      of: { orderId: string; sagaId: string } | null;
+      kind: EntryKind;
+      amount: number;
+      currency: string;
+      reason?: string;
+    },
+  ): Promise<void> {
+    await tx.query(
+      'insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)',
+      [e.customerId, e.of?.orderId ?? null, e.of?.sagaId ?? null, e.kind, e.amount, e.currency, e.reason ?? null],
+    );
+  }
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { readSql, Tx } from '@orderflow/persistence';
+import { inventoryManifest } from '../../apps/inventory/src/manifest';
+import { StockRepository } from '../../apps/inventory/src/stock/stock.repository';
+import { paymentManifest } from '../../apps/payment/src/manifest';
+import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.repository';
+import { messagingDatabase } from '../support/database';
+
+/** The db tier: the participants' repositories on a real Postgres with their own migrations (no NATS, no Nest). */
+const inTx = <T>(ds: DataSource, work: (tx: Tx) => Promise<T>) => ds.transaction((m) => work(new Tx(m)));
+const sqlState = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: { code?: string }) => e.code,
+  );
+
+describe('StockRepository', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  const repo = new StockRepository();
+  beforeAll(async () => ({ ds, drop } = await messagingDatabase(inventoryManifest)));
+  afterAll(() => drop());
+
+  it('restocks a new SKU and adds to it, refusing a total past the maximum', async () => {
+    await inTx(ds, (tx) => repo.restock(tx, 'INK', 5, 100));
+    expect(await inTx(ds, (tx) => repo.restock(tx, 'INK', 3, 100))).toEqual({ sku: 'INK', available: 8, reserved: 0, sold: 0 });
+    expect(await inTx(ds, (tx) => repo.restock(tx, 'INK', 93, 100))).toBeUndefined();
+    expect(await repo.level(readSql(ds), 'INK')).toEqual({ sku: 'INK', available: 8, reserved: 0, sold: 0 });
+  });
+
+  it('locks only SKUs that exist, and moves units between columns; never below zero', async () => {
+    await inTx(ds, (tx) => repo.restock(tx, 'PEN', 10, 1000));
+    await inTx(ds, async (tx) => {
+      expect(await repo.lockAvailable(tx, ['PEN', 'NOPE'])).toEqual(new Map([['PEN', 10]]));
+      await repo.move(tx, new Map([['PEN', 4]]), 'available', 'reserved');
+      await repo.move(tx, new Map([['PEN', 3]]), 'reserved', 'sold');
+    });
+    expect(await repo.level(readSql(ds), 'PEN')).toEqual({ sku: 'PEN', available: 6, reserved: 1, sold: 3 });
+    // The check constraint holds the line: more than is available cannot move (23514, check_violation).
+    expect(await sqlState(inTx(ds, (tx) => repo.move(tx, new Map([['PEN', 7]]), 'available', 'reserved')))).toBe('23514');
+  });
+
+  it('keeps one reservation per attempt: a release that came first stays, and the order lists every attempt oldest first', async () => {
+    const orderId = randomUUID();
+    const [first, second] = [randomUUID(), randomUUID()];
+    await inTx(ds, (tx) =>
+      repo.insertReservation(tx, {
+        sagaId: first,
+        orderId,
+        status: 'REJECTED',
+        items: [{ sku: 'PEN', quantity: 1 }],
+        reason: 'out_of_stock',
+      }),
+    );
+    await inTx(ds, (tx) => repo.insertReleased(tx, second, orderId));
+    await inTx(ds, (tx) => repo.insertReleased(tx, second, orderId)); // again: no second row
+    await inTx(ds, async (tx) => {
+      expect(await repo.lockReservation(tx, second)).toMatchObject({ saga_id: second, order_id: orderId, status: 'RELEASED', items: [] });
+      await repo.setReservationStatus(tx, first, 'RELEASED');
+    });
+    const rows = await repo.reservationsOf(readSql(ds), orderId);
+    expect(rows.map((r) => [r.saga_id, r.status, r.reason])).toEqual([
+      [first, 'RELEASED', 'out_of_stock'],
+      [second, 'RELEASED', null],
+    ]);
+    expect(await inTx(ds, (tx) => repo.lockReservation(tx, randomUUID()))).toBeUndefined();
+  });
+});
+
+describe('AccountsRepository', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  const repo = new AccountsRepository();
+  beforeAll(async () => ({ ds, drop } = await messagingDatabase(paymentManifest)));
+  afterAll(() => drop());
+
+  it('opens an account on the first deposit and adds to it in its currency only, up to the maximum', async () => {
+    await inTx(ds, (tx) => repo.deposit(tx, 'ann', 'USD', 500, 1000));
+    expect(await inTx(ds, (tx) => repo.deposit(tx, 'ann', 'USD', 250, 1000))).toEqual({
+      customer_id: 'ann',
+      currency: 'USD',
+      balance: 750,
+    });
+    expect(await inTx(ds, (tx) => repo.deposit(tx, 'ann', 'EUR', 1, 1000))).toBeUndefined();
+    expect(await inTx(ds, (tx) => repo.deposit(tx, 'ann', 'USD', 251, 1000))).toBeUndefined();
+    expect(await repo.account(readSql(ds), 'ann')).toEqual({ customer_id: 'ann', currency: 'USD', balance: 750 });
+  });
+
+  it('moves the balance, never below zero; the ledger keeps one entry of each kind per attempt', async () => {
+    const of = { orderId: randomUUID(), sagaId: randomUUID() };
+    await inTx(ds, (tx) => repo.deposit(tx, 'bob', 'USD', 1000, 10_000));
+    await inTx(ds, async (tx) => {
+      expect(await repo.lockAccount(tx, 'bob')).toEqual({ customer_id: 'bob', currency: 'USD', balance: 1000 });
+      await repo.addToBalance(tx, 'bob', -400);
+      await repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' });
+    });
+    expect(await sqlState(inTx(ds, (tx) => repo.addToBalance(tx, 'bob', -601)))).toBe('23514'); // balance >= 0
+    // A second charge of the same attempt: the ledger's (saga_id, kind) key refuses it (23505, unique_violation).
+    expect(await sqlState(inTx(ds, (tx) => repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' })))).toBe(
+      '23505',
+    );
+    await inTx(ds, (tx) => repo.record(tx, { customerId: 'bob', of, kind: 'REFUND', amount: 400, currency: 'USD' }));
+    const entries = await inTx(ds, (tx) => repo.lockEntries(tx, of.orderId, of.sagaId));
+    expect(entries.map((e) => [e.kind, e.amount])).toEqual([
+      ['CHARGE', 400],
+      ['REFUND', 400],
+    ]);
+    expect((await repo.entriesOf(readSql(ds), of.orderId)).map((e) => e.kind)).toEqual(['CHARGE', 'REFUND']);
+  });
+});
