@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { readSql, Tx } from '@orderflow/persistence';
 import { inventoryManifest } from '../../apps/inventory/src/manifest';
+import { orderManifest } from '../../apps/order/src/manifest';
+import { OrdersRepository } from '../../apps/order/src/orders/orders.repository';
 import { StockRepository } from '../../apps/inventory/src/stock/stock.repository';
 import { paymentManifest } from '../../apps/payment/src/manifest';
 import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.repository';
@@ -107,5 +109,33 @@ describe('AccountsRepository', () => {
       ['REFUND', 400],
     ]);
     expect((await repo.entriesOf(readSql(ds), of.orderId)).map((e) => e.kind)).toEqual(['CHARGE', 'REFUND']);
+  });
+});
+
+describe('OrdersRepository', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  const repo = new OrdersRepository();
+  beforeAll(async () => ({ ds, drop } = await messagingDatabase(orderManifest)));
+  afterAll(() => drop());
+  const order = () => ({
+    orderId: randomUUID(),
+    customerId: 'ann',
+    currency: 'USD',
+    items: [{ sku: 'INK', quantity: 2, unitPrice: 150 }],
+    total: 300,
+  });
+
+  it('records an order once (its id the idempotency key), confirms it only while PENDING, cancels and reopens it', async () => {
+    const o = order();
+    expect(await inTx(ds, (tx) => repo.insertPending(tx, o))).toBe(true);
+    expect(await inTx(ds, (tx) => repo.insertPending(tx, { ...o, total: 999 }))).toBe(false);
+    expect(await repo.find(readSql(ds), o.orderId)).toMatchObject({ status: 'PENDING', total: 300, items: o.items, reason: null });
+    await inTx(ds, (tx) => repo.cancel(tx, o.orderId, 'out_of_stock'));
+    expect(await inTx(ds, (tx) => repo.confirm(tx, o.orderId))).toBe(false); // not PENDING
+    await inTx(ds, (tx) => repo.reopen(tx, o.orderId));
+    expect(await inTx(ds, (tx) => repo.confirm(tx, o.orderId))).toBe(true);
+    expect(await repo.find(readSql(ds), o.orderId)).toMatchObject({ status: 'CONFIRMED', reason: null });
+    expect(await repo.withNewestSaga(readSql(ds), o.orderId)).toBeUndefined(); // no saga attempt yet
   });
 });

@@ -6,6 +6,7 @@ import { OperatorCommandsController } from './operations/operator-commands.contr
 import { OperatorKeys } from './operations/operator-keys';
 import { SagaViewsController } from './operations/saga-views.controller';
 import { OrdersController } from './orders/orders.controller';
+import { orders, OrdersRepository } from './orders/orders.repository';
 import { PlaceOrderController } from './place-order/place-order.controller';
 import { placeOrderSaga } from './place-order/place-order.saga';
 import { SagaDeadlines } from './saga/saga-deadlines';
@@ -20,7 +21,15 @@ export class OrderModule {
       module: OrderModule,
       imports: [ServiceModule.forService(orderManifest, config)],
       controllers: [PlaceOrderController, SagaRepliesController, OperatorCommandsController, OrdersController, SagaViewsController],
-      providers: [{ provide: SAGA_DEFINITIONS, useValue: [placeOrderSaga] }, Sagas, SagaDeadlines, OperatorKeys, DeadLetterReplays],
+      providers: [
+        { provide: SAGA_DEFINITIONS, useValue: [placeOrderSaga] },
+        // The instance the PlaceOrder definition uses too.
+        { provide: OrdersRepository, useValue: orders },
+        Sagas,
+        SagaDeadlines,
+        OperatorKeys,
+        DeadLetterReplays,
+      ],
     };
   }
 }

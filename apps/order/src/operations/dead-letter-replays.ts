@@ -18,6 +18,7 @@ import { InboundMessage, JetStreamClient, readDeadLetter, StoredDeadLetter } fro
 import { Tx } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { OperatorOutcome } from '../saga/sagas';
+import { OrdersRepository } from '../orders/orders.repository';
 import { Operator } from './operator-keys';
 
 const ENDED = ['COMPLETED', 'CANCELLED'];
@@ -41,6 +42,7 @@ const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 1024);
 export class DeadLetterReplays {
   constructor(
     private readonly client: JetStreamClient,
+    private readonly orders: OrdersRepository,
     @Inject(LOGGER) private readonly log: Logger,
   ) {}
 
@@ -131,7 +133,7 @@ export class DeadLetterReplays {
     if (entry.replayCount >= MAX_REPLAYS) return notAllowed(`its message was replayed ${entry.replayCount} times already`);
     const orderId = entry.headers[Headers.CorrelationId];
     if (entry.subject === Subjects.OrderCreated) {
-      const [order] = orderId ? await tx.query<{ status: string }>('select status from orders where order_id = $1', [orderId]) : [];
+      const order = orderId ? await this.orders.find(tx, orderId) : undefined;
       return order ? notAllowed(`order ${orderId} exists (${order.status}): replaying changes nothing`) : null;
     }
     const sagaId = entry.headers[Headers.SagaId];

@@ -13,6 +13,7 @@ import {
 } from '@orderflow/contracts';
 import { IdempotencyKeyReusedError, UnexpectedReplyError } from '@orderflow/messaging';
 import type { Tx } from '@orderflow/persistence';
+import { orders } from '../orders/orders.repository';
 import { SagaDefinition, StepResult } from '../saga/saga.engine';
 
 /** What the PlaceOrder saga carries from step to step: the order as received, its total, and the attempt's id. */
@@ -43,16 +44,8 @@ export const placeOrderData = (order: OrderCreated): PlaceOrderData => ({
  * @throws IdempotencyKeyReusedError when the order exists with a different body.
  */
 export async function acceptOrder(tx: Tx, data: PlaceOrderData): Promise<boolean> {
-  const created = await tx.query(
-    `insert into orders (order_id, customer_id, currency, items, total, status) values ($1, $2, $3, $4, $5, 'PENDING')
-       on conflict (order_id) do nothing returning 1`,
-    [data.orderId, data.customerId, data.currency, JSON.stringify(data.items), data.total],
-  );
-  if (created.length === 1) return true;
-  const [existing] = await tx.query<{ customer_id: string; currency: string; items: OrderLine[] }>(
-    'select customer_id, currency, items from orders where order_id = $1',
-    [data.orderId],
-  );
+  if (await orders.insertPending(tx, data)) return true;
+  const existing = (await orders.find(tx, data.orderId))!;
   const lines = (items: OrderLine[]) => JSON.stringify(items.map((i) => [i.sku, i.quantity, i.unitPrice]));
   const same =
     existing.customer_id === data.customerId && existing.currency === data.currency && lines(existing.items) === lines(data.items);
@@ -85,11 +78,9 @@ const rejected = (body: StockRejected | PaymentDeclined): StepResult => ({ ok: f
  * (cancelled by an operator meanwhile) fails the step and the saga compensates.
  */
 async function createOrder(tx: Tx, d: PlaceOrderData): Promise<StepResult> {
-  const rows = await tx.query(
-    `update orders set status = 'CONFIRMED', updated_at = now() where order_id = $1 and status = 'PENDING' returning 1`,
-    [d.orderId],
-  );
-  return rows.length === 1 ? { ok: true } : { ok: false, reason: 'order_not_pending', detail: 'the order was no longer PENDING' };
+  return (await orders.confirm(tx, d.orderId))
+    ? { ok: true }
+    : { ok: false, reason: 'order_not_pending', detail: 'the order was no longer PENDING' };
 }
 
 /**
@@ -156,10 +147,10 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
   }),
   // "Reject the order": it is CANCELLED with the saga's reason, in the transaction that publishes order.cancelled.
   onCancelled: async (tx, d, why) => {
-    await tx.query(`update orders set status = 'CANCELLED', reason = $2, updated_at = now() where order_id = $1`, [d.orderId, why.reason]);
+    await orders.cancel(tx, d.orderId, why.reason);
   },
   // An operator's retry: the order is PENDING again and will get a new outcome event.
   onRetry: async (tx, d) => {
-    await tx.query(`update orders set status = 'PENDING', reason = null, updated_at = now() where order_id = $1`, [d.orderId]);
+    await orders.reopen(tx, d.orderId);
   },
 };
