@@ -4,6 +4,10 @@ import { readSql, Tx } from '@orderflow/persistence';
 import { inventoryManifest } from '../../apps/inventory/src/manifest';
 import { orderManifest } from '../../apps/order/src/manifest';
 import { OrdersRepository } from '../../apps/order/src/orders/orders.repository';
+import { OperatorsRepository } from '../../apps/order/src/operations/operators.repository';
+import { SagaState } from '../../apps/order/src/saga/saga.engine';
+import { SagaRow } from '../../apps/order/src/saga/saga.orchestrator';
+import { SagaStore } from '../../apps/order/src/saga/saga.store';
 import { StockRepository } from '../../apps/inventory/src/stock/stock.repository';
 import { paymentManifest } from '../../apps/payment/src/manifest';
 import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.repository';
@@ -137,5 +141,101 @@ describe('OrdersRepository', () => {
     expect(await inTx(ds, (tx) => repo.confirm(tx, o.orderId))).toBe(true);
     expect(await repo.find(readSql(ds), o.orderId)).toMatchObject({ status: 'CONFIRMED', reason: null });
     expect(await repo.withNewestSaga(readSql(ds), o.orderId)).toBeUndefined(); // no saga attempt yet
+  });
+});
+
+describe('SagaStore and OperatorsRepository', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  const store = new SagaStore();
+  const orders = new OrdersRepository();
+  const operators = new OperatorsRepository();
+  beforeAll(async () => ({ ds, drop } = await messagingDatabase(orderManifest)));
+  afterAll(() => drop());
+
+  const state = (status: SagaState['status'], step: string, stepStatus: 'RUNNING' | 'SUCCEEDED' | 'FAILED'): SagaState => ({
+    status,
+    step: 0,
+    reason: status === 'CANCELLED' ? 'deadline_exceeded' : null,
+    detail: null,
+    history: [
+      { name: step, kind: 'action', status: stepStatus, startedAt: new Date().toISOString(), finishedAt: null, error: null, attempts: 1 },
+    ],
+  });
+  /** A new attempt of a new order, stored in state `s`. */
+  const attempt = async (s: SagaState, deadline: Date | null, orderId: string = randomUUID(), n = 1) => {
+    if (n === 1) await inTx(ds, (tx) => orders.insertPending(tx, { orderId, customerId: 'ann', currency: 'USD', items: [], total: 0 }));
+    const row = {
+      id: randomUUID(),
+      order_id: orderId,
+      attempt: n,
+      retry_of: null,
+      data: { orderId },
+      trace_parent: null,
+    } as unknown as SagaRow;
+    await inTx(ds, (tx) => store.insert(tx, 'PlaceOrder', row, s, deadline));
+    return row;
+  };
+
+  it('stores attempts, finds the newest of a key, and hands out due deadlines once across transactions', async () => {
+    const first = await attempt(state('CANCELLED', 'chargePayment', 'FAILED'), null);
+    const second = await attempt(state('RUNNING', 'reserveStock', 'RUNNING'), new Date(Date.now() - 1000), first.order_id, 2);
+    expect(await store.newest(readSql(ds), first.order_id)).toEqual({ id: second.id, attempt: 2, status: 'RUNNING' });
+    expect((await store.attemptsOf(readSql(ds), first.order_id)).map((a) => [a.attempt, a.status, a.reason])).toEqual([
+      [1, 'CANCELLED', 'deadline_exceeded'],
+      [2, 'RUNNING', null],
+    ]);
+    await inTx(ds, async (tx) => {
+      expect((await store.lockDue(tx, 10)).map((r) => r.id)).toContain(second.id);
+      // Locked by this transaction: another one skips it instead of waiting.
+      const other = await ds.transaction((m) => store.lockDue(new Tx(m), 10));
+      expect(other.map((r) => r.id)).not.toContain(second.id);
+      await store.update(tx, second.id, state('COMPLETED', 'reserveStock', 'SUCCEEDED'), null);
+    });
+    expect(await inTx(ds, (tx) => store.lockDue(tx, 10))).toEqual([]);
+    expect(await store.statusOf(readSql(ds), second.id)).toEqual({ id: second.id, status: 'COMPLETED' });
+    expect((await store.byIdOrKey(readSql(ds), first.order_id))?.id).toBe(second.id);
+  });
+
+  it('lists by status and by the step an attempt failed on, paging on a keyset without repeats', async () => {
+    const failed = await Promise.all([1, 2, 3].map(() => attempt(state('CANCELLED', 'refundPayment', 'FAILED'), null)));
+    const page1 = await store.list(readSql(ds), { step: 'refundPayment', limit: 2, order: 'id' });
+    const page2 = await store.list(readSql(ds), { step: 'refundPayment', limit: 2, order: 'id', after: { id: page1[1].id } });
+    expect([...page1, ...page2].map((r) => r.id).sort()).toEqual(failed.map((r) => r.id).sort());
+    expect(await store.list(readSql(ds), { step: 'refundPayment', status: ['RUNNING'], limit: 10, order: 'updated' })).toEqual([]);
+  });
+
+  it("audits saga actions and replays, and finds a dead letter's last replay", async () => {
+    const row = await attempt(state('CANCELLED', 'chargePayment', 'FAILED'), null);
+    await inTx(ds, (tx) =>
+      operators.recordSagaAction(tx, {
+        commandId: randomUUID(),
+        action: 'retry',
+        sagaId: row.id,
+        newSagaId: null,
+        operator: 'ops',
+        publicKey: null,
+        why: 'stock back',
+      }),
+    );
+    expect((await operators.ofSagas(readSql(ds), [row.id])).map((a) => [a.action, a.operator, a.why])).toEqual([
+      ['retry', 'ops', 'stock back'],
+    ]);
+    expect(await operators.lastReplay(readSql(ds), 'msg-1', 7)).toBeUndefined();
+    const newMsgId = randomUUID();
+    await inTx(ds, (tx) =>
+      operators.recordReplay(tx, {
+        commandId: randomUUID(),
+        dlqSeq: 7,
+        replayOf: 'msg-1',
+        newMsgId,
+        patch: { currency: 'USD' },
+        body: null,
+        operator: 'ops',
+        publicKey: null,
+        why: 'fix',
+      }),
+    );
+    expect(await operators.lastReplay(readSql(ds), 'msg-1', 7)).toMatchObject({ operator: 'ops', new_msg_id: newMsgId });
   });
 });

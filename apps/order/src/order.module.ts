@@ -12,6 +12,8 @@ import { placeOrderSaga } from './place-order/place-order.saga';
 import { SagaDeadlines } from './saga/saga-deadlines';
 import { SagaRepliesController } from './saga/saga-replies.controller';
 import { SAGA_DEFINITIONS, Sagas } from './saga/sagas';
+import { SagaStore } from './saga/saga.store';
+import { OperatorsRepository } from './operations/operators.repository';
 
 /** The order app: hosts the saga orchestrator and its sagas (PlaceOrder). Owns the `orders` schema. */
 @Module({})
@@ -25,6 +27,8 @@ export class OrderModule {
         { provide: SAGA_DEFINITIONS, useValue: [placeOrderSaga] },
         // The instance the PlaceOrder definition uses too.
         { provide: OrdersRepository, useValue: orders },
+        SagaStore,
+        OperatorsRepository,
         Sagas,
         SagaDeadlines,
         OperatorKeys,

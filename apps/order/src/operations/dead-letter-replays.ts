@@ -19,7 +19,9 @@ import { Tx } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { OperatorOutcome } from '../saga/sagas';
 import { OrdersRepository } from '../orders/orders.repository';
+import { SagaStore } from '../saga/saga.store';
 import { Operator } from './operator-keys';
+import { OperatorsRepository } from './operators.repository';
 
 const ENDED = ['COMPLETED', 'CANCELLED'];
 /** Every subject a consumer of the pipeline handles but operator commands (signed, never replayed): where a replay may go. */
@@ -43,6 +45,8 @@ export class DeadLetterReplays {
   constructor(
     private readonly client: JetStreamClient,
     private readonly orders: OrdersRepository,
+    private readonly sagas: SagaStore,
+    private readonly operators: OperatorsRepository,
     @Inject(LOGGER) private readonly log: Logger,
   ) {}
 
@@ -51,7 +55,7 @@ export class DeadLetterReplays {
     if (cmd.patch && cmd.body) return refuse('invalid', 'a replay takes a patch or a whole body, not both');
     // One replay of a dead letter at a time, across instances: a second command for it waits for the first to
     // commit, then finds it replayed (two operators replaying the same SEQ at the same instant replay it once).
-    await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`dlq-replay:${cmd.dlqSeq}`]);
+    await this.operators.lockReplaysOf(tx, cmd.dlqSeq);
     const entry = await readDeadLetter(this.client, cmd.dlqSeq);
     if (!entry) return refuse('not_found', `no dead letter ${cmd.dlqSeq} (purged, or never there)`);
     if (entry.originalId !== cmd.originalId)
@@ -92,21 +96,17 @@ export class DeadLetterReplays {
 
     const newMsgId = randomUUID();
     tx.send({ subject: entry.subject, body, headers: lineage(entry, operator, cmd.why), id: newMsgId } as Message & { id: string });
-    await tx.query(
-      `insert into operator_actions (id, action, dead_letter, replay_of, new_msg_id, patch, body, operator, public_key, why)
-       values ($1, 'replay', $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        cause.messageId,
-        cmd.dlqSeq,
-        entry.originalId,
-        newMsgId,
-        cmd.patch ? JSON.stringify(cmd.patch) : null,
-        cmd.body ? JSON.stringify(cmd.body) : null,
-        operator.name,
-        operator.publicKey,
-        cmd.why,
-      ],
-    );
+    await this.operators.recordReplay(tx, {
+      commandId: cause.messageId,
+      dlqSeq: cmd.dlqSeq,
+      replayOf: entry.originalId,
+      newMsgId,
+      patch: cmd.patch ?? null,
+      body: cmd.body ?? null,
+      operator: operator.name,
+      publicKey: operator.publicKey,
+      why: cmd.why,
+    });
     this.log.info(
       { dlqSeq: cmd.dlqSeq, subject: entry.subject, orderId: entry.headers[Headers.CorrelationId], newMsgId, operator: operator.name },
       'dead letter replayed by an operator',
@@ -121,10 +121,7 @@ export class DeadLetterReplays {
   /** Why replaying `entry` would be wrong without `force`: replayed before, too often, or its saga has ended. */
   private async whyNot(tx: Tx, entry: StoredDeadLetter): Promise<{ code: RefusalCode; reason: string } | null> {
     const notAllowed = (reason: string) => ({ code: 'not_allowed' as const, reason });
-    const [before] = await tx.query<{ operator: string; at: Date; new_msg_id: string }>(
-      `select operator, at, new_msg_id from operator_actions where action = 'replay' and replay_of = $1 and dead_letter = $2 order by at desc limit 1`,
-      [entry.originalId, entry.seq],
-    );
+    const before = await this.operators.lastReplay(tx, entry.originalId, entry.seq);
     if (before)
       return {
         code: 'already_replayed',
@@ -138,12 +135,7 @@ export class DeadLetterReplays {
     }
     const sagaId = entry.headers[Headers.SagaId];
     if (!sagaId && !orderId) return null; // outside any saga (a deposit, a restock)
-    const [saga] = await tx.query<{ id: string; status: string }>(
-      sagaId
-        ? 'select id, status from sagas where id = $1'
-        : 'select id, status from sagas where order_id = $1 order by attempt desc limit 1',
-      [sagaId ?? orderId],
-    );
+    const saga = sagaId ? await this.sagas.statusOf(tx, sagaId) : await this.sagas.newest(tx, orderId!);
     if (!saga) return notAllowed(`there is no saga ${sagaId ?? `for order ${orderId}`}: replaying changes nothing`);
     if (ENDED.includes(saga.status)) return notAllowed(`saga ${saga.id} is ${saga.status}: replaying changes nothing`);
     return null;

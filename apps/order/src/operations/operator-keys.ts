@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InboundMessage } from '@orderflow/messaging';
 import { PgTarget, Tx, withClient } from '@orderflow/persistence';
+import { OperatorsRepository } from './operators.repository';
 
 /** The operator a verified command came from: the name `orderflow setup` registered for the key that signed it. */
 export interface Operator {
@@ -19,6 +20,8 @@ export type Verified = { operator: Operator } | { refused: string };
  */
 @Injectable()
 export class OperatorKeys {
+  constructor(private readonly operators: OperatorsRepository) {}
+
   async verify(tx: Tx, msg: InboundMessage): Promise<Verified> {
     const s = msg.signature ?? { status: 'none' };
     if (s.status === 'none')
@@ -27,10 +30,7 @@ export class OperatorKeys {
       return {
         refused: `the signature of ${s.signer || '(no key)'} does not verify: the command was changed, or signed for another subject or id`,
       };
-    const [row] = await tx.query<{ name: string; revoked_at: Date | null }>(
-      'select name, revoked_at from operators where public_key = $1',
-      [s.signer],
-    );
+    const row = await this.operators.keyOf(tx, s.signer);
     if (!row) return { refused: `signed by ${s.signer}, which is not a registered operator key (orderflow setup operator add NAME)` };
     if (row.revoked_at)
       return { refused: `signed by ${row.name}'s key ${s.signer}, revoked at ${row.revoked_at.toISOString()} (a rotated key)` };

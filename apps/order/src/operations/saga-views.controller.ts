@@ -21,6 +21,9 @@ import { PlaceOrderData } from '../place-order/place-order.saga';
 import { SagaRow, stateOf } from '../saga/saga.orchestrator';
 import { planOf, typeOf } from '../saga/saga-plan';
 import { Sagas } from '../saga/sagas';
+import { SagaListFilter, SagaStore } from '../saga/saga.store';
+import { OperatorsRepository } from './operators.repository';
+import { readSql, Sql } from '@orderflow/persistence';
 import { MessageController } from '@orderflow/transport';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
@@ -37,11 +40,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 @MessageController()
 export class SagaViewsController {
+  private readonly read: Sql;
+
   constructor(
-    private readonly ds: DataSource,
+    ds: DataSource,
     private readonly sagas: Sagas,
+    private readonly store: SagaStore,
+    private readonly actions: OperatorsRepository,
     private readonly client: JetStreamClient,
-  ) {}
+  ) {
+    this.read = readSql(ds);
+  }
 
   /**
    * Attempts matching every given filter, one page (default 100, at most 1000) in `q.order`, after `q.after`.
@@ -52,31 +61,23 @@ export class SagaViewsController {
   @MessagePattern(Subjects.QuerySagas)
   async list(@Payload() q: SagaListQuery): Promise<SagaSummary[]> {
     const byId = q.order === 'id';
-    const params: unknown[] = [q.status ?? null, q.reason ?? null, q.since ?? null, q.step ?? null, q.limit ?? 100, q.orderIds ?? null];
-    let after = 'true';
+    let after: SagaListFilter['after'];
     if (q.after) {
-      const [at, id] = byId ? [null, q.after] : q.after.split('/');
+      const [at, id] = byId ? [undefined, q.after] : q.after.split('/');
       if (!UUID.test(id ?? '') || (!byId && Number.isNaN(Date.parse(at ?? ''))))
         throw new MalformedMessageError(`after: "${q.after}" is not a cursor of order ${byId ? 'id' : 'updated'}`);
-      params.push(id);
-      if (byId) after = `id > $7`;
-      else {
-        params.push(at);
-        after = `(date_trunc('milliseconds', updated_at), id) < ($8::timestamptz, $7::uuid)`;
-      }
+      after = { id, updatedAt: at };
     }
-    // `step`: the attempt is at it (its newest history entry), or it failed or timed out on it (a step left RUNNING
-    // or FAILED in its history), whatever the attempt's status now: a saga CANCELLED on a deadline names its step.
-    const rows: SagaRow<PlaceOrderData>[] = await this.ds.query(
-      `select * from sagas
-        where ($1::text[] is null or status = any($1)) and ($2::text is null or reason = $2)
-          and ($3::timestamptz is null or updated_at >= $3) and ($4::text is null or history -> -1 ->> 'name' = $4
-               or exists (select 1 from jsonb_array_elements(history) h where h ->> 'name' = $4 and h ->> 'status' in ('RUNNING', 'FAILED')))
-          and ($6::uuid[] is null or order_id = any($6))
-          and ${after}
-        order by ${byId ? 'id' : `date_trunc('milliseconds', updated_at) desc, id desc`} limit $5`,
-      params,
-    );
+    const rows = await this.store.list(this.read, {
+      status: q.status,
+      reason: q.reason,
+      since: q.since,
+      step: q.step,
+      orderIds: q.orderIds,
+      limit: q.limit ?? 100,
+      order: byId ? 'id' : 'updated',
+      after,
+    });
     return rows.map((r) => this.summary(r));
   }
 
@@ -89,17 +90,12 @@ export class SagaViewsController {
   /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
   @MessagePattern(Subjects.QuerySaga)
   async show(@Payload() { id }: SagaQuery): Promise<SagaView> {
-    const [row]: SagaRow<PlaceOrderData>[] = await this.ds.query(
-      'select * from sagas where id = $1 or order_id = $1 order by (id = $1) desc, attempt desc limit 1',
-      [id],
-    );
+    const row = (await this.store.byIdOrKey(this.read, id)) as SagaRow<PlaceOrderData> | undefined;
     if (!row) throw new NotFoundError(`no saga or order ${id}`);
-    const attempts = await this.ds.query('select id, attempt, status, reason from sagas where order_id = $1 order by attempt', [
-      row.order_id,
-    ]);
-    const actions = await this.ds.query(
-      'select action, saga_id, operator, public_key, why, at from operator_actions where saga_id = any($1::uuid[]) order by at',
-      [attempts.map((a: { id: string }) => a.id)],
+    const attempts = await this.store.attemptsOf(this.read, row.order_id);
+    const actions = await this.actions.ofSagas(
+      this.read,
+      attempts.map((a) => a.id),
     );
     return {
       ...this.summary(row),
@@ -123,32 +119,27 @@ export class SagaViewsController {
       remaining: this.sagas.forRow(row).engine.remaining(stateOf(row)),
       plan: planOf(this.sagas.forRow(row).definition, row.data),
       deadlineAt: row.deadline_at ? iso(row.deadline_at) : null,
-      attempts: attempts.map((a: { id: string; attempt: number; status: SagaView['status']; reason: string | null }) => ({
+      attempts: attempts.map((a) => ({
         sagaId: a.id,
         attempt: a.attempt,
         status: a.status,
         reason: a.reason,
       })),
-      actions: actions.map(
-        (a: { action: string; saga_id: string; operator: string; public_key: string | null; why: string; at: Date }) => ({
-          action: a.action,
-          sagaId: a.saga_id,
-          operator: a.operator,
-          publicKey: a.public_key,
-          why: a.why,
-          at: iso(a.at),
-        }),
-      ),
+      actions: actions.map((a) => ({
+        action: a.action,
+        sagaId: a.saga_id,
+        operator: a.operator,
+        publicKey: a.public_key,
+        why: a.why,
+        at: iso(a.at),
+      })),
     };
   }
 
   /** Every operator key setup registered, oldest first (revoked ones too: the actions they signed still verify). */
   @MessagePattern(Subjects.QueryOperators)
   async operators(@Payload() q: OperatorsQuery): Promise<OperatorView[]> {
-    const rows: { name: string; public_key: string; registered_at: Date; revoked_at: Date | null }[] = await this.ds.query(
-      'select name, public_key, registered_at, revoked_at from operators where $1::text is null or name = $1 order by registered_at, name',
-      [q.name ?? null],
-    );
+    const rows = await this.actions.keys(this.read, q.name);
     return rows.map((r) => ({
       name: r.name,
       publicKey: r.public_key,

@@ -4,6 +4,7 @@ import { trace } from '@opentelemetry/api';
 import type { Tx } from '@orderflow/persistence';
 import { contextOf, inSpan, PipelineMetrics, SpanKind, traceparentOf } from '@orderflow/telemetry';
 import { SagaData, SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, Transition } from './saga.engine';
+import type { SagaStore } from './saga.store';
 
 /** A row of `orders.sagas`: one attempt of a saga. `order_id` holds the definition's `key` (the business key). */
 export interface SagaRow<D extends SagaData = SagaData> {
@@ -58,6 +59,7 @@ export class SagaOrchestrator<D extends SagaData> {
   constructor(
     readonly definition: SagaDefinition<D>,
     options: SagaEngineOptions,
+    private readonly store: SagaStore,
     private readonly log: Logger,
     private readonly metrics?: PipelineMetrics,
   ) {
@@ -178,19 +180,8 @@ export class SagaOrchestrator<D extends SagaData> {
 
   /** Stores the saga's state and its next deadline (the earliest of what it waits on; null when it waits on nothing). */
   private async save(tx: Tx, row: SagaRow<D>, s: SagaState, isNew: boolean): Promise<void> {
-    const params = [row.id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), this.engine.deadlineOf(s)];
-    if (isNew) {
-      await tx.query(
-        `insert into sagas (id, status, step, reason, detail, history, deadline_at, type, order_id, data, attempt, retry_of, trace_parent)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [...params, this.definition.name, row.order_id, JSON.stringify(row.data), row.attempt, row.retry_of, row.trace_parent],
-      );
-    } else {
-      await tx.query(
-        `update sagas set status = $2, step = $3, reason = $4, detail = $5, history = $6, deadline_at = $7, updated_at = now()
-         where id = $1`,
-        params,
-      );
-    }
+    const deadline = this.engine.deadlineOf(s);
+    if (isNew) await this.store.insert(tx, this.definition.name, row, s, deadline);
+    else await this.store.update(tx, row.id, s, deadline);
   }
 }

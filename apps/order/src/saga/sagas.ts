@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandRefused, DeadLetterReplayed, SagaCommand, SagaResumed, SagaRetried, Subjects } from '@orderflow/contracts';
 import { InboundMessage, PermanentError } from '@orderflow/messaging';
-import { DatabaseBreaker, Tx } from '@orderflow/persistence';
+import { DatabaseBreaker, readSql, Tx } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
 import { PipelineMetrics } from '@orderflow/telemetry';
 import { DataSource } from 'typeorm';
 import { SagaData, SagaDefinition } from './saga.engine';
 import { Cause, SagaOrchestrator, SagaRow } from './saga.orchestrator';
+import { SagaStore } from './saga.store';
+import { OperatorsRepository } from '../operations/operators.repository';
 import type { Operator } from '../operations/operator-keys';
 
 /** The saga definitions the order app runs (provided by its module). */
@@ -40,6 +42,8 @@ export class Sagas {
     metrics: PipelineMetrics,
     ds: DataSource,
     breaker: DatabaseBreaker,
+    private readonly store: SagaStore,
+    private readonly operators: OperatorsRepository,
   ) {
     const options = {
       stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
@@ -50,13 +54,11 @@ export class Sagas {
     };
     for (const d of definitions) {
       if (this.byType.has(d.name)) throw new Error(`two saga definitions named ${d.name}`);
-      this.byType.set(d.name, new SagaOrchestrator(d, options, log, metrics));
+      this.byType.set(d.name, new SagaOrchestrator(d, options, store, log, metrics));
     }
     metrics.onScrape(async () => {
       if (!breaker.available) return; // as the outbox readings: a scrape during an outage does not wait on Postgres
-      const rows: { type: string; status: string; n: number }[] = await ds.query(
-        `select type, status, count(*)::int as n from sagas where status in ('RUNNING', 'COMPENSATING', 'FAILED') group by type, status`,
-      );
+      const rows = await store.inFlight(readSql(ds));
       for (const type of this.byType.keys())
         for (const status of ['RUNNING', 'COMPENSATING', 'FAILED']) metrics.sagas.set({ type, status }, 0);
       for (const r of rows) metrics.sagas.set({ type: r.type, status: r.status }, r.n);
@@ -95,10 +97,7 @@ export class Sagas {
 
   /** Handles sagas whose deadline passed; returns how many. Rows locked by others are skipped. */
   async onDeadlines(tx: Tx, limit = 100): Promise<number> {
-    const due = await tx.query<SagaRow>(
-      `select * from sagas where deadline_at <= now() order by deadline_at limit $1 for update skip locked`,
-      [limit],
-    );
+    const due = await this.store.lockDue(tx, limit);
     for (const row of due) await this.forRow(row).onTimeout(tx, row);
     return due.length;
   }
@@ -147,10 +146,7 @@ export class Sagas {
             : '';
       return { code: 'not_allowed', reason: `saga ${row.id} is ${row.status}, not ${wanted}${hint}` };
     }
-    const [newest] = await tx.query<Pick<SagaRow, 'id' | 'attempt' | 'status'>>(
-      'select id, attempt, status from sagas where order_id = $1 and type = $2 order by attempt desc limit 1',
-      [row.order_id, row.type],
-    );
+    const newest = await this.store.newest(tx, row.order_id, row.type);
     if (newest && newest.id !== row.id)
       return {
         code: 'superseded',
@@ -160,19 +156,22 @@ export class Sagas {
   }
 
   private audit(tx: Tx, commandId: string, action: 'retry' | 'resume', cmd: SagaCommand, operator: Operator, newSagaId: string | null) {
-    return tx.query(
-      'insert into operator_actions (id, action, saga_id, new_saga_id, operator, public_key, why) values ($1, $2, $3, $4, $5, $6, $7)',
-      [commandId, action, cmd.sagaId, newSagaId, operator.name, operator.publicKey, cmd.why],
-    );
+    return this.operators.recordSagaAction(tx, {
+      commandId,
+      action,
+      sagaId: cmd.sagaId,
+      newSagaId,
+      operator: operator.name,
+      publicKey: operator.publicKey,
+      why: cmd.why,
+    });
   }
 
   private lock(tx: Tx, sagaId: string): Promise<SagaRow | undefined> {
-    return tx.query<SagaRow>('select * from sagas where id = $1 for update', [sagaId]).then((r) => r[0]);
+    return this.store.lock(tx, sagaId);
   }
 
   private lockNewest(tx: Tx, orderId: string): Promise<SagaRow | undefined> {
-    return tx
-      .query<SagaRow>('select * from sagas where order_id = $1 order by attempt desc limit 1 for update', [orderId])
-      .then((r) => r[0]);
+    return this.store.lockNewest(tx, orderId);
   }
 }
