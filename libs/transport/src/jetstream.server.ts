@@ -57,24 +57,28 @@ export class JetStreamServer extends Server<JetStreamEvents, JetStreamStatus> im
     try {
       const { runner, transactor, endpoints, declared } = this.deps;
       this.checkHandlers();
-      const queries: string[] = [];
-      for (const [subject, handler] of this.messageHandlers) {
-        if (handler.isEventHandler) continue;
-        const type = QueryTypes[subject];
-        if (!type) throw new Error(`@MessagePattern('${subject}') is not a query subject (see QueryTypes in libs/contracts)`);
-        queries.push(subject);
-        endpoints.serve(subject, type, async (q) =>
-          lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), { defaultValue: undefined }),
-        );
-      }
+      const queries = [...this.messageHandlers].filter(([, handler]) => !handler.isEventHandler);
+      for (const [subject] of queries)
+        if (!QueryTypes[subject])
+          throw new Error(`@MessagePattern('${subject}') is not a query subject (see QueryTypes in libs/contracts)`);
       const consumers = this.byConsumer();
-      agree(`${declared.name}'s manifest`, 'queries', declared.queries, queries);
+      agree(
+        `${declared.name}'s manifest`,
+        'queries',
+        declared.queries,
+        queries.map(([subject]) => subject),
+      );
       agree(
         `${declared.name}'s manifest`,
         'consumers',
         declared.consumers.map((c) => `${c.stream}/${c.durable}`),
         [...consumers.keys()].map((c) => `${c.stream}/${c.durable}`),
       );
+      // Checked: now serve and consume.
+      for (const [subject, handler] of queries)
+        endpoints.serve(subject, QueryTypes[subject], async (q) =>
+          lastValueFrom(this.transformToObservable(await handler(q, new QueryContext(subject))), { defaultValue: undefined }),
+        );
       for (const [spec, works] of consumers) await runner.start(spec, this.traced(spec, transactor.handler(spec, works)));
       this.deps.client.events.on('disconnect', () => this._status$.next('disconnected'));
       this.deps.client.events.on('reconnect', () => this._status$.next('connected'));
