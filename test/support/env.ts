@@ -5,7 +5,6 @@ import { join } from 'node:path';
 // Tests run several instances of an app on one host (in-process stacks, apps spawned by the CLI, the fault suite's
 // pairs): each takes any free HTTP port for its metrics and health, advertised on loopback.
 process.env.METRICS_PORT ??= '0';
-process.env.METRICS_PUBLIC_HOST ??= '127.0.0.1';
 // Integration tests use the shared NATS server, which lets anyone in: no identities (the broker-auth test starts a
 // private server with `orderflow setup`'s config and sets its own). A secrets folder of the test run's own, so keys a
 // developer's `npm start` left in .orderflow/ are not picked up (`db migrate` writes the roles' passwords there).

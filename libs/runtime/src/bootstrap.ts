@@ -33,7 +33,7 @@ export async function startService(module: (config: Config) => DynamicModule, co
   try {
     await listen(app, manifest, config);
     const { port } = app.getHttpServer().address() as AddressInfo;
-    const base = `http://${config.METRICS_PUBLIC_HOST || hostname()}:${port}`;
+    const base = `http://${advertisedHost(config)}:${port}`;
     await endpoints.start({ metrics_url: `${base}/metrics`, health_url: `${base}/health/ready` });
     await app.startAllMicroservices();
   } catch (e) {
@@ -41,6 +41,17 @@ export async function startService(module: (config: Config) => DynamicModule, co
     throw e;
   }
   return app;
+}
+
+/**
+ * The host in the metrics and health URLs the app advertises: `METRICS_PUBLIC_HOST`, else the address it binds when
+ * that is one (a loopback port is reachable only there: `orderflow top` on the same machine scrapes it), else, bound
+ * on every interface, the machine's host name.
+ */
+function advertisedHost(config: Config): string {
+  if (config.METRICS_PUBLIC_HOST) return config.METRICS_PUBLIC_HOST;
+  const bind = config.METRICS_HOST;
+  return bind === '0.0.0.0' || bind === '::' || bind === '' ? hostname() : bind.includes(':') ? `[${bind}]` : bind;
 }
 
 /**

@@ -296,7 +296,10 @@ export class EnvConfig {
   @IsString()
   METRICS_HOST = '127.0.0.1';
 
-  /** Host name in the `metrics_url` and `health_url` the app advertises (default: the machine's host name). */
+  /**
+   * Host name in the `metrics_url` and `health_url` the app advertises (default: the `METRICS_HOST` it binds, or the
+   * machine's host name when that is every interface).
+   */
   @IsString()
   @IsOptional()
   METRICS_PUBLIC_HOST = '';
