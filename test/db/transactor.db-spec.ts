@@ -113,6 +113,10 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
         `insert into app.outbox (id, subject, headers, payload, created_at) values ($1, $2, '{}', $3, now() - make_interval(secs => $4))`,
         [id, Subjects.InventoryRestocked, JSON.stringify(restocked(`L${i}`).body), 10 - i],
       );
+    // The lag gauges' reading: three rows, the oldest ten seconds old.
+    const backlog = await relay.backlog();
+    expect(backlog.rows).toBe(3);
+    expect(backlog.lagSeconds).toBeGreaterThanOrEqual(10);
     publisher.failing = true;
     relay.start();
     await new Promise((r) => setTimeout(r, 400)); // a few sweeps, every one failing
@@ -120,5 +124,6 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     publisher.failing = false;
     await waitFor(async () => (await outboxCount()) === 0, 10_000);
     expect(publisher.published.map((p) => p.msgId)).toEqual(left);
+    expect(await relay.backlog()).toEqual({ rows: 0, lagSeconds: 0 });
   });
 });

@@ -112,6 +112,14 @@ export class OutboxRelay {
     );
   }
 
+  /** How many rows wait in the outbox, and how long the oldest has waited (seconds; 0 when none): the lag gauges. */
+  async backlog(): Promise<{ rows: number; lagSeconds: number }> {
+    const [r] = await this.ds.query(
+      'select count(*)::int as n, coalesce(extract(epoch from clock_timestamp() - min(created_at)), 0)::float8 as lag from outbox',
+    );
+    return { rows: r.n, lagSeconds: r.lag };
+  }
+
   /** Publishes rows older than `sweepMinAgeMs`, a batch at a time. */
   private async sweep(): Promise<void> {
     try {

@@ -164,14 +164,12 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
  */
 @Injectable()
 class ScrapeReadings {
-  constructor(metrics: PipelineMetrics, ds: DataSource, breaker: DatabaseBreaker, client: JetStreamClient, runner: ConsumerRunner) {
+  constructor(metrics: PipelineMetrics, relay: OutboxRelay, breaker: DatabaseBreaker, client: JetStreamClient, runner: ConsumerRunner) {
     metrics.onScrape(async () => {
       if (!breaker.available) return;
-      const [r] = await ds.query(
-        'select count(*)::int as n, coalesce(extract(epoch from clock_timestamp() - min(created_at)), 0)::float8 as lag from outbox',
-      );
-      metrics.outboxSize.set(r.n);
-      metrics.outboxLag.set(r.lag);
+      const { rows, lagSeconds } = await relay.backlog();
+      metrics.outboxSize.set(rows);
+      metrics.outboxLag.set(lagSeconds);
     });
     metrics.onScrape(async () => {
       for (const spec of runner.consumers) {
