@@ -174,7 +174,9 @@ export class JetStreamClient {
     for await (const s of this.nc.status()) {
       if (s.type === 'disconnect') this.disconnected = true;
       if (s.type === 'reconnect') this.disconnected = false;
-      this.events.emit(s.type, s);
+      // Only to listeners: an EventEmitter throws on an `error` nobody listens to, and nats.js reports server errors
+      // (a permissions violation, say) as `error` statuses that must not end this loop.
+      if (this.events.listenerCount(s.type) > 0) this.events.emit(s.type, s);
     }
   }
 
