@@ -98,7 +98,7 @@ describe('database roles and passwords', () => {
     expect(await as('payment', 'update payments.accounts set balance = balance')).toBe('ok');
     expect(await as('order', 'delete from orders.operator_actions')).toBe('42501');
     expect(await as('order', 'delete from orders.migrations')).toBe('42501');
-    expect(await as('order', 'select count(*) from orders.sagas')).toBe('ok');
+    expect(await as('order', 'select count(*) from orders.saga_instances')).toBe('ok');
   });
 
   it('words a refused login as an authentication failure, not as "unreachable"', async () => {

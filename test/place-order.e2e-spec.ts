@@ -137,7 +137,9 @@ describe('PlaceOrder end to end', () => {
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
     // Give a duplicate saga every chance to show up before counting.
     await new Promise((r) => setTimeout(r, 500));
-    expect((await stack.db.query('select count(*)::int as n from orders.sagas where order_id = $1', [o.orderId])).rows[0].n).toBe(1);
+    expect(
+      (await stack.db.query('select count(*)::int as n from orders.saga_instances where business_key = $1', [o.orderId])).rows[0].n,
+    ).toBe(1);
     expect(
       (await stack.db.query(`select count(*)::int as n from payments.ledger where order_id = $1 and kind = 'CHARGE'`, [o.orderId])).rows[0]
         .n,

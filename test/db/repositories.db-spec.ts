@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { readSql, Tx } from '@orderflow/persistence';
+import { PostgresSagaStore, SagaInstance, SagaState } from '@orderflow/saga';
 import { inventoryManifest } from '../../apps/inventory/src/manifest';
 import { orderManifest } from '../../apps/order/src/manifest';
+import { SagaInstances1763800000450 } from '../../apps/order/src/migrations/1763800000450-saga-instances';
 import { OrdersRepository } from '../../apps/order/src/orders/orders.repository';
 import { OperatorsRepository } from '../../apps/order/src/operations/operators.repository';
-import { SagaState } from '../../apps/order/src/saga/saga.engine';
-import { SagaRow } from '../../apps/order/src/saga/saga.orchestrator';
-import { SagaStore } from '../../apps/order/src/saga/saga.store';
 import { StockRepository } from '../../apps/inventory/src/stock/stock.repository';
 import { paymentManifest } from '../../apps/payment/src/manifest';
 import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.repository';
@@ -144,11 +143,10 @@ describe('OrdersRepository', () => {
   });
 });
 
-describe('SagaStore and OperatorsRepository', () => {
+describe('PostgresSagaStore and OperatorsRepository', () => {
   let ds: DataSource;
   let drop: () => Promise<void>;
-  const store = new SagaStore();
-  const orders = new OrdersRepository();
+  const store = new PostgresSagaStore();
   const operators = new OperatorsRepository();
   beforeAll(async () => ({ ds, drop } = await messagingDatabase(orderManifest)));
   afterAll(() => drop());
@@ -162,26 +160,25 @@ describe('SagaStore and OperatorsRepository', () => {
       { name: step, kind: 'action', status: stepStatus, startedAt: new Date().toISOString(), finishedAt: null, error: null, attempts: 1 },
     ],
   });
-  /** A new attempt of a new order, stored in state `s`. */
-  const attempt = async (s: SagaState, deadline: Date | null, orderId: string = randomUUID(), n = 1) => {
-    if (n === 1) await inTx(ds, (tx) => orders.insertPending(tx, { orderId, customerId: 'ann', currency: 'USD', items: [], total: 0 }));
+  /** Attempt `n` of business key `key` (a new order by default) of saga type `type`, stored in state `s`. */
+  const attempt = async (s: SagaState, deadline: Date | null, key: string = randomUUID(), n = 1, type = 'PlaceOrder') => {
     const row = {
       id: randomUUID(),
-      order_id: orderId,
+      business_key: key,
       attempt: n,
       retry_of: null,
-      data: { orderId },
+      data: { sagaId: '' },
       trace_parent: null,
-    } as unknown as SagaRow;
-    await inTx(ds, (tx) => store.insert(tx, 'PlaceOrder', row, s, deadline));
+    } as unknown as SagaInstance;
+    await inTx(ds, (tx) => store.insert(tx, type, row, s, deadline));
     return row;
   };
 
   it('stores attempts, finds the newest of a key, and hands out due deadlines once across transactions', async () => {
     const first = await attempt(state('CANCELLED', 'chargePayment', 'FAILED'), null);
-    const second = await attempt(state('RUNNING', 'reserveStock', 'RUNNING'), new Date(Date.now() - 1000), first.order_id, 2);
-    expect(await store.newest(readSql(ds), first.order_id)).toEqual({ id: second.id, attempt: 2, status: 'RUNNING' });
-    expect((await store.attemptsOf(readSql(ds), first.order_id)).map((a) => [a.attempt, a.status, a.reason])).toEqual([
+    const second = await attempt(state('RUNNING', 'reserveStock', 'RUNNING'), new Date(Date.now() - 1000), first.business_key, 2);
+    expect(await store.newest(readSql(ds), first.business_key)).toEqual({ id: second.id, attempt: 2, status: 'RUNNING' });
+    expect((await store.attemptsOf(readSql(ds), first.business_key)).map((a) => [a.attempt, a.status, a.reason])).toEqual([
       [1, 'CANCELLED', 'deadline_exceeded'],
       [2, 'RUNNING', null],
     ]);
@@ -194,7 +191,20 @@ describe('SagaStore and OperatorsRepository', () => {
     });
     expect(await inTx(ds, (tx) => store.lockDue(tx, 10))).toEqual([]);
     expect(await store.statusOf(readSql(ds), second.id)).toEqual({ id: second.id, status: 'COMPLETED' });
-    expect((await store.byIdOrKey(readSql(ds), first.order_id))?.id).toBe(second.id);
+    expect((await store.byIdOrKey(readSql(ds), first.business_key))?.id).toBe(second.id);
+  });
+
+  it('keys attempts by (business key, type) with no row elsewhere: one active attempt per key and type', async () => {
+    const key = `refund-request-${randomUUID()}`; // not an order id: the store knows no business table
+    await attempt(state('RUNNING', 'approve', 'RUNNING'), null, key, 1, 'Refund');
+    // The same key in another saga type is another saga; a second active attempt of the same type is refused.
+    await attempt(state('RUNNING', 'approve', 'RUNNING'), null, key, 1, 'Chargeback');
+    expect(await sqlState(attempt(state('RUNNING', 'approve', 'RUNNING'), null, key, 2, 'Refund'))).toBe('23505');
+    expect(await store.newest(readSql(ds), key, 'Chargeback')).toMatchObject({ attempt: 1, status: 'RUNNING' });
+    expect((await store.list(readSql(ds), { keys: [key], limit: 10, order: 'id' })).map((r) => r.type).sort()).toEqual([
+      'Chargeback',
+      'Refund',
+    ]);
   });
 
   it('lists by status and by the step an attempt failed on, paging on a keyset without repeats', async () => {
@@ -237,5 +247,51 @@ describe('SagaStore and OperatorsRepository', () => {
       }),
     );
     expect(await operators.lastReplay(readSql(ds), 'msg-1', 7)).toMatchObject({ operator: 'ops', new_msg_id: newMsgId });
+  });
+});
+
+describe('migration SagaInstances: the attempts of `sagas` move to `saga_instances`', () => {
+  it('copies every attempt with its id, key and retry chain, operator actions keep pointing at them, and down undoes it', async () => {
+    const before = { ...orderManifest, migrations: orderManifest.migrations.filter((m) => m !== SagaInstances1763800000450) };
+    const { ds, drop } = await messagingDatabase(before);
+    try {
+      const orderId = randomUUID();
+      const [first, second] = [randomUUID(), randomUUID()];
+      await ds.query(
+        `insert into orders (order_id, customer_id, currency, items, total, status) values ($1, 'ann', 'USD', '[]', 0, 'PENDING')`,
+        [orderId],
+      );
+      await ds.query(
+        `insert into sagas (id, type, order_id, attempt, retry_of, status, step, history, data)
+         values ($1, 'PlaceOrder', $3, 1, null, 'CANCELLED', 1, '[]', '{}'), ($2, 'PlaceOrder', $3, 2, $1, 'RUNNING', 0, '[]', '{}')`,
+        [first, second, orderId],
+      );
+      await ds.query(
+        `insert into operator_actions (id, action, saga_id, new_saga_id, operator, why) values ('c1', 'retry', $1, $2, 'ops', 'x')`,
+        [first, second],
+      );
+      await new SagaInstances1763800000450().up(ds.createQueryRunner());
+      expect(await ds.query('select id, business_key, attempt, retry_of, status from saga_instances order by attempt')).toEqual([
+        { id: first, business_key: orderId, attempt: 1, retry_of: null, status: 'CANCELLED' },
+        { id: second, business_key: orderId, attempt: 2, retry_of: first, status: 'RUNNING' },
+      ]);
+      expect(await ds.query(`select to_regclass('sagas') as t`)).toEqual([{ t: null }]);
+      // The audit rows still reference attempts: one that does not exist is refused.
+      expect(
+        await sqlState(
+          ds.query(`insert into operator_actions (id, action, saga_id, operator, why) values ('c2', 'resume', $1, 'ops', 'x')`, [
+            randomUUID(),
+          ]),
+        ),
+      ).toBe('23503');
+      // And back: `down` restores `sagas` with every attempt.
+      await new SagaInstances1763800000450().down(ds.createQueryRunner());
+      expect(await ds.query('select id, order_id, retry_of from sagas order by attempt')).toEqual([
+        { id: first, order_id: orderId, retry_of: null },
+        { id: second, order_id: orderId, retry_of: first },
+      ]);
+    } finally {
+      await drop();
+    }
   });
 });

@@ -143,8 +143,11 @@ describe('fault suite', () => {
       const expectedLetters = (opts.deadLetters ?? 0) + tolerated;
       const letters = await p.deadLetters();
       const twice = Number(
-        (await p.db.query('select count(*) as n from (select order_id from orders.sagas group by order_id having count(*) > 1) t')).rows[0]
-          .n,
+        (
+          await p.db.query(
+            'select count(*) as n from (select business_key from orders.saga_instances group by business_key having count(*) > 1) t',
+          )
+        ).rows[0].n,
       );
       const violations = [
         ...left,
@@ -305,7 +308,7 @@ describe('fault suite', () => {
           await p.instance('payment').kill('SIGTERM');
           await sleep(20_000);
           // What `saga show` says of a saga waiting on payment meanwhile.
-          const { rows } = await p.db.query(`select id from orders.sagas where status = 'RUNNING' order by created_at limit 1`);
+          const { rows } = await p.db.query(`select id from orders.saga_instances where status = 'RUNNING' order by created_at limit 1`);
           if (rows[0])
             waiting =
               (await p.query(Subjects.QuerySaga, { id: rows[0].id })).steps.find((s: { waiting?: string }) => s.waiting)?.waiting ?? '';
@@ -435,7 +438,11 @@ describe('fault suite', () => {
           await waitFor(
             async () =>
               Number(
-                (await p.db.query(`select count(distinct order_id) as n from orders.sagas where order_id = any($1)`, [ids])).rows[0].n,
+                (
+                  await p.db.query(`select count(distinct business_key) as n from orders.saga_instances where business_key = any($1)`, [
+                    ids,
+                  ])
+                ).rows[0].n,
               ) === BURST,
             120_000,
             500,
@@ -445,8 +452,9 @@ describe('fault suite', () => {
           // Let the compensations (refunds) land, then retry every attempt the deadline cancelled.
           await waitFor(
             async () =>
-              Number((await p.db.query(`select count(*) as n from orders.sagas where status in ('RUNNING', 'COMPENSATING')`)).rows[0].n) ===
-              0,
+              Number(
+                (await p.db.query(`select count(*) as n from orders.saga_instances where status in ('RUNNING', 'COMPENSATING')`)).rows[0].n,
+              ) === 0,
             180_000,
             500,
           );
@@ -468,7 +476,8 @@ describe('fault suite', () => {
             '--json',
           ];
           const first = p.cliStart(args);
-          const retriedSoFar = async () => Number((await p.db.query(`select count(*) as n from orders.sagas where attempt > 1`)).rows[0].n);
+          const retriedSoFar = async () =>
+            Number((await p.db.query(`select count(*) as n from orders.saga_instances where attempt > 1`)).rows[0].n);
           await waitFor(async () => (await retriedSoFar()) >= 200 || first.child.exitCode !== null, 120_000, 50);
           first.child.kill('SIGINT');
           const r1 = await first.done;
@@ -485,7 +494,8 @@ describe('fault suite', () => {
       async (p) => {
         const left = Number((await p.db.query(`select count(*) as n from orders.orders where reason = 'deadline_exceeded'`)).rows[0].n);
         const twice = Number(
-          (await p.db.query(`select count(*) as n from (select order_id from orders.sagas group by 1 having count(*) > 2) t`)).rows[0].n,
+          (await p.db.query(`select count(*) as n from (select business_key from orders.saga_instances group by 1 having count(*) > 2) t`))
+            .rows[0].n,
         );
         return [
           ...(cancelled > 0 ? [] : ['no saga ran past its deadline: the scenario tested nothing']),

@@ -41,15 +41,15 @@ export async function pipelineViolations(db: Pool, orderIds: string[]): Promise<
   );
   for (const r of open.rows) out.push(`${r.n} order(s) ${r.status}`);
   const sagas = await db.query(
-    `select status, count(*)::int as n from orders.sagas where status not in ('COMPLETED', 'CANCELLED') group by status`,
+    `select status, count(*)::int as n from orders.saga_instances where status not in ('COMPLETED', 'CANCELLED') group by status`,
   );
   for (const r of sagas.rows) out.push(`${r.n} saga(s) ${r.status}`);
   const mismatched =
-    await count(`select count(*) as n from orders.orders o join lateral (select status from orders.sagas s where s.order_id = o.order_id order by attempt desc limit 1) s on true
+    await count(`select count(*) as n from orders.orders o join lateral (select status from orders.saga_instances s where s.business_key = o.order_id::text order by attempt desc limit 1) s on true
     where (o.status = 'CONFIRMED') <> (s.status = 'COMPLETED')`);
   if (mismatched) out.push(`${mismatched} order(s) whose status disagrees with their saga's`);
   const notes = await count(
-    `select count(*) as n from orders.sagas s where (select count(*) from notifications.notifications n where n.saga_id = s.id) <> (case when s.status in ('COMPLETED', 'CANCELLED') then 1 else 0 end)`,
+    `select count(*) as n from orders.saga_instances s where (select count(*) from notifications.notifications n where n.saga_id = s.id) <> (case when s.status in ('COMPLETED', 'CANCELLED') then 1 else 0 end)`,
   );
   if (notes) out.push(`${notes} saga attempt(s) without exactly one notification per outcome`);
   const charges = await count(`select count(*) as n from orders.orders o

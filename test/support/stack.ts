@@ -128,7 +128,7 @@ export class Stack {
       [row] = (await this.db.query('select status, reason from orders.orders where order_id = $1', [orderId])).rows;
       if (!row || row.status === 'PENDING') return false;
       const n = await this.db.query(
-        'select 1 from notifications.notifications where saga_id = (select id from orders.sagas where order_id = $1 order by attempt desc limit 1)',
+        'select 1 from notifications.notifications where saga_id = (select id from orders.saga_instances where business_key = $1 order by attempt desc limit 1)',
         [orderId],
       );
       return n.rowCount === 1;
@@ -159,7 +159,10 @@ export class Stack {
   /** The saga attempts of an order, oldest first. */
   async sagas(orderId: string): Promise<{ id: string; attempt: number; status: string; reason: string | null; history: any[] }[]> {
     return (
-      await this.db.query('select id, attempt, status, reason, history from orders.sagas where order_id = $1 order by attempt', [orderId])
+      await this.db.query(
+        'select id, attempt, status, reason, history from orders.saga_instances where business_key = $1 order by attempt',
+        [orderId],
+      )
     ).rows;
   }
 

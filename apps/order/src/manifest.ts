@@ -6,6 +6,7 @@ import { SagaAttempts1763800000410 } from './migrations/1763800000410-saga-attem
 import { SagaTrace1763800000420 } from './migrations/1763800000420-saga-trace';
 import { SignedOperatorActions1763800000430 } from './migrations/1763800000430-signed-operator-actions';
 import { ReplayReplacementBody1763800000440 } from './migrations/1763800000440-replay-replacement-body';
+import { SagaInstances1763800000450 } from './migrations/1763800000450-saga-instances';
 
 /** The order app: hosts the saga orchestrator and its sagas (PlaceOrder), the operators' commands and the saga views. */
 export const orderManifest: AppManifest = {
@@ -17,6 +18,7 @@ export const orderManifest: AppManifest = {
     SagaTrace1763800000420,
     SignedOperatorActions1763800000430,
     ReplayReplacementBody1763800000440,
+    SagaInstances1763800000450,
   ],
   appendOnly: ['operator_actions'],
   // Operator keys are registered by `orderflow setup` (which holds the admin credentials), never by the app.

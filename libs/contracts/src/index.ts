@@ -13,6 +13,8 @@ export {
 export type { ConsumerSpec, StreamName, StreamSpec } from './topology';
 export { AppNames, AppTopology, inboxPrefixOf, operatorIdentity, permissionsFor } from './permissions';
 export type { AppName, Identity, NatsPermissions } from './permissions';
+export { commandEndpoint, Participants } from './participants';
+export type { CommandEndpoint } from './participants';
 export { asErrorCode, ErrorCodes } from './error-codes';
 export type { ErrorCode } from './error-codes';
 export { decodeMessage, isValidated, MalformedMessageError, parseMessage, validateMessage } from './validate';
@@ -68,6 +70,7 @@ export { cursorOf, OperatorsQuery, OrderQuery, SagaListQuery, SagaQuery, SagaSta
 export type {
   OperatorView,
   OrderView,
+  PlaceOrderView,
   QueryReply,
   SagaPlanStep,
   SagaStatus,

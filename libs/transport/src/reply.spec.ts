@@ -1,5 +1,5 @@
 import { Consumers, messageTypeOf, StockReleased, Subjects } from '@orderflow/contracts';
-import type { Command, ReplyHandlers } from '../../../apps/order/src/saga/saga.engine';
+import type { Command, ReplyHandlers } from '@orderflow/saga';
 import { isReply, reply } from './reply';
 
 // The `@ts-expect-error` lines below are checked by `npm run typecheck` (part of `npm test`): each must fail to

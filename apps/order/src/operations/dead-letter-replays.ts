@@ -17,11 +17,11 @@ import {
 import { InboundMessage, JetStreamClient, readDeadLetter, StoredDeadLetter } from '@orderflow/messaging';
 import { Tx } from '@orderflow/persistence';
 import { Logger, LOGGER } from '@orderflow/runtime';
-import { OperatorOutcome } from '../saga/sagas';
+import { SagaStore } from '@orderflow/saga';
 import { OrdersRepository } from '../orders/orders.repository';
-import { SagaStore } from '../saga/saga.store';
 import { Operator } from './operator-keys';
 import { OperatorsRepository } from './operators.repository';
+import type { OperatorOutcome } from './saga-commands';
 
 const ENDED = ['COMPLETED', 'CANCELLED'];
 /** Every subject a consumer of the pipeline handles but operator commands (signed, never replayed): where a replay may go. */

@@ -3,9 +3,9 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, ReplayDeadLetter, ResumeSaga, RetrySaga, Subjects } from '@orderflow/contracts';
 import { Logger, LOGGER } from '@orderflow/runtime';
 import { JetStreamContext, MessageController, Reply, reply } from '@orderflow/transport';
-import { OperatorOutcome, Sagas } from '../saga/sagas';
 import { DeadLetterReplays } from './dead-letter-replays';
 import { Operator, OperatorKeys } from './operator-keys';
+import { OperatorOutcome, SagaCommands } from './saga-commands';
 
 const commands = { consumer: Consumers.orderOperatorCommands };
 
@@ -20,7 +20,7 @@ const commands = { consumer: Consumers.orderOperatorCommands };
 @MessageController()
 export class OperatorCommandsController {
   constructor(
-    private readonly sagas: Sagas,
+    private readonly sagas: SagaCommands,
     private readonly replays: DeadLetterReplays,
     private readonly keys: OperatorKeys,
     @Inject(LOGGER) private readonly log: Logger,

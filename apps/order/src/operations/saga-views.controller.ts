@@ -17,14 +17,10 @@ import {
 } from '@orderflow/contracts';
 import { JetStreamClient, NotFoundError } from '@orderflow/messaging';
 import { traceIdOf } from '@orderflow/telemetry';
-import { PlaceOrderData } from '../place-order/place-order.saga';
-import { SagaRow, stateOf } from '../saga/saga.orchestrator';
-import { planOf, typeOf } from '../saga/saga-plan';
-import { Sagas } from '../saga/sagas';
-import { SagaListFilter, SagaStore } from '../saga/saga.store';
-import { OperatorsRepository } from './operators.repository';
 import { readSql, Sql } from '@orderflow/persistence';
+import { planOf, SagaInstance, SagaListFilter, Sagas, SagaStore, stateOf, typeOf } from '@orderflow/saga';
 import { MessageController } from '@orderflow/transport';
+import { OperatorsRepository } from './operators.repository';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 /** "4 min", "35 s", "2 h": how long ago `at` was. */
@@ -36,7 +32,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Answers `query.order.sagas` (`orderflow saga list`), `query.order.saga` (`orderflow saga show`),
- * `query.order.saga-types` (the definitions' steps) and `query.order.operators` from `orders.sagas`, `orders.operator_actions` and `orders.operators`. A saga id or an order id (its newest attempt) is accepted.
+ * `query.order.saga-types` (the definitions' steps) and `query.order.operators` from the `SagaStore`, `orders.operator_actions` and `orders.operators`. A saga id or an order id (the business key: its newest
+ * attempt) is accepted.
  */
 @MessageController()
 export class SagaViewsController {
@@ -73,7 +70,7 @@ export class SagaViewsController {
       reason: q.reason,
       since: q.since,
       step: q.step,
-      orderIds: q.orderIds,
+      keys: q.orderIds,
       limit: q.limit ?? 100,
       order: byId ? 'id' : 'updated',
       after,
@@ -90,9 +87,10 @@ export class SagaViewsController {
   /** @throws NotFoundError when `id` is neither a saga id nor the id of an order with a saga. */
   @MessagePattern(Subjects.QuerySaga)
   async show(@Payload() { id }: SagaQuery): Promise<SagaView> {
-    const row = (await this.store.byIdOrKey(this.read, id)) as SagaRow<PlaceOrderData> | undefined;
+    const row = await this.store.byIdOrKey(this.read, id);
     if (!row) throw new NotFoundError(`no saga or order ${id}`);
-    const attempts = await this.store.attemptsOf(this.read, row.order_id);
+    const saga = this.sagas.forRow(row);
+    const attempts = await this.store.attemptsOf(this.read, row.business_key);
     const actions = await this.actions.ofSagas(
       this.read,
       attempts.map((a) => a.id),
@@ -101,7 +99,7 @@ export class SagaViewsController {
       ...this.summary(row),
       detail: row.detail,
       traceId: traceIdOf(row.trace_parent ?? undefined) ?? null,
-      data: { customerId: row.data.customerId, currency: row.data.currency, total: row.data.total, items: row.data.items },
+      data: saga.definition.view(row.data),
       steps: await Promise.all(
         row.history.map(async (h) => ({
           name: h.name,
@@ -116,8 +114,8 @@ export class SagaViewsController {
           waiting: h.status === 'RUNNING' && row.status !== 'FAILED' ? await this.waiting(row, h) : null,
         })),
       ),
-      remaining: this.sagas.forRow(row).engine.remaining(stateOf(row)),
-      plan: planOf(this.sagas.forRow(row).definition, row.data),
+      remaining: saga.engine.remaining(stateOf(row)),
+      plan: planOf(saga.definition, row.data),
       deadlineAt: row.deadline_at ? iso(row.deadline_at) : null,
       attempts: attempts.map((a) => ({
         sagaId: a.id,
@@ -153,7 +151,7 @@ export class SagaViewsController {
    * is added to the message path): nobody pulling with messages undelivered (the participant is down), messages
    * ahead of it, or delivered and still unanswered (the participant is retrying, or slow). Null for a local step.
    */
-  private async waiting(row: SagaRow, h: SagaRow['history'][number]): Promise<string | null> {
+  private async waiting(row: SagaInstance, h: SagaInstance['history'][number]): Promise<string | null> {
     const subject = this.sagas.forRow(row).engine.commandOf(h.name, row.data)?.subject;
     const consumer = subject && Object.values(Consumers as Record<string, ConsumerSpec>).find((c) => handlesSubject(c, subject));
     if (!consumer) return null;
@@ -169,11 +167,11 @@ export class SagaViewsController {
   }
 
   /** `step`: what the attempt waits on or gave up on (compensations in flight together are joined), else its last step. */
-  private summary(r: SagaRow): SagaSummary {
+  private summary(r: SagaInstance): SagaSummary {
     const current = this.sagas.forRow(r).engine.current(stateOf(r));
     return {
       sagaId: r.id,
-      orderId: r.order_id,
+      orderId: r.business_key,
       type: r.type,
       attempt: r.attempt,
       status: r.status,

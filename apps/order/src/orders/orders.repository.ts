@@ -74,7 +74,8 @@ export class OrdersRepository {
   async withNewestSaga(db: Sql, orderId: string): Promise<OrderWithSagaRow | undefined> {
     const [row] = await db.query<OrderWithSagaRow>(
       `select o.order_id, o.status, o.reason, s.id as saga_id, s.attempt, s.status as saga_status, s.history, s.trace_parent
-         from orders o join sagas s on s.order_id = o.order_id where o.order_id = $1 order by s.attempt desc limit 1`,
+         from orders o join saga_instances s on s.business_key = o.order_id::text and s.type = 'PlaceOrder'
+        where o.order_id = $1 order by s.attempt desc limit 1`,
       [orderId],
     );
     return row;

@@ -1,8 +1,7 @@
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, OrderCreated, Subjects } from '@orderflow/contracts';
 import { JetStreamContext, MessageController } from '@orderflow/transport';
-import { SagaOrchestrator } from '../saga/saga.orchestrator';
-import { Sagas } from '../saga/sagas';
+import { SagaOrchestrator, Sagas } from '@orderflow/saga';
 import { acceptOrder, PlaceOrderData, placeOrderData, placeOrderSaga } from './place-order.saga';
 
 /**

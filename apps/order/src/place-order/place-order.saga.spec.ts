@@ -1,6 +1,6 @@
 import { AppTopology, Subjects } from '@orderflow/contracts';
 import { UnexpectedReplyError } from '@orderflow/messaging';
-import { SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, DEADLINE_EXCEEDED, Transition } from '../saga/saga.engine';
+import { DEADLINE_EXCEEDED, SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, Transition } from '@orderflow/saga';
 import { PlaceOrderData, placeOrderSaga } from './place-order.saga';
 
 const order: PlaceOrderData = {

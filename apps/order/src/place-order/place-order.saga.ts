@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import {
   CancelReason,
   OrderCreated,
+  Participants,
+  PlaceOrderView,
   OrderLine,
   orderTotal,
   PaymentCharged,
@@ -13,8 +15,8 @@ import {
 } from '@orderflow/contracts';
 import { IdempotencyKeyReusedError, UnexpectedReplyError } from '@orderflow/messaging';
 import type { Tx } from '@orderflow/persistence';
+import { SagaDefinition, sagaSteps, StepResult } from '@orderflow/saga';
 import { orders } from '../orders/orders.repository';
-import { SagaDefinition, StepResult } from '../saga/saga.engine';
 
 /** What the PlaceOrder saga carries from step to step: the order as received, its total, and the attempt's id. */
 export interface PlaceOrderData {
@@ -93,42 +95,28 @@ async function createOrder(tx: Tx, d: PlaceOrderData): Promise<StepResult> {
  * (concurrently), the order is rejected (CANCELLED with the reason) and `order.cancelled` carries the reason.
  * Every command carries the attempt's `sagaId`; every message the saga sends is correlated by the order id.
  */
-export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
+const step = sagaSteps<PlaceOrderData>();
+const { inventory, payment } = Participants;
+
+export const placeOrderSaga: SagaDefinition<PlaceOrderData, PlaceOrderView> = {
   name: 'PlaceOrder',
   key: (d) => d.orderId,
   steps: [
-    {
-      name: 'reserveStock',
-      invoke: (d) => ({
-        subject: Subjects.InventoryReserve,
-        body: { orderId: d.orderId, sagaId: d.sagaId, items: d.items.map(({ sku, quantity }) => ({ sku, quantity })) },
-      }),
+    step.invoke('reserveStock', inventory.reserve, {
+      command: (d) => ({ orderId: d.orderId, sagaId: d.sagaId, items: d.items.map(({ sku, quantity }) => ({ sku, quantity })) }),
       onReply: { [Subjects.InventoryReserved]: reserved, [Subjects.InventoryRejected]: rejected },
-      compensation: {
-        name: 'releaseStock',
-        invoke: (d) => ({ subject: Subjects.InventoryRelease, body: { orderId: d.orderId, sagaId: d.sagaId } }),
-        replies: [Subjects.InventoryReleased],
-      },
-    },
-    {
-      name: 'chargePayment',
-      invoke: (d) => ({
-        subject: Subjects.PaymentCharge,
-        body: { orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId, amount: d.total, currency: d.currency },
-      }),
+      compensation: { name: 'releaseStock', command: (d) => ({ orderId: d.orderId, sagaId: d.sagaId }) },
+    }),
+    step.invoke('chargePayment', payment.charge, {
+      command: (d) => ({ orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId, amount: d.total, currency: d.currency }),
       onReply: { [Subjects.PaymentCharged]: charged, [Subjects.PaymentDeclined]: rejected },
-      compensation: {
-        name: 'refundPayment',
-        invoke: (d) => ({ subject: Subjects.PaymentRefund, body: { orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId } }),
-        replies: [Subjects.PaymentRefunded],
-      },
-    },
-    { name: 'createOrder', local: createOrder, pivot: true },
-    {
-      name: 'commitReservation',
-      invoke: (d) => ({ subject: Subjects.InventoryCommit, body: { orderId: d.orderId, sagaId: d.sagaId } }),
+      compensation: { name: 'refundPayment', command: (d) => ({ orderId: d.orderId, sagaId: d.sagaId, customerId: d.customerId }) },
+    }),
+    step.local('createOrder', createOrder, { pivot: true }),
+    step.invoke('commitReservation', inventory.commit, {
+      command: (d) => ({ orderId: d.orderId, sagaId: d.sagaId }),
       onReply: { [Subjects.InventoryCommitted]: ok },
-    },
+    }),
   ],
   completed: (d) => ({
     subject: Subjects.OrderConfirmed,
@@ -153,4 +141,5 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData> = {
   onRetry: async (tx, d) => {
     await orders.reopen(tx, d.orderId);
   },
+  view: (d) => ({ customerId: d.customerId, currency: d.currency, total: d.total, items: d.items }),
 };

@@ -1,8 +1,7 @@
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Consumers, OrderScoped } from '@orderflow/contracts';
-import { InboundMessage } from '@orderflow/messaging';
 import { JetStreamContext, MessageController } from '@orderflow/transport';
-import { Sagas } from './sagas';
+import { Sagas } from '@orderflow/saga';
 
 const inventoryReplies = Consumers.orderSagaInventoryReplies;
 const paymentReplies = Consumers.orderSagaPaymentReplies;
@@ -17,12 +16,12 @@ export class SagaRepliesController {
   constructor(private readonly sagas: Sagas) {}
 
   @EventPattern(inventoryReplies.handles, { consumer: inventoryReplies })
-  async inventoryReplied(@Payload() _reply: OrderScoped, @Ctx() ctx: JetStreamContext): Promise<void> {
-    await this.sagas.onReply(ctx.tx, ctx.message as InboundMessage<OrderScoped>);
+  async inventoryReplied(@Payload() reply: OrderScoped, @Ctx() ctx: JetStreamContext): Promise<void> {
+    await this.sagas.onReply(ctx.tx, ctx.message, reply.orderId);
   }
 
   @EventPattern(paymentReplies.handles, { consumer: paymentReplies })
-  async paymentReplied(@Payload() _reply: OrderScoped, @Ctx() ctx: JetStreamContext): Promise<void> {
-    await this.sagas.onReply(ctx.tx, ctx.message as InboundMessage<OrderScoped>);
+  async paymentReplied(@Payload() reply: OrderScoped, @Ctx() ctx: JetStreamContext): Promise<void> {
+    await this.sagas.onReply(ctx.tx, ctx.message, reply.orderId);
   }
 }

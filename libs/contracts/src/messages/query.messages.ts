@@ -184,12 +184,23 @@ export interface SagaStepView {
   waiting: string | null;
 }
 
-/** Answer of `query.order.saga`; `saga show --json` adds `deadLetters` from the DLQ stream. */
-export interface SagaView extends SagaSummary {
+/** What `saga show` shows of a PlaceOrder attempt's data (`SagaView<PlaceOrderView>`); money in minor units. */
+export interface PlaceOrderView {
+  customerId: string;
+  currency: string;
+  total: number;
+  items: { sku: string; quantity: number; unitPrice: number }[];
+}
+
+/**
+ * Answer of `query.order.saga`, `D` being what the attempt's saga type shows of its data (`PlaceOrderView` for
+ * PlaceOrder); `saga show --json` adds `deadLetters` from the DLQ stream.
+ */
+export interface SagaView<D = unknown> extends SagaSummary {
   detail: string | null;
   /** The W3C trace id (32 hex digits) of the attempt, null for attempts made before tracing. */
   traceId: string | null;
-  data: { customerId: string; currency: string; total: number; items: { sku: string; quantity: number; unitPrice: number }[] };
+  data: D;
   steps: SagaStepView[];
   /** Steps and compensations still to run, by the saga definition. */
   remaining: string[];

@@ -20,86 +20,10 @@
  * "Exponential Backoff And Jitter".
  */
 
-export type { SagaStatus } from '@orderflow/contracts';
-import type { Message, MessageOf, MessageSubject, SagaStatus } from '@orderflow/contracts';
-import type { Tx } from '@orderflow/persistence';
+import type { MessageSubject, SagaStatus } from '@orderflow/contracts';
+import type { Command, Compensation, SagaData, SagaDefinition, StepResult } from './saga.definition';
+export type { SagaStatus };
 export type StepStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
-
-/** A failed step names why; the reason becomes the saga's (and the order's) cancellation reason. */
-export type StepResult = { ok: true } | { ok: false; reason: string; detail?: string };
-
-/** A command a step sends: a subject of `MessageTypes` with a body of its class (checked at compile time). */
-export type Command = Message;
-
-/**
- * Reply subject → how that reply ends the step, the body typed by the subject's class, given the saga's data to check
- * it against. A reply that contradicts what the step asked for (another amount, other lines) throws
- * `UnexpectedReplyError`: it changes nothing and is dead-lettered, never applied.
- */
-export type ReplyHandlers<D = any> = { [S in MessageSubject]?: (body: MessageOf<S>, data: D) => StepResult };
-
-/** What every saga's data carries: the attempt's id, which participants key their effects on. */
-export interface SagaData {
-  sagaId: string;
-}
-
-/** Why a saga was cancelled: the failed step's reason and detail. */
-export interface Cancellation {
-  reason: string;
-  detail: string | null;
-}
-
-export interface Compensation<D> {
-  name: string;
-  invoke: (data: D) => Command;
-  /** The reply subjects that end it. */
-  replies: MessageSubject[];
-  /** Its first deadline, ms (doubled after every send up to the engine's `compensationBackoffMaxMs`). */
-  timeoutMs?: number;
-  /** Compensations (by name) that must succeed before this one is sent; by default it runs at once. */
-  after?: string[];
-}
-
-export interface SagaStep<D> {
-  name: string;
-  /** A remote step: the command to send to a participant. */
-  invoke?: (data: D) => Command;
-  /** For a remote step: reply subject → how that reply ends the step (checked against the saga's data). */
-  onReply?: ReplyHandlers<D>;
-  /**
-   * A local step: run by the orchestrator in the saga's own transaction (its writes commit with the saga's state).
-   * The engine only sees that the step is local; the orchestrator calls the function.
-   */
-  local?: (tx: Tx, data: D) => Promise<StepResult>;
-  /** The point of no return: once it succeeded the saga only goes forward (the steps after it are retriable). */
-  pivot?: true;
-  /** How long this step waits for its reply before its command is sent again; the engine's default otherwise. */
-  timeoutMs?: number;
-  /** The undo of this step, sent when a later step fails; it must be idempotent and always succeed. */
-  compensation?: Compensation<D>;
-}
-
-/**
- * Everything about one saga type: its steps, how it ends, and its business key. The orchestrator
- * (`SagaOrchestrator<D>`) runs any definition; a new saga type is a definition and a controller that starts it.
- */
-export interface SagaDefinition<D extends SagaData> {
-  /** The saga type, stored in `sagas.type`. */
-  name: string;
-  steps: SagaStep<D>[];
-  /** The business key of the saga: stored in `sagas.order_id`, the `Correlation-Id` of every message it sends. */
-  key: (data: D) => string;
-  /** The event published, in the transaction that completes the saga. */
-  completed: (data: D) => Message;
-  /** The event published, in the transaction that cancels the saga. */
-  cancelled: (data: D, why: Cancellation) => Message;
-  /** Local writes in the transaction that cancels the saga (PlaceOrder: reject the order). */
-  onCancelled?: (tx: Tx, data: D, why: Cancellation) => Promise<void>;
-  /** Local writes in the transaction that starts a new attempt of a CANCELLED saga (PlaceOrder: the order back to PENDING). */
-  onRetry?: (tx: Tx, data: D) => Promise<void>;
-  /** The business deadline of an attempt, ms from its start; the engine's `sagaDeadlineMs` otherwise. */
-  deadlineMs?: number;
-}
 
 /** Deadlines and send limits. */
 export interface SagaEngineOptions {

@@ -1,5 +1,5 @@
 import { formatMoney, SagaPlanStep, SagaTypeView } from '@orderflow/contracts';
-import { SagaData, SagaDefinition } from './saga.engine';
+import type { SagaData, SagaDefinition } from './saga.definition';
 
 /** "send inventory.cmd.reserve (CAM×2)", "send payment.cmd.charge (80.00 USD)", "local transaction (pivot)". */
 function describe(name: string, command: { subject: string; body: object } | undefined, pivot = false): string {
@@ -35,7 +35,7 @@ export function planOf<D extends SagaData>(definition: SagaDefinition<D>, data: 
         name: st.compensation.name,
         kind: 'compensation',
         subject: c.subject,
-        replies: st.compensation.replies,
+        replies: [...st.compensation.replies],
         line: describe(st.compensation.name, c),
       },
     ];

@@ -3,39 +3,11 @@ import type { Logger } from 'pino';
 import { trace } from '@opentelemetry/api';
 import type { Tx } from '@orderflow/persistence';
 import { contextOf, inSpan, PipelineMetrics, SpanKind, traceparentOf } from '@orderflow/telemetry';
-import { SagaData, SagaDefinition, SagaEngine, SagaEngineOptions, SagaState, Transition } from './saga.engine';
-import type { SagaStore } from './saga.store';
-
-/** A row of `orders.sagas`: one attempt of a saga. `order_id` holds the definition's `key` (the business key). */
-export interface SagaRow<D extends SagaData = SagaData> {
-  id: string;
-  type: string;
-  order_id: string;
-  attempt: number;
-  retry_of: string | null;
-  status: SagaState['status'];
-  step: number;
-  reason: string | null;
-  detail: string | null;
-  history: SagaState['history'];
-  data: D;
-  /** W3C `traceparent` of the span that started the attempt: its deadline re-sends continue that trace. */
-  trace_parent: string | null;
-  /** When its next deadline passes (the earliest of what it waits on); null when it waits on nothing. */
-  deadline_at?: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
+import type { SagaData, SagaDefinition } from './saga.definition';
+import { SagaEngine, SagaEngineOptions, SagaState, Transition } from './saga.engine';
+import { SagaInstance, SagaStore, stateOf } from './saga.store';
 
 const FINAL: SagaState['status'][] = ['COMPLETED', 'CANCELLED', 'FAILED'];
-
-export const stateOf = (r: SagaRow): SagaState => ({
-  status: r.status,
-  step: r.step,
-  reason: r.reason,
-  detail: r.detail,
-  history: r.history,
-});
 
 /**
  * The message that made the saga move: its id becomes the causation id of what the saga sends (whose trace is the
@@ -46,7 +18,7 @@ export interface Cause {
 }
 
 /**
- * Runs the sagas of one definition: keeps each attempt's state in `orders.sagas` and carries out the engine's effects
+ * Runs the sagas of one definition: keeps each attempt's state in the `SagaStore` and carries out the engine's effects
  * in the caller's transaction — commands and the outcome event through the outbox (correlated by the saga's key,
  * `Saga-Id` the attempt, causation the input), local steps and the outcome's local writes inline. The caller locks
  * the saga row (`Sagas`), so the inputs of one attempt are applied one at a time. Knows nothing of PlaceOrder: a
@@ -69,24 +41,24 @@ export class SagaOrchestrator<D extends SagaData> {
   /** Starts attempt 1 of a saga for `data` (whose `sagaId` is the new row's id). */
   async start(tx: Tx, data: D, cause: Cause): Promise<void> {
     const row = this.newRow(data, 1, null);
-    this.log.info({ orderId: row.order_id, sagaId: row.id, saga: this.definition.name }, 'saga started');
+    this.log.info({ orderId: row.business_key, sagaId: row.id, saga: this.definition.name }, 'saga started');
     await this.apply(tx, row, this.engine.begin(data), cause, true);
   }
 
   /** A participant replied to the (locked) attempt `row`. Replies it does not wait on change nothing. */
-  async onReply(tx: Tx, row: SagaRow<D>, subject: string, body: unknown, cause: Cause): Promise<void> {
+  async onReply(tx: Tx, row: SagaInstance<D>, subject: string, body: unknown, cause: Cause): Promise<void> {
     const t = this.engine.onReply(stateOf(row), row.data, subject, body);
     if (t.ignored) {
-      this.log.debug({ orderId: row.order_id, sagaId: row.id, subject }, 'reply ignored: not for what the saga waits on');
+      this.log.debug({ orderId: row.business_key, sagaId: row.id, subject }, 'reply ignored: not for what the saga waits on');
       return;
     }
     await this.apply(tx, row, t, cause);
   }
 
   /** The (locked) attempt's deadline passed: what is due is sent again, or given up on (in a span of the saga's trace). */
-  async onTimeout(tx: Tx, row: SagaRow<D>): Promise<void> {
-    const attributes = () => ({ 'orderflow.order_id': row.order_id, 'orderflow.saga_id': row.id });
-    const log = { orderId: row.order_id, sagaId: row.id };
+  async onTimeout(tx: Tx, row: SagaInstance<D>): Promise<void> {
+    const attributes = () => ({ 'orderflow.order_id': row.business_key, 'orderflow.saga_id': row.id });
+    const log = { orderId: row.business_key, sagaId: row.id };
     await inSpan('saga deadline', { kind: SpanKind.INTERNAL, attributes, log }, contextOf(row.trace_parent ?? undefined), async () => {
       this.log.warn({ steps: this.engine.current(stateOf(row)) }, 'saga step deadline passed');
       await this.apply(tx, row, this.engine.onTimeout(stateOf(row), row.data), { messageId: row.id });
@@ -94,7 +66,7 @@ export class SagaOrchestrator<D extends SagaData> {
   }
 
   /** A new attempt, from the first step, of the (locked, CANCELLED) attempt `row`; returns the new attempt's row. */
-  async retry(tx: Tx, row: SagaRow<D>, cause: Cause): Promise<SagaRow<D>> {
+  async retry(tx: Tx, row: SagaInstance<D>, cause: Cause): Promise<SagaInstance<D>> {
     const next = this.newRow({ ...row.data }, row.attempt + 1, row.id);
     await this.definition.onRetry?.(tx, next.data);
     await this.apply(tx, next, this.engine.begin(next.data), cause, true);
@@ -102,23 +74,29 @@ export class SagaOrchestrator<D extends SagaData> {
   }
 
   /** The (locked, FAILED) attempt sends what it gave up on again; returns what it now waits on. */
-  async resume(tx: Tx, row: SagaRow<D>, cause: Cause): Promise<string[]> {
+  async resume(tx: Tx, row: SagaInstance<D>, cause: Cause): Promise<string[]> {
     const t = this.engine.resume(stateOf(row), row.data);
     await this.apply(tx, row, t, cause);
     return this.engine.current(t.state);
   }
 
-  private newRow(data: D, attempt: number, retryOf: string | null): SagaRow<D> {
+  private newRow(data: D, attempt: number, retryOf: string | null): SagaInstance<D> {
     const id = attempt === 1 ? data.sagaId : randomUUID();
-    const row = { id, order_id: this.definition.key(data), attempt, retry_of: retryOf, data: { ...data, sagaId: id } } as SagaRow<D>;
+    const row = {
+      id,
+      business_key: this.definition.key(data),
+      attempt,
+      retry_of: retryOf,
+      data: { ...data, sagaId: id },
+    } as SagaInstance<D>;
     return { ...row, trace_parent: traceparentOf() ?? null, created_at: new Date() };
   }
 
   /** Carries out a transition's effects (running local steps inline) and stores the resulting state. */
-  private async apply(tx: Tx, row: SagaRow<D>, t: Transition, cause: Cause, isNew = false): Promise<void> {
+  private async apply(tx: Tx, row: SagaInstance<D>, t: Transition, cause: Cause, isNew = false): Promise<void> {
     const def = this.definition;
-    const log = this.log.child({ orderId: row.order_id, sagaId: row.id });
-    const headers = { correlationId: row.order_id, sagaId: row.id, causationId: cause.messageId };
+    const log = this.log.child({ orderId: row.business_key, sagaId: row.id });
+    const headers = { correlationId: row.business_key, sagaId: row.id, causationId: cause.messageId };
     for (let effects = t.effects; effects.length > 0;) {
       const next: typeof effects = [];
       for (const effect of effects) {
@@ -156,7 +134,7 @@ export class SagaOrchestrator<D extends SagaData> {
   }
 
   /** The transition as a span event of the active span, and (once committed) in the saga metrics. */
-  private observe(tx: Tx, row: SagaRow<D>, s: SagaState, isNew: boolean): void {
+  private observe(tx: Tx, row: SagaInstance<D>, s: SagaState, isNew: boolean): void {
     const type = this.definition.name;
     const span = trace.getActiveSpan();
     if (span?.isRecording())
@@ -179,7 +157,7 @@ export class SagaOrchestrator<D extends SagaData> {
   }
 
   /** Stores the saga's state and its next deadline (the earliest of what it waits on; null when it waits on nothing). */
-  private async save(tx: Tx, row: SagaRow<D>, s: SagaState, isNew: boolean): Promise<void> {
+  private async save(tx: Tx, row: SagaInstance<D>, s: SagaState, isNew: boolean): Promise<void> {
     const deadline = this.engine.deadlineOf(s);
     if (isNew) await this.store.insert(tx, this.definition.name, row, s, deadline);
     else await this.store.update(tx, row.id, s, deadline);
