@@ -22,7 +22,8 @@ export interface Cause {
  * in the caller's transaction — commands and the outcome event through the outbox (correlated by the saga's key,
  * `Saga-Id` the attempt, causation the input), local steps and the outcome's local writes inline. The caller locks
  * the saga row (`Sagas`), so the inputs of one attempt are applied one at a time. Knows nothing of PlaceOrder: a
- * second saga type is a second definition.
+ * second saga type is a second definition. Logs and spans name the business key `orderId` / `orderflow.order_id`: every
+ * saga in this pipeline is keyed by its order, and that is the name operators search by.
  * Source: the orchestration variant of the Saga pattern (C. Richardson, *Microservices Patterns*, ch. 4).
  */
 export class SagaOrchestrator<D extends SagaData> {

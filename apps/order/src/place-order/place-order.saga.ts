@@ -85,6 +85,9 @@ async function createOrder(tx: Tx, d: PlaceOrderData): Promise<StepResult> {
     : { ok: false, reason: 'order_not_pending', detail: 'the order was no longer PENDING' };
 }
 
+const step = sagaSteps<PlaceOrderData>();
+const { inventory, payment } = Participants;
+
 /**
  * PlaceOrder, read top to bottom (docs/architecture.md, "The flow"), step → compensation:
  * 1. reserve stock → release stock (compensatable)
@@ -95,9 +98,6 @@ async function createOrder(tx: Tx, d: PlaceOrderData): Promise<StepResult> {
  * (concurrently), the order is rejected (CANCELLED with the reason) and `order.cancelled` carries the reason.
  * Every command carries the attempt's `sagaId`; every message the saga sends is correlated by the order id.
  */
-const step = sagaSteps<PlaceOrderData>();
-const { inventory, payment } = Participants;
-
 export const placeOrderSaga: SagaDefinition<PlaceOrderData, PlaceOrderView> = {
   name: 'PlaceOrder',
   key: (d) => d.orderId,
@@ -128,7 +128,7 @@ export const placeOrderSaga: SagaDefinition<PlaceOrderData, PlaceOrderView> = {
       orderId: d.orderId,
       sagaId: d.sagaId,
       customerId: d.customerId,
-      // A participant's rejection reason or the engine's (`step_timeout`); the consumer validates it against CancelReasons.
+      // A participant's rejection reason or the engine's (`deadline_exceeded`); the consumer validates it against CancelReasons.
       reason: why.reason as CancelReason,
       ...(why.detail ? { detail: why.detail } : {}),
     },
