@@ -83,7 +83,7 @@ describe('faults', () => {
     await waitFor(async () => (letters = (await stack.deadLetters()).slice(before)).length >= 1);
     expect(letters[0].subject).toBe('dlq.inventory.cmd.reserve');
     expect(letters[0].headers).toMatchObject({ 'Dlq-Attempts': '1', 'Correlation-Id': o.orderId });
-    expect(letters[0].headers['Dlq-Error']).toMatch(/^QueryFailedError \[22023\]: injected data exception/);
+    expect(letters[0].headers['Dlq-Error']).toMatch(/^DatabaseError \[22023\]: injected data exception/);
     await stack.db.query('drop trigger fail_data on inventory.reservations');
     expect(await stack.outcome(o.orderId)).toEqual({ status: 'CONFIRMED', reason: null });
   });

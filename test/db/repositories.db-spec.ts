@@ -13,7 +13,7 @@ import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.rep
 import { messagingDatabase } from '../support/database';
 
 /** The db tier: the participants' repositories on a real Postgres with their own migrations (no NATS, no Nest). */
-const inTx = <T>(ds: DataSource, work: (tx: Tx) => Promise<T>) => ds.transaction((m) => work(new Tx(m)));
+const inTx = <T>(ds: DataSource, work: (tx: Tx) => Promise<T>) => ds.transaction((m) => work(Tx.of(m)));
 const sqlState = (p: Promise<unknown>) =>
   p.then(
     () => 'ok',
@@ -185,7 +185,7 @@ describe('PostgresSagaStore and OperatorsRepository', () => {
     await inTx(ds, async (tx) => {
       expect((await store.lockDue(tx, 10)).map((r) => r.id)).toContain(second.id);
       // Locked by this transaction: another one skips it instead of waiting.
-      const other = await ds.transaction((m) => store.lockDue(new Tx(m), 10));
+      const other = await ds.transaction((m) => store.lockDue(Tx.of(m), 10));
       expect(other.map((r) => r.id)).not.toContain(second.id);
       await store.update(tx, second.id, state('COMPLETED', 'reserveStock', 'SUCCEEDED'), null);
     });

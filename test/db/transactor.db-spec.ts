@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { Consumers, Subjects } from '@orderflow/contracts';
 import { InboundMessage, MessagePublisher, OutgoingMessage } from '@orderflow/messaging';
 import { DatabaseBreaker, OutboxRelay, Transactor } from '@orderflow/persistence';
+import { PipelineMetrics } from '@orderflow/telemetry';
 import { waitFor } from '../support/wait';
 import { messagingDatabase, silentLog } from '../support/database';
 
@@ -100,6 +101,66 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     expect(await effects()).toEqual(['k1', 'k2', 'k3']);
     const inbox = await ds.query('select consumer, message_id from app.inbox order by message_id');
     expect(inbox).toEqual(['k1', 'k2', 'k3'].map((k) => ({ consumer: 'INVENTORY/inventory-commands', message_id: k })));
+  });
+
+  it('measures each batch: its round trips and time in Postgres, and how long its messages waited in the stream', async () => {
+    const metrics = new PipelineMetrics('db-test');
+    const measured = new Transactor(ds, relay, new DatabaseBreaker(ds, silentLog), metrics);
+    const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0]) => {
+      await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'measured']);
+      t.send(restocked('M'));
+    };
+    const spec = Consumers.inventoryCommands;
+    const handler = measured.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
+    const storedAt = Date.now() - 2_000;
+    await handler([
+      {
+        subject: Subjects.InventoryRestock,
+        body: {},
+        messageId: 'm1',
+        inboxKey: 'm1',
+        attempt: 1,
+        stream: 'INVENTORY',
+        sequence: 1,
+        storedAt,
+      },
+    ]);
+    const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values;
+    // BEGIN with the inbox claim, the handler's insert, the outbox insert with COMMIT.
+    expect(await value('orderflow_pg_round_trips_total')).toEqual([{ labels: { consumer: spec.durable }, value: 3 }]);
+    expect((await value('orderflow_pg_seconds_total'))[0].value).toBeGreaterThan(0);
+    const waited = (await value('orderflow_stream_wait_seconds')).find(
+      (v) => (v as { metricName?: string }).metricName === 'orderflow_stream_wait_seconds_sum',
+    );
+    expect(waited?.value).toBeGreaterThanOrEqual(2);
+  });
+
+  it('keeps inbox keys and outbox bodies as data, whatever they hold (they are inlined as escaped literals)', async () => {
+    const spec = Consumers.inventoryCommands;
+    const hostile = ["k'); drop table app.effects; --", "back\\slash \\'", '$$ dollar $$ "quoted" \' \\x00'];
+    const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0], m: InboundMessage) => {
+      t.send({ subject: Subjects.InventoryRestocked, body: { sku: m.inboxKey, available: 1, reserved: 0, sold: 0 } });
+    };
+    const handler = tx.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
+    const msg = (key: string): InboundMessage => ({
+      subject: Subjects.InventoryRestock,
+      body: {},
+      messageId: key,
+      inboxKey: key,
+      attempt: 1,
+      stream: 'INVENTORY',
+      sequence: 1,
+    });
+    await handler(hostile.map(msg));
+    expect(
+      (await ds.query('select message_id from app.inbox order by message_id')).map((r: { message_id: string }) => r.message_id),
+    ).toEqual([...hostile].sort());
+    await waitFor(() => publisher.published.length === hostile.length);
+    expect(publisher.published.map((p) => (p.body as { sku: string }).sku).sort()).toEqual([...hostile].sort());
+    expect(await effects()).toEqual([]); // the table is still there
+    // A NUL, which Postgres text cannot hold, is refused (dead-lettered at once), and nothing is written.
+    await expect(handler([msg('nul\u0000key')])).rejects.toThrow(/NUL character/);
+    expect(await ds.query(`select count(*)::int as n from app.inbox where message_id like 'nul%'`)).toEqual([{ n: 0 }]);
   });
 
   it('refuses a handler that lacks work for a subject its consumer handles', () => {

@@ -347,5 +347,6 @@ function toInbound<T>(spec: ConsumerSpec, m: JsMsg, subject: string, body: T): I
     attempt: m.info.deliveryCount,
     stream: m.info.stream,
     sequence: m.info.streamSequence,
+    storedAt: m.info.timestampNanos ? Number(m.info.timestampNanos) / 1e6 : undefined,
   };
 }

@@ -1,3 +1,4 @@
+import { DatabaseError } from 'pg';
 import { MalformedMessageError } from '@orderflow/contracts';
 import {
   ContradictsRecordsError,
@@ -63,5 +64,10 @@ describe('describeFailure', () => {
     const e = Object.assign(new Error('value too long for type character varying(3)'), { name: 'QueryFailedError', code: '22001' });
     expect(describeFailure(e)).toBe('QueryFailedError [22001]: value too long for type character varying(3)');
     expect(describeFailure(new PermanentError('no saga'))).toBe('PermanentError: no saga');
+  });
+
+  it('names pg\'s own DatabaseError by its class, not by its protocol message\'s name ("error")', () => {
+    const e = Object.assign(new DatabaseError('deadlock detected', 0, 'error'), { code: '40P01' });
+    expect(describeFailure(e)).toBe('DatabaseError [40P01]: deadlock detected');
   });
 });

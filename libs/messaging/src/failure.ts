@@ -52,5 +52,7 @@ export function errorCode(e: unknown): ErrorCode {
 export function describeFailure(e: unknown): string {
   const err = e instanceof Error ? e : new Error(String(e));
   const state = sqlState(e);
-  return `${err.name}${state ? ` [${state}]` : ''}: ${err.message}`;
+  // pg's DatabaseError is named after the protocol message ("error"): its class says more.
+  const name = err.name === 'error' ? err.constructor.name : err.name;
+  return `${name}${state ? ` [${state}]` : ''}: ${err.message}`;
 }

@@ -47,6 +47,8 @@ export interface InboundMessage<T = unknown> {
   attempt: number;
   stream: string;
   sequence: number;
+  /** When the stream stored it (ms since the epoch): how long it waited there is measured from this. */
+  storedAt?: number;
 }
 
 /**

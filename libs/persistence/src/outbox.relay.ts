@@ -7,6 +7,8 @@ import { DatabaseBreaker } from './database.breaker';
 import { PeriodicTask } from './periodic.task';
 
 const BATCH = 256;
+/** The relay's deletes of published rows, in the batch transactions' Postgres counters. */
+const RELAY = { consumer: 'outbox relay' };
 
 /** An outbox row: a message to publish with `Nats-Msg-Id` = `id`. */
 export interface OutboxRow {
@@ -154,8 +156,11 @@ export class OutboxRelay {
     this.deleting = (async () => {
       while (this.toDelete.length > 0) {
         const ids = this.toDelete.splice(0);
+        const t = performance.now();
         try {
           await this.ds.query('delete from outbox where id = any($1::uuid[])', [ids]);
+          this.metrics?.pgRoundTrips.inc(RELAY);
+          this.metrics?.pgSeconds.inc(RELAY, (performance.now() - t) / 1000);
         } catch (e) {
           // Left in the table: the sweep publishes them again (deduplicated by Nats-Msg-Id) and deletes them.
           this.log.warn({ err: e, rows: ids.length }, 'outbox delete failed');

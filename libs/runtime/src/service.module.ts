@@ -236,8 +236,9 @@ export class ServiceModule {
         },
         {
           provide: Transactor,
-          useFactory: (ds: DataSource, relay: OutboxRelay, breaker: DatabaseBreaker) => new Transactor(ds, relay, breaker),
-          inject: [DataSource, OutboxRelay, DatabaseBreaker],
+          useFactory: (ds: DataSource, relay: OutboxRelay, breaker: DatabaseBreaker, metrics: PipelineMetrics) =>
+            new Transactor(ds, relay, breaker, metrics),
+          inject: [DataSource, OutboxRelay, DatabaseBreaker, PipelineMetrics],
         },
         {
           provide: ConsumerRunner,

@@ -53,6 +53,25 @@ export class PipelineMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [this.registry],
   });
+  readonly streamWaitSeconds = new Histogram({
+    name: 'orderflow_stream_wait_seconds',
+    help: 'From a message being stored in its stream to the start of the batch transaction that handles it, by durable consumer.',
+    labelNames: ['consumer'] as const,
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly pgRoundTrips = new Counter({
+    name: 'orderflow_pg_round_trips_total',
+    help: 'Statements batch transactions sent to Postgres (BEGIN, the inbox claim, the handlers\', the outbox insert, COMMIT; one round trip each), by durable consumer; the outbox relay\'s deletes as consumer="outbox relay".',
+    labelNames: ['consumer'] as const,
+    registers: [this.registry],
+  });
+  readonly pgSeconds = new Counter({
+    name: 'orderflow_pg_seconds_total',
+    help: "Time batch transactions spent waiting on Postgres, by durable consumer (and the outbox relay's deletes).",
+    labelNames: ['consumer'] as const,
+    registers: [this.registry],
+  });
   readonly published = new Counter({
     name: 'orderflow_messages_published_total',
     help: 'Outbox messages published and acknowledged by JetStream (not counting deduplicated re-publishes), by subject.',

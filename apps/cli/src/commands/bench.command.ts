@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
@@ -8,8 +8,11 @@ import { Command } from 'commander';
 import { AccountBalance, Namespace, OrderCreated, StockLevel, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, JetStreamClient } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
-import { AppNames } from '@orderflow/contracts/permissions';
+import { AppName, AppNames } from '@orderflow/contracts/permissions';
 import { adminDb, loadConfig, natsCredentials } from '@orderflow/runtime';
+import { AppManifests } from '../../../manifests';
+import { atRate, cpuSeconds, handlerMs, hopFigures, pct, peakRssMb, round, scrape } from '../bench/measure';
+import { benchMarkdown } from '../bench/report';
 import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
 import { cliConfig, cliCredentials, wholeNumber } from '../context';
@@ -18,8 +21,10 @@ import { AppProcesses } from '../stack/apps';
 import { requireInfrastructure } from './services.command';
 
 const KEYS = 100;
-const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
-const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+/** PlaceOrder's transactional hops until its outcome reaches the client: order.created, reserve, reserved, charge, charged, commit, committed. */
+const SAGA_HOPS = 7;
+/** The open loop at fixed rates: these fractions of the capacity the windowed run measured. */
+const RATE_FRACTIONS = [0.25, 0.5, 1];
 
 /** Publishes `o` and resolves with the milliseconds until its outcome event arrives. */
 async function sagaLatency(client: PipelineClient, outcomes: OutcomeListener, o: OrderCreated): Promise<number> {
@@ -30,13 +35,29 @@ async function sagaLatency(client: PipelineClient, outcomes: OutcomeListener, o:
   return performance.now() - t;
 }
 
+/** The project's root (from dist/apps/cli/src/commands). */
+const PROJECT = resolve(__dirname, '..', '..', '..', '..', '..');
+
+interface BenchOptions {
+  sagas: number;
+  closed: number;
+  window: number;
+  floor: string;
+  hops: number;
+  rateSeconds: number;
+  results: string | false;
+}
+
 /**
  * `orderflow bench`: the four apps as separate processes (as deployed), in a namespace and database of
  * their own, driven with PlaceOrder sagas that all confirm: a closed loop (one saga at a time: latency)
- * and an open loop (up to WINDOW in flight: throughput). Then the raw floor (`bench/floor.mjs`:
- * bare nats + pg, 5 hops) runs in the same process tree on the same servers, and the figures are reported
- * as ratios to it; and the CLI's own start-up (`--help`, and `saga list` against the running apps). Prints one JSON
- * line.
+ * and an open loop (up to WINDOW in flight: throughput), then the open loop at fixed rates (a quarter, half and all of
+ * that throughput: p50/p95/p99). Inside the apps it measures, over the windowed run, each app's CPU per saga and, per
+ * hop (durable consumer), messages per batch, round trips and time in Postgres, time in the transaction and time waiting
+ * in the stream (from the apps' counters); each app's peak RSS at the end. Then the raw floor (`bench/floor.mjs`: bare
+ * nats + pg, one transaction and one publish per hop, as many hops as PlaceOrder's) runs in the same process tree on
+ * the same servers, and the figures are reported as ratios to it; and the CLI's own start-up (`--help`, and `saga
+ * list` against the running apps). Prints one JSON line and writes it with a markdown summary to `bench/results/`.
  */
 export function benchCommand(): Command {
   return new Command('bench')
@@ -44,8 +65,12 @@ export function benchCommand(): Command {
     .option('--sagas <n>', 'open-loop sagas', wholeNumber('--sagas'), Number(process.env.N ?? 3000))
     .option('--closed <n>', 'closed-loop sagas', wholeNumber('--closed'), Number(process.env.N_CLOSED ?? 200))
     .option('--window <n>', 'sagas in flight in the open loop', wholeNumber('--window'), Number(process.env.WINDOW ?? 256))
-    .option('--floor <path>', 'the floor benchmark', resolve(__dirname, '..', '..', '..', '..', '..', 'bench', 'floor.mjs'))
-    .action(async (opts: { sagas: number; closed: number; window: number; floor: string }, cmd: Command) => {
+    .option('--floor <path>', 'the floor benchmark', resolve(PROJECT, 'bench', 'floor.mjs'))
+    .option('--hops <n>', "the floor's hops (PlaceOrder's transactional hops)", wholeNumber('--hops'), SAGA_HOPS)
+    .option('--rate-seconds <n>', 'how long each fixed-rate run lasts', wholeNumber('--rate-seconds'), 10)
+    .option('--results <dir>', 'where to write <date>.json and <date>.md', resolve(PROJECT, 'bench', 'results'))
+    .option('--no-results', 'write no results files')
+    .action(async (opts: BenchOptions, cmd: Command) => {
       const base = cliConfig(cmd);
       await requireInfrastructure(base);
       const id = `bench${process.pid}`;
@@ -98,14 +123,23 @@ export function benchCommand(): Command {
           };
         };
 
+        const saga = () => sagaLatency(client, outcomes, make());
+        const pids = apps.pids;
+        const urls = [...pids.keys()].map((app) => `http://127.0.0.1:${AppManifests[app].metricsPort}/metrics`);
+        // One saga at a time (latency), with the apps' counters per hop scraped around it.
+        const idle = await scrape(urls);
         const closed: number[] = [];
-        for (let i = 0; i < opts.closed; i++) closed.push(await sagaLatency(client, outcomes, make()));
+        for (let i = 0; i < opts.closed; i++) closed.push(await saga());
 
+        // The open loop with a window (capacity), measured from outside (latency) and from inside: each app's CPU and
+        // its counters per hop (scraped before and after).
+        const before = await scrape(urls);
+        const cpuBefore = new Map([...pids].map(([app, pid]) => [app, cpuSeconds(pid)]));
         const lat: number[] = [];
         const inflight = new Set<Promise<void>>();
         const t0 = performance.now();
         for (let i = 0; i < opts.sagas; i++) {
-          const p: Promise<void> = sagaLatency(client, outcomes, make())
+          const p: Promise<void> = saga()
             .then((ms) => void lat.push(ms))
             .finally(() => inflight.delete(p));
           inflight.add(p);
@@ -113,15 +147,30 @@ export function benchCommand(): Command {
         }
         await Promise.all(inflight);
         const secs = (performance.now() - t0) / 1000;
+        const after = await scrape(urls);
+        const cpuMs = (app: AppName, pid: number) => round(((cpuSeconds(pid) - cpuBefore.get(app)!) * 1000) / opts.sagas, 2);
+        const cpu_ms_per_saga = Object.fromEntries([...pids].map(([app, pid]) => [app, cpuMs(app, pid)]));
+
+        // The open loop at fixed rates: latency at a quarter, half and all of that capacity.
+        const capacity = opts.sagas / secs;
+        const rates = [];
+        for (const fraction of RATE_FRACTIONS) rates.push({ fraction, ...(await atRate(capacity * fraction, opts.rateSeconds, saga)) });
+        const peak_rss_mb = Object.fromEntries([...pids].map(([app, pid]) => [app, peakRssMb(pid)]));
         const ours = {
           sagas: opts.sagas,
           window: opts.window,
-          sagas_per_s: Math.round(opts.sagas / secs),
+          sagas_per_s: Math.round(capacity),
           p50_ms: round(pct(lat, 0.5)),
           p99_ms: round(pct(lat, 0.99)),
           closed_sagas: opts.closed,
           closed_p50_ms: round(pct(closed, 0.5), 2),
           closed_p99_ms: round(pct(closed, 0.99), 2),
+          rates,
+          cpu_ms_per_saga,
+          peak_rss_mb,
+          hops: hopFigures(before, after),
+          handler_ms: handlerMs(before, after),
+          closed_hops: hopFigures(idle, before),
         };
         // The CLI as an operator feels it, against these running apps: `--help`, and a query (start-up, connect, ask).
         const cli = { help_ms: await cliMs(['--help'], env), saga_list_ms: await cliMs(['saga', 'list', '--limit', '1'], env) };
@@ -140,6 +189,7 @@ export function benchCommand(): Command {
               N: String(opts.sagas),
               N_CLOSED: String(opts.closed),
               WINDOW: String(opts.window),
+              HOPS: String(opts.hops),
             })
           : null;
         const ratio = floor && {
@@ -148,7 +198,15 @@ export function benchCommand(): Command {
           p99: round(ours.p99_ms / floor.p99_ms, 2),
           closed_p50: round(ours.closed_p50_ms / floor.closed_p50_ms, 2),
         };
-        process.stdout.write(JSON.stringify({ orderflow: ours, cli, floor, ratio_to_floor: ratio ?? `no floor at ${opts.floor}` }) + '\n');
+        const result = { at: new Date().toISOString(), orderflow: ours, cli, floor, ratio_to_floor: ratio ?? `no floor at ${opts.floor}` };
+        process.stdout.write(JSON.stringify(result) + '\n');
+        if (opts.results) {
+          mkdirSync(opts.results, { recursive: true });
+          const name = join(opts.results, result.at.slice(0, 19).replace(/:/g, '-'));
+          writeFileSync(`${name}.json`, JSON.stringify(result, null, 2) + '\n');
+          writeFileSync(`${name}.md`, benchMarkdown(result));
+          say(`results in ${name}.json and ${name}.md`);
+        }
         measured = true;
       } finally {
         await apps.stop();

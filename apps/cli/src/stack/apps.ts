@@ -55,6 +55,11 @@ export class AppProcesses {
     return [...this.children.keys()];
   }
 
+  /** The process id of each running app. */
+  get pids(): Map<AppName, number> {
+    return new Map([...this.children].flatMap(([app, child]) => (child.pid ? [[app, child.pid] as const] : [])));
+  }
+
   /** SIGTERM to every app (graceful shutdown), SIGKILL after `graceMs`. */
   async stop(graceMs = 10000): Promise<void> {
     this.stopping = true;

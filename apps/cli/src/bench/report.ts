@@ -1,0 +1,103 @@
+import type { HopFigures } from './measure';
+
+/** What `orderflow bench` measured (its JSON line). */
+export interface BenchResult {
+  at: string;
+  orderflow: {
+    sagas_per_s: number;
+    p50_ms: number;
+    p99_ms: number;
+    closed_p50_ms: number;
+    closed_p99_ms: number;
+    rates: { fraction: number; rate_per_s: number; sagas: number; p50_ms: number; p95_ms: number; p99_ms: number }[];
+    cpu_ms_per_saga: Record<string, number>;
+    peak_rss_mb: Record<string, number>;
+    hops: HopFigures[];
+    handler_ms: Record<string, number>;
+    closed_hops: HopFigures[];
+  };
+  cli: { help_ms: number; saga_list_ms: number };
+  floor: { hops: number; sagas_per_s: number; p50_ms: number; p99_ms: number; closed_p50_ms: number } | null;
+  ratio_to_floor: { throughput: number; closed_p50: number; p50: number; p99: number } | string;
+}
+
+const table = (head: string[], rows: (string | number)[][]) =>
+  [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+const hopTable = (hops: HopFigures[]) =>
+  table(
+    [
+      'consumer',
+      'messages',
+      'per batch',
+      'round trips / msg',
+      'round trips / batch',
+      'Postgres ms / msg',
+      'transaction ms / msg',
+      'stream wait ms',
+    ],
+    hops.map((h) => [
+      h.consumer,
+      h.messages,
+      h.per_batch,
+      h.round_trips_per_msg,
+      h.round_trips_per_batch,
+      h.pg_ms_per_msg,
+      h.tx_ms_per_msg,
+      h.stream_wait_ms,
+    ]),
+  );
+
+/** The markdown summary written next to a run's JSON (`bench/results/<date>.md`). */
+export function benchMarkdown(r: BenchResult): string {
+  const o = r.orderflow;
+  const ratio = typeof r.ratio_to_floor === 'string' ? null : r.ratio_to_floor;
+  const apps = Object.keys(o.cpu_ms_per_saga);
+  return [
+    `# orderflow bench, ${r.at}`,
+    '',
+    table(
+      ['', 'orderflow', `floor (${r.floor?.hops ?? '?'} hops)`, 'ratio'],
+      [
+        ['open loop, sagas/s', o.sagas_per_s, r.floor?.sagas_per_s ?? '—', ratio?.throughput ?? '—'],
+        [
+          'open loop p50 / p99, ms',
+          `${o.p50_ms} / ${o.p99_ms}`,
+          r.floor ? `${r.floor.p50_ms} / ${r.floor.p99_ms}` : '—',
+          ratio ? `${ratio.p50} / ${ratio.p99}` : '—',
+        ],
+        ['one at a time p50, ms', o.closed_p50_ms, r.floor?.closed_p50_ms ?? '—', ratio?.closed_p50 ?? '—'],
+      ],
+    ),
+    '',
+    '## Open loop at fixed rates',
+    '',
+    table(
+      ['share of capacity', 'sagas/s', 'sagas', 'p50 ms', 'p95 ms', 'p99 ms'],
+      o.rates.map((x) => [`${x.fraction * 100} %`, x.rate_per_s, x.sagas, x.p50_ms, x.p95_ms, x.p99_ms]),
+    ),
+    '',
+    '## Per app',
+    '',
+    table(
+      ['app', 'CPU ms per saga', 'peak RSS MB'],
+      apps.map((a) => [a, o.cpu_ms_per_saga[a], o.peak_rss_mb[a] ?? '—']),
+    ),
+    '',
+    '## Per hop (durable consumer), over the windowed run',
+    '',
+    hopTable(o.hops),
+    '',
+    '## Per hop, one saga at a time',
+    '',
+    hopTable(o.closed_hops),
+    '',
+    table(
+      ['subject', 'handler ms / msg (its statements included)'],
+      Object.entries(o.handler_ms).map(([s, ms]) => [s, ms]),
+    ),
+    '',
+    `CLI: \`--help\` ${r.cli.help_ms} ms, \`saga list\` ${r.cli.saga_list_ms} ms.`,
+    '',
+  ].join('\n');
+}
