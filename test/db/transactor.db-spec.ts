@@ -163,6 +163,35 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     expect(await ds.query(`select count(*)::int as n from app.inbox where message_id like 'nul%'`)).toEqual([{ n: 0 }]);
   });
 
+  it('deletes published rows in the next transaction as it commits, and gives them back when that one rolls back', async () => {
+    const metrics = new PipelineMetrics('db-test');
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    // The relay would delete on its own only after a minute: here the transactions do it.
+    const lazy = new OutboxRelay(ds, publisher, silentLog, 60_000, breaker, metrics, 60_000);
+    const t = new Transactor(ds, lazy, breaker, metrics);
+    try {
+      await t.run(async (x) => x.send(restocked('D1')));
+      await waitFor(() => publisher.published.length === 1);
+      expect(await outboxCount()).toBe(1);
+      await t.run(async (x) => void (await x.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'next'])));
+      expect(await outboxCount()).toBe(0); // deleted by the next transaction's commit
+      await t.run(async (x) => x.send(restocked('D2')));
+      await waitFor(() => publisher.published.length === 2);
+      // A transaction that fails as it commits (its outbox row's id is not a uuid) deletes nothing...
+      await expect(t.run(async (x) => x.send({ ...restocked('bad'), id: 'not-a-uuid' }))).rejects.toThrow(/uuid/);
+      expect(await outboxCount()).toBe(1);
+      // ...and the id goes back: the next one deletes it.
+      await t.run(async () => undefined);
+      expect(await outboxCount()).toBe(0);
+      const relayDeletes = (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values.filter(
+        (v) => v.labels.consumer === 'outbox relay',
+      );
+      expect(relayDeletes).toEqual([]); // no statement of its own
+    } finally {
+      await lazy.stop();
+    }
+  });
+
   it('refuses a handler that lacks work for a subject its consumer handles', () => {
     expect(() => tx.handler(Consumers.inventoryCommands, {})).toThrow(/inventory-commands handles inventory.cmd.reserve but has no work/);
   });

@@ -9,6 +9,7 @@ import { PeriodicTask } from './periodic.task';
 const BATCH = 256;
 /** The relay's deletes of published rows, in the batch transactions' Postgres counters. */
 const RELAY = { consumer: 'outbox relay' };
+const DELETE_AFTER_MS = 50;
 
 /** An outbox row: a message to publish with `Nats-Msg-Id` = `id`. */
 export interface OutboxRow {
@@ -22,8 +23,9 @@ export interface OutboxRow {
  * Transactional outbox relay (pattern: "Transactional outbox", microservices.io). Publishes the rows of the
  * service's `outbox` table to JetStream (the `MessagePublisher`, `JetStreamClient` in the apps) with `Nats-Msg-Id` =
  * row id, then deletes them.
- * - Fast path: right after a transaction commits, its rows are published from memory (`publishCommitted`)
- *   and their ids deleted in batches, so a hop costs no extra read of the table.
+ * - Fast path: right after a transaction commits, its rows are published from memory (`publishCommitted`), and the
+ *   app's next transaction deletes them as it commits (`takeDeletes`), so a hop costs no extra read of the table and,
+ *   under load, no statement of its own to delete.
  * - Safety net: every `pollMs` a sweep takes rows older than `pollMs` (a crash or a failed publish left
  *   them) `FOR UPDATE SKIP LOCKED` (several instances share the work), publishes and deletes them. It skips its
  *   turn while the database's circuit is open.
@@ -40,7 +42,7 @@ export class OutboxRelay {
   private sweepMinAgeMs = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   private toDelete: string[] = [];
-  private deleting?: Promise<void>;
+  private deleteTimer?: NodeJS.Timeout;
   private readonly publishing = circuitBreaker(handleAll, {
     halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5_000 }),
     breaker: new ConsecutiveBreaker(3),
@@ -53,6 +55,8 @@ export class OutboxRelay {
     private readonly pollMs: number,
     private readonly breaker: DatabaseBreaker,
     private readonly metrics?: PipelineMetrics,
+    /** How long a published row waits for a transaction to delete it before the relay deletes it itself. */
+    private readonly deleteAfterMs = DELETE_AFTER_MS,
   ) {
     // A failed half-open probe breaks the circuit again: one warning per outage, not per probe.
     let open = false;
@@ -149,26 +153,45 @@ export class OutboxRelay {
     );
   }
 
-  /** Deletes published rows in batches: one statement for all ids gathered while the previous one ran. */
+  /**
+   * Published rows are deleted by the next transaction of the app, in its closing round trip (`takeDeletes`), so under
+   * load they cost no statement and no commit of their own; rows no transaction took within `deleteAfterMs` are
+   * deleted here, in one statement for all of them.
+   */
   private deleteSoon(id: string): void {
     this.toDelete.push(id);
-    if (this.deleting) return;
-    this.deleting = (async () => {
-      while (this.toDelete.length > 0) {
-        const ids = this.toDelete.splice(0);
-        const t = performance.now();
-        try {
-          await this.ds.query('delete from outbox where id = any($1::uuid[])', [ids]);
-          this.metrics?.pgRoundTrips.inc(RELAY);
-          this.metrics?.pgSeconds.inc(RELAY, (performance.now() - t) / 1000);
-        } catch (e) {
-          // Left in the table: the sweep publishes them again (deduplicated by Nats-Msg-Id) and deletes them.
-          this.log.warn({ err: e, rows: ids.length }, 'outbox delete failed');
-        }
+    this.deleteTimer ??= setTimeout(() => {
+      this.deleteTimer = undefined;
+      this.track(this.deleteNow());
+    }, this.deleteAfterMs);
+  }
+
+  /**
+   * Up to `max` published rows' ids for a transaction to delete as it commits; the caller gives them back
+   * (`returnDeletes`) if it rolls back.
+   */
+  takeDeletes(max = 1000): string[] {
+    return this.toDelete.splice(0, max);
+  }
+
+  /** Ids a transaction took (`takeDeletes`) and did not commit: deleted later. */
+  returnDeletes(ids: string[]): void {
+    for (const id of ids) this.deleteSoon(id);
+  }
+
+  private async deleteNow(): Promise<void> {
+    while (this.toDelete.length > 0) {
+      const ids = this.toDelete.splice(0);
+      const t = performance.now();
+      try {
+        await this.ds.query('delete from outbox where id = any($1::uuid[])', [ids]);
+        this.metrics?.pgRoundTrips.inc(RELAY);
+        this.metrics?.pgSeconds.inc(RELAY, (performance.now() - t) / 1000);
+      } catch (e) {
+        // Left in the table: the sweep publishes them again (deduplicated by Nats-Msg-Id) and deletes them.
+        this.log.warn({ err: e, rows: ids.length }, 'outbox delete failed');
       }
-      this.deleting = undefined;
-    })();
-    this.track(this.deleting);
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -181,5 +204,8 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     await this.sweeper.stop();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    clearTimeout(this.deleteTimer);
+    this.deleteTimer = undefined;
+    await this.deleteNow();
   }
 }

@@ -85,26 +85,29 @@ export class Tx implements Sql {
   }
 
   /**
-   * The outbox insert of what was sent, and COMMIT, in one round trip (as `open`).
+   * The outbox insert of what was sent, the delete of `published` outbox rows (the relay's, see
+   * `OutboxRelay.takeDeletes`), and COMMIT, in one round trip (as `open`).
    * @returns the outbox rows written.
    * @internal `Transactor` commits with it.
    */
-  async close(): Promise<OutboxRow[]> {
-    if (this.outgoing.length === 0) {
-      await this.query('commit');
-      return [];
-    }
+  async close(published: string[] = []): Promise<OutboxRow[]> {
     const rows: OutboxRow[] = this.outgoing.map(({ subject, body, id, ...headers }) => ({
       id: id ?? randomUUID(),
       subject,
       headers,
       payload: body,
     }));
-    const values = rows.map(
-      (r) =>
-        `(${literal(r.id)}::uuid, ${literal(r.subject)}, ${literal(JSON.stringify(r.headers))}::jsonb, ${literal(JSON.stringify(r.payload))}::jsonb)`,
-    );
-    await this.statements(`insert into outbox (id, subject, headers, payload) values ${values.join(', ')}; commit`);
+    const statements: string[] = [];
+    if (published.length > 0) statements.push(`delete from outbox where id = any(array[${published.map(literal).join(', ')}]::uuid[])`);
+    if (rows.length > 0) {
+      const values = rows.map(
+        (r) =>
+          `(${literal(r.id)}::uuid, ${literal(r.subject)}, ${literal(JSON.stringify(r.headers))}::jsonb, ${literal(JSON.stringify(r.payload))}::jsonb)`,
+      );
+      statements.push(`insert into outbox (id, subject, headers, payload) values ${values.join(', ')}`);
+    }
+    if (statements.length === 0) await this.query('commit');
+    else await this.statements(`${statements.join('; ')}; commit`);
     return rows;
   }
 
@@ -176,8 +179,8 @@ export class Transactor {
   }
 
   /**
-   * BEGIN (with `claim`, the inbox claim: one round trip), `work`, the outbox insert and COMMIT (one round trip) on one
-   * pooled client, through the circuit breaker; ROLLBACK when anything throws (a client whose rollback failed is
+   * BEGIN (with `claim`, the inbox claim: one round trip), `work`, the outbox insert, the delete of rows the relay has
+   * published, and COMMIT (one round trip) on one pooled client, through the circuit breaker; ROLLBACK when anything throws (a client whose rollback failed is
    * dropped). After commit, the outbox rows go to the relay and `afterCommit` callbacks run.
    */
   private async transact<T>(
@@ -195,12 +198,15 @@ export class Transactor {
       // the next statement fails with it, and the client is dropped on release.
       const lost = (e: Error) => (broken = e);
       client.on('error', lost);
+      let published: string[] = [];
       try {
         const value = await work(tx, await tx.open(claim));
-        rows = await tx.close();
+        published = this.relay.takeDeletes();
+        rows = await tx.close(published);
         committed = tx.committed;
         return { value };
       } catch (e) {
+        this.relay.returnDeletes(published);
         await tx.query('rollback').catch((rollbackFailed: Error) => (broken = rollbackFailed));
         throw e;
       } finally {
