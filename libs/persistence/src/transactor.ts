@@ -179,9 +179,10 @@ export class Transactor {
   }
 
   /**
-   * BEGIN (with `claim`, the inbox claim: one round trip), `work`, the outbox insert, the delete of rows the relay has
-   * published, and COMMIT (one round trip) on one pooled client, through the circuit breaker; ROLLBACK when anything throws (a client whose rollback failed is
-   * dropped). After commit, the outbox rows go to the relay and `afterCommit` callbacks run.
+   * On one pooled client, through the circuit breaker: BEGIN with the inbox claim (one round trip), `work`, then the
+   * outbox insert, the delete of rows the relay has published, and COMMIT (one round trip). ROLLBACK when anything
+   * throws (a client whose rollback failed is dropped). After commit, the outbox rows go to the relay and the
+   * `afterCommit` callbacks run.
    */
   private async transact<T>(
     stats: PgStats,
