@@ -32,8 +32,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Answers `query.order.sagas` (`orderflow saga list`), `query.order.saga` (`orderflow saga show`),
- * `query.order.saga-types` (the definitions' steps) and `query.order.operators` from the `SagaStore`, `orders.operator_actions` and `orders.operators`. A saga id or an order id (the business key: its newest
- * attempt) is accepted.
+ * `query.order.saga-types` (the definitions' steps) and `query.order.operators` from the `SagaStore`,
+ * `orders.operator_actions` and `orders.operators`. A saga id or an order id (the business key: its newest attempt)
+ * is accepted.
  */
 @MessageController()
 export class SagaViewsController {
