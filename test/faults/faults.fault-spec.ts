@@ -423,7 +423,7 @@ describe('fault suite', () => {
     let interrupted = '';
     return scenario(
       'saga deadline, bulk retry',
-      `SAGA_DEADLINE 8 s; payment stopped at 6 s, ${BURST} more orders at 8 s, payment back 10 s after the last of them started its saga; then \`saga retry --status CANCELLED --reason deadline_exceeded\`, Ctrl-C once it is sending, and the command it prints`,
+      `SAGA_DEADLINE 8 s; payment stopped at 6 s, ${BURST} more orders at 8 s, payment back once every one of them has been given up on at its deadline; then \`saga retry --status CANCELLED --reason deadline_exceeded\`, Ctrl-C once it is sending, and the command it prints`,
       { env: { SAGA_STEP_TIMEOUT_MS: '2000', SAGA_STEP_BACKOFF_MAX_MS: '4000', SAGA_DEADLINE: '8s' }, retried: true },
       (p, load, healed) =>
         during(load.run(RATE, 25_000), async () => {
@@ -432,22 +432,17 @@ describe('fault suite', () => {
           await sleep(2_000);
           const burst = Array.from({ length: BURST }, (_, i) => randomOrder(i));
           await load.burst(burst);
-          // Payment stays down until every burst saga has started and run past its deadline, so that the cancelled
-          // set is the whole burst however fast the machine starts sagas (more than one reply's 1 MiB: the paging).
+          // Payment stays down until every burst saga has started and been given up on at its deadline (none RUNNING:
+          // compensating, or cancelled), so that the cancelled set is the whole burst however fast the machine starts
+          // sagas and sweeps their deadlines (more than one reply's 1 MiB: the paging).
           const ids = burst.map((o) => o.orderId);
-          await waitFor(
-            async () =>
-              Number(
-                (
-                  await p.db.query(`select count(distinct business_key) as n from orders.saga_instances where business_key = any($1)`, [
-                    ids,
-                  ])
-                ).rows[0].n,
-              ) === BURST,
-            120_000,
-            500,
-          );
-          await sleep(10_000);
+          const burstSagas = async (where: string) =>
+            Number(
+              (await p.db.query(`select count(*) as n from orders.saga_instances where business_key = any($1) and ${where}`, [ids])).rows[0]
+                .n,
+            );
+          await waitFor(async () => (await burstSagas('true')) === BURST, 120_000, 500);
+          await waitFor(async () => (await burstSagas(`status = 'RUNNING'`)) === 0, 180_000, 500);
           await p.instance('payment').start();
           // Let the compensations (refunds) land, then retry every attempt the deadline cancelled.
           await waitFor(
