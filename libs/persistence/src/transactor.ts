@@ -175,7 +175,7 @@ export class Transactor {
    * @throws UnavailableError at once while the circuit is open; what `work` or Postgres throws (rolled back).
    */
   async run<T>(work: (tx: Tx) => Promise<T>, stats = new PgStats()): Promise<T> {
-    return (await this.transact(stats, undefined, work)).value;
+    return this.transact(stats, undefined, work);
   }
 
   /**
@@ -184,11 +184,7 @@ export class Transactor {
    * throws (a client whose rollback failed is dropped). After commit, the outbox rows go to the relay and the
    * `afterCommit` callbacks run.
    */
-  private async transact<T>(
-    stats: PgStats,
-    claim: InboxClaim | undefined,
-    work: (tx: Tx, claimed: Set<string>) => Promise<T>,
-  ): Promise<{ value: T }> {
+  private async transact<T>(stats: PgStats, claim: InboxClaim | undefined, work: (tx: Tx, claimed: Set<string>) => Promise<T>): Promise<T> {
     let rows: OutboxRow[] = [];
     let committed: (() => void)[] = [];
     const result = await this.breaker.execute(async () => {
@@ -205,7 +201,7 @@ export class Transactor {
         published = this.relay.takeDeletes();
         rows = await tx.close(published);
         committed = tx.committed;
-        return { value };
+        return value;
       } catch (e) {
         this.relay.returnDeletes(published);
         await tx.query('rollback').catch((rollbackFailed: Error) => (broken = rollbackFailed));

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
 import type { Sql } from '@orderflow/persistence';
 import type { SagaData } from './saga.definition';
 import type { SagaState } from './saga.engine';
@@ -112,7 +113,7 @@ export class PostgresSagaStore extends SagaStore {
   }
 
   async byIdOrKey(db: Sql, id: string): Promise<SagaInstance | undefined> {
-    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id : null;
+    const uuid = isUUID(id) ? id : null; // the id column takes only a uuid; a business key may be any text
     const [row] = await db.query<SagaInstance>(
       `select * from saga_instances where id = $1::uuid or business_key = $2
         order by (id = $1::uuid) is true desc, attempt desc limit 1`,

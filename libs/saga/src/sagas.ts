@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { RefusalCode } from '@orderflow/contracts';
+import type { CommandRefused } from '@orderflow/contracts';
 import { InboundMessage, PermanentError } from '@orderflow/messaging';
 import { DatabaseBreaker, readSql, Tx } from '@orderflow/persistence';
 import { EnvConfig, Logger, LOGGER } from '@orderflow/runtime';
@@ -13,10 +13,7 @@ import { SagaInstance, SagaStore } from './saga.store';
 export const SAGA_DEFINITIONS = Symbol('SAGA_DEFINITIONS');
 
 /** Why an operator's retry or resume is refused: a `CommandRefused` code and reason. */
-export interface Refusal {
-  code: RefusalCode;
-  reason: string;
-}
+export type Refusal = Pick<CommandRefused, 'code' | 'reason'>;
 
 /** What an operator's retry or resume did: the attempt it acted on and what followed, or why it was refused. */
 export type OperatorResult<T> = { refused: Refusal } | ({ row: SagaInstance } & T);
