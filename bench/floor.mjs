@@ -9,7 +9,10 @@
 // Env: NATS_URL (nats://127.0.0.1:4222), PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (libpq defaults),
 //      N (open-loop sagas), N_CLOSED (closed-loop sagas), WINDOW (max sagas in flight, open loop),
 //      HOPS (consumer hops per saga, default 5).
-// Prints one JSON line: {"floor":{"sagas_per_s":..,"p50_ms":..,"p99_ms":..,"closed_p50_ms":..,...}}
+// Prints one JSON line: {"floor":{"sagas_per_s":..,"p50_ms":..,"p99_ms":..,"closed_p50_ms":..,...,
+//   "cpu_ms_per_saga":{"floor":..,"postgres":..,"nats-server":..}}} (CPU over the open loop; the servers' is every
+//   process of that name on the machine).
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 const require = createRequire(process.cwd() + '/');
 const { connect } = require('@nats-io/transport-node');
@@ -91,8 +94,27 @@ function runSaga(id) {
 const closed = [];
 for (let i = 0; i < N_CLOSED; i++) closed.push(await runSaga(`c${i}`));
 
+// CPU seconds of every process named `comm` (utime + stime from /proc/PID/stat, at 100 ticks a second).
+function cpuSecondsOf(comm) {
+  let sum = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // it exited while we looked
+    }
+  }
+  return sum;
+}
+const SERVERS = ['postgres', 'nats-server'];
+
 // Open loop: up to WINDOW sagas in flight — throughput.
 const lat = [];
+const cpu0 = process.cpuUsage();
+const servers0 = SERVERS.map(cpuSecondsOf);
 const t0 = now();
 const inflight = new Set();
 for (let i = 0; i < N; i++) {
@@ -105,6 +127,10 @@ for (let i = 0; i < N; i++) {
 }
 await Promise.all(inflight);
 const secs = (now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+const perSaga = (seconds) => +((seconds * 1000) / N).toFixed(2);
+const cpu_ms_per_saga = { floor: perSaga((cpu.user + cpu.system) / 1e6) };
+SERVERS.forEach((comm, i) => (cpu_ms_per_saga[comm] = perSaga(cpuSecondsOf(comm) - servers0[i])));
 
 const out = {
   floor: {
@@ -118,6 +144,7 @@ const out = {
     closed_sagas: N_CLOSED,
     closed_p50_ms: +pct(closed, 0.5).toFixed(2),
     closed_p99_ms: +pct(closed, 0.99).toFixed(2),
+    cpu_ms_per_saga,
   },
 };
 for (const it of iterators) await it.close();

@@ -13,7 +13,7 @@ import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.rep
 import { messagingDatabase } from '../support/database';
 
 /** The db tier: the participants' repositories on a real Postgres with their own migrations (no NATS, no Nest). */
-const inTx = <T>(ds: DataSource, work: (tx: Tx) => Promise<T>) => ds.transaction((m) => work(Tx.of(m)));
+const inTx = <T>(ds: DataSource, work: (tx: Tx) => T | Promise<T>) => ds.transaction((m) => Tx.within(m, work));
 const sqlState = (p: Promise<unknown>) =>
   p.then(
     () => 'ok',
@@ -38,8 +38,8 @@ describe('StockRepository', () => {
     await inTx(ds, (tx) => repo.restock(tx, 'PEN', 10, 1000));
     await inTx(ds, async (tx) => {
       expect(await repo.lockAvailable(tx, ['PEN', 'NOPE'])).toEqual(new Map([['PEN', 10]]));
-      await repo.move(tx, new Map([['PEN', 4]]), 'available', 'reserved');
-      await repo.move(tx, new Map([['PEN', 3]]), 'reserved', 'sold');
+      repo.move(tx, new Map([['PEN', 4]]), 'available', 'reserved');
+      repo.move(tx, new Map([['PEN', 3]]), 'reserved', 'sold');
     });
     expect(await repo.level(readSql(ds), 'PEN')).toEqual({ sku: 'PEN', available: 6, reserved: 1, sold: 3 });
     // The check constraint holds the line: more than is available cannot move (23514, check_violation).
@@ -62,7 +62,7 @@ describe('StockRepository', () => {
     await inTx(ds, (tx) => repo.insertReleased(tx, second, orderId)); // again: no second row
     await inTx(ds, async (tx) => {
       expect(await repo.lockReservation(tx, second)).toMatchObject({ saga_id: second, order_id: orderId, status: 'RELEASED', items: [] });
-      await repo.setReservationStatus(tx, first, 'RELEASED');
+      repo.setReservationStatus(tx, first, 'RELEASED');
     });
     const rows = await repo.reservationsOf(readSql(ds), orderId);
     expect(rows.map((r) => [r.saga_id, r.status, r.reason])).toEqual([
@@ -97,8 +97,8 @@ describe('AccountsRepository', () => {
     await inTx(ds, (tx) => repo.deposit(tx, 'bob', 'USD', 1000, 10_000));
     await inTx(ds, async (tx) => {
       expect(await repo.lockAccount(tx, 'bob')).toEqual({ customer_id: 'bob', currency: 'USD', balance: 1000 });
-      await repo.addToBalance(tx, 'bob', -400);
-      await repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' });
+      repo.addToBalance(tx, 'bob', -400);
+      repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' });
     });
     expect(await sqlState(inTx(ds, (tx) => repo.addToBalance(tx, 'bob', -601)))).toBe('23514'); // balance >= 0
     // A second charge of the same attempt: the ledger's (saga_id, kind) key refuses it (23505, unique_violation).
@@ -185,9 +185,9 @@ describe('PostgresSagaStore and OperatorsRepository', () => {
     await inTx(ds, async (tx) => {
       expect((await store.lockDue(tx, 10)).map((r) => r.id)).toContain(second.id);
       // Locked by this transaction: another one skips it instead of waiting.
-      const other = await ds.transaction((m) => store.lockDue(Tx.of(m), 10));
+      const other = await ds.transaction((m) => Tx.within(m, (tx) => store.lockDue(tx, 10)));
       expect(other.map((r) => r.id)).not.toContain(second.id);
-      await store.update(tx, second.id, state('COMPLETED', 'reserveStock', 'SUCCEEDED'), null);
+      store.update(tx, second.id, state('COMPLETED', 'reserveStock', 'SUCCEEDED'), null);
     });
     expect(await inTx(ds, (tx) => store.lockDue(tx, 10))).toEqual([]);
     expect(await store.statusOf(readSql(ds), second.id)).toEqual({ id: second.id, status: 'COMPLETED' });

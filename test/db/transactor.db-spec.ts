@@ -107,6 +107,7 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     const metrics = new PipelineMetrics('db-test');
     const measured = new Transactor(ds, relay, new DatabaseBreaker(ds, silentLog), metrics);
     const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0]) => {
+      t.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'pipelined']);
       await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'measured']);
       t.send(restocked('M'));
     };
@@ -126,13 +127,38 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
       },
     ]);
     const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values;
-    // BEGIN with the inbox claim, the handler's insert, the outbox insert with COMMIT.
+    // BEGIN with the inbox claim; the handler's two inserts, the first pipelined ahead of the second; the outbox insert
+    // with COMMIT: six statements in three round trips.
+    expect(await value('orderflow_pg_statements_total')).toEqual([{ labels: { consumer: spec.durable }, value: 6 }]);
     expect(await value('orderflow_pg_round_trips_total')).toEqual([{ labels: { consumer: spec.durable }, value: 3 }]);
     expect((await value('orderflow_pg_seconds_total'))[0].value).toBeGreaterThan(0);
     const waited = (await value('orderflow_stream_wait_seconds')).find(
       (v) => (v as { metricName?: string }).metricName === 'orderflow_stream_wait_seconds_sum',
     );
     expect(waited?.value).toBeGreaterThanOrEqual(2);
+  });
+
+  it('pipelines a statement whose result is not needed: the next one sees its effect, and its failure fails the transaction', async () => {
+    const id = randomUUID();
+    const seen = await tx.run(async (t) => {
+      t.execute('insert into effects (id, note) values ($1, $2)', [id, 'pipelined']);
+      return t.query<{ note: string }>('select note from effects where id = $1', [id]);
+    });
+    expect(seen).toEqual([{ note: 'pipelined' }]);
+    // A failed pipelined statement aborts the transaction: the next statement throws its error (23505 here, not the
+    // 25P02 "transaction is aborted" Postgres answers that one with), and nothing commits.
+    const failing = (next: (t: Parameters<Parameters<Transactor['run']>[0]>[0]) => Promise<unknown> | void) =>
+      tx.run(async (t) => {
+        t.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'rolled back']);
+        t.execute('insert into effects (id, note) values ($1, $2)', [id, 'duplicate key']);
+        t.send(restocked('P'));
+        await next(t);
+      });
+    await expect(failing((t) => t.query('select 1'))).rejects.toMatchObject({ code: '23505' });
+    // With nothing after it, COMMIT would answer ROLLBACK without an error: the commit throws the statement's error.
+    await expect(failing(() => undefined)).rejects.toMatchObject({ code: '23505' });
+    expect(await effects()).toEqual(['pipelined']);
+    expect(await outboxCount()).toBe(0);
   });
 
   it('keeps inbox keys and outbox bodies as data, whatever they hold (they are inlined as escaped literals)', async () => {

@@ -9,7 +9,7 @@ export {
   UnexpectedReplyError,
   UnreachableError,
 } from './errors';
-export { classify, errorCode } from './failure';
+export { classify, errorCode, sqlState } from './failure';
 export type { FailureClass } from './failure';
 export { causedBy, encodeBody } from './message';
 export type { InboundMessage, MessagePublisher, OutgoingMessage } from './message';

@@ -195,7 +195,16 @@ export class JetStreamClient {
   ): Promise<JetStreamClient> {
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: natsServers(url), name, timeout: timeoutMs, maxReconnectAttempts: -1, ...natsAuthOptions(creds) });
+      nc = await connect({
+        servers: natsServers(url),
+        name,
+        timeout: timeoutMs,
+        maxReconnectAttempts: -1,
+        // No stack captured at each request (every JetStream publish is one) for an error that almost never comes:
+        // it cost the order app about 2.5 % of its CPU in `npm run bench`. Errors keep their message and cause.
+        noAsyncTraces: true,
+        ...natsAuthOptions(creds),
+      });
     } catch (e) {
       const problem = natsConnectProblem(url, e);
       throw isNatsAuthFailure(e) ? new NatsAuthError(problem, { cause: e }) : new UnreachableError(problem, { cause: e });

@@ -185,6 +185,7 @@ export class OutboxRelay {
       const t = performance.now();
       try {
         await this.ds.query('delete from outbox where id = any($1::uuid[])', [ids]);
+        this.metrics?.pgStatements.inc(RELAY);
         this.metrics?.pgRoundTrips.inc(RELAY);
         this.metrics?.pgSeconds.inc(RELAY, (performance.now() - t) / 1000);
       } catch (e) {

@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ConsumerSpec, Message } from '@orderflow/contracts';
 import { PipelineMetrics, traceparentOf } from '@orderflow/telemetry';
-import { BatchHandler, InboundMessage, OutgoingMessage, PermanentError } from '@orderflow/messaging';
+import { BatchHandler, InboundMessage, OutgoingMessage, PermanentError, sqlState } from '@orderflow/messaging';
 import { DatabaseBreaker } from './database.breaker';
 import { OutboxRelay, OutboxRow } from './outbox.relay';
 
@@ -19,36 +19,91 @@ export interface Sql {
   query<T extends object>(sql: string, params?: unknown[]): Promise<T[]>;
 }
 
+/**
+ * A transaction's `Sql`: also `execute`, a statement whose result the caller does not need, sent at once without
+ * waiting for it (pipelined). Postgres runs statements in the order sent, so a later statement sees its effect; its
+ * failure is thrown by the next `query` of the transaction, or by the commit.
+ */
+export interface TxSql extends Sql {
+  execute(sql: string, params?: unknown[]): void;
+}
+
 /** `Sql` on the data source's pool, outside any transaction: for queries. */
 export const readSql = (ds: DataSource): Sql => ({ query: (sql, params) => ds.query(sql, params) });
 
-/** What statements run on: a pooled `pg` client, or an adapter (`Tx.of`). */
-export interface QueryConnection {
-  query(sql: string, params?: unknown[]): Promise<{ rows: any[] }>;
+/** A statement as `pg` takes it: with a `name`, prepared once per connection and then only bound and executed. */
+export interface Statement {
+  text: string;
+  values?: unknown[];
+  name?: string;
 }
 
 /**
- * Round trips to Postgres in a transaction and the time spent waiting on them (ms). `BEGIN` and `COMMIT` count: with
- * the `pg` driver every statement is one round trip (it does not pipeline).
+ * What statements run on: a pooled `pg` client, or an adapter (`Tx.of`). With `pipeline` (pg's pipeline mode), a
+ * statement is written as soon as it is queried, behind those still running; otherwise after they answered.
+ */
+export interface QueryConnection {
+  query(statement: Statement): Promise<{ rows: any[] }>;
+  readonly pipeline?: boolean;
+}
+
+/** Statement names by SQL text; at most MAX_PREPARED texts get one (each connection keeps what it prepared). */
+const preparedNames = new Map<string, string>();
+const MAX_PREPARED = 500;
+
+/**
+ * `sql` with `params` as a named (prepared) statement: Postgres parses and plans it once per connection instead of
+ * on every execution. The SQL of a transaction is a fixed set of texts (values go in parameters), so the names are
+ * few; past MAX_PREPARED texts, statements go unnamed. A prepared statement whose result type a migration changed
+ * fails with 0A000 ("cached plan must not change result type"): `Transactor` then drops the connection.
+ * Source: PostgreSQL docs, "Extended Query" (protocol flow); node-postgres docs, "Prepared statements".
+ */
+export function prepared(sql: string, params: unknown[]): Statement {
+  let name = preparedNames.get(sql);
+  if (!name && preparedNames.size < MAX_PREPARED) preparedNames.set(sql, (name = `orderflow_${preparedNames.size}`));
+  return { text: sql, values: params, name };
+}
+
+/** SQLSTATE of "cached plan must not change result type": a prepared statement outlived a change of its table. */
+const STALE_PLAN = '0A000';
+
+/**
+ * Statements and round trips to Postgres in a transaction, and the time spent waiting on them (ms). `BEGIN` and
+ * `COMMIT` count. A round trip is a wait for an answer: statements sent as one simple query, or pipelined
+ * (`Tx.execute`) ahead of the statement waited for, share it.
  */
 export class PgStats {
+  statements = 0;
   roundTrips = 0;
   ms = 0;
 }
 
 /** One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. */
-export class Tx implements Sql {
+export class Tx implements TxSql {
   /** @internal */ readonly outgoing: OutgoingMessage[] = [];
   /** @internal */ readonly committed: (() => void)[] = [];
+
+  /** The pipelined statements not yet answered (without pipelining: the chain they run on, one after the other). */
+  private executed: Promise<void> = Promise.resolve();
+  /** The first pipelined statement that failed: the transaction is aborted, and what comes next throws it. */
+  private failed: Error | undefined;
 
   constructor(
     private readonly connection: QueryConnection,
     readonly stats = new PgStats(),
   ) {}
 
-  /** A `Tx` on a transaction TypeORM opened (`ds.transaction(m => …)`): for code outside `Transactor`, such as tests. */
-  static of(manager: EntityManager): Tx {
-    return new Tx({ query: async (sql, params) => ({ rows: (await manager.queryRunner!.query(sql, params, true)).records }) });
+  /**
+   * Runs `work` on a `Tx` in a transaction TypeORM opened (`ds.transaction((m) => Tx.within(m, work))`), and waits for
+   * its pipelined statements: for code outside `Transactor`, such as tests.
+   * @throws what `work` or one of its statements throws (TypeORM then rolls back).
+   */
+  static async within<T>(manager: EntityManager, work: (tx: Tx) => T | Promise<T>): Promise<T> {
+    const tx = new Tx({ query: async ({ text, values }) => ({ rows: (await manager.queryRunner!.query(text, values, true)).records }) });
+    const value = await work(tx);
+    await tx.executed;
+    tx.throwIfFailed();
+    return value;
   }
 
   /**
@@ -108,27 +163,65 @@ export class Tx implements Sql {
     }
     if (statements.length === 0) await this.query('commit');
     else await this.statements(`${statements.join('; ')}; commit`);
+    // In a transaction a failed pipelined statement aborted, COMMIT answers ROLLBACK without an error.
+    await this.executed;
+    this.throwIfFailed();
     return rows;
   }
 
-  /** Runs SQL in this transaction; returns the rows (also for `update … returning` / `delete … returning`). */
+  /** ROLLBACK, once the pipelined statements answered, whichever failed. @internal `Transactor` rolls back with it. */
+  async rollback(): Promise<void> {
+    await this.executed;
+    await this.connection.query({ text: 'rollback' });
+  }
+
+  /** Sends a statement whose result is not needed without waiting for it (`TxSql.execute`); prepared, as `query`'s. */
+  execute(sql: string, params?: unknown[]): void {
+    const statement = params ? prepared(sql, params) : { text: sql };
+    this.stats.statements++;
+    const sent = this.connection.pipeline ? this.connection.query(statement) : this.executed.then(() => this.connection.query(statement));
+    this.executed = sent.then(
+      () => undefined,
+      (e: Error) => void (this.failed ??= e),
+    );
+  }
+
+  /**
+   * Runs SQL in this transaction; returns the rows (also for `update … returning` / `delete … returning`). With
+   * `params`, a prepared statement (`prepared`): keep values out of `sql`.
+   */
   async query<T extends object>(sql: string, params?: unknown[]): Promise<T[]> {
-    return (await this.measured(() => this.connection.query(sql, params))).rows;
+    this.stats.statements++;
+    return (await this.measured(() => this.connection.query(params ? prepared(sql, params) : { text: sql }))).rows;
   }
 
   /** Several statements, no parameters, in one round trip (the simple-query protocol); each one's result. */
   private async statements(sql: string): Promise<{ rows: any[] }[]> {
-    return this.measured(() => this.connection.query(sql) as unknown as Promise<{ rows: any[] }[]>);
+    this.stats.statements += sql.split(';').length;
+    return this.measured(() => this.connection.query({ text: sql }) as unknown as Promise<{ rows: any[] }[]>);
   }
 
+  /**
+   * One round trip: `roundTrip` sent behind the pipelined statements (without pipelining, once they answered). A
+   * pipelined statement's failure wins over the error it caused this one (25P02, "current transaction is aborted").
+   */
   private async measured<T>(roundTrip: () => Promise<T>): Promise<T> {
     const t = performance.now();
     try {
+      if (!this.connection.pipeline) await this.executed;
+      this.throwIfFailed();
       return await roundTrip();
+    } catch (e) {
+      await this.executed;
+      throw this.failed ?? e;
     } finally {
       this.stats.roundTrips++;
       this.stats.ms += performance.now() - t;
     }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failed) throw this.failed;
   }
 }
 
@@ -204,7 +297,9 @@ export class Transactor {
         return value;
       } catch (e) {
         this.relay.returnDeletes(published);
-        await tx.query('rollback').catch((rollbackFailed: Error) => (broken = rollbackFailed));
+        await tx.rollback().catch((rollbackFailed: Error) => (broken = rollbackFailed));
+        // Its prepared statements would fail again: a new connection prepares them anew.
+        if (sqlState(e) === STALE_PLAN) broken ??= e as Error;
         throw e;
       } finally {
         client.off('error', lost);
@@ -245,6 +340,7 @@ export class Transactor {
           }
         });
       } finally {
+        m?.pgStatements.inc(consumer, stats.statements);
         m?.pgRoundTrips.inc(consumer, stats.roundTrips);
         m?.pgSeconds.inc(consumer, stats.ms / 1000);
       }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { isUUID } from 'class-validator';
-import type { Sql } from '@orderflow/persistence';
+import type { Sql, TxSql } from '@orderflow/persistence';
 import type { SagaData } from './saga.definition';
 import type { SagaState } from './saga.engine';
 import { AttemptRow, SagaInstance, SagaListFilter, SagaStore } from './saga.store';
@@ -14,8 +14,8 @@ type Newest = Pick<SagaInstance, 'id' | 'attempt' | 'status'>;
  */
 @Injectable()
 export class PostgresSagaStore extends SagaStore {
-  async insert<D extends SagaData>(tx: Sql, type: string, row: SagaInstance<D>, s: SagaState, deadline: Date | null): Promise<void> {
-    await tx.query(
+  insert<D extends SagaData>(tx: TxSql, type: string, row: SagaInstance<D>, s: SagaState, deadline: Date | null): void {
+    tx.execute(
       `insert into saga_instances (id, status, step, reason, detail, history, deadline_at, type, business_key, data, attempt, retry_of, trace_parent)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
       [
@@ -36,8 +36,8 @@ export class PostgresSagaStore extends SagaStore {
     );
   }
 
-  async update(tx: Sql, id: string, s: SagaState, deadline: Date | null): Promise<void> {
-    await tx.query(
+  update(tx: TxSql, id: string, s: SagaState, deadline: Date | null): void {
+    tx.execute(
       `update saga_instances set status = $2, step = $3, reason = $4, detail = $5, history = $6, deadline_at = $7, updated_at = now()
        where id = $1`,
       [id, s.status, s.step, s.reason, s.detail, JSON.stringify(s.history), deadline],

@@ -131,7 +131,7 @@ export class SagaOrchestrator<D extends SagaData> {
       effects = next;
     }
     this.observe(tx, row, t.state, isNew);
-    await this.save(tx, row, t.state, isNew);
+    this.save(tx, row, t.state, isNew);
   }
 
   /** The transition as a span event of the active span, and (once committed) in the saga metrics. */
@@ -158,9 +158,9 @@ export class SagaOrchestrator<D extends SagaData> {
   }
 
   /** Stores the saga's state and its next deadline (the earliest of what it waits on; null when it waits on nothing). */
-  private async save(tx: Tx, row: SagaInstance<D>, s: SagaState, isNew: boolean): Promise<void> {
+  private save(tx: Tx, row: SagaInstance<D>, s: SagaState, isNew: boolean): void {
     const deadline = this.engine.deadlineOf(s);
-    if (isNew) await this.store.insert(tx, this.definition.name, row, s, deadline);
-    else await this.store.update(tx, row.id, s, deadline);
+    if (isNew) this.store.insert(tx, this.definition.name, row, s, deadline);
+    else this.store.update(tx, row.id, s, deadline);
   }
 }

@@ -1,5 +1,5 @@
 import type { SagaStatus } from '@orderflow/contracts';
-import type { Sql } from '@orderflow/persistence';
+import type { Sql, TxSql } from '@orderflow/persistence';
 import type { SagaData } from './saga.definition';
 import type { SagaState } from './saga.engine';
 
@@ -66,10 +66,10 @@ export interface AttemptRow {
  * token `SagaStore` (an abstract class, so it needs no separate token); `PostgresSagaStore` is the implementation.
  */
 export abstract class SagaStore {
-  /** Stores a new attempt of `type` with its first state and next deadline. */
-  abstract insert<D extends SagaData>(tx: Sql, type: string, row: SagaInstance<D>, s: SagaState, deadline: Date | null): Promise<void>;
-  /** Stores an attempt's new state and next deadline (null: it waits on nothing). */
-  abstract update(tx: Sql, id: string, s: SagaState, deadline: Date | null): Promise<void>;
+  /** Stores a new attempt of `type` with its first state and next deadline; pipelined (`TxSql.execute`). */
+  abstract insert<D extends SagaData>(tx: TxSql, type: string, row: SagaInstance<D>, s: SagaState, deadline: Date | null): void;
+  /** Stores an attempt's new state and next deadline (null: it waits on nothing); pipelined (`TxSql.execute`). */
+  abstract update(tx: TxSql, id: string, s: SagaState, deadline: Date | null): void;
   /** The attempt, locked. */
   abstract lock(tx: Sql, id: string): Promise<SagaInstance | undefined>;
   /** The newest attempt of a business key (whatever its type), locked. */

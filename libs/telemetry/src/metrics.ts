@@ -60,9 +60,15 @@ export class PipelineMetrics {
     buckets: SECONDS,
     registers: [this.registry],
   });
+  readonly pgStatements = new Counter({
+    name: 'orderflow_pg_statements_total',
+    help: 'Statements batch transactions sent to Postgres (BEGIN, the inbox claim, the handlers\', the outbox insert and delete, COMMIT), by durable consumer; the outbox relay\'s deletes as consumer="outbox relay".',
+    labelNames: ['consumer'] as const,
+    registers: [this.registry],
+  });
   readonly pgRoundTrips = new Counter({
     name: 'orderflow_pg_round_trips_total',
-    help: 'Statements batch transactions sent to Postgres (BEGIN, the inbox claim, the handlers\', the outbox insert, COMMIT; one round trip each), by durable consumer; the outbox relay\'s deletes as consumer="outbox relay".',
+    help: 'Waits for Postgres\'s answer in batch transactions, by durable consumer: statements sent together (BEGIN with the inbox claim; the outbox with COMMIT) or pipelined ahead of the one waited for share one; the outbox relay\'s deletes as consumer="outbox relay".',
     labelNames: ['consumer'] as const,
     registers: [this.registry],
   });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseExposition, Sample, total } from '../top/exposition';
 
 export const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
@@ -18,6 +18,24 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU seconds used so far by every process on this machine whose command name is `comm` (`postgres`, `nats-server`):
+ * the servers' share of a run, as the difference of two readings. A process that exits between them takes its CPU
+ * with it (Postgres backends live as long as the apps' pools, so a run's readings hold theirs).
+ */
+export function cpuSecondsOf(comm: string): number {
+  let sum = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) sum += cpuSeconds(Number(pid));
+    } catch {
+      // it exited while we looked
+    }
+  }
+  return sum;
 }
 
 /** A process's peak resident set so far (VmHWM, MB) from /proc/PID/status; 0 when it cannot be read. */
@@ -49,7 +67,9 @@ export interface HopFigures {
   messages: number;
   /** Messages per batch transaction. */
   per_batch: number;
-  /** Round trips to Postgres per message (BEGIN … COMMIT of its batch shared among its messages). */
+  /** Statements sent to Postgres per message (BEGIN … COMMIT of its batch shared among its messages). */
+  statements_per_msg: number;
+  /** Round trips to Postgres per message: waits for an answer (statements sent together or pipelined share one). */
   round_trips_per_msg: number;
   round_trips_per_batch: number;
   /** Milliseconds per message waiting on Postgres. */
@@ -62,7 +82,7 @@ export interface HopFigures {
 
 /**
  * The per-hop figures of the pipeline between scrapes `before` and `after`: per durable consumer, from the apps'
- * counters (`orderflow_pg_round_trips_total`, `orderflow_pg_seconds_total`, `orderflow_batch_*`,
+ * counters (`orderflow_pg_statements_total`, `orderflow_pg_round_trips_total`, `orderflow_pg_seconds_total`, `orderflow_batch_*`,
  * `orderflow_stream_wait_seconds`); plus the outbox relay's deletes as their own line.
  */
 export function hopFigures(before: Sample[], after: Sample[]): HopFigures[] {
@@ -81,6 +101,7 @@ export function hopFigures(before: Sample[], after: Sample[]): HopFigures[] {
         consumer,
         messages,
         per_batch: batches ? round(messages / batches, 2) : 0,
+        statements_per_msg: per(delta('orderflow_pg_statements_total', where)),
         round_trips_per_msg: per(roundTrips),
         round_trips_per_batch: batches ? round(roundTrips / batches, 2) : 1,
         pg_ms_per_msg: per(delta('orderflow_pg_seconds_total', where) * 1000, 3),

@@ -11,13 +11,21 @@ export interface BenchResult {
     closed_p99_ms: number;
     rates: { fraction: number; rate_per_s: number; sagas: number; p50_ms: number; p95_ms: number; p99_ms: number }[];
     cpu_ms_per_saga: Record<string, number>;
+    server_cpu_ms_per_saga: Record<string, number>;
     peak_rss_mb: Record<string, number>;
     hops: HopFigures[];
     handler_ms: Record<string, number>;
     closed_hops: HopFigures[];
   };
   cli: { help_ms: number; saga_list_ms: number };
-  floor: { hops: number; sagas_per_s: number; p50_ms: number; p99_ms: number; closed_p50_ms: number } | null;
+  floor: {
+    hops: number;
+    sagas_per_s: number;
+    p50_ms: number;
+    p99_ms: number;
+    closed_p50_ms: number;
+    cpu_ms_per_saga?: Record<string, number>;
+  } | null;
   ratio_to_floor: { throughput: number; closed_p50: number; p50: number; p99: number } | string;
 }
 
@@ -30,6 +38,7 @@ const hopTable = (hops: HopFigures[]) =>
       'consumer',
       'messages',
       'per batch',
+      'statements / msg',
       'round trips / msg',
       'round trips / batch',
       'Postgres ms / msg',
@@ -40,6 +49,7 @@ const hopTable = (hops: HopFigures[]) =>
       h.consumer,
       h.messages,
       h.per_batch,
+      h.statements_per_msg,
       h.round_trips_per_msg,
       h.round_trips_per_batch,
       h.pg_ms_per_msg,
@@ -48,11 +58,16 @@ const hopTable = (hops: HopFigures[]) =>
     ]),
   );
 
+const sum = (r: Record<string, number> = {}) => Object.values(r).reduce((a, b) => a + b, 0);
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
 /** The markdown summary written next to a run's JSON (`bench/results/<date>.md`). */
 export function benchMarkdown(r: BenchResult): string {
   const o = r.orderflow;
   const ratio = typeof r.ratio_to_floor === 'string' ? null : r.ratio_to_floor;
   const apps = Object.keys(o.cpu_ms_per_saga);
+  const servers = Object.keys(o.server_cpu_ms_per_saga ?? {});
+  const floorCpu = r.floor?.cpu_ms_per_saga ?? {};
   return [
     `# orderflow bench, ${r.at}`,
     '',
@@ -77,11 +92,16 @@ export function benchMarkdown(r: BenchResult): string {
       o.rates.map((x) => [`${x.fraction * 100} %`, x.rate_per_s, x.sagas, x.p50_ms, x.p95_ms, x.p99_ms]),
     ),
     '',
-    '## Per app',
+    '## CPU per saga (over the windowed run) and memory',
     '',
     table(
-      ['app', 'CPU ms per saga', 'peak RSS MB'],
-      apps.map((a) => [a, o.cpu_ms_per_saga[a], o.peak_rss_mb[a] ?? '—']),
+      ['process', 'CPU ms per saga', 'peak RSS MB', 'floor: CPU ms per saga'],
+      [
+        ...apps.map((a) => [a, o.cpu_ms_per_saga[a], o.peak_rss_mb[a] ?? '—', '']),
+        ['the floor itself', '', '', floorCpu.floor ?? '—'],
+        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], '', floorCpu[s] ?? '—']),
+        ['**all**', round2(sum(o.cpu_ms_per_saga) + sum(o.server_cpu_ms_per_saga)), '', floorCpu.floor ? round2(sum(floorCpu)) : '—'],
+      ],
     ),
     '',
     '## Per hop (durable consumer), over the windowed run',

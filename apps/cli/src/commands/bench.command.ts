@@ -11,7 +11,7 @@ import { dropDatabase } from '@orderflow/persistence';
 import { AppName, AppNames } from '@orderflow/contracts/permissions';
 import { adminDb, loadConfig, natsCredentials } from '@orderflow/runtime';
 import { AppManifests } from '../../../manifests';
-import { atRate, cpuSeconds, handlerMs, hopFigures, pct, peakRssMb, round, scrape } from '../bench/measure';
+import { atRate, cpuSeconds, cpuSecondsOf, handlerMs, hopFigures, pct, peakRssMb, round, scrape } from '../bench/measure';
 import { benchMarkdown } from '../bench/report';
 import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
@@ -25,6 +25,8 @@ const KEYS = 100;
 const SAGA_HOPS = 7;
 /** The open loop at fixed rates: these fractions of the capacity the windowed run measured. */
 const RATE_FRACTIONS = [0.25, 0.5, 1];
+/** The servers whose CPU a run also reads (every process of that name on the machine). */
+const SERVERS = ['postgres', 'nats-server'];
 
 /** Publishes `o` and resolves with the milliseconds until its outcome event arrives. */
 async function sagaLatency(client: PipelineClient, outcomes: OutcomeListener, o: OrderCreated): Promise<number> {
@@ -136,6 +138,7 @@ export function benchCommand(): Command {
         // its counters per hop (scraped before and after).
         const before = await scrape(urls);
         const cpuBefore = new Map([...pids].map(([app, pid]) => [app, cpuSeconds(pid)]));
+        const serversBefore = SERVERS.map(cpuSecondsOf);
         const lat: number[] = [];
         const inflight = new Set<Promise<void>>();
         const t0 = performance.now();
@@ -151,6 +154,9 @@ export function benchCommand(): Command {
         const after = await scrape(urls);
         const cpuMs = (app: AppName, pid: number) => round(((cpuSeconds(pid) - cpuBefore.get(app)!) * 1000) / opts.sagas, 2);
         const cpu_ms_per_saga = Object.fromEntries([...pids].map(([app, pid]) => [app, cpuMs(app, pid)]));
+        const server_cpu_ms_per_saga = Object.fromEntries(
+          SERVERS.map((comm, i) => [comm, round(((cpuSecondsOf(comm) - serversBefore[i]) * 1000) / opts.sagas, 2)]),
+        );
 
         // The open loop at fixed rates: latency at a quarter, half and all of that capacity.
         const capacity = opts.sagas / secs;
@@ -168,6 +174,7 @@ export function benchCommand(): Command {
           closed_p99_ms: round(pct(closed, 0.99), 2),
           rates,
           cpu_ms_per_saga,
+          server_cpu_ms_per_saga,
           peak_rss_mb,
           hops: hopFigures(before, after),
           handler_ms: handlerMs(before, after),

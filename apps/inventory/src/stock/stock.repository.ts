@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ReservationStatus, StockLine, StockRejectReason } from '@orderflow/contracts';
-import { Sql } from '@orderflow/persistence';
+import { Sql, TxSql } from '@orderflow/persistence';
 
 /** A row of `inventory.reservations`: one per saga attempt. */
 export interface ReservationRow {
@@ -45,12 +45,12 @@ export class StockRepository {
     return new Map(rows.map((r) => [r.sku, r.available]));
   }
 
-  /** Records the attempt's reservation (RESERVED or REJECTED with its reason). */
-  async insertReservation(
-    tx: Sql,
+  /** Records the attempt's reservation (RESERVED or REJECTED with its reason); pipelined (`TxSql.execute`). */
+  insertReservation(
+    tx: TxSql,
     r: { sagaId: string; orderId: string; status: 'RESERVED' | 'REJECTED'; items: StockLine[]; reason: StockRejectReason | null },
-  ): Promise<void> {
-    await tx.query('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
+  ): void {
+    tx.execute('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
       r.sagaId,
       r.orderId,
       r.status,
@@ -59,22 +59,25 @@ export class StockRepository {
     ]);
   }
 
-  /** Records a release that came before any reservation of the attempt (it blocks a late reserve); no-op if one exists. */
-  async insertReleased(tx: Sql, sagaId: string, orderId: string): Promise<void> {
-    await tx.query(`insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`, [
+  /**
+   * Records a release that came before any reservation of the attempt (it blocks a late reserve); no-op if one exists.
+   * Pipelined, as every write here whose result is not needed (`TxSql.execute`).
+   */
+  insertReleased(tx: TxSql, sagaId: string, orderId: string): void {
+    tx.execute(`insert into reservations (saga_id, order_id, status, items) values ($1, $2, 'RELEASED', '[]') on conflict do nothing`, [
       sagaId,
       orderId,
     ]);
   }
 
-  async setReservationStatus(tx: Sql, sagaId: string, status: ReservationStatus): Promise<void> {
-    await tx.query('update reservations set status = $2, updated_at = now() where saga_id = $1', [sagaId, status]);
+  setReservationStatus(tx: TxSql, sagaId: string, status: ReservationStatus): void {
+    tx.execute('update reservations set status = $2, updated_at = now() where saga_id = $1', [sagaId, status]);
   }
 
   /** Moves units per SKU from one column to another, in one statement. */
-  async move(tx: Sql, units: Map<string, number>, from: Exclude<Column, 'sold'>, to: Column): Promise<void> {
+  move(tx: TxSql, units: Map<string, number>, from: Exclude<Column, 'sold'>, to: Column): void {
     const skus = [...units.keys()].sort();
-    await tx.query(
+    tx.execute(
       `update stock s set ${from} = s.${from} - w.qty, ${to} = s.${to} + w.qty, updated_at = now()
          from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
       [skus, skus.map((s) => units.get(s))],

@@ -61,8 +61,8 @@ export class StockService {
             }
           : { reserved: true, items: cmd.items };
 
-    if (outcome.reserved) await this.repo.move(tx, wanted, 'available', 'reserved');
-    await this.repo.insertReservation(tx, {
+    if (outcome.reserved) this.repo.move(tx, wanted, 'available', 'reserved');
+    this.repo.insertReservation(tx, {
       sagaId: cmd.sagaId,
       orderId: cmd.orderId,
       status: outcome.reserved ? 'RESERVED' : 'REJECTED',
@@ -85,8 +85,8 @@ export class StockService {
     if (existing.status === 'COMMITTED')
       throw new PermanentError(`reservation of saga ${cmd.sagaId} is COMMITTED: sold units cannot be released`);
     if (existing.status !== 'RESERVED') return;
-    await this.repo.move(tx, sumBySku(existing.items), 'reserved', 'available');
-    await this.repo.setReservationStatus(tx, cmd.sagaId, 'RELEASED');
+    this.repo.move(tx, sumBySku(existing.items), 'reserved', 'available');
+    this.repo.setReservationStatus(tx, cmd.sagaId, 'RELEASED');
   }
 
   /**
@@ -101,8 +101,8 @@ export class StockService {
     if (existing?.status !== 'RESERVED') {
       throw new PermanentError(`saga ${cmd.sagaId} has no reservation to commit (${existing ? existing.status : 'none'})`);
     }
-    await this.repo.move(tx, sumBySku(existing.items), 'reserved', 'sold');
-    await this.repo.setReservationStatus(tx, cmd.sagaId, 'COMMITTED');
+    this.repo.move(tx, sumBySku(existing.items), 'reserved', 'sold');
+    this.repo.setReservationStatus(tx, cmd.sagaId, 'COMMITTED');
   }
 
   /**

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Sql } from '@orderflow/persistence';
+import { Sql, TxSql } from '@orderflow/persistence';
 
 /** A row of `payments.accounts`: a customer's balance in integer minor units of `currency`. */
 export interface AccountRow {
@@ -41,9 +41,9 @@ export class AccountsRepository {
     return row;
   }
 
-  /** Adds `delta` (negative for a charge) to the balance. */
-  async addToBalance(tx: Sql, customerId: string, delta: number): Promise<void> {
-    await tx.query('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [customerId, delta]);
+  /** Adds `delta` (negative for a charge) to the balance (pipelined: `TxSql.execute`). */
+  addToBalance(tx: TxSql, customerId: string, delta: number): void {
+    tx.execute('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [customerId, delta]);
   }
 
   /**
@@ -86,9 +86,9 @@ export class AccountsRepository {
     );
   }
 
-  /** Appends a ledger entry (`of`: the order and attempt; null for a deposit). */
-  async record(
-    tx: Sql,
+  /** Appends a ledger entry (`of`: the order and attempt; null for a deposit), pipelined (`TxSql.execute`). */
+  record(
+    tx: TxSql,
     e: {
       customerId: string;
       of: { orderId: string; sagaId: string } | null;
@@ -97,10 +97,15 @@ export class AccountsRepository {
       currency: string;
       reason?: string;
     },
-  ): Promise<void> {
-    await tx.query(
-      'insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)',
-      [e.customerId, e.of?.orderId ?? null, e.of?.sagaId ?? null, e.kind, e.amount, e.currency, e.reason ?? null],
-    );
+  ): void {
+    tx.execute('insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)', [
+      e.customerId,
+      e.of?.orderId ?? null,
+      e.of?.sagaId ?? null,
+      e.kind,
+      e.amount,
+      e.currency,
+      e.reason ?? null,
+    ]);
   }
 }

@@ -62,10 +62,10 @@ export class AccountsService {
             : { charged: true, amount: cmd.amount };
 
     if (outcome.charged) {
-      await this.repo.addToBalance(tx, cmd.customerId, -cmd.amount);
-      await this.record(tx, cmd.customerId, cmd, 'CHARGE', cmd.amount, cmd.currency);
+      this.repo.addToBalance(tx, cmd.customerId, -cmd.amount);
+      this.record(tx, cmd.customerId, cmd, 'CHARGE', cmd.amount, cmd.currency);
     } else {
-      await this.record(tx, cmd.customerId, cmd, 'DECLINE', 0, cmd.currency, outcome.reason);
+      this.record(tx, cmd.customerId, cmd, 'DECLINE', 0, cmd.currency, outcome.reason);
     }
     return outcome;
   }
@@ -82,11 +82,11 @@ export class AccountsService {
     if (refund) return refund.amount;
     const charge = mine.find((e) => e.kind === 'CHARGE');
     if (!charge) {
-      await this.record(tx, cmd.customerId, cmd, 'REFUND', 0, account?.currency ?? mine[0]?.currency ?? 'XXX');
+      this.record(tx, cmd.customerId, cmd, 'REFUND', 0, account?.currency ?? mine[0]?.currency ?? 'XXX');
       return 0;
     }
-    await this.repo.addToBalance(tx, charge.customer_id, charge.amount);
-    await this.record(tx, charge.customer_id, cmd, 'REFUND', charge.amount, charge.currency);
+    this.repo.addToBalance(tx, charge.customer_id, charge.amount);
+    this.record(tx, charge.customer_id, cmd, 'REFUND', charge.amount, charge.currency);
     return charge.amount;
   }
 
@@ -105,7 +105,7 @@ export class AccountsService {
           : `account ${cmd.customerId} would exceed ${MAX_MINOR_UNITS} minor units; deposit refused`,
       );
     }
-    await this.record(tx, cmd.customerId, null, 'DEPOSIT', cmd.amount, cmd.currency);
+    this.record(tx, cmd.customerId, null, 'DEPOSIT', cmd.amount, cmd.currency);
     return toBalance(row);
   }
 
@@ -163,8 +163,8 @@ export class AccountsService {
     amount: number,
     currency: string,
     reason?: string,
-  ): Promise<void> {
-    return this.repo.record(tx, { customerId, of, kind, amount, currency, reason });
+  ): void {
+    this.repo.record(tx, { customerId, of, kind, amount, currency, reason });
   }
 }
 
