@@ -188,8 +188,13 @@ export class PipelineClient {
    * True when an instance of `app` in this namespace answers the service API's `$SRV.PING.<app>` within `timeoutMs`.
    */
   async ping(app: string, timeoutMs = 500): Promise<boolean> {
+    return (await this.answering(app, timeoutMs)) > 0;
+  }
+
+  /** How many instances of `app` in this namespace answer `$SRV.PING.<app>` within `timeoutMs`. */
+  async answering(app: string, timeoutMs = 500): Promise<number> {
     const replies = await collect(serviceApi(this.nc).client({ strategy: 'timer', maxWait: timeoutMs }).ping(app));
-    return replies.some((r) => (r.metadata?.namespace ?? '') === this.ns.prefix);
+    return replies.filter((r) => (r.metadata?.namespace ?? '') === this.ns.prefix).length;
   }
 
   /**

@@ -39,9 +39,14 @@ export function cpuSecondsOf(comm: string): number {
 }
 
 /** A process's peak resident set so far (VmHWM, MB) from /proc/PID/status; 0 when it cannot be read. */
-export function peakRssMb(pid: number): number {
+export const peakRssMb = (pid: number): number => statusMb(pid, 'VmHWM');
+
+/** A process's resident set now (VmRSS, MB) from /proc/PID/status; 0 when it cannot be read. */
+export const rssMb = (pid: number): number => statusMb(pid, 'VmRSS');
+
+function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     return kb ? Math.round(Number(kb) / 1024) : 0;
   } catch {
     return 0;

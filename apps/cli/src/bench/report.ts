@@ -4,6 +4,7 @@ import type { HopFigures } from './measure';
 export interface BenchResult {
   at: string;
   orderflow: {
+    instances?: number;
     sagas_per_s: number;
     p50_ms: number;
     p99_ms: number;
@@ -13,6 +14,7 @@ export interface BenchResult {
     cpu_ms_per_saga: Record<string, number>;
     server_cpu_ms_per_saga: Record<string, number>;
     peak_rss_mb: Record<string, number>;
+    burst?: { sagas: number; sagas_per_s: number; p50_ms: number; p99_ms: number; rss_mb_after: Record<string, number> } | null;
     hops: HopFigures[];
     handler_ms: Record<string, number>;
     closed_hops: HopFigures[];
@@ -71,6 +73,7 @@ export function benchMarkdown(r: BenchResult): string {
   return [
     `# orderflow bench, ${r.at}`,
     '',
+    ...(o.instances && o.instances > 1 ? [`${o.instances} instances each of inventory and payment.`, ''] : []),
     table(
       ['', 'orderflow', `floor (${r.floor?.hops ?? '?'} hops)`, 'ratio'],
       [
@@ -95,14 +98,20 @@ export function benchMarkdown(r: BenchResult): string {
     '## CPU per saga (over the windowed run) and memory',
     '',
     table(
-      ['process', 'CPU ms per saga', 'peak RSS MB', 'floor: CPU ms per saga'],
+      ['process', 'CPU ms per saga', 'peak RSS MB', `RSS MB after the burst`, 'floor: CPU ms per saga'],
       [
-        ...apps.map((a) => [a, o.cpu_ms_per_saga[a], o.peak_rss_mb[a] ?? '—', '']),
-        ['the floor itself', '', '', floorCpu.floor ?? '—'],
-        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], '', floorCpu[s] ?? '—']),
-        ['**all**', round2(sum(o.cpu_ms_per_saga) + sum(o.server_cpu_ms_per_saga)), '', floorCpu.floor ? round2(sum(floorCpu)) : '—'],
+        ...apps.map((a) => [a, o.cpu_ms_per_saga[a], o.peak_rss_mb[a] ?? '—', o.burst?.rss_mb_after[a] ?? '—', '']),
+        ['the floor itself', '', '', '', floorCpu.floor ?? '—'],
+        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], '', '', floorCpu[s] ?? '—']),
+        ['**all**', round2(sum(o.cpu_ms_per_saga) + sum(o.server_cpu_ms_per_saga)), '', '', floorCpu.floor ? round2(sum(floorCpu)) : '—'],
       ],
     ),
+    ...(o.burst
+      ? [
+          '',
+          `Burst: ${o.burst.sagas} sagas published at once, ${o.burst.sagas_per_s} sagas/s, p50 ${o.burst.p50_ms} ms, p99 ${o.burst.p99_ms} ms.`,
+        ]
+      : []),
     '',
     '## Per hop (durable consumer), over the windowed run',
     '',

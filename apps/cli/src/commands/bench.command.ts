@@ -10,8 +10,7 @@ import { deleteNamespaceStreams, JetStreamClient } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { AppName, AppNames } from '@orderflow/contracts/permissions';
 import { adminDb, loadConfig, natsCredentials } from '@orderflow/runtime';
-import { AppManifests } from '../../../manifests';
-import { atRate, cpuSeconds, cpuSecondsOf, handlerMs, hopFigures, pct, peakRssMb, round, scrape } from '../bench/measure';
+import { atRate, cpuSeconds, cpuSecondsOf, handlerMs, hopFigures, pct, peakRssMb, round, rssMb, scrape } from '../bench/measure';
 import { benchMarkdown } from '../bench/report';
 import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
@@ -42,6 +41,8 @@ const PROJECT = resolve(__dirname, '..', '..', '..', '..', '..');
 
 interface BenchOptions {
   sagas: number;
+  instances: number;
+  burst: number;
   closed: number;
   window: number;
   floor: string;
@@ -54,8 +55,10 @@ interface BenchOptions {
  * `orderflow bench`: the four apps as separate processes (as deployed), in a namespace and database of
  * their own, driven with PlaceOrder sagas that all confirm: a closed loop (one saga at a time: latency)
  * and an open loop (up to WINDOW in flight: throughput), then the open loop at fixed rates (a quarter, half and all of
- * that throughput: p50/p95/p99). Inside the apps it measures each app's CPU per saga (over the windowed run) and peak
- * RSS (at the end), and per hop (durable consumer, from the apps' counters, over the windowed run and over the one at
+ * that throughput: p50/p95/p99), and a burst (`--burst` sagas published at once). With `--instances N`, inventory and
+ * payment run N instances each. Inside the apps (each instance found through the NATS service API) it measures each
+ * app's CPU per saga (over the windowed run; the sum of its instances), its peak RSS and its RSS after the burst (its
+ * largest instance's), the servers' CPU per saga (every postgres and nats-server process), and per hop (durable consumer, from the apps' counters, over the windowed run and over the one at
  * a time) messages per batch, round trips and time in Postgres, time in the transaction and time waiting in the
  * stream. Then the raw floor (`bench/floor.mjs`: bare
  * nats + pg, one transaction and one publish per hop, as many hops as PlaceOrder's) runs in the same process tree on
@@ -71,6 +74,8 @@ export function benchCommand(): Command {
     .option('--floor <path>', 'the floor benchmark', resolve(PROJECT, 'bench', 'floor.mjs'))
     .option('--hops <n>', "the floor's hops (PlaceOrder's transactional hops)", wholeNumber('--hops'), SAGA_HOPS)
     .option('--rate-seconds <n>', 'how long each fixed-rate run lasts', wholeNumber('--rate-seconds'), 10)
+    .option('--instances <n>', 'instances of inventory and of payment', wholeNumber('--instances'), 1)
+    .option('--burst <n>', 'sagas published at once at the end, then RSS is read (0: none)', wholeNumber('--burst'), 10_000)
     .option('--results <dir>', 'where to write <date>.json and <date>.md', resolve(PROJECT, 'bench', 'results'))
     .option('--no-results', 'write no results files')
     .action(async (opts: BenchOptions, cmd: Command) => {
@@ -87,7 +92,8 @@ export function benchCommand(): Command {
         { secrets: join(dir, 'secrets') },
       );
       const { config } = deployment;
-      const env = { ...deployment.env, LOG_LEVEL: 'warn' };
+      // Any free metrics port: several instances of an app, and a stack already running, do not collide.
+      const env = { ...deployment.env, LOG_LEVEL: 'warn', METRICS_PORT: '0' };
       const apps = new AppProcesses();
       let measured = false;
       const client = await PipelineClient.connect(config.NATS_URL, id, 1, cliCredentials(config));
@@ -95,10 +101,17 @@ export function benchCommand(): Command {
         // The apps' logs go to files, so stdout holds only the result line (kept when the bench fails).
         const logs = join(dir, 'logs');
         mkdirSync(logs);
-        await apps.startAndWait([...AppNames], env, client, logs);
+        const scaled: AppName[] = ['inventory', 'payment'];
+        const copies = (app: AppName) => (scaled.includes(app) ? Math.max(1, opts.instances) : 1);
+        await apps.startAndWait(
+          AppNames.flatMap((app) => Array.from({ length: copies(app) }, () => app)),
+          env,
+          client,
+          logs,
+        );
         // Orders spread over KEYS SKUs and customers, as real traffic is: one hot stock row or account would
         // serialise every reservation or charge on its row lock and measure that instead of the pipeline.
-        const total = opts.sagas + opts.closed;
+        const total = opts.sagas + opts.closed + opts.burst;
         const keys = Array.from({ length: KEYS }, (_, i) => i);
         await Promise.all(
           keys.map(async (i) => {
@@ -127,8 +140,13 @@ export function benchCommand(): Command {
         };
 
         const saga = () => sagaLatency(client, outcomes, make());
-        const pids = apps.pids;
-        const urls = [...pids.keys()].map((app) => `http://127.0.0.1:${AppManifests[app].metricsPort}/metrics`);
+        // Each instance, found through the NATS service API: its pid (CPU, RSS) and its metrics URL.
+        const instances = (await client.instances()).filter((i) => i.pid && i.metricsUrl);
+        if (instances.length !== AppNames.reduce((n, app) => n + copies(app), 0))
+          throw new CliFailure(`bench: ${instances.length} app instances answered the service API with a pid and a metrics URL`);
+        const urls = instances.map((i) => i.metricsUrl!);
+        const pidsOf = (app: string) => instances.filter((i) => i.name === app).map((i) => i.pid!);
+        const cpuOf = (app: string) => pidsOf(app).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
         // One saga at a time (latency), with the apps' counters per hop scraped around it.
         const idle = await scrape(urls);
         const closed: number[] = [];
@@ -137,7 +155,7 @@ export function benchCommand(): Command {
         // The open loop with a window (capacity), measured from outside (latency) and from inside: each app's CPU and
         // its counters per hop (scraped before and after).
         const before = await scrape(urls);
-        const cpuBefore = new Map([...pids].map(([app, pid]) => [app, cpuSeconds(pid)]));
+        const cpuBefore = new Map(AppNames.map((app) => [app, cpuOf(app)]));
         const serversBefore = SERVERS.map(cpuSecondsOf);
         const lat: number[] = [];
         const inflight = new Set<Promise<void>>();
@@ -152,8 +170,9 @@ export function benchCommand(): Command {
         await Promise.all(inflight);
         const secs = (performance.now() - t0) / 1000;
         const after = await scrape(urls);
-        const cpuMs = (app: AppName, pid: number) => round(((cpuSeconds(pid) - cpuBefore.get(app)!) * 1000) / opts.sagas, 2);
-        const cpu_ms_per_saga = Object.fromEntries([...pids].map(([app, pid]) => [app, cpuMs(app, pid)]));
+        const cpu_ms_per_saga = Object.fromEntries(
+          AppNames.map((app) => [app, round(((cpuOf(app) - cpuBefore.get(app)!) * 1000) / opts.sagas, 2)]),
+        );
         const server_cpu_ms_per_saga = Object.fromEntries(
           SERVERS.map((comm, i) => [comm, round(((cpuSecondsOf(comm) - serversBefore[i]) * 1000) / opts.sagas, 2)]),
         );
@@ -162,10 +181,16 @@ export function benchCommand(): Command {
         const capacity = opts.sagas / secs;
         const rates = [];
         for (const fraction of RATE_FRACTIONS) rates.push({ fraction, ...(await atRate(capacity * fraction, opts.rateSeconds, saga)) });
-        const peak_rss_mb = Object.fromEntries([...pids].map(([app, pid]) => [app, peakRssMb(pid)]));
+        // A burst: `--burst` sagas published at once; then each app's resident set (its largest instance's).
+        const burst = opts.burst > 0 ? await burstOf(opts.burst, saga) : null;
+        const perApp = (read: (pid: number) => number) =>
+          Object.fromEntries(AppNames.map((app) => [app, Math.max(...pidsOf(app).map(read))]));
+        const peak_rss_mb = perApp(peakRssMb);
+        if (burst) burst.rss_mb_after = perApp(rssMb);
         const ours = {
           sagas: opts.sagas,
           window: opts.window,
+          instances: opts.instances,
           sagas_per_s: Math.round(capacity),
           p50_ms: round(pct(lat, 0.5)),
           p99_ms: round(pct(lat, 0.99)),
@@ -176,6 +201,7 @@ export function benchCommand(): Command {
           cpu_ms_per_saga,
           server_cpu_ms_per_saga,
           peak_rss_mb,
+          burst,
           hops: hopFigures(before, after),
           handler_ms: handlerMs(before, after),
           closed_hops: hopFigures(idle, before),
@@ -225,6 +251,22 @@ export function benchCommand(): Command {
         else say(`the apps' logs are kept in ${join(dir, 'logs')}`);
       }
     });
+}
+
+/**
+ * Runs `n` sagas published all at once and resolves with their throughput and latency percentiles once each has
+ * its outcome (`rss_mb_after` is filled in by the caller).
+ */
+async function burstOf(n: number, saga: () => Promise<number>) {
+  const t0 = performance.now();
+  const lat = await Promise.all(Array.from({ length: n }, saga));
+  return {
+    sagas: n,
+    sagas_per_s: Math.round(n / ((performance.now() - t0) / 1000)),
+    p50_ms: round(pct(lat, 0.5)),
+    p99_ms: round(pct(lat, 0.99)),
+    rss_mb_after: {} as Record<string, number>,
+  };
 }
 
 /** Milliseconds `orderflow ARGS` takes as a process, the median of 5. @throws CliFailure when it fails. */

@@ -13,51 +13,52 @@ export function appEntry(app: AppName): string {
   return file;
 }
 
-/** The four service apps running as child processes of this one. */
+/** The service apps running as child processes of this one: one instance of each, or more (`start`'s `apps`). */
 export class AppProcesses {
-  private readonly children = new Map<AppName, ChildProcess>();
+  /** By instance name: the app's name for its first instance, `<app>-2`, `<app>-3` … for the others. */
+  private readonly children = new Map<string, { app: AppName; child: ChildProcess }>();
   private stopping = false;
 
   /**
-   * Starts each app with `env`. With `logDir`, their logs go to `<logDir>/<app>.log` instead of this terminal.
-   * `onExit` is told when an app exits while we were not stopping it.
+   * Starts an instance of each app in `apps` with `env` (an app listed twice runs twice: give such instances
+   * `METRICS_PORT=0`). With `logDir`, an instance's logs go to `<logDir>/<instance>.log` instead of this terminal.
+   * `onExit` is told when an instance exits while we were not stopping it.
    */
-  start(apps: AppName[], env: NodeJS.ProcessEnv, onExit: (app: AppName, code: number | null) => void, logDir?: string): void {
+  start(apps: AppName[], env: NodeJS.ProcessEnv, onExit: (instance: string, code: number | null) => void, logDir?: string): void {
     for (const app of apps) {
-      const out = logDir ? openSync(join(logDir, `${app}.log`), 'a') : 'inherit';
+      let instance: string = app;
+      for (let n = 2; this.children.has(instance); n++) instance = `${app}-${n}`;
+      const out = logDir ? openSync(join(logDir, `${instance}.log`), 'a') : 'inherit';
       const child = spawn(process.execPath, [appEntry(app)], { env: withAppNodeOptions(env), stdio: ['ignore', out, out] });
-      this.children.set(app, child);
+      this.children.set(instance, { app, child });
       child.once('exit', (code) => {
-        this.children.delete(app);
-        if (!this.stopping) onExit(app, code);
+        this.children.delete(instance);
+        if (!this.stopping) onExit(instance, code);
       });
     }
   }
 
   /**
-   * Starts `apps` and waits until each answers its ping over NATS.
-   * @throws CliFailure when one exits first or does not answer within `timeoutMs` (naming its log file, if any).
+   * Starts `apps` (as `start`) and waits until as many instances of each answer their ping over NATS.
+   * @throws CliFailure when one exits first or they do not answer within `timeoutMs` (naming the log file, if any).
    */
   async startAndWait(apps: AppName[], env: NodeJS.ProcessEnv, client: PipelineClient, logDir?: string, timeoutMs = 60_000): Promise<void> {
-    const logOf = (app: AppName) => (logDir ? `; see ${join(logDir, app + '.log')}` : '');
+    const logOf = (instance: string) => (logDir ? `; see ${join(logDir, instance + '.log')}` : '');
     let exited: string | undefined;
-    this.start(apps, env, (app, code) => (exited = `the ${app} service exited (code ${code})${logOf(app)}`), logDir);
+    this.start(apps, env, (instance, code) => (exited = `the ${instance} service exited (code ${code})${logOf(instance)}`), logDir);
     const deadline = Date.now() + timeoutMs;
-    for (const app of apps) {
-      while (!(await client.ping(app, 250))) {
+    for (const app of new Set(apps)) {
+      const copies = apps.filter((a) => a === app).length;
+      while ((await client.answering(app, 250)) < copies) {
         if (exited) throw new CliFailure(exited);
         if (Date.now() > deadline) throw new CliFailure(`the ${app} service did not start within ${timeoutMs / 1000} s${logOf(app)}`);
       }
     }
   }
 
+  /** The apps with an instance running. */
   get running(): AppName[] {
-    return [...this.children.keys()];
-  }
-
-  /** The process id of each running app. */
-  get pids(): Map<AppName, number> {
-    return new Map([...this.children].flatMap(([app, child]) => (child.pid ? [[app, child.pid] as const] : [])));
+    return [...new Set([...this.children.values()].map((c) => c.app))];
   }
 
   /** SIGTERM to every app (graceful shutdown), SIGKILL after `graceMs`. */
@@ -65,7 +66,7 @@ export class AppProcesses {
     this.stopping = true;
     await Promise.all(
       [...this.children.values()].map(
-        (child) =>
+        ({ child }) =>
           new Promise<void>((r) => {
             if (child.exitCode !== null) return r();
             const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
