@@ -87,6 +87,9 @@ export class Tx implements TxSql {
   private executed: Promise<void> = Promise.resolve();
   /** The first pipelined statement that failed: the transaction is aborted, and what comes next throws it. */
   private failed: Error | undefined;
+  /** Round trips being waited for, and since when (`measured`). */
+  private waiting = 0;
+  private waitSince = 0;
 
   constructor(
     private readonly connection: QueryConnection,
@@ -131,12 +134,28 @@ export class Tx implements TxSql {
       await this.query('begin');
       return new Set();
     }
-    const keys = claim.keys.map(literal).join(', ');
-    const [, claimed] = await this.statements(
-      `begin; insert into inbox (consumer, message_id) select ${literal(claim.consumer)}, unnest(array[${keys}]::text[])
-       on conflict do nothing returning message_id`,
+    return claimedKeys(await this.statements(claimSql(claim)));
+  }
+
+  /**
+   * As `open` with a claim, but sent without waiting (pipelined): the work's first statement goes behind it and
+   * shares its round trip. If it fails, the work's next statement throws its error (as with `execute`).
+   * @returns the keys the inbox did not hold yet, once Postgres answered.
+   * @internal `Transactor` opens its speculative transactions with it (only on a pipelining connection).
+   */
+  claimAhead(claim: InboxClaim): Promise<Set<string>> {
+    this.stats.statements += 2;
+    const answer = (this.connection.query({ text: claimSql(claim) }) as unknown as Promise<{ rows: any[] }[]>).then(claimedKeys);
+    this.executed = answer.then(
+      () => undefined,
+      (e: Error) => void (this.failed ??= e),
     );
-    return new Set(claimed.rows.map((r: { message_id: string }) => r.message_id));
+    return answer;
+  }
+
+  /** True when statements go out at once, behind those still running (pg's pipeline mode). */
+  get pipelined(): boolean {
+    return this.connection.pipeline === true;
   }
 
   /**
@@ -204,9 +223,13 @@ export class Tx implements TxSql {
   /**
    * One round trip: `roundTrip` sent behind the pipelined statements (without pipelining, once they answered). A
    * pipelined statement's failure wins over the error it caused this one (25P02, "current transaction is aborted").
+   * Queries awaited together (`Promise.all`, pipelined) count as one round trip, and their wait once.
    */
   private async measured<T>(roundTrip: () => Promise<T>): Promise<T> {
-    const t = performance.now();
+    if (this.waiting++ === 0) {
+      this.stats.roundTrips++;
+      this.waitSince = performance.now();
+    }
     try {
       if (!this.connection.pipeline) await this.executed;
       this.throwIfFailed();
@@ -215,13 +238,29 @@ export class Tx implements TxSql {
       await this.executed;
       throw this.failed ?? e;
     } finally {
-      this.stats.roundTrips++;
-      this.stats.ms += performance.now() - t;
+      if (--this.waiting === 0) this.stats.ms += performance.now() - this.waitSince;
     }
   }
 
   private throwIfFailed(): void {
     if (this.failed) throw this.failed;
+  }
+}
+
+/** BEGIN and the claim of a batch's inbox keys, as one simple query (the keys inlined as literals). */
+const claimSql = (claim: InboxClaim) =>
+  `begin; insert into inbox (consumer, message_id) select ${literal(claim.consumer)}, unnest(array[${claim.keys.map(literal).join(', ')}]::text[])
+   on conflict do nothing returning message_id`;
+
+const claimedKeys = ([, claimed]: { rows: { message_id: string }[] }[]) => new Set(claimed.rows.map((r) => r.message_id));
+
+/**
+ * A speculative transaction's claim found keys the inbox already held: it rolled back, and the batch runs again
+ * with `fresh` (the keys that claim did get) only.
+ */
+class AlreadyClaimed extends Error {
+  constructor(readonly fresh: Set<string>) {
+    super('some inbox keys of the batch were claimed before');
   }
 }
 
@@ -277,7 +316,12 @@ export class Transactor {
    * throws (a client whose rollback failed is dropped). After commit, the outbox rows go to the relay and the
    * `afterCommit` callbacks run.
    */
-  private async transact<T>(stats: PgStats, claim: InboxClaim | undefined, work: (tx: Tx, claimed: Set<string>) => Promise<T>): Promise<T> {
+  private async transact<T>(
+    stats: PgStats,
+    claim: InboxClaim | undefined,
+    work: (tx: Tx, claimed: Set<string>) => Promise<T>,
+    speculate = false,
+  ): Promise<T> {
     let rows: OutboxRow[] = [];
     let committed: (() => void)[] = [];
     const result = await this.breaker.execute(async () => {
@@ -289,8 +333,21 @@ export class Transactor {
       const lost = (e: Error) => (broken = e);
       client.on('error', lost);
       let published: string[] = [];
+      const keys = new Set(claim?.keys);
+      let claiming: Promise<Set<string>> | undefined;
+      const notAllNew = async () => {
+        const claimed = await claiming?.catch(() => undefined);
+        return claimed && claimed.size < keys.size ? new AlreadyClaimed(claimed) : undefined;
+      };
       try {
-        const value = await work(tx, await tx.open(claim));
+        // Speculation: the work runs as if every key were new, its first statement behind the claim in one round trip.
+        if (speculate && claim && keys.size > 0 && tx.pipelined) {
+          claiming = tx.claimAhead(claim);
+          claiming.catch(() => undefined); // awaited below; its failure is also the work's
+        }
+        const value = await work(tx, claiming ? new Set(keys) : await tx.open(claim));
+        const duplicates = await notAllNew();
+        if (duplicates) throw duplicates;
         published = this.relay.takeDeletes();
         rows = await tx.close(published);
         committed = tx.committed;
@@ -300,7 +357,8 @@ export class Transactor {
         await tx.rollback().catch((rollbackFailed: Error) => (broken = rollbackFailed));
         // Its prepared statements would fail again: a new connection prepares them anew.
         if (sqlState(e) === STALE_PLAN) broken ??= e as Error;
-        throw e;
+        // A failure of work that ran on a message handled before does not count: that message is left out.
+        throw (await notAllNew()) ?? e;
       } finally {
         client.off('error', lost);
         client.release(broken);
@@ -314,7 +372,10 @@ export class Transactor {
   /**
    * The handler of a consumer: each message's `works[subject]` runs in one transaction for the whole batch,
    * guarded by the inbox (pattern: "Idempotent consumer"): a message whose inbox key the inbox already holds
-   * (redelivered, re-published, or twice in the batch) changes nothing. Per batch it measures how long its messages
+   * (redelivered, re-published, or twice in the batch) changes nothing. The batch runs speculatively, as if each key
+   * were new, its first statement pipelined behind BEGIN and the claim (one round trip fewer); when the claim finds a
+   * key the inbox held, the transaction rolls back — whatever the work did or threw — and the batch runs again
+   * without that message. Per batch it measures how long its messages
    * waited in the stream, and its round trips and time in Postgres (`orderflow_stream_wait_seconds`,
    * `orderflow_pg_round_trips_total`, `orderflow_pg_seconds_total`).
    * @throws Error at once when `works` lacks a subject the consumer handles.
@@ -333,11 +394,21 @@ export class Transactor {
         for (const msg of msgs) if (msg.storedAt) m.streamWaitSeconds.observe(consumer, Math.max(0, now - msg.storedAt) / 1000);
       }
       const stats = new PgStats();
+      const run = (batch: InboundMessage[], speculate: boolean) =>
+        this.transact(
+          stats,
+          { consumer: inbox, keys: batch.map((msg) => msg.inboxKey) },
+          async (tx, claimed) => {
+            for (const msg of batch) if (claimed.delete(msg.inboxKey)) await works[msg.subject](tx, msg);
+          },
+          speculate,
+        );
       try {
-        await this.transact(stats, { consumer: inbox, keys: msgs.map((msg) => msg.inboxKey) }, async (tx, claimed) => {
-          for (const msg of msgs) {
-            if (claimed.delete(msg.inboxKey)) await works[msg.subject](tx, msg);
-          }
+        // Speculatively first; when the inbox held some keys, again without their messages.
+        await run(msgs, true).catch(async (e) => {
+          if (!(e instanceof AlreadyClaimed)) throw e;
+          const fresh = msgs.filter((msg) => e.fresh.has(msg.inboxKey));
+          if (fresh.length > 0) await run(fresh, false);
         });
       } finally {
         m?.pgStatements.inc(consumer, stats.statements);

@@ -75,7 +75,7 @@ export function benchCommand(): Command {
     .option('--hops <n>', "the floor's hops (PlaceOrder's transactional hops)", wholeNumber('--hops'), SAGA_HOPS)
     .option('--rate-seconds <n>', 'how long each fixed-rate run lasts', wholeNumber('--rate-seconds'), 10)
     .option('--instances <n>', 'instances of inventory and of payment', wholeNumber('--instances'), 1)
-    .option('--burst <n>', 'sagas published at once at the end, then RSS is read (0: none)', wholeNumber('--burst'), 10_000)
+    .option('--burst <n>', 'sagas published at once at the end, then RSS is read (0: none)', wholeNumber('--burst', 0), 10_000)
     .option('--results <dir>', 'where to write <date>.json and <date>.md', resolve(PROJECT, 'bench', 'results'))
     .option('--no-results', 'write no results files')
     .action(async (opts: BenchOptions, cmd: Command) => {

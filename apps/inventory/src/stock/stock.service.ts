@@ -34,7 +34,11 @@ export class StockService {
    * @throws ContradictsRecordsError when the attempt holds a reservation of another order or of other lines.
    */
   async reserve(tx: Tx, cmd: ReserveStock): Promise<ReserveOutcome> {
-    const existing = await this.repo.lockReservation(tx, cmd.sagaId);
+    const wanted = sumBySku(cmd.items);
+    const skus = [...wanted.keys()].sort();
+    // The attempt's reservation, then the stock rows, locked in that order and answered in one round trip (a repeated
+    // reserve holds the stock rows it does not need until commit: a short wait for another reservation, nothing more).
+    const [existing, available] = await Promise.all([this.repo.lockReservation(tx, cmd.sagaId), this.repo.lockAvailable(tx, skus)]);
     if (existing) {
       checkOrder(existing, cmd);
       // A release that came first recorded no lines; anything else must be the same reservation asked again.
@@ -45,9 +49,6 @@ export class StockService {
       return outcomeOf(existing);
     }
 
-    const wanted = sumBySku(cmd.items);
-    const skus = [...wanted.keys()].sort();
-    const available = await this.repo.lockAvailable(tx, skus);
     const unknown = skus.filter((s) => !available.has(s));
     const short = skus.filter((s) => available.has(s) && available.get(s)! < wanted.get(s)!);
     const outcome: ReserveOutcome =

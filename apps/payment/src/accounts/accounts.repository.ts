@@ -65,10 +65,12 @@ export class AccountsRepository {
   /**
    * The ledger entries of an order (all its attempts) and of an attempt (whichever order they name), serialised for
    * the rest of the transaction: the ledger is append-only (the runtime role may not UPDATE it, so not lock its rows
-   * either), so a transaction-scoped advisory lock on the order and one on the attempt stand for row locks.
+   * either), so a transaction-scoped advisory lock on the order and one on the attempt stand for row locks. The locks
+   * go pipelined ahead of the read, in one round trip: Postgres runs them first, and the read's snapshot, taken once
+   * they are held, sees every entry committed under them.
    */
-  async lockEntries(tx: Sql, orderId: string, sagaId: string): Promise<EntryRow[]> {
-    await tx.query('select pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))', [
+  async lockEntries(tx: TxSql, orderId: string, sagaId: string): Promise<EntryRow[]> {
+    tx.execute('select pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))', [
       `ledger:order:${orderId}`,
       `ledger:saga:${sagaId}`,
     ]);
