@@ -39,7 +39,7 @@ export interface Statement {
 }
 
 /**
- * What statements run on: a pooled `pg` client, or an adapter (`Tx.of`). With `pipeline` (pg's pipeline mode), a
+ * What statements run on: a pooled `pg` client, or an adapter (`Tx.within`). With `pipeline` (pg's pipeline mode), a
  * statement is written as soon as it is queried, behind those still running; otherwise after they answered.
  */
 export interface QueryConnection {
@@ -311,10 +311,13 @@ export class Transactor {
   }
 
   /**
-   * On one pooled client, through the circuit breaker: BEGIN with the inbox claim (one round trip), `work`, then the
-   * outbox insert, the delete of rows the relay has published, and COMMIT (one round trip). ROLLBACK when anything
-   * throws (a client whose rollback failed is dropped). After commit, the outbox rows go to the relay and the
-   * `afterCommit` callbacks run.
+   * On one pooled client, through the circuit breaker: BEGIN with the inbox claim (one round trip; with `speculate`,
+   * pipelined ahead of `work`'s first statement, `work` told every key is new), `work`, then the outbox insert, the
+   * delete of rows the relay has published, and COMMIT (one round trip). ROLLBACK when anything throws (a client whose
+   * rollback failed, or whose prepared statements went stale, is dropped). After commit, the outbox rows go to the
+   * relay and the `afterCommit` callbacks run.
+   * @throws AlreadyClaimed when a speculative claim found keys the inbox held (rolled back); what `work` or Postgres
+   *   throws (rolled back); UnavailableError at once while the circuit is open.
    */
   private async transact<T>(
     stats: PgStats,
@@ -375,9 +378,11 @@ export class Transactor {
    * (redelivered, re-published, or twice in the batch) changes nothing. The batch runs speculatively, as if each key
    * were new, its first statement pipelined behind BEGIN and the claim (one round trip fewer); when the claim finds a
    * key the inbox held, the transaction rolls back — whatever the work did or threw — and the batch runs again
-   * without that message. Per batch it measures how long its messages
-   * waited in the stream, and its round trips and time in Postgres (`orderflow_stream_wait_seconds`,
-   * `orderflow_pg_round_trips_total`, `orderflow_pg_seconds_total`).
+   * without that message. (So a repeat's work may run, but what it wrote never commits; an effect outside the
+   * transaction, such as a notification channel's, is at-least-once as it is for any rolled-back transaction.) Per
+   * batch it measures how long its messages waited in the stream, and its statements, round trips and time in
+   * Postgres (`orderflow_stream_wait_seconds`, `orderflow_pg_statements_total`, `orderflow_pg_round_trips_total`,
+   * `orderflow_pg_seconds_total`).
    * @throws Error at once when `works` lacks a subject the consumer handles.
    */
   handler(spec: ConsumerSpec, works: Record<string, Work>): BatchHandler {
