@@ -46,6 +46,16 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
 
   const outboxCount = async () => Number((await ds.query('select count(*) as n from app.outbox'))[0].n);
   const effects = async () => (await ds.query('select note from app.effects order by note')).map((r: { note: string }) => r.note);
+  /** A restock command whose message id and inbox key are `key`. */
+  const restock = (key: string): InboundMessage => ({
+    subject: Subjects.InventoryRestock,
+    body: { sku: key, quantity: 1 },
+    messageId: key,
+    inboxKey: key,
+    attempt: 1,
+    stream: 'INVENTORY',
+    sequence: 1,
+  });
   const restocked = (sku: string) => ({
     subject: Subjects.InventoryRestocked,
     body: { sku, available: 1, reserved: 0, sold: 0 },
@@ -78,15 +88,6 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
 
   it('runs a message whose inbox key is already claimed no more: twice in one batch, or delivered again', async () => {
     const spec = Consumers.inventoryCommands;
-    const msg = (key: string): InboundMessage => ({
-      subject: Subjects.InventoryRestock,
-      body: { sku: key, quantity: 1 },
-      messageId: key,
-      inboxKey: key,
-      attempt: 1,
-      stream: 'INVENTORY',
-      sequence: 1,
-    });
     const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0], m: InboundMessage) => {
       await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), (m.body as { sku: string }).sku]);
     };
@@ -96,8 +97,8 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
       [Subjects.InventoryRelease]: work,
       [Subjects.InventoryCommit]: work,
     });
-    await handler([msg('k1'), msg('k1'), msg('k2')]);
-    await handler([msg('k2'), msg('k3')]);
+    await handler([restock('k1'), restock('k1'), restock('k2')]);
+    await handler([restock('k2'), restock('k3')]);
     expect(await effects()).toEqual(['k1', 'k2', 'k3']);
     const inbox = await ds.query('select consumer, message_id from app.inbox order by message_id');
     expect(inbox).toEqual(['k1', 'k2', 'k3'].map((k) => ({ consumer: 'INVENTORY/inventory-commands', message_id: k })));
@@ -105,24 +106,15 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
 
   it('runs a batch speculatively: a message handled before is left out, even when its work would fail', async () => {
     const spec = Consumers.inventoryCommands;
-    const msg = (key: string): InboundMessage => ({
-      subject: Subjects.InventoryRestock,
-      body: { sku: key, quantity: 1 },
-      messageId: key,
-      inboxKey: key,
-      attempt: 1,
-      stream: 'INVENTORY',
-      sequence: 1,
-    });
     // The effect's id comes from the key, so running a message twice would fail (23505, a permanent error).
     const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0], m: InboundMessage) => {
       await t.query('insert into effects (id, note) values (md5($1)::uuid, $1)', [m.inboxKey]);
       t.send(restocked(m.inboxKey));
     };
     const handler = tx.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
-    await handler([msg('s1')]);
-    await handler([msg('s1'), msg('s2'), msg('s1')]);
-    await handler([msg('s2')]);
+    await handler([restock('s1')]);
+    await handler([restock('s1'), restock('s2'), restock('s1')]);
+    await handler([restock('s2')]);
     expect(await effects()).toEqual(['s1', 's2']);
     await waitFor(async () => publisher.published.length === 2);
     expect(publisher.published.map((p) => p.body)).toEqual([restocked('s1').body, restocked('s2').body]);
