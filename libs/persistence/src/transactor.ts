@@ -134,7 +134,7 @@ export class Tx implements TxSql {
       await this.query('begin');
       return new Set();
     }
-    return claimedKeys(await this.statements(claimSql(claim)));
+    return claimedKeys(await this.statements(claimSql(claim), 2));
   }
 
   /**
@@ -181,7 +181,7 @@ export class Tx implements TxSql {
       statements.push(`insert into outbox (id, subject, headers, payload) values ${values.join(', ')}`);
     }
     if (statements.length === 0) await this.query('commit');
-    else await this.statements(`${statements.join('; ')}; commit`);
+    else await this.statements(`${statements.join('; ')}; commit`, statements.length + 1);
     // In a transaction a failed pipelined statement aborted, COMMIT answers ROLLBACK without an error.
     await this.executed;
     this.throwIfFailed();
@@ -214,9 +214,12 @@ export class Tx implements TxSql {
     return (await this.measured(() => this.connection.query(params ? prepared(sql, params) : { text: sql }))).rows;
   }
 
-  /** Several statements, no parameters, in one round trip (the simple-query protocol); each one's result. */
-  private async statements(sql: string): Promise<{ rows: any[] }[]> {
-    this.stats.statements += sql.split(';').length;
+  /**
+   * `count` statements, no parameters, in one round trip (the simple-query protocol); each one's result. The caller
+   * counts them: the text holds values (outbox payloads) whose `;` are not separators.
+   */
+  private async statements(sql: string, count: number): Promise<{ rows: any[] }[]> {
+    this.stats.statements += count;
     return this.measured(() => this.connection.query({ text: sql }) as unknown as Promise<{ rows: any[] }[]>);
   }
 
@@ -361,7 +364,7 @@ export class Transactor {
         // Its prepared statements would fail again: a new connection prepares them anew.
         if (sqlState(e) === STALE_PLAN) broken ??= e as Error;
         // A failure of work that ran on a message handled before does not count: that message is left out.
-        throw (await notAllNew()) ?? e;
+        throw e instanceof AlreadyClaimed ? e : ((await notAllNew()) ?? e);
       } finally {
         client.off('error', lost);
         client.release(broken);
