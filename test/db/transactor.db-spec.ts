@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { Socket } from 'node:net';
+import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { Consumers, Subjects } from '@orderflow/contracts';
 import { InboundMessage, MessagePublisher, OutgoingMessage } from '@orderflow/messaging';
-import { DatabaseBreaker, OutboxRelay, Transactor } from '@orderflow/persistence';
+import { DatabaseBreaker, OutboxRelay, Transactor, Tx } from '@orderflow/persistence';
 import { PipelineMetrics } from '@orderflow/telemetry';
 import { waitFor } from '../support/wait';
 import { messagingDatabase, silentLog } from '../support/database';
@@ -176,6 +179,59 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     await expect(failing(() => undefined)).rejects.toMatchObject({ code: '23505' });
     expect(await effects()).toEqual(['pipelined']);
     expect(await outboxCount()).toBe(0);
+  });
+
+  it('writes the statements queried in one tick to the socket at once', async () => {
+    const writes = [jest.spyOn(Socket.prototype, '_write'), jest.spyOn(Socket.prototype, '_writev')];
+    try {
+      await tx.run(async (t) => {
+        const sent = writes.reduce((n, w) => n + w.mock.calls.length, 0);
+        t.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'one']);
+        t.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'two']);
+        await t.query('select count(*) from effects');
+        expect(writes.reduce((n, w) => n + w.mock.calls.length, 0) - sent).toBe(1);
+      });
+    } finally {
+      writes.forEach((w) => w.mockRestore());
+    }
+    expect(await effects()).toEqual(['one', 'two']);
+  });
+
+  it('plans a statement given planEach for its parameters every time: a table that grew since it was analysed is read by its index', async () => {
+    const client = await ((ds.driver as PostgresDriver).master as Pool).connect();
+    // The scans of one read of `table` by `a` or `b`, after five reads (a prepared statement's plan is generic from
+    // then on) while it held 20 rows, analysed, and 20,000 rows added since.
+    const scansOfReadAfterGrowth = async (table: string, planEach: boolean) => {
+      await client.query(`create table ${table} (id bigserial primary key, a uuid, b uuid)`);
+      await client.query(`create index on ${table} (a); create index on ${table} (b)`);
+      await client.query(`insert into ${table} (a, b) select null, null from generate_series(1, 20); analyze ${table}`);
+      const t = new Tx(client);
+      const read = () => t.query(`select id from ${table} where a = $1 or b = $2`, [randomUUID(), randomUUID()], { planEach });
+      for (let i = 0; i < 6; i++) await read();
+      await client.query(`insert into ${table} (a, b) select gen_random_uuid(), gen_random_uuid() from generate_series(1, 20000)`);
+      // This session's scans not yet reported (read without a snapshot), before and after.
+      const scans = async () => {
+        const [r] = (await client.query(`select seq_scan, idx_scan from pg_stat_xact_user_tables where relid = $1::regclass`, [table]))
+          .rows;
+        return { seq: Number(r.seq_scan), idx: Number(r.idx_scan) };
+      };
+      await client.query('begin');
+      const before = await scans();
+      await read();
+      const after = await scans();
+      await client.query('commit');
+      return { seq: after.seq - before.seq, idx: after.idx - before.idx };
+    };
+    try {
+      // Prepared, the plan made for 20 rows (read them all) stays: the hazard `planEach` is for.
+      expect(await scansOfReadAfterGrowth('grown_prepared', false)).toEqual({ seq: 1, idx: 0 });
+      const each = await scansOfReadAfterGrowth('grown_each', true);
+      expect(each.seq).toBe(0);
+      expect(each.idx).toBeGreaterThan(0);
+    } finally {
+      await client.query('drop table if exists grown_prepared, grown_each');
+      client.release();
+    }
   });
 
   it('keeps inbox keys and outbox bodies as data, whatever they hold (they are inlined as escaped literals)', async () => {

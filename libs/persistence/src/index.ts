@@ -17,7 +17,7 @@ export { InboxReceivedAt1763800000001, MessagingTables1763800000000 } from './me
 export { OutboxRelay } from './outbox.relay';
 export type { OutboxRow } from './outbox.relay';
 export { readSql, Transactor, Tx } from './transactor';
-export type { Sql, TxSql } from './transactor';
+export type { QueryOptions, Sql, TxSql } from './transactor';
 export type { Work } from './transactor';
 export { InboxPruner } from './inbox.pruner';
 export { PeriodicTask } from './periodic.task';

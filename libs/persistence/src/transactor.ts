@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { escapeLiteral, Pool } from 'pg';
+import type { Writable } from 'node:stream';
+import { escapeLiteral, Pool, PoolClient } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ConsumerSpec, Message } from '@orderflow/contracts';
@@ -16,7 +17,18 @@ export type Work<T = any> = (tx: Tx, msg: InboundMessage<T>) => Promise<void>;
  * `object` with nothing to read): a transaction (`Tx`), or `readSql(ds)` for reads outside one. Repositories take it.
  */
 export interface Sql {
-  query<T extends object>(sql: string, params?: unknown[]): Promise<T[]>;
+  query<T extends object>(sql: string, params?: unknown[], options?: QueryOptions): Promise<T[]>;
+}
+
+/** How `Sql.query` runs a statement. */
+export interface QueryOptions {
+  /**
+   * Plan it for its parameters on every execution (an unnamed statement) instead of preparing it: for a statement
+   * whose best plan depends on how big its tables have grown. A prepared statement's plan becomes generic after five
+   * executions and stays until its table is analysed: one first run on a nearly empty table keeps scanning it whole.
+   * Source: PostgreSQL docs, PREPARE ("plan_cache_mode").
+   */
+  planEach?: boolean;
 }
 
 /**
@@ -209,9 +221,10 @@ export class Tx implements TxSql {
    * Runs SQL in this transaction; returns the rows (also for `update … returning` / `delete … returning`). With
    * `params`, a prepared statement (`prepared`): keep values out of `sql`.
    */
-  async query<T extends object>(sql: string, params?: unknown[]): Promise<T[]> {
+  async query<T extends object>(sql: string, params?: unknown[], options?: QueryOptions): Promise<T[]> {
     this.stats.statements++;
-    return (await this.measured(() => this.connection.query(params ? prepared(sql, params) : { text: sql }))).rows;
+    const statement = params && !options?.planEach ? prepared(sql, params) : { text: sql, values: params };
+    return (await this.measured(() => this.connection.query(statement))).rows;
   }
 
   /**
@@ -284,6 +297,34 @@ export function literal(value: string): string {
 }
 
 /**
+ * `client` with the statements of one tick written together: the first corks the socket, and it is uncorked once the
+ * tick's synchronous code and promise callbacks have run (`process.nextTick`), before any I/O. Pipelined statements
+ * sent in a row (`Tx.execute`, `Promise.all`, the next message's first one) then cost one write to the socket and
+ * wake Postgres once, where pg writes each statement on its own.
+ * Source: Node.js docs, `writable.cork()`.
+ */
+function corked(client: PoolClient): QueryConnection {
+  // pg's socket; undefined on a client without one (a native client), which then writes as pg does.
+  const socket = (client as PoolClient & { connection?: { stream?: Writable } }).connection?.stream;
+  let corking = false;
+  const uncork = () => {
+    corking = false;
+    socket!.uncork();
+  };
+  return {
+    pipeline: (client as PoolClient & { pipeline?: boolean }).pipeline,
+    query(statement) {
+      if (socket && !corking) {
+        corking = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
+      return client.query(statement);
+    },
+  };
+}
+
+/**
  * Runs units of work: state change + inbox + outbox in one Postgres transaction (through the database's circuit
  * breaker), then hands the outbox rows to the relay. Transactions run on the data source's own pool with the `pg`
  * driver directly: TypeORM stays for connections and migrations, and its per-query wrapper stays off the hot path.
@@ -332,7 +373,7 @@ export class Transactor {
     let committed: (() => void)[] = [];
     const result = await this.breaker.execute(async () => {
       const client = await this.pool.connect();
-      const tx = new Tx(client, stats);
+      const tx = new Tx(corked(client), stats);
       let broken: Error | undefined;
       // A connection lost between statements is reported as an 'error' event (which would end the process unheard);
       // the next statement fails with it, and the client is dropped on release.

@@ -67,7 +67,8 @@ export class AccountsRepository {
    * the rest of the transaction: the ledger is append-only (the runtime role may not UPDATE it, so not lock its rows
    * either), so a transaction-scoped advisory lock on the order and one on the attempt stand for row locks. The locks
    * go pipelined ahead of the read, in one round trip: Postgres runs them first, and the read's snapshot, taken once
-   * they are held, sees every entry committed under them.
+   * they are held, sees every entry committed under them. The read is planned each time (`planEach`), so it stays on
+   * the indexes however the ledger has grown since it was last analysed.
    */
   async lockEntries(tx: TxSql, orderId: string, sagaId: string): Promise<EntryRow[]> {
     tx.execute('select pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))', [
@@ -77,6 +78,7 @@ export class AccountsRepository {
     return tx.query<EntryRow>(
       'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2 order by id',
       [orderId, sagaId],
+      { planEach: true },
     );
   }
 
