@@ -2,6 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseExposition, Sample, total } from '../top/exposition';
 
 export const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
+/** The sum of a record's values (CPU ms per saga of several processes). */
+export const sum = (r: Record<string, number> = {}) => Object.values(r).reduce((a, b) => a + b, 0);
+
 export const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 /** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`: 100 on Linux). */

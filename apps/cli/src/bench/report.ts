@@ -1,4 +1,4 @@
-import type { HopFigures } from './measure';
+import { HopFigures, sum } from './measure';
 
 /** What `orderflow bench` measured (its JSON line). */
 export interface BenchResult {
@@ -10,7 +10,18 @@ export interface BenchResult {
     p99_ms: number;
     closed_p50_ms: number;
     closed_p99_ms: number;
-    rates: { fraction: number; rate_per_s: number; sagas: number; p50_ms: number; p95_ms: number; p99_ms: number }[];
+    /** Each process's CPU per saga (ms) one saga at a time. */
+    closed_cpu_ms_per_saga?: Record<string, number>;
+    /** `cpu_ms_per_saga`: every app and server together. */
+    rates: {
+      fraction: number;
+      rate_per_s: number;
+      sagas: number;
+      p50_ms: number;
+      p95_ms: number;
+      p99_ms: number;
+      cpu_ms_per_saga?: number;
+    }[];
     cpu_ms_per_saga: Record<string, number>;
     server_cpu_ms_per_saga: Record<string, number>;
     peak_rss_mb: Record<string, number>;
@@ -60,7 +71,6 @@ const hopTable = (hops: HopFigures[]) =>
     ]),
   );
 
-const sum = (r: Record<string, number> = {}) => Object.values(r).reduce((a, b) => a + b, 0);
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** The markdown summary written next to a run's JSON (`bench/results/<date>.md`). */
@@ -70,6 +80,7 @@ export function benchMarkdown(r: BenchResult): string {
   const apps = Object.keys(o.cpu_ms_per_saga);
   const servers = Object.keys(o.server_cpu_ms_per_saga ?? {});
   const floorCpu = r.floor?.cpu_ms_per_saga ?? {};
+  const closedCpu = o.closed_cpu_ms_per_saga ?? {};
   return [
     `# orderflow bench, ${r.at}`,
     '',
@@ -91,19 +102,26 @@ export function benchMarkdown(r: BenchResult): string {
     '## Open loop at fixed rates',
     '',
     table(
-      ['share of capacity', 'sagas/s', 'sagas', 'p50 ms', 'p95 ms', 'p99 ms'],
-      o.rates.map((x) => [`${x.fraction * 100} %`, x.rate_per_s, x.sagas, x.p50_ms, x.p95_ms, x.p99_ms]),
+      ['share of capacity', 'sagas/s', 'sagas', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms per saga, all processes'],
+      o.rates.map((x) => [`${x.fraction * 100} %`, x.rate_per_s, x.sagas, x.p50_ms, x.p95_ms, x.p99_ms, x.cpu_ms_per_saga ?? '—']),
     ),
     '',
-    '## CPU per saga (over the windowed run) and memory',
+    '## CPU per saga (over the windowed run, and one saga at a time) and memory',
     '',
     table(
-      ['process', 'CPU ms per saga', 'peak RSS MB', `RSS MB after the burst`, 'floor: CPU ms per saga'],
+      ['process', 'CPU ms per saga', 'one at a time: CPU ms per saga', 'peak RSS MB', `RSS MB after the burst`, 'floor: CPU ms per saga'],
       [
-        ...apps.map((a) => [a, o.cpu_ms_per_saga[a], o.peak_rss_mb[a] ?? '—', o.burst?.rss_mb_after[a] ?? '—', '']),
-        ['the floor itself', '', '', '', floorCpu.floor ?? '—'],
-        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], '', '', floorCpu[s] ?? '—']),
-        ['**all**', round2(sum(o.cpu_ms_per_saga) + sum(o.server_cpu_ms_per_saga)), '', '', floorCpu.floor ? round2(sum(floorCpu)) : '—'],
+        ...apps.map((a) => [a, o.cpu_ms_per_saga[a], closedCpu[a] ?? '—', o.peak_rss_mb[a] ?? '—', o.burst?.rss_mb_after[a] ?? '—', '']),
+        ['the floor itself', '', '', '', '', floorCpu.floor ?? '—'],
+        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], closedCpu[s] ?? '—', '', '', floorCpu[s] ?? '—']),
+        [
+          '**all**',
+          round2(sum(o.cpu_ms_per_saga) + sum(o.server_cpu_ms_per_saga)),
+          o.closed_cpu_ms_per_saga ? round2(sum(closedCpu)) : '—',
+          '',
+          '',
+          floorCpu.floor ? round2(sum(floorCpu)) : '—',
+        ],
       ],
     ),
     ...(o.burst

@@ -10,7 +10,7 @@ import { deleteNamespaceStreams, JetStreamClient } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { AppName, AppNames } from '@orderflow/contracts/permissions';
 import { adminDb, loadConfig, natsCredentials } from '@orderflow/runtime';
-import { atRate, cpuSeconds, cpuSecondsOf, handlerMs, hopFigures, pct, peakRssMb, round, rssMb, scrape } from '../bench/measure';
+import { atRate, cpuSeconds, cpuSecondsOf, handlerMs, hopFigures, pct, peakRssMb, round, rssMb, scrape, sum } from '../bench/measure';
 import { benchMarkdown } from '../bench/report';
 import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
@@ -148,10 +148,21 @@ export function benchCommand(): Command {
         const urls = instances.map((i) => i.metricsUrl!);
         const pidsOf = (app: string) => instances.filter((i) => i.name === app).map((i) => i.pid!);
         const cpuOf = (app: string) => pidsOf(app).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-        // One saga at a time (latency), with the apps' counters per hop scraped around it.
+        // CPU seconds of each app and server so far, and per saga (ms) since `from`: what a run at one load costs.
+        const cpuNow = (): Record<string, number> => ({
+          ...Object.fromEntries(AppNames.map((app) => [app, cpuOf(app)])),
+          ...Object.fromEntries(SERVERS.map((comm) => [comm, cpuSecondsOf(comm)])),
+        });
+        const cpuPerSaga = (from: Record<string, number>, sagas: number) => {
+          const to = cpuNow();
+          return Object.fromEntries(Object.keys(to).map((k) => [k, round(((to[k] - from[k]) * 1000) / sagas, 2)]));
+        };
+        // One saga at a time (latency and CPU), with the apps' counters per hop scraped around it.
         const idle = await scrape(urls);
+        const closedFrom = cpuNow();
         const closed: number[] = [];
         for (let i = 0; i < opts.closed; i++) closed.push(await saga());
+        const closed_cpu_ms_per_saga = cpuPerSaga(closedFrom, opts.closed);
 
         // The open loop with a window (capacity), measured from outside (latency) and from inside: each app's CPU and
         // its counters per hop (scraped before and after).
@@ -178,10 +189,15 @@ export function benchCommand(): Command {
           SERVERS.map((comm, i) => [comm, round(((cpuSecondsOf(comm) - serversBefore[i]) * 1000) / opts.sagas, 2)]),
         );
 
-        // The open loop at fixed rates: latency at a quarter, half and all of that capacity.
+        // The open loop at fixed rates: latency at a quarter, half and all of that capacity, and the CPU per saga of
+        // every app and server together (smaller batches cost more per message).
         const capacity = opts.sagas / secs;
         const rates = [];
-        for (const fraction of RATE_FRACTIONS) rates.push({ fraction, ...(await atRate(capacity * fraction, opts.rateSeconds, saga)) });
+        for (const fraction of RATE_FRACTIONS) {
+          const from = cpuNow();
+          const run = await atRate(capacity * fraction, opts.rateSeconds, saga);
+          rates.push({ fraction, ...run, cpu_ms_per_saga: round(sum(cpuPerSaga(from, run.sagas)), 2) });
+        }
         // A burst: `--burst` sagas published at once; then each app's resident set (its largest instance's).
         const burst = opts.burst > 0 ? await burstOf(opts.burst, saga) : null;
         const perApp = (read: (pid: number) => number) =>
@@ -198,6 +214,7 @@ export function benchCommand(): Command {
           closed_sagas: opts.closed,
           closed_p50_ms: round(pct(closed, 0.5), 2),
           closed_p99_ms: round(pct(closed, 0.99), 2),
+          closed_cpu_ms_per_saga,
           rates,
           cpu_ms_per_saga,
           server_cpu_ms_per_saga,
