@@ -219,7 +219,7 @@ export class Tx implements TxSql {
 
   /**
    * Runs SQL in this transaction; returns the rows (also for `update … returning` / `delete … returning`). With
-   * `params`, a prepared statement (`prepared`): keep values out of `sql`.
+   * `params`, a prepared statement (`prepared`) unless `options.planEach`: keep values out of `sql`.
    */
   async query<T extends object>(sql: string, params?: unknown[], options?: QueryOptions): Promise<T[]> {
     this.stats.statements++;
