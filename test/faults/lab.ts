@@ -200,7 +200,18 @@ export class Pipeline {
     });
     this.jsm = await jetstreamManager(this.nc);
     await this.deleteStreams(); // what a scenario that failed may have left
-    await provisionAll(loadConfig(this.env));
+    // A cluster that has just elected its meta leader may not count every peer yet: an R3 stream then finds "no
+    // suitable peers for placement" (err_code 10005) for a moment. Setup is idempotent: run it again until it places.
+    const placing = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await provisionAll(loadConfig(this.env));
+        break;
+      } catch (e) {
+        if (!String(e).includes('no suitable peers') || Date.now() > placing) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     for (let n = 1; n <= instances; n++) {
       const batch = AppNames.map((app) => new AppInstance(app, n, this.env, join(this.logDir, `${this.name}-${app}-${n}.log`)));
       this.instances.push(...batch);
