@@ -167,8 +167,7 @@ export function benchCommand(): Command {
         // The open loop with a window (capacity), measured from outside (latency) and from inside: each app's CPU and
         // its counters per hop (scraped before and after).
         const before = await scrape(urls);
-        const cpuBefore = new Map(AppNames.map((app) => [app, cpuOf(app)]));
-        const serversBefore = SERVERS.map(cpuSecondsOf);
+        const windowFrom = cpuNow();
         const lat: number[] = [];
         const inflight = new Set<Promise<void>>();
         const t0 = performance.now();
@@ -182,12 +181,9 @@ export function benchCommand(): Command {
         await Promise.all(inflight);
         const secs = (performance.now() - t0) / 1000;
         const after = await scrape(urls);
-        const cpu_ms_per_saga = Object.fromEntries(
-          AppNames.map((app) => [app, round(((cpuOf(app) - cpuBefore.get(app)!) * 1000) / opts.sagas, 2)]),
-        );
-        const server_cpu_ms_per_saga = Object.fromEntries(
-          SERVERS.map((comm, i) => [comm, round(((cpuSecondsOf(comm) - serversBefore[i]) * 1000) / opts.sagas, 2)]),
-        );
+        const windowCpu = cpuPerSaga(windowFrom, opts.sagas);
+        const cpu_ms_per_saga = Object.fromEntries(AppNames.map((app) => [app, windowCpu[app]]));
+        const server_cpu_ms_per_saga = Object.fromEntries(SERVERS.map((comm) => [comm, windowCpu[comm]]));
 
         // The open loop at fixed rates: latency at a quarter, half and all of that capacity, and the CPU per saga of
         // every app and server together (smaller batches cost more per message).
