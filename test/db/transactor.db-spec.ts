@@ -147,9 +147,9 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
       },
     ]);
     const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values;
-    // BEGIN with the inbox claim; the handler's two inserts, the first pipelined ahead of the second; the outbox insert
-    // with COMMIT: six statements in two round trips (the first three share one).
-    expect(await value('orderflow_pg_statements_total')).toEqual([{ labels: { consumer: spec.durable }, value: 6 }]);
+    // BEGIN (and its SET LOCAL) with the inbox claim; the handler's two inserts, the first pipelined ahead of the
+    // second; the outbox insert with COMMIT: seven statements in two round trips (the first five share one).
+    expect(await value('orderflow_pg_statements_total')).toEqual([{ labels: { consumer: spec.durable }, value: 7 }]);
     expect(await value('orderflow_pg_round_trips_total')).toEqual([{ labels: { consumer: spec.durable }, value: 2 }]);
     expect((await value('orderflow_pg_seconds_total'))[0].value).toBeGreaterThan(0);
     const waited = (await value('orderflow_stream_wait_seconds')).find(
@@ -197,6 +197,31 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     expect(await effects()).toEqual(['one', 'two']);
   });
 
+  it('plans the prepared statements of its transactions once per connection: the inbox claim, the outbox insert and delete, the work', async () => {
+    const spec = Consumers.inventoryCommands;
+    const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0], m: InboundMessage) => {
+      // An array parameter: by default Postgres plans such a statement again on every execution.
+      await t.query('select count(*) from effects where note = any($1)', [[m.inboxKey]]);
+      t.send(restocked(m.inboxKey));
+    };
+    const handler = tx.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
+    // One batch after the other: the pool hands out the connection released last, so they share one.
+    for (let i = 0; i < 8; i++) {
+      await handler([restock(`g${i}`)]);
+      await waitFor(() => publisher.published.length === i + 1); // its row is deleted by the next batch
+    }
+    const plans = await tx.run((t) =>
+      t.query<{ statement: string; generic_plans: number; custom_plans: number }>(
+        `select statement, generic_plans, custom_plans from pg_prepared_statements where statement ~ 'inbox|outbox|effects'`,
+      ),
+    );
+    const of = (pattern: RegExp) => plans.find((p) => pattern.test(p.statement));
+    for (const statement of [/insert into inbox/, /insert into outbox/, /delete from outbox/, /from effects/]) {
+      expect(of(statement)).toMatchObject({ custom_plans: 0 });
+      expect(of(statement)!.generic_plans).toBeGreaterThanOrEqual(7);
+    }
+  });
+
   it('plans a statement given planEach for its parameters every time: a table that grew since it was analysed is read by its index', async () => {
     const client = await ((ds.driver as PostgresDriver).master as Pool).connect();
     // The scans of one read of `table` by `a` or `b`, after five reads (a prepared statement's plan is generic from
@@ -234,7 +259,7 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     }
   });
 
-  it('keeps inbox keys and outbox bodies as data, whatever they hold (they are inlined as escaped literals)', async () => {
+  it('keeps inbox keys and outbox bodies as data, whatever they hold (they go as parameters)', async () => {
     const spec = Consumers.inventoryCommands;
     const hostile = ["k'); drop table app.effects; --", "back\\slash \\'", '$$ dollar $$ "quoted" \' \\x00'];
     const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0], m: InboundMessage) => {

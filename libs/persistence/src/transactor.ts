@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { escapeLiteral, Pool, PoolClient } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ConsumerSpec, Message } from '@orderflow/contracts';
@@ -23,9 +23,10 @@ export interface Sql {
 /** How `Sql.query` runs a statement. */
 export interface QueryOptions {
   /**
-   * Plan it for its parameters on every execution (an unnamed statement) instead of preparing it: for a statement
-   * whose best plan depends on how big its tables have grown. A prepared statement's plan becomes generic after five
-   * executions and stays until its table is analysed: one first run on a nearly empty table keeps scanning it whole.
+   * Plan it anew on every execution (an unnamed statement) instead of preparing it once per connection: for a
+   * statement whose best plan depends on how big its tables have grown. A prepared statement keeps its generic plan
+   * (in a `Transactor` transaction, from its first execution: `BEGIN_GENERIC`) until its table is analysed: one made
+   * while the table was nearly empty keeps scanning it whole.
    * Source: PostgreSQL docs, PREPARE ("plan_cache_mode").
    */
   planEach?: boolean;
@@ -37,7 +38,7 @@ export interface QueryOptions {
  * failure is thrown by the next `query` of the transaction, or by the commit.
  */
 export interface TxSql extends Sql {
-  execute(sql: string, params?: unknown[]): void;
+  execute(sql: string, params?: unknown[], options?: QueryOptions): void;
 }
 
 /** `Sql` on the data source's pool, outside any transaction: for queries. */
@@ -136,33 +137,45 @@ export class Tx implements TxSql {
   }
 
   /**
-   * BEGIN — and, given a batch's inbox keys, their claim — in one round trip: the statements go as one simple query,
-   * the keys inlined as literals (`literal`).
+   * BEGIN (`BEGIN_GENERIC`), pipelined ahead of what comes next, and — given a batch's inbox keys — their claim
+   * (`CLAIM`, prepared), answered in the same round trip.
    * @returns the keys the inbox did not hold yet: the others were handled before and must change nothing.
+   * @throws PermanentError for a key with a NUL character (Postgres text cannot hold one).
    * @internal `Transactor` opens its transactions with it.
    */
   async open(claim?: InboxClaim): Promise<Set<string>> {
     if (!claim || claim.keys.length === 0) {
-      await this.query('begin');
+      this.begin();
       return new Set();
     }
-    return claimedKeys(await this.statements(claimSql(claim), 2));
+    const statement = claimStatement(claim);
+    this.begin();
+    return claimedKeys(await this.query<{ message_id: string }>(statement.text, statement.values));
   }
 
   /**
    * As `open` with a claim, but sent without waiting (pipelined): the work's first statement goes behind it and
    * shares its round trip. If it fails, the work's next statement throws its error (as with `execute`).
    * @returns the keys the inbox did not hold yet, once Postgres answered.
+   * @throws PermanentError for a key with a NUL character.
    * @internal `Transactor` opens its speculative transactions with it (only on a pipelining connection).
    */
   claimAhead(claim: InboxClaim): Promise<Set<string>> {
-    this.stats.statements += 2;
-    const answer = (this.connection.query({ text: claimSql(claim) }) as unknown as Promise<{ rows: any[] }[]>).then(claimedKeys);
+    const statement = claimStatement(claim);
+    this.begin();
+    this.stats.statements++;
+    const answer = this.connection.query(prepared(statement.text, statement.values!)).then(({ rows }) => claimedKeys(rows));
     this.executed = answer.then(
       () => undefined,
       (e: Error) => void (this.failed ??= e),
     );
     return answer;
+  }
+
+  /** BEGIN with generic plans (`BEGIN_GENERIC`), pipelined ahead of what comes next (`execute`). */
+  private begin(): void {
+    this.stats.statements++; // `BEGIN_GENERIC` is two statements; `execute` counts one
+    this.execute(BEGIN_GENERIC);
   }
 
   /** True when statements go out at once, behind those still running (pg's pipeline mode). */
@@ -171,8 +184,9 @@ export class Tx implements TxSql {
   }
 
   /**
-   * The outbox insert of what was sent, the delete of `published` outbox rows (the relay's, see
-   * `OutboxRelay.takeDeletes`), and COMMIT, in one round trip (as `open`).
+   * The delete of `published` outbox rows (the relay's, see `OutboxRelay.takeDeletes`), the outbox insert of what
+   * was sent, and COMMIT, in one round trip: the two statements (prepared, their values in array and JSON
+   * parameters) are pipelined ahead of COMMIT.
    * @returns the outbox rows written.
    * @internal `Transactor` commits with it.
    */
@@ -183,17 +197,9 @@ export class Tx implements TxSql {
       headers,
       payload: body,
     }));
-    const statements: string[] = [];
-    if (published.length > 0) statements.push(`delete from outbox where id = any(array[${published.map(literal).join(', ')}]::uuid[])`);
-    if (rows.length > 0) {
-      const values = rows.map(
-        (r) =>
-          `(${literal(r.id)}::uuid, ${literal(r.subject)}, ${literal(JSON.stringify(r.headers))}::jsonb, ${literal(JSON.stringify(r.payload))}::jsonb)`,
-      );
-      statements.push(`insert into outbox (id, subject, headers, payload) values ${values.join(', ')}`);
-    }
-    if (statements.length === 0) await this.query('commit');
-    else await this.statements(`${statements.join('; ')}; commit`, statements.length + 1);
+    if (published.length > 0) this.execute(DELETE_PUBLISHED, [published]);
+    if (rows.length > 0) this.execute(INSERT_OUTBOX, [JSON.stringify(rows)]);
+    await this.query('commit');
     // In a transaction a failed pipelined statement aborted, COMMIT answers ROLLBACK without an error.
     await this.executed;
     this.throwIfFailed();
@@ -207,8 +213,8 @@ export class Tx implements TxSql {
   }
 
   /** Sends a statement whose result is not needed without waiting for it (`TxSql.execute`); prepared, as `query`'s. */
-  execute(sql: string, params?: unknown[]): void {
-    const statement = params ? prepared(sql, params) : { text: sql };
+  execute(sql: string, params?: unknown[], options?: QueryOptions): void {
+    const statement = params && !options?.planEach ? prepared(sql, params) : { text: sql, values: params };
     this.stats.statements++;
     const sent = this.connection.pipeline ? this.connection.query(statement) : this.executed.then(() => this.connection.query(statement));
     this.executed = sent.then(
@@ -225,15 +231,6 @@ export class Tx implements TxSql {
     this.stats.statements++;
     const statement = params && !options?.planEach ? prepared(sql, params) : { text: sql, values: params };
     return (await this.measured(() => this.connection.query(statement))).rows;
-  }
-
-  /**
-   * `count` statements, no parameters, in one round trip (the simple-query protocol); each one's result. The caller
-   * counts them: the text holds values (outbox payloads) whose `;` are not separators.
-   */
-  private async statements(sql: string, count: number): Promise<{ rows: any[] }[]> {
-    this.stats.statements += count;
-    return this.measured(() => this.connection.query({ text: sql }) as unknown as Promise<{ rows: any[] }[]>);
   }
 
   /**
@@ -263,12 +260,39 @@ export class Tx implements TxSql {
   }
 }
 
-/** BEGIN and the claim of a batch's inbox keys, as one simple query (the keys inlined as literals). */
-const claimSql = (claim: InboxClaim) =>
-  `begin; insert into inbox (consumer, message_id) select ${literal(claim.consumer)}, unnest(array[${claim.keys.map(literal).join(', ')}]::text[])
-   on conflict do nothing returning message_id`;
+/**
+ * BEGIN, and generic plans for the prepared statements run in the transaction (`set local`: outside it, such as a
+ * read on the same connection, Postgres plans as it would). By default Postgres re-plans a prepared statement on
+ * every execution when a plan for its parameter values looks cheaper than the generic one, and for an array
+ * parameter (`= any($1)`, `unnest($1)`), whose length it then knows, it always does: planning was a quarter of the
+ * statement time of a saga one at a time. A statement whose plan must follow its table's growth is sent unnamed
+ * (`QueryOptions.planEach`), so its generic plan is made anew each time.
+ * Source: PostgreSQL docs, PREPARE (`plan_cache_mode`), SET (`SET LOCAL`).
+ */
+const BEGIN_GENERIC = 'begin; set local plan_cache_mode = force_generic_plan';
 
-const claimedKeys = ([, claimed]: { rows: { message_id: string }[] }[]) => new Set(claimed.rows.map((r) => r.message_id));
+/**
+ * The claim of a batch's inbox keys: those the inbox did not hold are inserted and returned. Prepared with the keys
+ * as an array parameter, so Postgres parses it once per connection rather than once per batch.
+ */
+const CLAIM = `insert into inbox (consumer, message_id) select $1, unnest($2::text[]) on conflict do nothing returning message_id`;
+
+/** The delete of outbox rows the relay published (by id). */
+const DELETE_PUBLISHED = 'delete from outbox where id = any($1::uuid[])';
+
+/** The outbox insert of a transaction's messages, given as one JSON array of `OutboxRow`s. */
+const INSERT_OUTBOX = `insert into outbox (id, subject, headers, payload)
+   select id, subject, headers, payload from jsonb_to_recordset($1::jsonb) as r(id uuid, subject text, headers jsonb, payload jsonb)`;
+
+/** @throws PermanentError for a key with a NUL character, which Postgres text cannot hold. */
+function claimStatement(claim: InboxClaim): Statement {
+  for (const key of claim.keys) {
+    if (key.includes('\u0000')) throw new PermanentError('an inbox key holds a NUL character, which Postgres text cannot hold');
+  }
+  return { text: CLAIM, values: [claim.consumer, claim.keys] };
+}
+
+const claimedKeys = (claimed: { message_id: string }[]) => new Set(claimed.map((r) => r.message_id));
 
 /**
  * A speculative transaction's claim found keys the inbox already held: it rolled back, and the batch runs again
@@ -284,16 +308,6 @@ class AlreadyClaimed extends Error {
 export interface InboxClaim {
   consumer: string;
   keys: string[];
-}
-
-/**
- * `value` as an SQL string literal, for statements sent without parameters: pg's `escapeLiteral` (libpq's
- * `PQescapeLiteral` rules: quotes and backslashes doubled, an `E''` literal when there are backslashes).
- * @throws PermanentError for a NUL character, which Postgres text cannot hold (a parameter would be refused too).
- */
-export function literal(value: string): string {
-  if (value.includes('\u0000')) throw new PermanentError('a value holds a NUL character, which Postgres text cannot hold');
-  return escapeLiteral(value);
 }
 
 /**
