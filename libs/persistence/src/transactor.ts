@@ -38,7 +38,7 @@ export interface QueryOptions {
  * failure is thrown by the next `query` of the transaction, or by the commit.
  */
 export interface TxSql extends Sql {
-  execute(sql: string, params?: unknown[], options?: QueryOptions): void;
+  execute(sql: string, params?: unknown[]): void;
 }
 
 /** `Sql` on the data source's pool, outside any transaction: for queries. */
@@ -213,8 +213,8 @@ export class Tx implements TxSql {
   }
 
   /** Sends a statement whose result is not needed without waiting for it (`TxSql.execute`); prepared, as `query`'s. */
-  execute(sql: string, params?: unknown[], options?: QueryOptions): void {
-    const statement = params && !options?.planEach ? prepared(sql, params) : { text: sql, values: params };
+  execute(sql: string, params?: unknown[]): void {
+    const statement = params ? prepared(sql, params) : { text: sql };
     this.stats.statements++;
     const sent = this.connection.pipeline ? this.connection.query(statement) : this.executed.then(() => this.connection.query(statement));
     this.executed = sent.then(

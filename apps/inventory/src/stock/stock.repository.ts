@@ -35,16 +35,12 @@ export class StockRepository {
     return row;
   }
 
-  /**
-   * The available units of each of `skus` that exists, locked in SKU order (so concurrent reservations cannot deadlock).
-   * Planned each time (`planEach`), as `move`: their plans (index or scan) follow the stock table as it grows.
-   */
+  /** The available units of each of `skus` that exists, locked in SKU order (so concurrent reservations cannot deadlock). */
   async lockAvailable(tx: Sql, skus: string[]): Promise<Map<string, number>> {
     const sorted = [...skus].sort();
     const rows = await tx.query<{ sku: string; available: number }>(
       'select sku, available from stock where sku = any($1) order by sku for update',
       [sorted],
-      { planEach: true },
     );
     return new Map(rows.map((r) => [r.sku, r.available]));
   }
@@ -78,14 +74,13 @@ export class StockRepository {
     tx.execute('update reservations set status = $2, updated_at = now() where saga_id = $1', [sagaId, status]);
   }
 
-  /** Moves units per SKU from one column to another, in one statement (planned each time, as `lockAvailable`). */
+  /** Moves units per SKU from one column to another, in one statement. */
   move(tx: TxSql, units: Map<string, number>, from: Exclude<Column, 'sold'>, to: Column): void {
     const skus = [...units.keys()].sort();
     tx.execute(
       `update stock s set ${from} = s.${from} - w.qty, ${to} = s.${to} + w.qty, updated_at = now()
          from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
       [skus, skus.map((s) => units.get(s))],
-      { planEach: true },
     );
   }
 
