@@ -8,10 +8,10 @@
 //   node bench/floor.mjs                      # defaults: N=3000 sagas open-loop, 200 closed-loop
 // Env: NATS_URL (nats://127.0.0.1:4222), PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (libpq defaults),
 //      N (open-loop sagas), N_CLOSED (closed-loop sagas), WINDOW (max sagas in flight, open loop),
-//      HOPS (consumer hops per saga, default 5).
+//      HOPS (consumer hops per saga, default 5), WARMUP (sagas run before the closed loop and not measured, default 0).
 // Prints one JSON line: {"floor":{"sagas_per_s":..,"p50_ms":..,"p99_ms":..,"closed_p50_ms":..,...,
-//   "cpu_ms_per_saga":{"floor":..,"postgres":..,"nats-server":..}}} (CPU over the open loop; the servers' is every
-//   process of that name on the machine).
+//   "cpu_ms_per_saga":{"floor":..,"postgres":..,"nats-server":..},"nats_server":"2.10.27"}} (CPU over the open loop;
+//   the servers' is every process of that name on the machine; nats_server is the version the server announced).
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 const require = createRequire(process.cwd() + '/');
@@ -90,6 +90,15 @@ function runSaga(id) {
   });
 }
 
+// Warm-up (WARMUP sagas, 32 in flight), not measured: as the pipeline's, so both are measured with their code compiled.
+const warming = new Set();
+for (let i = 0; i < Number(process.env.WARMUP ?? 0); i++) {
+  const p = runSaga(`w${i}`).finally(() => warming.delete(p));
+  warming.add(p);
+  if (warming.size >= 32) await Promise.race(warming);
+}
+await Promise.all(warming);
+
 // Closed loop: one saga at a time — unloaded latency.
 const closed = [];
 for (let i = 0; i < N_CLOSED; i++) closed.push(await runSaga(`c${i}`));
@@ -145,6 +154,7 @@ const out = {
     closed_p50_ms: +pct(closed, 0.5).toFixed(2),
     closed_p99_ms: +pct(closed, 0.99).toFixed(2),
     cpu_ms_per_saga,
+    nats_server: nc.info?.version,
   },
 };
 for (const it of iterators) await it.close();

@@ -4,6 +4,9 @@ import { HopFigures, sum } from './measure';
 export interface BenchResult {
   at: string;
   orderflow: {
+    /** The version of the nats-server the apps ran on. */
+    nats_server?: string;
+    warmup_sagas?: number;
     instances?: number;
     sagas_per_s: number;
     p50_ms: number;
@@ -38,6 +41,7 @@ export interface BenchResult {
     p99_ms: number;
     closed_p50_ms: number;
     cpu_ms_per_saga?: Record<string, number>;
+    nats_server?: string;
   } | null;
   ratio_to_floor: { throughput: number; closed_p50: number; p50: number; p99: number } | string;
 }
@@ -83,6 +87,8 @@ export function benchMarkdown(r: BenchResult): string {
   const closedCpu = o.closed_cpu_ms_per_saga ?? {};
   return [
     `# orderflow bench, ${r.at}`,
+    '',
+    `nats-server ${o.nats_server ?? '?'} (the floor's: ${r.floor?.nats_server ?? '?'}); ${o.warmup_sagas ?? 0} sagas of warm-up, not measured.`,
     '',
     ...(o.instances && o.instances > 1 ? [`${o.instances} instances each of inventory and payment.`, ''] : []),
     table(

@@ -16,6 +16,7 @@ import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
 import { cliConfig, cliCredentials, wholeNumber } from '../context';
 import { prepareDeployment } from '../stack/deployment';
+import { PrivateServer, startPrivateNats } from '../stack/infra';
 import { AppProcesses } from '../stack/apps';
 import { requireInfrastructure } from './services.command';
 
@@ -48,23 +49,24 @@ interface BenchOptions {
   floor: string;
   hops: number;
   rateSeconds: number;
+  warmup: number;
   results: string | false;
 }
 
 /**
  * `orderflow bench`: the four apps as separate processes (as deployed), in a namespace and database of their own,
- * driven with PlaceOrder sagas that all confirm: a closed loop (one saga at a time: latency) and an open loop (up to
- * WINDOW in flight: throughput), then the open loop at fixed rates (a quarter, half and all of that throughput:
- * p50/p95/p99), and a burst (`--burst` sagas published at once). With `--instances N`, inventory and payment run N
- * instances each. Inside the apps (each instance found through the NATS service API) it measures each app's CPU per
- * saga (over the windowed run; the sum of its instances), its peak RSS and its RSS after the burst (its largest
- * instance's), the servers' CPU per saga (every postgres and nats-server process), and per hop (durable consumer,
- * from the apps' counters, over the windowed run and over the one at a time) messages per batch, statements, round
- * trips and time in Postgres, time in the transaction and time waiting in the stream. Then the raw floor
- * (`bench/floor.mjs`: bare nats + pg, one transaction and one publish per hop, as many hops as PlaceOrder's) runs in
- * the same process tree on the same servers, and the figures are reported as ratios to it; and the CLI's own start-up
- * (`--help`, and `saga list` against the running apps). Prints one JSON line and writes it with a markdown summary to
- * `bench/results/`.
+ * driven with PlaceOrder sagas that all confirm: a warm-up (`--warmup` sagas, not measured), a closed loop (one saga
+ * at a time: latency) and an open loop (up to WINDOW in flight: throughput), then the open loop at fixed rates (a
+ * quarter, half and all of that throughput: p50/p95/p99), and a burst (`--burst` sagas published at once). With
+ * `--instances N`, inventory and payment run N instances each. Inside the apps (each instance found through the NATS
+ * service API) it measures each app's CPU per saga (over the windowed run; the sum of its instances), its peak RSS and
+ * its RSS after the burst (its largest instance's), the servers' CPU per saga (every postgres and nats-server
+ * process), and per hop (durable consumer, from the apps' counters, over the windowed run and over the one at a time)
+ * messages per batch, statements, round trips and time in Postgres, time in the transaction and time waiting in the
+ * stream. Then the raw floor (`bench/floor.mjs`: bare nats + pg, one transaction and one publish per hop, as many hops
+ * as PlaceOrder's, the same warm-up) runs in the same process tree on the same Postgres and nats-server binary, and the
+ * figures are reported as ratios to it; and the CLI's own start-up (`--help`, and `saga list` against the running
+ * apps). Prints one JSON line and writes it with a markdown summary to `bench/results/`.
  */
 export function benchCommand(): Command {
   return new Command('bench')
@@ -75,6 +77,7 @@ export function benchCommand(): Command {
     .option('--floor <path>', 'the floor benchmark', resolve(PROJECT, 'bench', 'floor.mjs'))
     .option('--hops <n>', "the floor's hops (PlaceOrder's transactional hops)", wholeNumber('--hops'), SAGA_HOPS)
     .option('--rate-seconds <n>', 'how long each fixed-rate run lasts', wholeNumber('--rate-seconds'), 10)
+    .option('--warmup <n>', 'sagas run (32 in flight) and not measured before the closed loop', wholeNumber('--warmup', 0), 1000)
     .option('--instances <n>', 'instances of inventory and of payment', wholeNumber('--instances'), 1)
     .option('--burst <n>', 'sagas published at once at the end, then RSS is read (0: none)', wholeNumber('--burst', 0), 10_000)
     .option('--results <dir>', 'where to write <date>.json and <date>.md', resolve(PROJECT, 'bench', 'results'))
@@ -112,7 +115,7 @@ export function benchCommand(): Command {
         );
         // Orders spread over KEYS SKUs and customers, as real traffic is: one hot stock row or account would
         // serialise every reservation or charge on its row lock and measure that instead of the pipeline.
-        const total = opts.sagas + opts.closed + opts.burst;
+        const total = opts.warmup + opts.sagas + opts.closed + opts.burst;
         const keys = Array.from({ length: KEYS }, (_, i) => i);
         await Promise.all(
           keys.map(async (i) => {
@@ -157,6 +160,9 @@ export function benchCommand(): Command {
           const to = cpuNow();
           return Object.fromEntries(Object.keys(to).map((k) => [k, round(((to[k] - from[k]) * 1000) / sagas, 2)]));
         };
+        // Warm-up, not measured: the apps' code compiled (V8's optimising tiers) and their pools filled, as in a
+        // service that has been running; one at a time right after start-up measures the JIT compiler as well.
+        await windowed(opts.warmup, WARMUP_WINDOW, saga);
         // One saga at a time (latency and CPU), with the apps' counters per hop scraped around it.
         const idle = await scrape(urls);
         const closedFrom = cpuNow();
@@ -168,17 +174,8 @@ export function benchCommand(): Command {
         // its counters per hop (scraped before and after).
         const before = await scrape(urls);
         const windowFrom = cpuNow();
-        const lat: number[] = [];
-        const inflight = new Set<Promise<void>>();
         const t0 = performance.now();
-        for (let i = 0; i < opts.sagas; i++) {
-          const p: Promise<void> = saga()
-            .then((ms) => void lat.push(ms))
-            .finally(() => inflight.delete(p));
-          inflight.add(p);
-          if (inflight.size >= opts.window) await Promise.race(inflight);
-        }
-        await Promise.all(inflight);
+        const lat = await windowed(opts.sagas, opts.window, saga);
         const secs = (performance.now() - t0) / 1000;
         const after = await scrape(urls);
         const windowCpu = cpuPerSaga(windowFrom, opts.sagas);
@@ -201,6 +198,8 @@ export function benchCommand(): Command {
         const peak_rss_mb = perApp(peakRssMb);
         if (burst) burst.rss_mb_after = perApp(rssMb);
         const ours = {
+          nats_server: client.nc.info?.version,
+          warmup_sagas: opts.warmup,
           sagas: opts.sagas,
           window: opts.window,
           instances: opts.instances,
@@ -224,11 +223,14 @@ export function benchCommand(): Command {
         const cli = { help_ms: await cliMs(['--help'], env), saga_list_ms: await cliMs(['saga', 'list', '--limit', '1'], env) };
         await apps.stop();
 
+        // The floor is plain nats.js with every right, on the same nats-server binary as the apps: a private plain
+        // server of its own when the apps had a private one, else NATS_URL as given.
+        const floorNats = existsSync(opts.floor) && deployment.servers.some(isNats) ? await startPrivateNats(join(dir, 'floor')) : null;
+        if (floorNats) deployment.servers.push(floorNats);
         const floor = existsSync(opts.floor)
           ? await runFloor(opts.floor, {
               ...env,
-              // The floor is plain nats.js with every right: it runs on NATS_URL as given (same binary, same machine).
-              NATS_URL: base.NATS_URL,
+              NATS_URL: floorNats?.url ?? base.NATS_URL,
               PGHOST: config.PGHOST,
               PGPORT: String(config.PGPORT),
               PGUSER: config.PG_ADMIN_USER,
@@ -236,6 +238,7 @@ export function benchCommand(): Command {
               PGDATABASE: config.PGDATABASE,
               N: String(opts.sagas),
               N_CLOSED: String(opts.closed),
+              WARMUP: String(opts.warmup),
               WINDOW: String(opts.window),
               HOPS: String(opts.hops),
             })
@@ -296,6 +299,26 @@ async function cliMs(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     times.push(performance.now() - t);
   }
   return Math.round(pct(times, 0.5));
+}
+
+/** Sagas in the warm-up's open loop at once. */
+const WARMUP_WINDOW = 32;
+
+const isNats = (s: PrivateServer) => s.name.startsWith('nats-server');
+
+/** Runs `n` sagas with up to `window` in flight; resolves with their latencies (ms), in the order they finished. */
+async function windowed(n: number, window: number, saga: () => Promise<number>): Promise<number[]> {
+  const lat: number[] = [];
+  const inflight = new Set<Promise<void>>();
+  for (let i = 0; i < n; i++) {
+    const p: Promise<void> = saga()
+      .then((ms) => void lat.push(ms))
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= window) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  return lat;
 }
 
 function runFloor(script: string, env: NodeJS.ProcessEnv): Promise<any> {
