@@ -264,7 +264,7 @@ export class Tx implements TxSql {
  * BEGIN, and generic plans for the prepared statements run in the transaction (`set local`: outside it, such as a
  * read on the same connection, Postgres plans as it would). By default Postgres re-plans a prepared statement on
  * every execution when a plan for its parameter values looks cheaper than the generic one, and for an array
- * parameter (`= any($1)`, `unnest($1)`), whose length it then knows, it always does: planning was a quarter of the
+ * parameter (`= any($1)`, `unnest($1)`), whose length it then knows, it always does: planning was a third of the
  * statement time of a saga one at a time. A statement whose plan must follow its table's growth is sent unnamed
  * (`QueryOptions.planEach`), so its generic plan is made anew each time.
  * Source: PostgreSQL docs, PREPARE (`plan_cache_mode`), SET (`SET LOCAL`).
