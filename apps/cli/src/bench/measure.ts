@@ -47,6 +47,20 @@ export const peakRssMb = (pid: number): number => statusMb(pid, 'VmHWM');
 /** A process's resident set now (VmRSS, MB) from /proc/PID/status; 0 when it cannot be read. */
 export const rssMb = (pid: number): number => statusMb(pid, 'VmRSS');
 
+/**
+ * A process's proportional set size now (Pss, MB) from /proc/PID/smaps_rollup: its resident set with each page
+ * shared with other processes (the node binary's code, which every app maps) counted as its share; 0 when it cannot
+ * be read. Source: Linux docs, "The /proc Filesystem" (smaps_rollup).
+ */
+export function pssMb(pid: number): number {
+  try {
+    const kb = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
     const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];

@@ -28,7 +28,15 @@ export interface BenchResult {
     cpu_ms_per_saga: Record<string, number>;
     server_cpu_ms_per_saga: Record<string, number>;
     peak_rss_mb: Record<string, number>;
-    burst?: { sagas: number; sagas_per_s: number; p50_ms: number; p99_ms: number; rss_mb_after: Record<string, number> } | null;
+    /** `pss_mb_after`: each app's proportional set (the pages it shares with the others, the node binary's, split). */
+    burst?: {
+      sagas: number;
+      sagas_per_s: number;
+      p50_ms: number;
+      p99_ms: number;
+      rss_mb_after: Record<string, number>;
+      pss_mb_after?: Record<string, number>;
+    } | null;
     hops: HopFigures[];
     handler_ms: Record<string, number>;
     closed_hops: HopFigures[];
@@ -115,15 +123,32 @@ export function benchMarkdown(r: BenchResult): string {
     '## CPU per saga (over the windowed run, and one saga at a time) and memory',
     '',
     table(
-      ['process', 'CPU ms per saga', 'one at a time: CPU ms per saga', 'peak RSS MB', `RSS MB after the burst`, 'floor: CPU ms per saga'],
       [
-        ...apps.map((a) => [a, o.cpu_ms_per_saga[a], closedCpu[a] ?? '—', o.peak_rss_mb[a] ?? '—', o.burst?.rss_mb_after[a] ?? '—', '']),
-        ['the floor itself', '', '', '', '', floorCpu.floor ?? '—'],
-        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], closedCpu[s] ?? '—', '', '', floorCpu[s] ?? '—']),
+        'process',
+        'CPU ms per saga',
+        'one at a time: CPU ms per saga',
+        'peak RSS MB',
+        'RSS MB after the burst',
+        'PSS MB after the burst',
+        'floor: CPU ms per saga',
+      ],
+      [
+        ...apps.map((a) => [
+          a,
+          o.cpu_ms_per_saga[a],
+          closedCpu[a] ?? '—',
+          o.peak_rss_mb[a] ?? '—',
+          o.burst?.rss_mb_after[a] ?? '—',
+          o.burst?.pss_mb_after?.[a] ?? '—',
+          '',
+        ]),
+        ['the floor itself', '', '', '', '', '', floorCpu.floor ?? '—'],
+        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], closedCpu[s] ?? '—', '', '', '', floorCpu[s] ?? '—']),
         [
           '**all**',
           round2(sum(o.cpu_ms_per_saga) + sum(o.server_cpu_ms_per_saga)),
           o.closed_cpu_ms_per_saga ? round2(sum(closedCpu)) : '—',
+          '',
           '',
           '',
           floorCpu.floor ? round2(sum(floorCpu)) : '—',

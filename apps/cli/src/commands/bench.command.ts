@@ -10,7 +10,20 @@ import { deleteNamespaceStreams, JetStreamClient } from '@orderflow/messaging';
 import { dropDatabase } from '@orderflow/persistence';
 import { AppName, AppNames } from '@orderflow/contracts/permissions';
 import { adminDb, loadConfig, natsCredentials } from '@orderflow/runtime';
-import { atRate, cpuSeconds, cpuSecondsOf, handlerMs, hopFigures, pct, peakRssMb, round, rssMb, scrape, sum } from '../bench/measure';
+import {
+  atRate,
+  cpuSeconds,
+  cpuSecondsOf,
+  handlerMs,
+  hopFigures,
+  pct,
+  peakRssMb,
+  pssMb,
+  round,
+  rssMb,
+  scrape,
+  sum,
+} from '../bench/measure';
 import { benchMarkdown } from '../bench/report';
 import { CliFailure } from '../cli.errors';
 import { OutcomeListener, PipelineClient } from '../client';
@@ -196,7 +209,10 @@ export function benchCommand(): Command {
         const perApp = (read: (pid: number) => number) =>
           Object.fromEntries(AppNames.map((app) => [app, Math.max(...pidsOf(app).map(read))]));
         const peak_rss_mb = perApp(peakRssMb);
-        if (burst) burst.rss_mb_after = perApp(rssMb);
+        if (burst) {
+          burst.rss_mb_after = perApp(rssMb);
+          burst.pss_mb_after = perApp(pssMb);
+        }
         const ours = {
           nats_server: client.nc.info?.version,
           warmup_sagas: opts.warmup,
@@ -272,7 +288,7 @@ export function benchCommand(): Command {
 
 /**
  * Runs `n` sagas published all at once and resolves with their throughput and latency percentiles once each has
- * its outcome (`rss_mb_after` is filled in by the caller).
+ * its outcome (`rss_mb_after` and `pss_mb_after` are filled in by the caller).
  */
 async function burstOf(n: number, saga: () => Promise<number>) {
   const t0 = performance.now();
@@ -283,6 +299,7 @@ async function burstOf(n: number, saga: () => Promise<number>) {
     p50_ms: round(pct(lat, 0.5)),
     p99_ms: round(pct(lat, 0.99)),
     rss_mb_after: {} as Record<string, number>,
+    pss_mb_after: {} as Record<string, number>,
   };
 }
 
