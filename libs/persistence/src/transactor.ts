@@ -148,9 +148,9 @@ export class Tx implements TxSql {
       this.begin();
       return new Set();
     }
-    const statement = claimStatement(claim);
+    const values = claimValues(claim);
     this.begin();
-    return claimedKeys(await this.query<{ message_id: string }>(statement.text, statement.values));
+    return claimedKeys(await this.query<{ message_id: string }>(CLAIM, values));
   }
 
   /**
@@ -161,10 +161,10 @@ export class Tx implements TxSql {
    * @internal `Transactor` opens its speculative transactions with it (only on a pipelining connection).
    */
   claimAhead(claim: InboxClaim): Promise<Set<string>> {
-    const statement = claimStatement(claim);
+    const values = claimValues(claim);
     this.begin();
     this.stats.statements++;
-    const answer = this.connection.query(prepared(statement.text, statement.values!)).then(({ rows }) => claimedKeys(rows));
+    const answer = this.connection.query(prepared(CLAIM, values)).then(({ rows }) => claimedKeys(rows));
     this.executed = answer.then(
       () => undefined,
       (e: Error) => void (this.failed ??= e),
@@ -284,12 +284,12 @@ const DELETE_PUBLISHED = 'delete from outbox where id = any($1::uuid[])';
 const INSERT_OUTBOX = `insert into outbox (id, subject, headers, payload)
    select id, subject, headers, payload from jsonb_to_recordset($1::jsonb) as r(id uuid, subject text, headers jsonb, payload jsonb)`;
 
-/** @throws PermanentError for a key with a NUL character, which Postgres text cannot hold. */
-function claimStatement(claim: InboxClaim): Statement {
+/** `CLAIM`'s parameters. @throws PermanentError for a key with a NUL character, which Postgres text cannot hold. */
+function claimValues(claim: InboxClaim): unknown[] {
   for (const key of claim.keys) {
     if (key.includes('\u0000')) throw new PermanentError('an inbox key holds a NUL character, which Postgres text cannot hold');
   }
-  return { text: CLAIM, values: [claim.consumer, claim.keys] };
+  return [claim.consumer, claim.keys];
 }
 
 const claimedKeys = (claimed: { message_id: string }[]) => new Set(claimed.map((r) => r.message_id));

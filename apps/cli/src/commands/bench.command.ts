@@ -241,9 +241,10 @@ export function benchCommand(): Command {
 
         // The floor is plain nats.js with every right, on the same nats-server binary as the apps: a private plain
         // server of its own when the apps had a private one, else NATS_URL as given.
-        const floorNats = existsSync(opts.floor) && deployment.servers.some(isNats) ? await startPrivateNats(join(dir, 'floor')) : null;
+        const hasFloor = existsSync(opts.floor);
+        const floorNats = hasFloor && deployment.servers.some(isNats) ? await startPrivateNats(join(dir, 'floor')) : null;
         if (floorNats) deployment.servers.push(floorNats);
-        const floor = existsSync(opts.floor)
+        const floor = hasFloor
           ? await runFloor(opts.floor, {
               ...env,
               NATS_URL: floorNats?.url ?? base.NATS_URL,
