@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Socket } from 'node:net';
-import { Pool } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { Consumers, Subjects } from '@orderflow/contracts';
@@ -197,6 +197,74 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     expect(await effects()).toEqual(['one', 'two']);
   });
 
+  it('sends the statements of a round trip as one batch: Postgres answers them with one ReadyForQuery', async () => {
+    const client = await ((ds.driver as PostgresDriver).master as Pool).connect();
+    const connection = (client as PoolClient & { connection: { on(e: string, f: () => void): void; off(e: string, f: () => void): void } })
+      .connection;
+    let ready = 0;
+    const count = () => ready++;
+    connection.on('readyForQuery', count);
+    try {
+      const t = Tx.onClient(client);
+      await t.open();
+      t.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'batched one']);
+      t.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'batched two']);
+      const seen = await t.query<{ n: number }>('select count(*)::int as n from effects');
+      expect(seen).toEqual([{ n: 2 }]);
+      // BEGIN, its SET LOCAL, two inserts and the read: one Sync, so one ReadyForQuery (pg's Query sends one each).
+      expect(ready).toBe(1);
+      expect(t.stats).toMatchObject({ statements: 5, roundTrips: 1 });
+      await t.close();
+      expect(ready).toBe(2);
+    } finally {
+      connection.off('readyForQuery', count);
+      client.release();
+    }
+    expect(await effects()).toEqual(['batched one', 'batched two']);
+  });
+
+  it('skips what follows a failed statement of a batch, and drops a connection that may hold a statement it first prepared there', async () => {
+    const id = randomUUID();
+    await tx.run(async (t) => void (await t.query('insert into effects (id, note) values ($1, $2)', [id, 'first'])));
+    // Statement texts no connection has prepared yet: the insert fails on its first run (23505), after its Parse.
+    const insert = `insert into effects (id, note) values ($1, $2) -- ${randomUUID()}`;
+    const after = `select count(*)::int as n from effects where note = $1 -- ${randomUUID()}`;
+    const pool = (ds.driver as PostgresDriver).master as Pool;
+    const released = jest.fn();
+    pool.on('release', released);
+    try {
+      await expect(
+        tx.run(async (t) => {
+          t.execute(insert, [id, 'duplicate']);
+          return t.query(after, ['duplicate']);
+        }),
+      ).rejects.toMatchObject({ code: '23505' });
+      expect(released).toHaveBeenCalledWith(expect.objectContaining({ code: '23505' }), expect.anything()); // dropped
+      // Both statements run on the next connections as if never prepared there: no 42P05 or 26000.
+      await tx.run(async (t) => {
+        t.execute(insert, [randomUUID(), 'second']);
+        expect(await t.query(after, ['second'])).toEqual([{ n: 1 }]);
+      });
+      await tx.run(async (t) => expect(await t.query(after, ['second'])).toEqual([{ n: 1 }]));
+    } finally {
+      pool.off('release', released);
+    }
+    expect(await effects()).toEqual(['first', 'second']);
+  });
+
+  it('fails the transaction on a value pg cannot bind, and keeps the connection usable', async () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(
+      tx.run(async (t) => {
+        t.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'before it']);
+        await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), circular]);
+      }),
+    ).rejects.toThrow(/circular/i);
+    await tx.run(async (t) => void (await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'after it'])));
+    expect(await effects()).toEqual(['after it']);
+  });
+
   it('plans the prepared statements of its transactions once per connection: the inbox claim, the outbox insert and delete, the work', async () => {
     const spec = Consumers.inventoryCommands;
     const work = async (t: Parameters<Parameters<Transactor['run']>[0]>[0], m: InboundMessage) => {
@@ -230,7 +298,7 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
       await client.query(`create table ${table} (id bigserial primary key, a uuid, b uuid)`);
       await client.query(`create index on ${table} (a); create index on ${table} (b)`);
       await client.query(`insert into ${table} (a, b) select null, null from generate_series(1, 20); analyze ${table}`);
-      const t = new Tx(client);
+      const t = Tx.onClient(client);
       const read = () => t.query(`select id from ${table} where a = $1 or b = $2`, [randomUUID(), randomUUID()], { planEach });
       for (let i = 0; i < 6; i++) await read();
       await client.query(`insert into ${table} (a, b) select gen_random_uuid(), gen_random_uuid() from generate_series(1, 20000)`);

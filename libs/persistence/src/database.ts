@@ -207,8 +207,6 @@ export async function openServiceDataSource(opts: ServiceDataSourceOptions): Pro
       max: opts.poolSize,
       options: `-c search_path=${target.schema}${opts.role ? ` -c role=${ident(opts.role).slice(1, -1)}` : ''}`,
       connectionTimeoutMillis: opts.acquireTimeoutMs ?? 5000,
-      // pg's pipeline mode: a statement goes out as soon as it is queried, behind those still running (`Tx.execute`).
-      pipeline: true,
     },
   });
   try {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Writable } from 'node:stream';
 import { Pool, PoolClient } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -8,6 +7,9 @@ import { PipelineMetrics, traceparentOf } from '@orderflow/telemetry';
 import { BatchHandler, InboundMessage, OutgoingMessage, PermanentError, sqlState } from '@orderflow/messaging';
 import { DatabaseBreaker } from './database.breaker';
 import { OutboxRelay, OutboxRow } from './outbox.relay';
+import { BatchAnswer, runBatch, Statement } from './statement-batch';
+
+export type { Statement } from './statement-batch';
 
 /** What one message does in a consumer's transaction. */
 export type Work<T = any> = (tx: Tx, msg: InboundMessage<T>) => Promise<void>;
@@ -33,9 +35,10 @@ export interface QueryOptions {
 }
 
 /**
- * A transaction's `Sql`: also `execute`, a statement whose result the caller does not need, sent at once without
- * waiting for it (pipelined). Postgres runs statements in the order sent, so a later statement sees its effect; its
- * failure is thrown by the next `query` of the transaction, or by the commit.
+ * A transaction's `Sql`: also `execute`, a statement whose result the caller does not need, not waited for: it goes
+ * to Postgres with the next statement that is (pipelined, in one batch), or with COMMIT. Postgres runs statements in
+ * the order queued, so a later statement sees its effect; its failure is thrown by the next `query` of the
+ * transaction, or by the commit.
  */
 export interface TxSql extends Sql {
   execute(sql: string, params?: unknown[]): void;
@@ -44,20 +47,12 @@ export interface TxSql extends Sql {
 /** `Sql` on the data source's pool, outside any transaction: for queries. */
 export const readSql = (ds: DataSource): Sql => ({ query: (sql, params) => ds.query(sql, params) });
 
-/** A statement as `pg` takes it: with a `name`, prepared once per connection and then only bound and executed. */
-export interface Statement {
-  text: string;
-  values?: unknown[];
-  name?: string;
-}
-
 /**
- * What statements run on: a pooled `pg` client, or an adapter (`Tx.within`). With `pipeline` (pg's pipeline mode), a
- * statement is written as soon as it is queried, behind those still running; otherwise after they answered.
+ * What statements run on: a pooled `pg` client (`runBatch`), or an adapter (`Tx.within`). A batch is one round trip;
+ * batches run in the order given.
  */
 export interface QueryConnection {
-  query(statement: Statement): Promise<{ rows: any[] }>;
-  readonly pipeline?: boolean;
+  batch(statements: Statement[]): Promise<BatchAnswer>;
 }
 
 /** Statement names by SQL text; at most MAX_PREPARED texts get one (each connection keeps what it prepared). */
@@ -82,8 +77,8 @@ const STALE_PLAN = '0A000';
 
 /**
  * Statements and round trips to Postgres in a transaction, and the time spent waiting on them (ms). `BEGIN` and
- * `COMMIT` count. A round trip is a wait for an answer: statements sent as one simple query, or pipelined
- * (`Tx.execute`) ahead of the statement waited for, share it.
+ * `COMMIT` count. A round trip is a wait for an answer: the statements of one batch (those queued in one tick, and
+ * the `Tx.execute`s before them) share it.
  */
 export class PgStats {
   statements = 0;
@@ -91,14 +86,29 @@ export class PgStats {
   ms = 0;
 }
 
-/** One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. */
+/** A statement queued in a `Tx` until its batch goes out; `answer` when its rows are waited for. */
+interface Queued {
+  statement: Statement;
+  answer?: { resolve(rows: any[]): void; reject(e: Error): void };
+}
+
+/**
+ * One database transaction of a service: its state changes, the messages it sends (outbox) and the inbox. Its
+ * statements go out in batches (`StatementBatch`): those queued in one tick go together, at its end, so a statement
+ * whose result is not needed (`execute`) shares the round trip of the next one waited for, or of COMMIT.
+ */
 export class Tx implements TxSql {
   /** @internal */ readonly outgoing: OutgoingMessage[] = [];
   /** @internal */ readonly committed: (() => void)[] = [];
+  /** @internal A batch failed before Postgres confirmed a statement it prepared: drop the connection. */
+  unsurePrepared = false;
 
-  /** The pipelined statements not yet answered (without pipelining: the chain they run on, one after the other). */
-  private executed: Promise<void> = Promise.resolve();
-  /** The first pipelined statement that failed: the transaction is aborted, and what comes next throws it. */
+  /** Statements not sent yet, and whether a flush at the end of this tick is due. */
+  private queue: Queued[] = [];
+  private flushDue = false;
+  /** The batches sent, once answered. */
+  private sent: Promise<void> = Promise.resolve();
+  /** The first statement that failed: the transaction is aborted, and what comes next throws it. */
   private failed: Error | undefined;
   /** Round trips being waited for, and since when (`measured`). */
   private waiting = 0;
@@ -109,15 +119,31 @@ export class Tx implements TxSql {
     readonly stats = new PgStats(),
   ) {}
 
+  /** A `Tx` on a pooled `pg` client, its statements sent in `StatementBatch`es. BEGIN is the caller's (`open`). */
+  static onClient(client: PoolClient, stats = new PgStats()): Tx {
+    return new Tx({ batch: (statements) => runBatch(client, statements) }, stats);
+  }
+
   /**
    * Runs `work` on a `Tx` in a transaction TypeORM opened (`ds.transaction((m) => Tx.within(m, work))`), and waits for
-   * its pipelined statements: for code outside `Transactor`, such as tests.
+   * its queued statements: for code outside `Transactor`, such as tests. Statements run one by one.
    * @throws what `work` or one of its statements throws (TypeORM then rolls back).
    */
   static async within<T>(manager: EntityManager, work: (tx: Tx) => T | Promise<T>): Promise<T> {
-    const tx = new Tx({ query: async ({ text, values }) => ({ rows: (await manager.queryRunner!.query(text, values, true)).records }) });
+    const tx = new Tx({
+      async batch(statements) {
+        const rows: any[][] = [];
+        try {
+          for (const { text, values } of statements) rows.push((await manager.queryRunner!.query(text, values, true)).records);
+          return { rows };
+        } catch (e) {
+          return { rows, error: e as Error };
+        }
+      },
+    });
     const value = await work(tx);
-    await tx.executed;
+    tx.flush();
+    await tx.sent;
     tx.throwIfFailed();
     return value;
   }
@@ -137,7 +163,7 @@ export class Tx implements TxSql {
   }
 
   /**
-   * BEGIN (`BEGIN_GENERIC`), pipelined ahead of what comes next, and — given a batch's inbox keys — their claim
+   * BEGIN (`BEGIN_GENERIC`), queued ahead of what comes next, and — given a batch's inbox keys — their claim
    * (`CLAIM`, prepared), answered in the same round trip.
    * @returns the keys the inbox did not hold yet: the others were handled before and must change nothing.
    * @throws PermanentError for a key with a NUL character (Postgres text cannot hold one).
@@ -154,39 +180,26 @@ export class Tx implements TxSql {
   }
 
   /**
-   * As `open` with a claim, but sent without waiting (pipelined): the work's first statement goes behind it and
-   * shares its round trip. If it fails, the work's next statement throws its error (as with `execute`).
+   * As `open` with a claim, but not waited for: the work's first statement goes in the same batch and shares its
+   * round trip. If it fails, the work's next statement throws its error.
    * @returns the keys the inbox did not hold yet, once Postgres answered.
    * @throws PermanentError for a key with a NUL character.
-   * @internal `Transactor` opens its speculative transactions with it (only on a pipelining connection).
+   * @internal `Transactor` opens its speculative transactions with it.
    */
   claimAhead(claim: InboxClaim): Promise<Set<string>> {
     const values = claimValues(claim);
     this.begin();
-    this.stats.statements++;
-    const answer = this.connection.query(prepared(CLAIM, values)).then(({ rows }) => claimedKeys(rows));
-    this.executed = answer.then(
-      () => undefined,
-      (e: Error) => void (this.failed ??= e),
-    );
-    return answer;
+    return this.enqueue({ ...prepared(CLAIM, values), rows: true }).then(claimedKeys);
   }
 
-  /** BEGIN with generic plans (`BEGIN_GENERIC`), pipelined ahead of what comes next (`execute`). */
+  /** BEGIN with generic plans (`BEGIN_GENERIC`), queued ahead of what comes next. */
   private begin(): void {
-    this.stats.statements++; // `BEGIN_GENERIC` is two statements; `execute` counts one
-    this.execute(BEGIN_GENERIC);
-  }
-
-  /** True when statements go out at once, behind those still running (pg's pipeline mode). */
-  get pipelined(): boolean {
-    return this.connection.pipeline === true;
+    for (const text of BEGIN_GENERIC) this.enqueue({ text });
   }
 
   /**
    * The delete of `published` outbox rows (the relay's, see `OutboxRelay.takeDeletes`), the outbox insert of what
-   * was sent, and COMMIT, in one round trip: the two statements (prepared, their values in array and JSON
-   * parameters) are pipelined ahead of COMMIT.
+   * was sent, and COMMIT, in one round trip (one batch, behind the statements still queued).
    * @returns the outbox rows written.
    * @internal `Transactor` commits with it.
    */
@@ -200,27 +213,22 @@ export class Tx implements TxSql {
     if (published.length > 0) this.execute(DELETE_PUBLISHED, [published]);
     if (rows.length > 0) this.execute(INSERT_OUTBOX, [JSON.stringify(rows)]);
     await this.query('commit');
-    // In a transaction a failed pipelined statement aborted, COMMIT answers ROLLBACK without an error.
-    await this.executed;
+    await this.sent;
     this.throwIfFailed();
     return rows;
   }
 
-  /** ROLLBACK, once the pipelined statements answered, whichever failed. @internal `Transactor` rolls back with it. */
+  /** ROLLBACK, once the batches sent are answered (what is still queued is dropped). @internal `Transactor` rolls back with it. */
   async rollback(): Promise<void> {
-    await this.executed;
-    await this.connection.query({ text: 'rollback' });
+    this.queue = [];
+    await this.sent;
+    const { error } = await this.connection.batch([{ text: 'rollback' }]);
+    if (error) throw error;
   }
 
-  /** Sends a statement whose result is not needed without waiting for it (`TxSql.execute`); prepared, as `query`'s. */
+  /** Queues a statement whose result is not needed (`TxSql.execute`): it goes with the next batch. Prepared, as `query`'s. */
   execute(sql: string, params?: unknown[]): void {
-    const statement = params ? prepared(sql, params) : { text: sql };
-    this.stats.statements++;
-    const sent = this.connection.pipeline ? this.connection.query(statement) : this.executed.then(() => this.connection.query(statement));
-    this.executed = sent.then(
-      () => undefined,
-      (e: Error) => void (this.failed ??= e),
-    );
+    this.enqueue(params ? prepared(sql, params) : { text: sql });
   }
 
   /**
@@ -228,15 +236,49 @@ export class Tx implements TxSql {
    * `params`, a prepared statement (`prepared`) unless `options.planEach`: keep values out of `sql`.
    */
   async query<T extends object>(sql: string, params?: unknown[], options?: QueryOptions): Promise<T[]> {
+    const statement: Statement = params && !options?.planEach ? prepared(sql, params) : { text: sql, values: params };
+    return this.measured(() => this.enqueue({ ...statement, rows: true }));
+  }
+
+  /** Sends the queued statements now, as one batch (they would go at the end of this tick). */
+  private flush(): void {
+    this.flushDue = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const answered = this.connection.batch(batch.map((q) => q.statement)).then(
+      ({ rows, error, unsurePrepared }) => {
+        if (error) this.failed ??= error;
+        if (unsurePrepared) this.unsurePrepared = true;
+        const failed = this.failed ?? new Error('Postgres answered the batch without its last statements');
+        batch.forEach((q, i) => (i < rows.length ? q.answer?.resolve(rows[i]) : q.answer?.reject(failed)));
+      },
+      (e: Error) => {
+        this.failed ??= e;
+        for (const q of batch) q.answer?.reject(e);
+      },
+    );
+    this.sent = this.sent.then(() => answered);
+  }
+
+  /** Queues `statement` for the batch sent at the end of this tick; its rows once answered, when it wants them. */
+  private enqueue(statement: Statement): Promise<any[]> {
     this.stats.statements++;
-    const statement = params && !options?.planEach ? prepared(sql, params) : { text: sql, values: params };
-    return (await this.measured(() => this.connection.query(statement))).rows;
+    if (!this.flushDue) {
+      this.flushDue = true;
+      process.nextTick(() => this.flush());
+    }
+    if (!statement.rows) {
+      this.queue.push({ statement });
+      return Promise.resolve([]);
+    }
+    return new Promise((resolve, reject) => this.queue.push({ statement, answer: { resolve, reject } }));
   }
 
   /**
-   * One round trip: `roundTrip` sent behind the pipelined statements (without pipelining, once they answered). A
-   * pipelined statement's failure wins over the error it caused this one (25P02, "current transaction is aborted").
-   * Queries awaited together (`Promise.all`, pipelined) count as one round trip, and their wait once.
+   * One round trip; a failure already known is thrown at once. An earlier statement's failure wins over the error it
+   * caused this one (25P02, "current transaction is aborted"). Queries awaited together (`Promise.all`, one batch)
+   * count as one round trip, and their wait once.
    */
   private async measured<T>(roundTrip: () => Promise<T>): Promise<T> {
     if (this.waiting++ === 0) {
@@ -244,11 +286,9 @@ export class Tx implements TxSql {
       this.waitSince = performance.now();
     }
     try {
-      if (!this.connection.pipeline) await this.executed;
       this.throwIfFailed();
       return await roundTrip();
     } catch (e) {
-      await this.executed;
       throw this.failed ?? e;
     } finally {
       if (--this.waiting === 0) this.stats.ms += performance.now() - this.waitSince;
@@ -269,7 +309,7 @@ export class Tx implements TxSql {
  * (`QueryOptions.planEach`), so its generic plan is made anew each time.
  * Source: PostgreSQL docs, PREPARE (`plan_cache_mode`), SET (`SET LOCAL`).
  */
-const BEGIN_GENERIC = 'begin; set local plan_cache_mode = force_generic_plan';
+const BEGIN_GENERIC = ['begin', 'set local plan_cache_mode = force_generic_plan'];
 
 /**
  * The claim of a batch's inbox keys: those the inbox did not hold are inserted and returned. Prepared with the keys
@@ -311,34 +351,6 @@ export interface InboxClaim {
 }
 
 /**
- * `client` with the statements of one tick written together: the first corks the socket, and it is uncorked once the
- * tick's synchronous code and promise callbacks have run (`process.nextTick`), before any I/O. Pipelined statements
- * sent in a row (`Tx.execute`, `Promise.all`, the next message's first one) then cost one write to the socket and
- * wake Postgres once, where pg writes each statement on its own.
- * Source: Node.js docs, `writable.cork()`.
- */
-function corked(client: PoolClient): QueryConnection {
-  // pg's socket; undefined on a client without one (a native client), which then writes as pg does.
-  const socket = (client as PoolClient & { connection?: { stream?: Writable } }).connection?.stream;
-  let corking = false;
-  const uncork = () => {
-    corking = false;
-    socket!.uncork();
-  };
-  return {
-    pipeline: (client as PoolClient & { pipeline?: boolean }).pipeline,
-    query(statement) {
-      if (socket && !corking) {
-        corking = true;
-        socket.cork();
-        process.nextTick(uncork);
-      }
-      return client.query(statement);
-    },
-  };
-}
-
-/**
  * Runs units of work: state change + inbox + outbox in one Postgres transaction (through the database's circuit
  * breaker), then hands the outbox rows to the relay. Transactions run on the data source's own pool with the `pg`
  * driver directly: TypeORM stays for connections and migrations, and its per-query wrapper stays off the hot path.
@@ -370,10 +382,10 @@ export class Transactor {
 
   /**
    * On one pooled client, through the circuit breaker: BEGIN with the inbox claim (one round trip; with `speculate`,
-   * pipelined ahead of `work`'s first statement, `work` told every key is new), `work`, then the outbox insert, the
+   * in one batch with `work`'s first statement, `work` told every key is new), `work`, then the outbox insert, the
    * delete of rows the relay has published, and COMMIT (one round trip). ROLLBACK when anything throws (a client whose
-   * rollback failed, or whose prepared statements went stale, is dropped). After commit, the outbox rows go to the
-   * relay and the `afterCommit` callbacks run.
+   * rollback failed, whose prepared statements went stale, or that may hold a statement it does not know it
+   * prepared, is dropped). After commit, the outbox rows go to the relay and the `afterCommit` callbacks run.
    * @throws AlreadyClaimed when a speculative claim found keys the inbox held (rolled back); what `work` or Postgres
    *   throws (rolled back); UnavailableError at once while the circuit is open.
    */
@@ -387,7 +399,7 @@ export class Transactor {
     let committed: (() => void)[] = [];
     const result = await this.breaker.execute(async () => {
       const client = await this.pool.connect();
-      const tx = new Tx(corked(client), stats);
+      const tx = Tx.onClient(client, stats);
       let broken: Error | undefined;
       // A connection lost between statements is reported as an 'error' event (which would end the process unheard);
       // the next statement fails with it, and the client is dropped on release.
@@ -402,7 +414,7 @@ export class Transactor {
       };
       try {
         // Speculation: the work runs as if every key were new, its first statement behind the claim in one round trip.
-        if (speculate && claim && keys.size > 0 && tx.pipelined) {
+        if (speculate && claim && keys.size > 0) {
           claiming = tx.claimAhead(claim);
           claiming.catch(() => undefined); // awaited below; its failure is also the work's
         }
@@ -417,7 +429,7 @@ export class Transactor {
         this.relay.returnDeletes(published);
         await tx.rollback().catch((rollbackFailed: Error) => (broken = rollbackFailed));
         // Its prepared statements would fail again: a new connection prepares them anew.
-        if (sqlState(e) === STALE_PLAN) broken ??= e as Error;
+        if (sqlState(e) === STALE_PLAN || tx.unsurePrepared) broken ??= e as Error;
         // A failure of work that ran on a message handled before does not count: that message is left out.
         throw e instanceof AlreadyClaimed ? e : ((await notAllNew()) ?? e);
       } finally {
