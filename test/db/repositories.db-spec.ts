@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { readSql, Tx } from '@orderflow/persistence';
-import { PostgresSagaStore, SagaInstance, SagaState } from '@orderflow/saga';
+import { Consumers, Subjects } from '@orderflow/contracts';
+import { InboundMessage } from '@orderflow/messaging';
+import { DatabaseBreaker, OutboxRelay, readSql, Transactor, Tx } from '@orderflow/persistence';
+import { EnvConfig } from '@orderflow/runtime';
+import { PostgresSagaStore, SagaInstance, Sagas, SagaState } from '@orderflow/saga';
+import { PipelineMetrics } from '@orderflow/telemetry';
+import { PlaceOrderData, placeOrderSaga } from '../../apps/order/src/place-order/place-order.saga';
 import { inventoryManifest } from '../../apps/inventory/src/manifest';
 import { orderManifest } from '../../apps/order/src/manifest';
 import { SagaInstances1763800000450 } from '../../apps/order/src/migrations/1763800000450-saga-instances';
@@ -10,7 +15,7 @@ import { OperatorsRepository } from '../../apps/order/src/operations/operators.r
 import { StockRepository } from '../../apps/inventory/src/stock/stock.repository';
 import { paymentManifest } from '../../apps/payment/src/manifest';
 import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.repository';
-import { messagingDatabase } from '../support/database';
+import { messagingDatabase, silentLog } from '../support/database';
 
 /** The db tier: the participants' repositories on a real Postgres with their own migrations (no NATS, no Nest). */
 const inTx = <T>(ds: DataSource, work: (tx: Tx) => T | Promise<T>) => ds.transaction((m) => Tx.within(m, work));
@@ -292,6 +297,66 @@ describe('migration SagaInstances: the attempts of `sagas` move to `saga_instanc
       ]);
     } finally {
       await drop();
+    }
+  });
+});
+
+describe('Sagas: a batch of replies', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  beforeAll(async () => ({ ds, drop } = await messagingDatabase(orderManifest)));
+  afterAll(() => drop());
+
+  it('locks the attempts its replies name in one statement; a second reply to an attempt sees what the first changed', async () => {
+    const metrics = new PipelineMetrics('db-test');
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    const relay = new OutboxRelay(ds, { publish: async () => ({ duplicate: false }) }, silentLog, 60_000, breaker);
+    const transactor = new Transactor(ds, relay, breaker, metrics);
+    const store = new PostgresSagaStore();
+    const sagas = new Sagas([placeOrderSaga], new EnvConfig(), silentLog, metrics, ds, breaker, store);
+    const orderFor = (): PlaceOrderData => ({
+      orderId: randomUUID(),
+      sagaId: randomUUID(),
+      customerId: 'ann',
+      currency: 'USD',
+      items: [{ sku: 'SKU-1', quantity: 2, unitPrice: 100 }],
+      total: 200,
+    });
+    const [a, b] = [orderFor(), orderFor()];
+    try {
+      for (const d of [a, b]) await transactor.run((tx) => sagas.of(placeOrderSaga).start(tx, d, { messageId: d.orderId }));
+      const reserved = (d: PlaceOrderData, key: string): InboundMessage => ({
+        subject: Subjects.InventoryReserved,
+        body: { orderId: d.orderId, sagaId: d.sagaId, items: [{ sku: 'SKU-1', quantity: 2 }] },
+        messageId: key,
+        inboxKey: key,
+        attempt: 1,
+        stream: 'INVENTORY',
+        sequence: 1,
+        sagaId: d.sagaId,
+        correlationId: d.orderId,
+      });
+      const spec = Consumers.orderSagaInventoryReplies;
+      const reply = async (tx: Tx, msg: InboundMessage) => sagas.onReply(tx, msg, (msg.body as { orderId: string }).orderId);
+      const handler = transactor.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, reply])));
+      // Saga A's reply twice (a participant's re-send: another inbox key), saga B's once.
+      await handler([reserved(a, 'r1'), reserved(b, 'r2'), reserved(a, 'r3')]);
+      // BEGIN, the claim and the lock of both attempts; A read again (behind the first reply's update) for its second
+      // reply; the updates with the outbox and COMMIT: three round trips (one lock per reply would take four).
+      const trips = (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values;
+      expect(trips.find((v) => v.labels.consumer === spec.durable)?.value).toBe(3);
+      for (const d of [a, b]) {
+        const row = await store.lock(readSql(ds), d.sagaId);
+        expect(row?.history.map((h) => [h.name, h.status])).toEqual([
+          ['reserveStock', 'SUCCEEDED'],
+          ['chargePayment', 'RUNNING'],
+        ]);
+      }
+      // One charge per saga: the second reply to A found reserveStock done and changed nothing.
+      const charges = await ds.query(`select payload ->> 'sagaId' as saga from outbox where subject = $1`, [Subjects.PaymentCharge]);
+      expect(charges.map((c: { saga: string }) => c.saga).sort()).toEqual([a.sagaId, b.sagaId].sort());
+    } finally {
+      await relay.stop();
     }
   });
 });

@@ -100,6 +100,8 @@ interface Queued {
 export class Tx implements TxSql {
   /** @internal */ readonly outgoing: OutgoingMessage[] = [];
   /** @internal */ readonly committed: (() => void)[] = [];
+  /** The messages of the consumer batch this transaction handles (`Transactor.handler`); none outside one. */
+  messages: readonly InboundMessage[] = [];
   /** @internal A batch failed before Postgres confirmed a statement it prepared: drop the connection. */
   unsurePrepared = false;
 
@@ -474,6 +476,7 @@ export class Transactor {
           stats,
           { consumer: inbox, keys: batch.map((msg) => msg.inboxKey) },
           async (tx, claimed) => {
+            tx.messages = batch;
             for (const msg of batch) if (claimed.delete(msg.inboxKey)) await works[msg.subject](tx, msg);
           },
           speculate,

@@ -49,6 +49,10 @@ export class PostgresSagaStore extends SagaStore {
     return row;
   }
 
+  lockAll(tx: Sql, ids: string[]): Promise<SagaInstance[]> {
+    return tx.query<SagaInstance>('select * from saga_instances where id = any($1::uuid[]) order by id for update', [ids]);
+  }
+
   async lockNewest(tx: Sql, key: string): Promise<SagaInstance | undefined> {
     const [row] = await tx.query<SagaInstance>(
       'select * from saga_instances where business_key = $1 order by attempt desc limit 1 for update',

@@ -72,6 +72,8 @@ export abstract class SagaStore {
   abstract update(tx: TxSql, id: string, s: SagaState, deadline: Date | null): void;
   /** The attempt, locked. */
   abstract lock(tx: Sql, id: string): Promise<SagaInstance | undefined>;
+  /** The attempts `ids` that exist, locked in the order of their ids (so two such locks cannot deadlock). */
+  abstract lockAll(tx: Sql, ids: string[]): Promise<SagaInstance[]>;
   /** The newest attempt of a business key (whatever its type), locked. */
   abstract lockNewest(tx: Sql, key: string): Promise<SagaInstance | undefined>;
   /** The newest attempt of a business key (of `type`, if given). */

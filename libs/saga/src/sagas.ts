@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
 import type { CommandRefused } from '@orderflow/contracts';
 import { InboundMessage, PermanentError } from '@orderflow/messaging';
 import { DatabaseBreaker, readSql, Tx } from '@orderflow/persistence';
@@ -29,6 +30,8 @@ const notFound = (sagaId: string): Refusal => ({ code: 'not_found', reason: `no 
 @Injectable()
 export class Sagas {
   private readonly byType = new Map<string, SagaOrchestrator<SagaData>>();
+  /** Per batch transaction, the attempts its replies name, locked together by the first of them (`locked`). */
+  private readonly lockedFor = new WeakMap<Tx, Map<string, SagaInstance>>();
 
   constructor(
     @Inject(SAGA_DEFINITIONS) definitions: SagaDefinition<any>[],
@@ -83,9 +86,28 @@ export class Sagas {
    * @throws PermanentError when there is no such saga of that key (a stray reply: dead-lettered for an operator).
    */
   async onReply(tx: Tx, msg: InboundMessage, key: string): Promise<void> {
-    const row = msg.sagaId ? await this.store.lock(tx, msg.sagaId) : await this.store.lockNewest(tx, key);
+    const row = msg.sagaId ? await this.locked(tx, msg.sagaId) : await this.store.lockNewest(tx, key);
     if (!row || row.business_key !== key) throw new PermanentError(`no saga ${msg.sagaId ?? '(no Saga-Id header)'} for ${key}`);
     await this.forRow(row).onReply(tx, row, msg.subject, msg.body, msg);
+  }
+
+  /**
+   * The attempt `sagaId`, locked. The first reply of a batch locks every attempt the batch's replies name, in one
+   * statement (one round trip for the batch, not one per reply). Each row is taken from there once: the reply changes
+   * it, so a second reply to the same attempt in the batch reads it again, after the first one's update.
+   */
+  private async locked(tx: Tx, sagaId: string): Promise<SagaInstance | undefined> {
+    let rows = this.lockedFor.get(tx);
+    if (!rows) {
+      // Saga-Id is a header anyone could have set: only uuids go in the array (the id column's type).
+      const ids = new Set(tx.messages.map((m) => m.sagaId).filter((id): id is string => !!id && isUUID(id)));
+      rows = new Map(ids.size > 0 ? (await this.store.lockAll(tx, [...ids])).map((r) => [r.id, r]) : []);
+      this.lockedFor.set(tx, rows);
+    }
+    const row = rows.get(sagaId);
+    if (!row) return this.store.lock(tx, sagaId);
+    rows.delete(sagaId);
+    return row;
   }
 
   /** Handles sagas whose deadline passed; returns how many. Rows locked by others are skipped. */
