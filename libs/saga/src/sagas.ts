@@ -93,15 +93,16 @@ export class Sagas {
 
   /**
    * The attempt `sagaId`, locked. The first reply of a batch locks every attempt the batch's replies name, in one
-   * statement (one round trip for the batch, not one per reply). Each row is taken from there once: the reply changes
-   * it, so a second reply to the same attempt in the batch reads it again, after the first one's update.
+   * statement (one round trip for the batch, not one per reply; a batch naming one attempt locks it alone). Each row
+   * is taken from there once: the reply changes it, so a second reply to the same attempt in the batch reads it
+   * again, after the first one's update.
    */
   private async locked(tx: Tx, sagaId: string): Promise<SagaInstance | undefined> {
     let rows = this.lockedFor.get(tx);
     if (!rows) {
       // Saga-Id is a header anyone could have set: only uuids go in the array (the id column's type).
       const ids = new Set(tx.messages.map((m) => m.sagaId).filter((id): id is string => !!id && isUUID(id)));
-      rows = new Map(ids.size > 0 ? (await this.store.lockAll(tx, [...ids])).map((r) => [r.id, r]) : []);
+      rows = new Map(ids.size > 1 ? (await this.store.lockAll(tx, [...ids])).map((r) => [r.id, r]) : []);
       this.lockedFor.set(tx, rows);
     }
     const row = rows.get(sagaId);
