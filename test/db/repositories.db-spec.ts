@@ -39,35 +39,54 @@ describe('StockRepository', () => {
     expect(await repo.level(readSql(ds), 'INK')).toEqual({ sku: 'INK', available: 8, reserved: 0, sold: 0 });
   });
 
-  it('locks only SKUs that exist, and moves units between columns; never below zero', async () => {
+  it('locks only SKUs that exist; a reservation moves its units as it is recorded and as it ends; never below zero', async () => {
     await inTx(ds, (tx) => repo.restock(tx, 'PEN', 10, 1000));
+    const orderId = randomUUID();
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const reservation = (sagaId: string, quantity: number, status: 'RESERVED' | 'REJECTED' = 'RESERVED') => ({
+      sagaId,
+      orderId,
+      status,
+      items: [{ sku: 'PEN', quantity }],
+      reason: status === 'RESERVED' ? null : ('out_of_stock' as const),
+    });
     await inTx(ds, async (tx) => {
       expect(await repo.lockAvailable(tx, ['PEN', 'NOPE'])).toEqual(new Map([['PEN', 10]]));
-      repo.move(tx, new Map([['PEN', 4]]), 'available', 'reserved');
-      repo.move(tx, new Map([['PEN', 3]]), 'reserved', 'sold');
+      repo.insertReservation(tx, reservation(a, 3), new Map([['PEN', 3]]));
+      repo.insertReservation(tx, reservation(b, 1), new Map([['PEN', 1]]));
+      repo.insertReservation(tx, reservation(c, 5, 'REJECTED'), new Map([['PEN', 5]])); // a rejection moves nothing
     });
-    expect(await repo.level(readSql(ds), 'PEN')).toEqual({ sku: 'PEN', available: 6, reserved: 1, sold: 3 });
-    // The check constraint holds the line: more than is available cannot move (23514, check_violation).
-    expect(await sqlState(inTx(ds, (tx) => repo.move(tx, new Map([['PEN', 7]]), 'available', 'reserved')))).toBe('23514');
+    expect(await repo.level(readSql(ds), 'PEN')).toEqual({ sku: 'PEN', available: 6, reserved: 4, sold: 0 });
+    await inTx(ds, (tx) => repo.settle(tx, a, 'COMMITTED', new Map([['PEN', 3]])));
+    await inTx(ds, (tx) => repo.settle(tx, b, 'RELEASED', new Map([['PEN', 1]])));
+    expect(await repo.level(readSql(ds), 'PEN')).toEqual({ sku: 'PEN', available: 7, reserved: 0, sold: 3 });
+    expect((await repo.reservationsOf(readSql(ds), orderId)).map((r) => [r.saga_id, r.status])).toEqual([
+      [a, 'COMMITTED'],
+      [b, 'RELEASED'],
+      [c, 'REJECTED'],
+    ]);
+    // The check constraint holds the line: more than is available cannot move (23514, check_violation), and the
+    // reservation is not recorded either.
+    const d = randomUUID();
+    expect(await sqlState(inTx(ds, (tx) => repo.insertReservation(tx, reservation(d, 8), new Map([['PEN', 8]]))))).toBe('23514');
+    expect(await inTx(ds, (tx) => repo.lockReservation(tx, d))).toBeUndefined();
   });
 
   it('keeps one reservation per attempt: a release that came first stays, and the order lists every attempt oldest first', async () => {
     const orderId = randomUUID();
     const [first, second] = [randomUUID(), randomUUID()];
     await inTx(ds, (tx) =>
-      repo.insertReservation(tx, {
-        sagaId: first,
-        orderId,
-        status: 'REJECTED',
-        items: [{ sku: 'PEN', quantity: 1 }],
-        reason: 'out_of_stock',
-      }),
+      repo.insertReservation(
+        tx,
+        { sagaId: first, orderId, status: 'REJECTED', items: [{ sku: 'PEN', quantity: 1 }], reason: 'out_of_stock' },
+        new Map([['PEN', 1]]),
+      ),
     );
     await inTx(ds, (tx) => repo.insertReleased(tx, second, orderId));
     await inTx(ds, (tx) => repo.insertReleased(tx, second, orderId)); // again: no second row
     await inTx(ds, async (tx) => {
       expect(await repo.lockReservation(tx, second)).toMatchObject({ saga_id: second, order_id: orderId, status: 'RELEASED', items: [] });
-      repo.setReservationStatus(tx, first, 'RELEASED');
+      repo.settle(tx, first, 'RELEASED', new Map()); // a rejected reservation holds no units
     });
     const rows = await repo.reservationsOf(readSql(ds), orderId);
     expect(rows.map((r) => [r.saga_id, r.status, r.reason])).toEqual([
@@ -97,20 +116,30 @@ describe('AccountsRepository', () => {
     expect(await repo.account(readSql(ds), 'ann')).toEqual({ customer_id: 'ann', currency: 'USD', balance: 750 });
   });
 
-  it('moves the balance, never below zero; the ledger keeps one entry of each kind per attempt', async () => {
+  it('moves the balance with its ledger entry, never below zero; the ledger keeps one entry of each kind per attempt', async () => {
     const of = { orderId: randomUUID(), sagaId: randomUUID() };
     await inTx(ds, (tx) => repo.deposit(tx, 'bob', 'USD', 1000, 10_000));
     await inTx(ds, async (tx) => {
       expect(await repo.lockAccount(tx, 'bob')).toEqual({ customer_id: 'bob', currency: 'USD', balance: 1000 });
-      repo.addToBalance(tx, 'bob', -400);
-      repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' });
+      repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' }, -400);
     });
-    expect(await sqlState(inTx(ds, (tx) => repo.addToBalance(tx, 'bob', -601)))).toBe('23514'); // balance >= 0
-    // A second charge of the same attempt: the ledger's (saga_id, kind) key refuses it (23505, unique_violation).
-    expect(await sqlState(inTx(ds, (tx) => repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' })))).toBe(
-      '23505',
-    );
-    await inTx(ds, (tx) => repo.record(tx, { customerId: 'bob', of, kind: 'REFUND', amount: 400, currency: 'USD' }));
+    const balance = async () => (await repo.account(readSql(ds), 'bob'))?.balance;
+    expect(await balance()).toBe(600);
+    // Past the balance (23514, the balance >= 0 check): neither the balance nor the ledger changes.
+    const other = { orderId: randomUUID(), sagaId: randomUUID() };
+    const overdraw = { customerId: 'bob', of: other, kind: 'CHARGE' as const, amount: 601, currency: 'USD' };
+    expect(await sqlState(inTx(ds, (tx) => repo.record(tx, overdraw, -601)))).toBe('23514');
+    expect(await repo.entriesOf(readSql(ds), other.orderId)).toEqual([]);
+    // A decline moves nothing.
+    await inTx(ds, (tx) => repo.record(tx, { customerId: 'bob', of: other, kind: 'DECLINE', amount: 0, currency: 'USD', reason: 'x' }));
+    expect(await balance()).toBe(600);
+    // A second charge of the same attempt: the ledger's (saga_id, kind) key refuses it (23505), and the balance stays.
+    expect(
+      await sqlState(inTx(ds, (tx) => repo.record(tx, { customerId: 'bob', of, kind: 'CHARGE', amount: 400, currency: 'USD' }, -400))),
+    ).toBe('23505');
+    expect(await balance()).toBe(600);
+    await inTx(ds, (tx) => repo.record(tx, { customerId: 'bob', of, kind: 'REFUND', amount: 400, currency: 'USD' }, 400));
+    expect(await balance()).toBe(1000);
     const entries = await inTx(ds, (tx) => repo.lockEntries(tx, of.orderId, of.sagaId));
     expect(entries.map((e) => [e.kind, e.amount])).toEqual([
       ['CHARGE', 400],

@@ -252,8 +252,10 @@ export class Tx implements TxSql {
       ({ rows, error, unsurePrepared }) => {
         if (error) this.failed ??= error;
         if (unsurePrepared) this.unsurePrepared = true;
-        const failed = this.failed ?? new Error('Postgres answered the batch without its last statements');
-        batch.forEach((q, i) => (i < rows.length ? q.answer?.resolve(rows[i]) : q.answer?.reject(failed)));
+        batch.forEach((q, i) => {
+          if (i < rows.length) q.answer?.resolve(rows[i]);
+          else q.answer?.reject(this.failed ?? new Error('Postgres answered the batch without its last statements'));
+        });
       },
       (e: Error) => {
         this.failed ??= e;

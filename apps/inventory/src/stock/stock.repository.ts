@@ -20,8 +20,23 @@ export interface LevelRow {
   sold: number;
 }
 
-/** The columns units move between. */
-type Column = 'available' | 'reserved' | 'sold';
+/**
+ * The moves of units between a SKU's columns, by from and to: the SKUs and their units as two array parameters ($1,
+ * $2), for a data-modifying `WITH` (it runs whether or not the statement reads it).
+ */
+const move = (from: string, to: string) =>
+  `update stock s set ${from} = s.${from} - w.qty, ${to} = s.${to} + w.qty, updated_at = now()
+     from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`;
+const MOVE = {
+  available: { reserved: move('available', 'reserved') },
+  reserved: { available: move('reserved', 'available'), sold: move('reserved', 'sold') },
+};
+
+/** `units` as the two array parameters of a move: the SKUs (sorted) and their units. */
+function columnsOf(units: Map<string, number>): [string[], number[]] {
+  const skus = [...units.keys()].sort();
+  return [skus, skus.map((s) => units.get(s)!)];
+}
 
 /**
  * The inventory's tables, `stock` and `reservations`, and nothing else: every statement the inventory app runs. Each
@@ -45,18 +60,22 @@ export class StockRepository {
     return new Map(rows.map((r) => [r.sku, r.available]));
   }
 
-  /** Records the attempt's reservation (RESERVED or REJECTED with its reason); pipelined (`TxSql.execute`). */
+  /**
+   * Records the attempt's reservation (RESERVED or REJECTED with its reason) and, for a RESERVED one, moves its
+   * `units` (by SKU) from available to reserved: one statement (a data-modifying `WITH`), pipelined (`TxSql.execute`). Fails with
+   * 23514 (check_violation) when a SKU has fewer units available.
+   */
   insertReservation(
     tx: TxSql,
     r: { sagaId: string; orderId: string; status: 'RESERVED' | 'REJECTED'; items: StockLine[]; reason: StockRejectReason | null },
+    units: Map<string, number>,
   ): void {
-    tx.execute('insert into reservations (saga_id, order_id, status, items, reason) values ($1, $2, $3, $4, $5)', [
-      r.sagaId,
-      r.orderId,
-      r.status,
-      JSON.stringify(r.items),
-      r.reason,
-    ]);
+    const [skus, quantities] = columnsOf(r.status === 'RESERVED' ? units : new Map());
+    tx.execute(
+      `with moved as (${MOVE.available.reserved})
+       insert into reservations (saga_id, order_id, status, items, reason) values ($3, $4, $5, $6, $7)`,
+      [skus, quantities, r.sagaId, r.orderId, r.status, JSON.stringify(r.items), r.reason],
+    );
   }
 
   /**
@@ -70,17 +89,16 @@ export class StockRepository {
     ]);
   }
 
-  setReservationStatus(tx: TxSql, sagaId: string, status: ReservationStatus): void {
-    tx.execute('update reservations set status = $2, updated_at = now() where saga_id = $1', [sagaId, status]);
-  }
-
-  /** Moves units per SKU from one column to another, in one statement. */
-  move(tx: TxSql, units: Map<string, number>, from: Exclude<Column, 'sold'>, to: Column): void {
-    const skus = [...units.keys()].sort();
+  /**
+   * Ends the attempt's reservation: RELEASED moves its `units` from reserved back to available, COMMITTED from
+   * reserved to sold; the move and the status change are one statement, pipelined (`TxSql.execute`).
+   */
+  settle(tx: TxSql, sagaId: string, status: 'RELEASED' | 'COMMITTED', units: Map<string, number>): void {
+    const [skus, quantities] = columnsOf(units);
     tx.execute(
-      `update stock s set ${from} = s.${from} - w.qty, ${to} = s.${to} + w.qty, updated_at = now()
-         from unnest($1::text[], $2::bigint[]) as w(sku, qty) where s.sku = w.sku`,
-      [skus, skus.map((s) => units.get(s))],
+      `with moved as (${status === 'RELEASED' ? MOVE.reserved.available : MOVE.reserved.sold})
+       update reservations set status = $4, updated_at = now() where saga_id = $3`,
+      [skus, quantities, sagaId, status],
     );
   }
 

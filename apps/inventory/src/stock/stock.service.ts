@@ -62,14 +62,17 @@ export class StockService {
             }
           : { reserved: true, items: cmd.items };
 
-    if (outcome.reserved) this.repo.move(tx, wanted, 'available', 'reserved');
-    this.repo.insertReservation(tx, {
-      sagaId: cmd.sagaId,
-      orderId: cmd.orderId,
-      status: outcome.reserved ? 'RESERVED' : 'REJECTED',
-      items: cmd.items,
-      reason: outcome.reserved ? null : outcome.reason,
-    });
+    this.repo.insertReservation(
+      tx,
+      {
+        sagaId: cmd.sagaId,
+        orderId: cmd.orderId,
+        status: outcome.reserved ? 'RESERVED' : 'REJECTED',
+        items: cmd.items,
+        reason: outcome.reserved ? null : outcome.reason,
+      },
+      wanted,
+    );
     return outcome;
   }
 
@@ -86,8 +89,7 @@ export class StockService {
     if (existing.status === 'COMMITTED')
       throw new PermanentError(`reservation of saga ${cmd.sagaId} is COMMITTED: sold units cannot be released`);
     if (existing.status !== 'RESERVED') return;
-    this.repo.move(tx, sumBySku(existing.items), 'reserved', 'available');
-    this.repo.setReservationStatus(tx, cmd.sagaId, 'RELEASED');
+    this.repo.settle(tx, cmd.sagaId, 'RELEASED', sumBySku(existing.items));
   }
 
   /**
@@ -102,8 +104,7 @@ export class StockService {
     if (existing?.status !== 'RESERVED') {
       throw new PermanentError(`saga ${cmd.sagaId} has no reservation to commit (${existing ? existing.status : 'none'})`);
     }
-    this.repo.move(tx, sumBySku(existing.items), 'reserved', 'sold');
-    this.repo.setReservationStatus(tx, cmd.sagaId, 'COMMITTED');
+    this.repo.settle(tx, cmd.sagaId, 'COMMITTED', sumBySku(existing.items));
   }
 
   /**

@@ -41,11 +41,6 @@ export class AccountsRepository {
     return row;
   }
 
-  /** Adds `delta` (negative for a charge) to the balance (pipelined: `TxSql.execute`). */
-  addToBalance(tx: TxSql, customerId: string, delta: number): void {
-    tx.execute('update accounts set balance = balance + $2, updated_at = now() where customer_id = $1', [customerId, delta]);
-  }
-
   /**
    * Adds a deposit, opening the account in `currency` if new, unless the account is in another currency or the balance
    * would pass `max`.
@@ -90,7 +85,12 @@ export class AccountsRepository {
     );
   }
 
-  /** Appends a ledger entry (`of`: the order and attempt; null for a deposit), pipelined (`TxSql.execute`). */
+  /**
+   * Appends a ledger entry (`of`: the order and attempt; null for a deposit) and adds `balanceDelta` to the customer's
+   * balance (negative for a charge; 0 leaves the account as it is): one statement (a data-modifying `WITH`), pipelined
+   * (`TxSql.execute`). Fails with 23514 (check_violation) when the balance would go below zero, and with 23505 for a
+   * second entry of a kind for one attempt.
+   */
   record(
     tx: TxSql,
     e: {
@@ -101,15 +101,12 @@ export class AccountsRepository {
       currency: string;
       reason?: string;
     },
+    balanceDelta = 0,
   ): void {
-    tx.execute('insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)', [
-      e.customerId,
-      e.of?.orderId ?? null,
-      e.of?.sagaId ?? null,
-      e.kind,
-      e.amount,
-      e.currency,
-      e.reason ?? null,
-    ]);
+    tx.execute(
+      `with balance as (update accounts set balance = balance + $8, updated_at = now() where customer_id = $1 and $8 <> 0)
+       insert into ledger (customer_id, order_id, saga_id, kind, amount, currency, reason) values ($1, $2, $3, $4, $5, $6, $7)`,
+      [e.customerId, e.of?.orderId ?? null, e.of?.sagaId ?? null, e.kind, e.amount, e.currency, e.reason ?? null, balanceDelta],
+    );
   }
 }

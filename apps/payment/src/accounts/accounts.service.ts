@@ -62,8 +62,11 @@ export class AccountsService {
             : { charged: true, amount: cmd.amount };
 
     if (outcome.charged) {
-      this.repo.addToBalance(tx, cmd.customerId, -cmd.amount);
-      this.record(tx, cmd.customerId, cmd, 'CHARGE', cmd.amount, cmd.currency);
+      this.repo.record(
+        tx,
+        { customerId: cmd.customerId, of: cmd, kind: 'CHARGE', amount: cmd.amount, currency: cmd.currency },
+        -cmd.amount,
+      );
     } else {
       this.record(tx, cmd.customerId, cmd, 'DECLINE', 0, cmd.currency, outcome.reason);
     }
@@ -84,8 +87,8 @@ export class AccountsService {
       this.record(tx, cmd.customerId, cmd, 'REFUND', 0, account?.currency ?? mine[0]?.currency ?? 'XXX');
       return 0;
     }
-    this.repo.addToBalance(tx, charge.customer_id, charge.amount);
-    this.record(tx, charge.customer_id, cmd, 'REFUND', charge.amount, charge.currency);
+    const refunded = { customerId: charge.customer_id, of: cmd, kind: 'REFUND' as const, amount: charge.amount, currency: charge.currency };
+    this.repo.record(tx, refunded, charge.amount);
     return charge.amount;
   }
 
