@@ -9,8 +9,6 @@ import { DatabaseBreaker } from './database.breaker';
 import { OutboxRelay, OutboxRow } from './outbox.relay';
 import { BatchAnswer, runBatch, Statement } from './statement-batch';
 
-export type { Statement } from './statement-batch';
-
 /** What one message does in a consumer's transaction. */
 export type Work<T = any> = (tx: Tx, msg: InboundMessage<T>) => Promise<void>;
 
@@ -191,7 +189,7 @@ export class Tx implements TxSql {
   claimAhead(claim: InboxClaim): Promise<Set<string>> {
     const values = claimValues(claim);
     this.begin();
-    return this.enqueue({ ...prepared(CLAIM, values), rows: true }).then(claimedKeys);
+    return this.ask(prepared(CLAIM, values)).then(claimedKeys);
   }
 
   /** BEGIN with generic plans (`BEGIN_GENERIC`), queued ahead of what comes next. */
@@ -239,7 +237,7 @@ export class Tx implements TxSql {
    */
   async query<T extends object>(sql: string, params?: unknown[], options?: QueryOptions): Promise<T[]> {
     const statement: Statement = params && !options?.planEach ? prepared(sql, params) : { text: sql, values: params };
-    return this.measured(() => this.enqueue({ ...statement, rows: true }));
+    return this.measured(() => this.ask(statement));
   }
 
   /** Sends the queued statements now, as one batch (they would go at the end of this tick). */
@@ -265,18 +263,19 @@ export class Tx implements TxSql {
     this.sent = this.sent.then(() => answered);
   }
 
-  /** Queues `statement` for the batch sent at the end of this tick; its rows once answered, when it wants them. */
-  private enqueue(statement: Statement): Promise<any[]> {
+  /** Queues `statement` for the batch sent at the end of this tick (`answer` gets its rows, or its failure). */
+  private enqueue(statement: Statement, answer?: Queued['answer']): void {
     this.stats.statements++;
     if (!this.flushDue) {
       this.flushDue = true;
       process.nextTick(() => this.flush());
     }
-    if (!statement.rows) {
-      this.queue.push({ statement });
-      return Promise.resolve([]);
-    }
-    return new Promise((resolve, reject) => this.queue.push({ statement, answer: { resolve, reject } }));
+    this.queue.push({ statement, answer });
+  }
+
+  /** Queues `statement` with its rows wanted; they come once its batch is answered. */
+  private ask(statement: Statement): Promise<any[]> {
+    return new Promise((resolve, reject) => this.enqueue({ ...statement, rows: true }, { resolve, reject }));
   }
 
   /**
