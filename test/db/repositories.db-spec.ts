@@ -1,20 +1,34 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Consumers, Subjects } from '@orderflow/contracts';
+import {
+  ChargePayment,
+  CommitStock,
+  Consumers,
+  OrderCreated,
+  parseMessage,
+  RefundPayment,
+  ReleaseStock,
+  ReserveStock,
+  Subjects,
+} from '@orderflow/contracts';
 import { InboundMessage } from '@orderflow/messaging';
 import { DatabaseBreaker, OutboxRelay, readSql, Transactor, Tx } from '@orderflow/persistence';
 import { EnvConfig } from '@orderflow/runtime';
 import { PostgresSagaStore, SagaInstance, Sagas, SagaState } from '@orderflow/saga';
 import { PipelineMetrics } from '@orderflow/telemetry';
-import { PlaceOrderData, placeOrderSaga } from '../../apps/order/src/place-order/place-order.saga';
+import { PlaceOrderController } from '../../apps/order/src/place-order/place-order.controller';
+import { acceptOrder, PlaceOrderData, placeOrderData, placeOrderSaga } from '../../apps/order/src/place-order/place-order.saga';
+import { JetStreamContext } from '@orderflow/transport';
 import { inventoryManifest } from '../../apps/inventory/src/manifest';
 import { orderManifest } from '../../apps/order/src/manifest';
 import { SagaInstances1763800000450 } from '../../apps/order/src/migrations/1763800000450-saga-instances';
 import { OrdersRepository } from '../../apps/order/src/orders/orders.repository';
 import { OperatorsRepository } from '../../apps/order/src/operations/operators.repository';
 import { StockRepository } from '../../apps/inventory/src/stock/stock.repository';
+import { StockService } from '../../apps/inventory/src/stock/stock.service';
 import { paymentManifest } from '../../apps/payment/src/manifest';
 import { AccountsRepository } from '../../apps/payment/src/accounts/accounts.repository';
+import { AccountsService } from '../../apps/payment/src/accounts/accounts.service';
 import { messagingDatabase, silentLog } from '../support/database';
 
 /** The db tier: the participants' repositories on a real Postgres with their own migrations (no NATS, no Nest). */
@@ -97,6 +111,84 @@ describe('StockRepository', () => {
   });
 });
 
+describe('StockService: a batch of commands', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  beforeAll(async () => ({ ds, drop } = await messagingDatabase(inventoryManifest)));
+  afterAll(() => drop());
+
+  it('locks what the batch names in one round trip; its own moves and a second command of an attempt are seen', async () => {
+    const metrics = new PipelineMetrics('db-test');
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    const relay = new OutboxRelay(ds, { publish: async () => ({ duplicate: false }) }, silentLog, 60_000, breaker);
+    const transactor = new Transactor(ds, relay, breaker, metrics);
+    const repo = new StockRepository();
+    const stock = new StockService(repo);
+    await inTx(ds, async (tx) => {
+      await repo.restock(tx, 'PEN', 5, 1000);
+      await repo.restock(tx, 'INK', 5, 1000);
+    });
+    const orderId = randomUUID();
+    const [a, b, c, d] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    let n = 0;
+    // Validated bodies, as the consumer hands them over (only those are read ahead).
+    const types = {
+      [Subjects.InventoryReserve]: ReserveStock,
+      [Subjects.InventoryRelease]: ReleaseStock,
+      [Subjects.InventoryCommit]: CommitStock,
+    };
+    const command = (subject: keyof typeof types, sagaId: string, items?: { sku: string; quantity: number }[]): InboundMessage => ({
+      subject,
+      body: parseMessage<object>(types[subject], { orderId, sagaId, ...(items && { items }) }),
+      messageId: `m${++n}`,
+      inboxKey: `m${n}`,
+      attempt: 1,
+      stream: 'INVENTORY',
+      sequence: n,
+    });
+    const outcomes: unknown[] = [];
+    const spec = Consumers.inventoryCommands;
+    const handler = transactor.handler(spec, {
+      [Subjects.InventoryReserve]: async (tx, msg) => void outcomes.push((await stock.reserve(tx, msg.body)).reserved),
+      [Subjects.InventoryRelease]: (tx, msg) => stock.release(tx, msg.body),
+      [Subjects.InventoryCommit]: (tx, msg) => stock.commit(tx, msg.body),
+      [Subjects.InventoryRestock]: async (tx, msg) => void (await stock.restock(tx, msg.body)),
+    });
+    try {
+      await handler([
+        command(Subjects.InventoryReserve, a, [{ sku: 'PEN', quantity: 3 }]),
+        command(Subjects.InventoryReserve, b, [
+          { sku: 'PEN', quantity: 2 },
+          { sku: 'INK', quantity: 1 },
+        ]),
+        command(Subjects.InventoryReserve, c, [{ sku: 'PEN', quantity: 1 }]), // none left: a and b took all five
+        command(Subjects.InventoryCommit, a), // reserved in this batch: read again
+        command(Subjects.InventoryRelease, b), // its units go back to available
+        command(Subjects.InventoryReserve, d, [{ sku: 'PEN', quantity: 2 }]), // b's two, released above
+      ]);
+      expect(outcomes).toEqual([true, true, false, true]);
+      // BEGIN, the claim and the locks of every reservation and SKU named; the commit's and the release's reads of what
+      // this batch reserved; the writes with COMMIT: four round trips (one read per command would take seven).
+      const trips = (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values;
+      expect(trips.find((v) => v.labels.consumer === spec.durable)?.value).toBe(4);
+      const read = readSql(ds);
+      expect(await repo.level(read, 'PEN')).toEqual({ sku: 'PEN', available: 0, reserved: 2, sold: 3 });
+      expect(await repo.level(read, 'INK')).toEqual({ sku: 'INK', available: 5, reserved: 0, sold: 0 });
+      const statuses = new Map((await repo.reservationsOf(read, orderId)).map((r) => [r.saga_id, r.status]));
+      expect(statuses).toEqual(
+        new Map([
+          [a, 'COMMITTED'],
+          [b, 'RELEASED'],
+          [c, 'REJECTED'],
+          [d, 'RESERVED'],
+        ]),
+      );
+    } finally {
+      await relay.stop();
+    }
+  });
+});
+
 describe('AccountsRepository', () => {
   let ds: DataSource;
   let drop: () => Promise<void>;
@@ -146,6 +238,67 @@ describe('AccountsRepository', () => {
       ['REFUND', 400],
     ]);
     expect((await repo.entriesOf(readSql(ds), of.orderId)).map((e) => e.kind)).toEqual(['CHARGE', 'REFUND']);
+  });
+});
+
+describe('AccountsService: a batch of commands', () => {
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+  beforeAll(async () => ({ ds, drop } = await messagingDatabase(paymentManifest)));
+  afterAll(() => drop());
+
+  it('locks and reads what the batch names in one round trip; its own balance changes and a second command of an order are seen', async () => {
+    const metrics = new PipelineMetrics('db-test');
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    const relay = new OutboxRelay(ds, { publish: async () => ({ duplicate: false }) }, silentLog, 60_000, breaker);
+    const transactor = new Transactor(ds, relay, breaker, metrics);
+    const repo = new AccountsRepository();
+    const payments = new AccountsService(repo);
+    await inTx(ds, (tx) => payments.deposit(tx, { customerId: 'ann', amount: 1000, currency: 'USD' }));
+    const [o1, o2, o3] = [randomUUID(), randomUUID(), randomUUID()];
+    const [s1, s2, s3] = [randomUUID(), randomUUID(), randomUUID()];
+    let n = 0;
+    const command = (subject: string, orderId: string, sagaId: string, amount?: number): InboundMessage => ({
+      subject,
+      body:
+        amount === undefined
+          ? parseMessage(RefundPayment, { orderId, sagaId, customerId: 'ann' })
+          : parseMessage(ChargePayment, { orderId, sagaId, customerId: 'ann', amount, currency: 'USD' }),
+      messageId: `m${++n}`,
+      inboxKey: `m${n}`,
+      attempt: 1,
+      stream: 'PAYMENT',
+      sequence: n,
+    });
+    const outcomes: unknown[] = [];
+    const spec = Consumers.paymentCommands;
+    const handler = transactor.handler(spec, {
+      [Subjects.PaymentCharge]: async (tx, msg) => void outcomes.push(await payments.charge(tx, msg.body)),
+      [Subjects.PaymentRefund]: async (tx, msg) => void outcomes.push(await payments.refund(tx, msg.body)),
+      [Subjects.PaymentDeposit]: async (tx, msg) => void (await payments.deposit(tx, msg.body)),
+    });
+    try {
+      await handler([
+        command(Subjects.PaymentCharge, o1, s1, 600),
+        command(Subjects.PaymentCharge, o2, s2, 600), // 400 left after the first
+        command(Subjects.PaymentRefund, o1, s1), // charged in this batch: its ledger read again
+        command(Subjects.PaymentCharge, o3, s3, 900), // the refund's 600 is back
+      ]);
+      expect(outcomes).toEqual([
+        { charged: true, amount: 600 },
+        { charged: false, reason: 'insufficient_funds', detail: 'balance 400 < 600' },
+        600,
+        { charged: true, amount: 900 },
+      ]);
+      // BEGIN, the claim, and the locks and reads of the account and of every order and attempt named; the refund's
+      // read of what this batch charged; the writes with COMMIT: three round trips (one read per command would take five).
+      const trips = (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values;
+      expect(trips.find((v) => v.labels.consumer === spec.durable)?.value).toBe(3);
+      expect(await payments.balance(readSql(ds), 'ann')).toEqual({ customerId: 'ann', balance: 100, currency: 'USD' });
+      expect((await payments.charges(readSql(ds), o1))[0]).toMatchObject({ charged: 600, refunded: 600 });
+    } finally {
+      await relay.stop();
+    }
   });
 });
 
@@ -384,6 +537,52 @@ describe('Sagas: a batch of replies', () => {
       // One charge per saga: the second reply to A found reserveStock done and changed nothing.
       const charges = await ds.query(`select payload ->> 'sagaId' as saga from outbox where subject = $1`, [Subjects.PaymentCharge]);
       expect(charges.map((c: { saga: string }) => c.saga).sort()).toEqual([a.sagaId, b.sagaId].sort());
+    } finally {
+      await relay.stop();
+    }
+  });
+  it('records the orders of a batch of order.created in one statement; one that existed is compared and starts nothing', async () => {
+    const metrics = new PipelineMetrics('db-test');
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    const relay = new OutboxRelay(ds, { publish: async () => ({ duplicate: false }) }, silentLog, 60_000, breaker);
+    const transactor = new Transactor(ds, relay, breaker, metrics);
+    const sagas = new Sagas([placeOrderSaga], new EnvConfig(), silentLog, metrics, ds, breaker, new PostgresSagaStore());
+    const placement = new PlaceOrderController(sagas);
+    const order = () =>
+      parseMessage(OrderCreated, {
+        orderId: randomUUID(),
+        customerId: 'ann',
+        currency: 'USD',
+        items: [{ sku: 'SKU-1', quantity: 1, unitPrice: 100 }],
+      });
+    const [a, b, c, d] = [order(), order(), order(), order()];
+    await transactor.run((tx) => acceptOrder(tx, placeOrderData(d))); // d was recorded before
+    const created = (o: OrderCreated): InboundMessage => ({
+      subject: Subjects.OrderCreated,
+      body: o,
+      messageId: o.orderId,
+      inboxKey: o.orderId,
+      attempt: 1,
+      stream: 'ORDER',
+      sequence: 1,
+    });
+    const spec = Consumers.orderPlacement;
+    const handler = transactor.handler(spec, {
+      [Subjects.OrderCreated]: (tx, msg) => placement.placed(msg.body as OrderCreated, new JetStreamContext(msg, tx)),
+    });
+    try {
+      await handler([a, d, b, c].map(created));
+      // BEGIN, the claim and the insert of all four; d's read, to compare it with what was recorded; the saga rows, the
+      // commands and COMMIT: three round trips (one insert per message would take six).
+      const trips = (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values;
+      expect(trips.find((v) => v.labels.consumer === spec.durable)?.value).toBe(3);
+      const started = await ds.query(`select business_key from saga_instances`);
+      expect(started.map((r: { business_key: string }) => r.business_key)).toEqual(expect.arrayContaining([a, b, c].map((o) => o.orderId)));
+      expect(started.map((r: { business_key: string }) => r.business_key)).not.toContain(d.orderId);
+      const pending = await ds.query(`select order_id from orders where status = 'PENDING' and order_id = any($1)`, [
+        [a, b, c, d].map((o) => o.orderId),
+      ]);
+      expect(pending).toHaveLength(4);
     } finally {
       await relay.stop();
     }

@@ -19,7 +19,17 @@ export { asErrorCode, ErrorCodes } from './error-codes';
 export type { ErrorCode } from './error-codes';
 export { decodeMessage, isValidated, MalformedMessageError, parseMessage, validateMessage } from './validate';
 export { formatMoney, minorDigits } from './money';
-export { Limits, MAX_MINOR_UNITS, OrderLine, OrderScoped, orderTotal, SagaScoped, StockLine, unitsBySku } from './messages/common';
+export {
+  isCanonicalUuid,
+  Limits,
+  MAX_MINOR_UNITS,
+  OrderLine,
+  OrderScoped,
+  orderTotal,
+  SagaScoped,
+  StockLine,
+  unitsBySku,
+} from './messages/common';
 export {
   CancelReasons,
   CommandRefused,

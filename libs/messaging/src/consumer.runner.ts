@@ -66,7 +66,7 @@ interface Held {
  * The pull-consumer loop: one per durable consumer, explicit ack. Messages that arrived while the previous
  * batch was being handled form the next batch (up to `maxBatch`; never waits to fill one), so an idle
  * consumer handles each message at once and a busy one amortises a transaction over many ("group commit").
- * For each message: decode the body into its subject's contract class (validating it is the handler pipeline's job), then:
+ * For each message: decode the body into its subject's contract class and validate it (before the batch begins), then:
  * - a body that is not a JSON object, or an unknown subject → dead letter, then `ack` (never retried); ignored subject → `ack`;
  * - batch handled → `ack` each; batch failed → each message is handled alone, so one bad message cannot
  *   hold back the others;

@@ -195,14 +195,16 @@ export function benchCommand(): Command {
         const cpu_ms_per_saga = Object.fromEntries(AppNames.map((app) => [app, windowCpu[app]]));
         const server_cpu_ms_per_saga = Object.fromEntries(SERVERS.map((comm) => [comm, windowCpu[comm]]));
 
-        // The open loop at fixed rates: latency at a quarter, half and all of that capacity, and the CPU per saga of
-        // every app and server together (smaller batches cost more per message).
+        // The open loop at fixed rates: latency at a quarter, half and all of that capacity, the CPU per saga of
+        // every app and server together (smaller batches cost more per message), and the figures per hop.
         const capacity = opts.sagas / secs;
         const rates = [];
         for (const fraction of RATE_FRACTIONS) {
+          const scraped = await scrape(urls);
           const from = cpuNow();
           const run = await atRate(capacity * fraction, opts.rateSeconds, saga);
-          rates.push({ fraction, ...run, cpu_ms_per_saga: round(sum(cpuPerSaga(from, run.sagas)), 2) });
+          const cpu_ms_per_saga = round(sum(cpuPerSaga(from, run.sagas)), 2);
+          rates.push({ fraction, ...run, cpu_ms_per_saga, hops: hopFigures(scraped, await scrape(urls)) });
         }
         // A burst: `--burst` sagas published at once; then each app's resident set (its largest instance's).
         const burst = opts.burst > 0 ? await burstOf(opts.burst, saga) : null;

@@ -50,6 +50,16 @@ export class StockRepository {
     return row;
   }
 
+  /**
+   * The reservations of `sagaIds` (uuids) that exist, locked in saga id order. Planned each time (`planEach`): a
+   * generic plan made while the table was small would scan it whole however it grows.
+   */
+  lockReservations(tx: Sql, sagaIds: string[]): Promise<ReservationRow[]> {
+    return tx.query<ReservationRow>('select * from reservations where saga_id = any($1::uuid[]) order by saga_id for update', [sagaIds], {
+      planEach: true,
+    });
+  }
+
   /** The available units of each of `skus` that exists, locked in SKU order (so concurrent reservations cannot deadlock). */
   async lockAvailable(tx: Sql, skus: string[]): Promise<Map<string, number>> {
     const sorted = [...skus].sort();

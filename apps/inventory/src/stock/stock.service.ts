@@ -14,6 +14,7 @@ import {
 } from '@orderflow/contracts';
 import { ContradictsRecordsError, PermanentError } from '@orderflow/messaging';
 import { Sql, Tx } from '@orderflow/persistence';
+import { StockLocks } from './stock.locks';
 import { LevelRow, ReservationRow, StockRepository } from './stock.repository';
 
 export type ReserveOutcome = { reserved: true; items: StockLine[] } | { reserved: false; reason: StockRejectReason; detail?: string };
@@ -25,6 +26,9 @@ export type ReserveOutcome = { reserved: true; items: StockLine[] } | { reserved
  */
 @Injectable()
 export class StockService {
+  /** Per transaction, the rows its commands read, locked (for a batch, ahead: `StockLocks`). */
+  private readonly locksFor = new WeakMap<Tx, Promise<StockLocks>>();
+
   constructor(private readonly repo: StockRepository) {}
 
   /**
@@ -38,7 +42,8 @@ export class StockService {
     const skus = [...wanted.keys()].sort();
     // The attempt's reservation, then the stock rows, locked in that order and answered in one round trip (a repeated
     // reserve holds the stock rows it does not need until commit: a short wait for another reservation, nothing more).
-    const [existing, available] = await Promise.all([this.repo.lockReservation(tx, cmd.sagaId), this.repo.lockAvailable(tx, skus)]);
+    const locks = await this.locks(tx);
+    const [existing, available] = await Promise.all([locks.reservation(cmd.sagaId), locks.availableOf(skus)]);
     if (existing) {
       checkOrder(existing, cmd);
       // A release that came first recorded no lines; anything else must be the same reservation asked again.
@@ -73,6 +78,7 @@ export class StockService {
       },
       wanted,
     );
+    if (outcome.reserved) locks.moved(wanted, -1);
     return outcome;
   }
 
@@ -83,13 +89,16 @@ export class StockService {
    * @throws ContradictsRecordsError when the attempt's reservation is another order's.
    */
   async release(tx: Tx, cmd: ReleaseStock): Promise<void> {
-    const existing = await this.repo.lockReservation(tx, cmd.sagaId);
+    const locks = await this.locks(tx);
+    const existing = await locks.reservation(cmd.sagaId);
     if (existing) checkOrder(existing, cmd);
     if (!existing) return this.repo.insertReleased(tx, cmd.sagaId, cmd.orderId);
     if (existing.status === 'COMMITTED')
       throw new PermanentError(`reservation of saga ${cmd.sagaId} is COMMITTED: sold units cannot be released`);
     if (existing.status !== 'RESERVED') return;
-    this.repo.settle(tx, cmd.sagaId, 'RELEASED', sumBySku(existing.items));
+    const units = sumBySku(existing.items);
+    this.repo.settle(tx, cmd.sagaId, 'RELEASED', units);
+    locks.moved(units, 1);
   }
 
   /**
@@ -98,7 +107,7 @@ export class StockService {
    * @throws ContradictsRecordsError when the attempt's reservation is another order's.
    */
   async commit(tx: Tx, cmd: CommitStock): Promise<void> {
-    const existing = await this.repo.lockReservation(tx, cmd.sagaId);
+    const existing = await (await this.locks(tx)).reservation(cmd.sagaId);
     if (existing) checkOrder(existing, cmd);
     if (existing?.status === 'COMMITTED') return;
     if (existing?.status !== 'RESERVED') {
@@ -112,9 +121,18 @@ export class StockService {
    * @throws PermanentError when the SKU's restocked total would exceed 2^53 − 1 units.
    */
   async restock(tx: Tx, cmd: RestockSku): Promise<StockLevel> {
+    const locks = await this.locks(tx); // first, if this is the batch's first command: locks go in one order
     const row = await this.repo.restock(tx, cmd.sku, cmd.quantity, MAX_MINOR_UNITS);
     if (!row) throw new PermanentError(`restocking ${cmd.quantity} units of ${cmd.sku} would take it past ${MAX_MINOR_UNITS} units`);
+    locks.restocked(row.sku, row.available);
     return toLevel(row);
+  }
+
+  /** `tx`'s locks: the first command of a transaction takes them (for a batch, what all its commands name). */
+  private locks(tx: Tx): Promise<StockLocks> {
+    let locks = this.locksFor.get(tx);
+    if (!locks) this.locksFor.set(tx, (locks = StockLocks.lockAhead(this.repo, tx)));
+    return locks;
   }
 
   async level(db: Sql, sku: string): Promise<StockLevel | undefined> {

@@ -36,6 +36,14 @@ export class AccountsRepository {
     return row;
   }
 
+  /** The accounts of `customerIds` that exist, locked in customer id order. */
+  lockAccounts(tx: Sql, customerIds: string[]): Promise<AccountRow[]> {
+    return tx.query<AccountRow>(
+      'select customer_id, currency, balance from accounts where customer_id = any($1::text[]) order by customer_id for update',
+      [[...customerIds].sort()],
+    );
+  }
+
   async account(db: Sql, customerId: string): Promise<AccountRow | undefined> {
     const [row] = await db.query<AccountRow>('select customer_id, currency, balance from accounts where customer_id = $1', [customerId]);
     return row;
@@ -73,6 +81,21 @@ export class AccountsRepository {
     return tx.query<EntryRow>(
       'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2 order by id',
       [orderId, sagaId],
+      { planEach: true },
+    );
+  }
+
+  /**
+   * `lockEntries` for many orders and attempts at once: the advisory locks of each (in key order), then the entries of
+   * any of the orders or of any of the attempts, oldest first; one round trip.
+   */
+  async lockLedgers(tx: TxSql, orderIds: string[], sagaIds: string[]): Promise<EntryRow[]> {
+    const keys = [...orderIds.map((id) => `ledger:order:${id}`), ...sagaIds.map((id) => `ledger:saga:${id}`)].sort();
+    tx.execute('select pg_advisory_xact_lock(hashtext(k)) from unnest($1::text[]) as k', [keys]); // a function scan: in array order
+    return tx.query<EntryRow>(
+      `select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger
+        where order_id = any($1::uuid[]) or saga_id = any($2::uuid[]) order by id`,
+      [orderIds, sagaIds],
       { planEach: true },
     );
   }

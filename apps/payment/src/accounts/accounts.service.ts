@@ -10,6 +10,7 @@ import {
 } from '@orderflow/contracts';
 import { ContradictsRecordsError, PermanentError } from '@orderflow/messaging';
 import { Sql, Tx } from '@orderflow/persistence';
+import { AccountLocks } from './account.locks';
 import { AccountRow, AccountsRepository, EntryKind, EntryRow } from './accounts.repository';
 
 export type ChargeOutcome = { charged: true; amount: number } | { charged: false; reason: DeclineReason; detail?: string };
@@ -23,6 +24,9 @@ export type ChargeOutcome = { charged: true; amount: number } | { charged: false
  */
 @Injectable()
 export class AccountsService {
+  /** Per transaction, the rows its commands read, locked (for a batch, ahead: `AccountLocks`). */
+  private readonly locksFor = new WeakMap<Tx, Promise<AccountLocks>>();
+
   constructor(private readonly repo: AccountsRepository) {}
 
   /**
@@ -34,7 +38,8 @@ export class AccountsService {
    */
   async charge(tx: Tx, cmd: ChargePayment): Promise<ChargeOutcome> {
     // The account's lock, then the ledger's, then its entries: sent in that order, answered in one round trip.
-    const [account, { entries, mine }] = await Promise.all([this.repo.lockAccount(tx, cmd.customerId), this.entriesOf(tx, cmd)]);
+    const locks = await this.locks(tx);
+    const [account, { entries, mine }] = await Promise.all([locks.account(cmd.customerId), this.entriesOf(locks, cmd)]);
     const charge = mine.find((e) => e.kind === 'CHARGE');
     if (charge && (charge.amount !== cmd.amount || charge.currency !== cmd.currency))
       throw new ContradictsRecordsError(
@@ -67,6 +72,7 @@ export class AccountsService {
         { customerId: cmd.customerId, of: cmd, kind: 'CHARGE', amount: cmd.amount, currency: cmd.currency },
         -cmd.amount,
       );
+      locks.balanceMoved(cmd.customerId, -cmd.amount);
     } else {
       this.record(tx, cmd.customerId, cmd, 'DECLINE', 0, cmd.currency, outcome.reason);
     }
@@ -79,7 +85,8 @@ export class AccountsService {
    * @throws ContradictsRecordsError when the attempt's entries are another order's or customer's.
    */
   async refund(tx: Tx, cmd: RefundPayment): Promise<number> {
-    const [account, { mine }] = await Promise.all([this.repo.lockAccount(tx, cmd.customerId), this.entriesOf(tx, cmd)]);
+    const locks = await this.locks(tx);
+    const [account, { mine }] = await Promise.all([locks.account(cmd.customerId), this.entriesOf(locks, cmd)]);
     const refund = mine.find((e) => e.kind === 'REFUND');
     if (refund) return refund.amount;
     const charge = mine.find((e) => e.kind === 'CHARGE');
@@ -89,6 +96,7 @@ export class AccountsService {
     }
     const refunded = { customerId: charge.customer_id, of: cmd, kind: 'REFUND' as const, amount: charge.amount, currency: charge.currency };
     this.repo.record(tx, refunded, charge.amount);
+    locks.balanceMoved(charge.customer_id, charge.amount);
     return charge.amount;
   }
 
@@ -98,6 +106,7 @@ export class AccountsService {
    *   2^53 − 1 minor units (retrying cannot help).
    */
   async deposit(tx: Tx, cmd: DepositFunds): Promise<AccountBalance> {
+    const locks = await this.locks(tx); // first, if this is the batch's first command: locks go in one order
     const row = await this.repo.deposit(tx, cmd.customerId, cmd.currency, cmd.amount, MAX_MINOR_UNITS);
     if (!row) {
       const existing = await this.balance(tx, cmd.customerId);
@@ -108,6 +117,7 @@ export class AccountsService {
       );
     }
     this.record(tx, cmd.customerId, null, 'DEPOSIT', cmd.amount, cmd.currency);
+    locks.deposited(row);
     return toBalance(row);
   }
 
@@ -144,10 +154,10 @@ export class AccountsService {
    * @throws ContradictsRecordsError when the attempt's entries belong to another order or customer than `cmd` names.
    */
   private async entriesOf(
-    tx: Tx,
+    locks: AccountLocks,
     cmd: { sagaId: string; orderId: string; customerId: string },
   ): Promise<{ entries: EntryRow[]; mine: EntryRow[] }> {
-    const rows = await this.repo.lockEntries(tx, cmd.orderId, cmd.sagaId);
+    const rows = await locks.entries(cmd.orderId, cmd.sagaId);
     const mine = rows.filter((r) => r.saga_id === cmd.sagaId);
     const other = mine.find((r) => r.order_id !== cmd.orderId || r.customer_id !== cmd.customerId);
     if (other)
@@ -155,6 +165,13 @@ export class AccountsService {
         `saga ${cmd.sagaId} is of order ${other.order_id} and customer ${other.customer_id}, not order ${cmd.orderId} and customer ${cmd.customerId}`,
       );
     return { entries: rows.filter((r) => r.order_id === cmd.orderId), mine };
+  }
+
+  /** `tx`'s locks: the first command of a transaction takes them (for a batch, what all its commands name). */
+  private locks(tx: Tx): Promise<AccountLocks> {
+    let locks = this.locksFor.get(tx);
+    if (!locks) this.locksFor.set(tx, (locks = AccountLocks.lockAhead(this.repo, tx)));
+    return locks;
   }
 
   private record(

@@ -5,6 +5,7 @@ import {
   IsOptional,
   IsString,
   IsUUID,
+  isUUID,
   Matches,
   Max,
   MaxLength,
@@ -16,6 +17,13 @@ import {
 
 /** Largest amount in minor units (or units of stock) we accept: keeps every sum exact in a JS number and a Postgres bigint. */
 export const MAX_MINOR_UNITS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Whether `value` is a uuid as Postgres returns one (lower case), so it equals the key of the row it names: for the
+ * keys a batch reads ahead and matches to rows in memory (a key in another form is read as it comes).
+ */
+export const isCanonicalUuid = (value: unknown): value is string =>
+  typeof value === 'string' && isUUID(value) && value === value.toLowerCase();
 
 /**
  * Bounds of every field: ids and names short enough for a btree index, free text bounded, at most
