@@ -44,25 +44,6 @@ export class OrdersRepository {
     return created.length === 1;
   }
 
-  /**
-   * `insertPending` for many orders in one statement.
-   * @returns the ids of the orders recorded (those that did not exist), as Postgres writes them (lower case).
-   */
-  async insertPendingAll(
-    tx: Sql,
-    all: { orderId: string; customerId: string; currency: string; items: OrderLine[]; total: number }[],
-  ): Promise<Set<string>> {
-    const rows = all.map((o) => ({ order_id: o.orderId, customer_id: o.customerId, currency: o.currency, items: o.items, total: o.total }));
-    const created = await tx.query<{ order_id: string }>(
-      `insert into orders (order_id, customer_id, currency, items, total, status)
-         select order_id, customer_id, currency, items, total, 'PENDING'
-           from jsonb_to_recordset($1::jsonb) as r(order_id uuid, customer_id text, currency text, items jsonb, total bigint)
-         on conflict (order_id) do nothing returning order_id`,
-      [JSON.stringify(rows)],
-    );
-    return new Set(created.map((r) => r.order_id));
-  }
-
   async find(db: Sql, orderId: string): Promise<OrderRow | undefined> {
     const [row] = await db.query<OrderRow>(
       'select order_id, customer_id, currency, items, total, status, reason from orders where order_id = $1',

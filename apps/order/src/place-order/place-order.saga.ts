@@ -41,14 +41,12 @@ export const placeOrderData = (order: OrderCreated): PlaceOrderData => ({
 });
 
 /**
- * Records the order as PENDING unless it exists (its id is the idempotency key). `recorded`: whether the batch's
- * statement recording its orders ahead recorded this one (true) or found it existing (false); undefined when it
- * was not among them.
+ * Records the order as PENDING unless it exists (its id is the idempotency key).
  * @returns true for a new order (start its saga), false for the same order received again (nothing to do).
  * @throws IdempotencyKeyReusedError when the order exists with a different body.
  */
-export async function acceptOrder(tx: Tx, data: PlaceOrderData, recorded?: boolean): Promise<boolean> {
-  if (recorded ?? (await orders.insertPending(tx, data))) return true;
+export async function acceptOrder(tx: Tx, data: PlaceOrderData): Promise<boolean> {
+  if (await orders.insertPending(tx, data)) return true;
   const existing = (await orders.find(tx, data.orderId))!;
   const lines = (items: OrderLine[]) => JSON.stringify(items.map((i) => [i.sku, i.quantity, i.unitPrice]));
   const same =
