@@ -37,6 +37,18 @@ const sqlState = (p: Promise<unknown>) =>
     (e: { code?: string }) => e.code,
   );
 
+/** A message of a consumer batch as the consumer hands it over, `key` its message id and inbox key. */
+const inbound = (subject: string, body: unknown, key: string, stream: string, extra: Partial<InboundMessage> = {}): InboundMessage => ({
+  subject,
+  body,
+  messageId: key,
+  inboxKey: key,
+  attempt: 1,
+  stream,
+  sequence: 1,
+  ...extra,
+});
+
 /**
  * A `Transactor` on `ds` as an app has one (its relay publishes nowhere), and the round trips its batch transactions
  * counted for a consumer (`orderflow_pg_round_trips_total`). Stop `relay` at the end.
@@ -147,15 +159,8 @@ describe('StockService: a batch of commands', () => {
       [Subjects.InventoryRelease]: ReleaseStock,
       [Subjects.InventoryCommit]: CommitStock,
     };
-    const command = (subject: keyof typeof types, sagaId: string, items?: { sku: string; quantity: number }[]): InboundMessage => ({
-      subject,
-      body: parseMessage<object>(types[subject], { orderId, sagaId, ...(items && { items }) }),
-      messageId: `m${++n}`,
-      inboxKey: `m${n}`,
-      attempt: 1,
-      stream: 'INVENTORY',
-      sequence: n,
-    });
+    const command = (subject: keyof typeof types, sagaId: string, items?: { sku: string; quantity: number }[]) =>
+      inbound(subject, parseMessage<object>(types[subject], { orderId, sagaId, ...(items && { items }) }), `m${++n}`, 'INVENTORY');
     const outcomes: unknown[] = [];
     const spec = Consumers.inventoryCommands;
     const handler = transactor.handler(spec, {
@@ -264,18 +269,15 @@ describe('AccountsService: a batch of commands', () => {
     const [o1, o2, o3] = [randomUUID(), randomUUID(), randomUUID()];
     const [s1, s2, s3] = [randomUUID(), randomUUID(), randomUUID()];
     let n = 0;
-    const command = (subject: string, orderId: string, sagaId: string, amount?: number): InboundMessage => ({
-      subject,
-      body:
+    const command = (subject: string, orderId: string, sagaId: string, amount?: number) =>
+      inbound(
+        subject,
         amount === undefined
           ? parseMessage(RefundPayment, { orderId, sagaId, customerId: 'ann' })
           : parseMessage(ChargePayment, { orderId, sagaId, customerId: 'ann', amount, currency: 'USD' }),
-      messageId: `m${++n}`,
-      inboxKey: `m${n}`,
-      attempt: 1,
-      stream: 'PAYMENT',
-      sequence: n,
-    });
+        `m${++n}`,
+        'PAYMENT',
+      );
     const outcomes: unknown[] = [];
     const spec = Consumers.paymentCommands;
     const handler = transactor.handler(spec, {
@@ -509,17 +511,17 @@ describe('Sagas: a batch of replies', () => {
     const [a, b] = [orderFor(), orderFor()];
     try {
       for (const d of [a, b]) await transactor.run((tx) => sagas.of(placeOrderSaga).start(tx, d, { messageId: d.orderId }));
-      const reserved = (d: PlaceOrderData, key: string): InboundMessage => ({
-        subject: Subjects.InventoryReserved,
-        body: { orderId: d.orderId, sagaId: d.sagaId, items: [{ sku: 'SKU-1', quantity: 2 }] },
-        messageId: key,
-        inboxKey: key,
-        attempt: 1,
-        stream: 'INVENTORY',
-        sequence: 1,
-        sagaId: d.sagaId,
-        correlationId: d.orderId,
-      });
+      const reserved = (d: PlaceOrderData, key: string) =>
+        inbound(
+          Subjects.InventoryReserved,
+          { orderId: d.orderId, sagaId: d.sagaId, items: [{ sku: 'SKU-1', quantity: 2 }] },
+          key,
+          'INVENTORY',
+          {
+            sagaId: d.sagaId,
+            correlationId: d.orderId,
+          },
+        );
       const spec = Consumers.orderSagaInventoryReplies;
       const reply = async (tx: Tx, msg: InboundMessage) => sagas.onReply(tx, msg, (msg.body as { orderId: string }).orderId);
       const handler = transactor.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, reply])));

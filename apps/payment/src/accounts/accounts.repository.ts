@@ -22,6 +22,9 @@ export interface EntryRow {
   currency: string;
 }
 
+/** The columns of an `EntryRow`, as every read of the ledger selects them. */
+const ENTRY = 'saga_id, order_id, kind, amount, reason, customer_id, currency';
+
 /**
  * The payment app's tables, `accounts` and the append-only `ledger`: every statement it runs. Each method runs on what
  * it is given — the caller's transaction (`Tx`), or the data source for a read. Amounts in integer minor units.
@@ -78,11 +81,9 @@ export class AccountsRepository {
       `ledger:order:${orderId}`,
       `ledger:saga:${sagaId}`,
     ]);
-    return tx.query<EntryRow>(
-      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 or saga_id = $2 order by id',
-      [orderId, sagaId],
-      { planEach: true },
-    );
+    return tx.query<EntryRow>(`select ${ENTRY} from ledger where order_id = $1 or saga_id = $2 order by id`, [orderId, sagaId], {
+      planEach: true,
+    });
   }
 
   /**
@@ -93,7 +94,7 @@ export class AccountsRepository {
     const keys = [...orderIds.map((id) => `ledger:order:${id}`), ...sagaIds.map((id) => `ledger:saga:${id}`)].sort();
     tx.execute('select pg_advisory_xact_lock(hashtext(k)) from unnest($1::text[]) as k', [keys]); // a function scan: in array order
     return tx.query<EntryRow>(
-      `select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger
+      `select ${ENTRY} from ledger
         where order_id = any($1::uuid[]) or saga_id = any($2::uuid[]) order by id`,
       [orderIds, sagaIds],
       { planEach: true },
@@ -102,10 +103,7 @@ export class AccountsRepository {
 
   /** Every ledger entry of an order, oldest first. */
   entriesOf(db: Sql, orderId: string): Promise<EntryRow[]> {
-    return db.query<EntryRow>(
-      'select saga_id, order_id, kind, amount, reason, customer_id, currency from ledger where order_id = $1 order by id',
-      [orderId],
-    );
+    return db.query<EntryRow>(`select ${ENTRY} from ledger where order_id = $1 order by id`, [orderId]);
   }
 
   /**
