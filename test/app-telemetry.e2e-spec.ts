@@ -107,7 +107,7 @@ describe('the apps as processes: logs and traces', () => {
     // One saga: the same saga id on every line of this order.
     expect(new Set(order_.map((l) => l.sagaId)).size).toBe(1);
     expect(notified()!.sagaId).toBe(order_[0].sagaId);
-    // Each field once, though the orchestrator's child logger binds the order and saga ids itself.
+    // Each field once, though the orchestrator names the order and saga on the line itself (the mixin gives them too).
     const completed = raw('order').find((l) => l.includes(o.orderId) && l.includes('"saga completed"'))!;
     expect(completed.split('"orderId"').length - 1).toBe(1);
     expect(completed.split('"sagaId"').length - 1).toBe(1);

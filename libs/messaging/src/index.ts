@@ -27,6 +27,7 @@ export type { NatsCredentials, ProvisionOptions, StreamLimits } from './jetstrea
 export { fingerprintOf, originalIdOf, readDeadLetter } from './dead-letter';
 export type { DeadLetterReason, StoredDeadLetter } from './dead-letter';
 export { ConsumerRunner } from './consumer.runner';
+export { PubAcks } from './pub-acks';
 export { checkSignature, signatureHeaders, signMessage, verifySignature } from './signature';
 export type { Signature, SignatureCheck } from './signature';
 export type { Availability, BatchHandler, RetryPolicy } from './consumer.runner';

@@ -36,6 +36,7 @@ import { UserNkey } from './nkey';
 import type { Logger } from 'pino';
 import { NatsAuthError, TopologyMissingError, UnreachableError } from './errors';
 import { encodeBody, OutgoingMessage, toNatsHeaders } from './message';
+import { PubAcks } from './pub-acks';
 
 /** How long and how much the streams keep (milliseconds, bytes). */
 export interface StreamLimits {
@@ -154,6 +155,7 @@ export class JetStreamClient {
    * `error`, `ldm`, `close`, …), each with its status object; what `JetStreamServer.on` hands Nest.
    */
   readonly events = new EventEmitter<Record<Status['type'], [Status]>>();
+  private readonly acks: PubAcks;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -161,7 +163,10 @@ export class JetStreamClient {
     readonly js: NatsJetStream,
     readonly ns: Namespace,
     private readonly log: Logger,
+    inboxPrefix: string,
+    timeoutMs: number,
   ) {
+    this.acks = new PubAcks(nc, inboxPrefix, timeoutMs);
     void this.watch();
   }
 
@@ -211,7 +216,7 @@ export class JetStreamClient {
     }
     try {
       const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-      return new JetStreamClient(nc, jsm, jetstream(nc, { timeout: timeoutMs }), ns, log);
+      return new JetStreamClient(nc, jsm, jetstream(nc, { timeout: timeoutMs }), ns, log, creds?.inboxPrefix ?? '_INBOX', timeoutMs);
     } catch (e) {
       await nc.close();
       throw new UnreachableError(`NATS at ${url} has no JetStream (start nats-server with -js): ${(e as Error).message}`, { cause: e });
@@ -354,13 +359,17 @@ export class JetStreamClient {
   }
 
   /**
-   * Publishes to JetStream and waits for the stream's ack.
+   * Publishes to JetStream and waits for the stream's ack (`PubAcks`: every publish of the connection on one reply
+   * subscription).
    * @param msgId becomes `Nats-Msg-Id`: the stream drops a second publish with the same id within its duplicate window.
    * @returns JetStream's ack (`duplicate` when the stream's duplicate window dropped it as a re-publish).
-   * @throws Error when no stream acks (a `JetStreamApiError` for a refusal, see `publishRefusal`; a timeout; no stream for the subject).
+   * @throws Error when no stream acks (a `JetStreamApiError` for a refusal, see `publishRefusal`; a `TimeoutError`; a
+   *   `RequestError` caused by `NoRespondersError` when no stream takes the subject).
    */
-  async publish(msg: OutgoingMessage, msgId: string): Promise<PubAck> {
-    return this.js.publish(this.ns.subject(msg.subject), encodeBody(msg.body), { msgID: msgId, headers: toNatsHeaders(msg) });
+  publish(msg: OutgoingMessage, msgId: string): Promise<PubAck> {
+    const h = toNatsHeaders(msg);
+    h.set('Nats-Msg-Id', msgId);
+    return this.acks.publish(this.ns.subject(msg.subject), encodeBody(msg.body), h);
   }
 
   /**

@@ -66,12 +66,14 @@ export function causedBy(cause: InboundMessage, extra: Partial<OutgoingMessage> 
 
 export function toNatsHeaders(msg: OutgoingMessage): MsgHdrs {
   const h = natsHeaders();
-  const set = (k: string, v?: string) => v !== undefined && v !== '' && h.set(k, v);
-  set(Headers.CorrelationId, msg.correlationId);
-  set(Headers.CausationId, msg.causationId);
-  set(Headers.SagaId, msg.sagaId);
-  set(Headers.TraceParent, msg.traceparent);
-  for (const [k, v] of Object.entries(msg.headers ?? {})) set(k, v);
+  // The four are distinct and the headers new: `append` (nats.js's `set` is a `delete` and an `append`, each a scan of
+  // the keys). Extra headers may name one of them again: the extra wins, as before.
+  const append = (k: string, v?: string) => v !== undefined && v !== '' && h.append(k, v);
+  append(Headers.CorrelationId, msg.correlationId);
+  append(Headers.CausationId, msg.causationId);
+  append(Headers.SagaId, msg.sagaId);
+  append(Headers.TraceParent, msg.traceparent);
+  for (const [k, v] of Object.entries(msg.headers ?? {})) if (v !== undefined && v !== '') h.set(k, v);
   return h;
 }
 

@@ -6,7 +6,9 @@
  */
 export {
   AuthorizationError,
+  ClosedConnectionError,
   connect,
+  createInbox,
   headers,
   NoRespondersError,
   PermissionViolationError,

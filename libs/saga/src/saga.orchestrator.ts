@@ -96,7 +96,9 @@ export class SagaOrchestrator<D extends SagaData> {
   /** Carries out a transition's effects (running local steps inline) and stores the resulting state. */
   private async apply(tx: Tx, row: SagaInstance<D>, t: Transition, cause: Cause, isNew = false): Promise<void> {
     const def = this.definition;
-    const log = this.log.child({ orderId: row.business_key, sagaId: row.id });
+    // Fields on the line, not a child logger: `child()` serialises (and redacts) its bindings at once, for every
+    // transition, though only the last one of a saga writes a line.
+    const named = { orderId: row.business_key, sagaId: row.id };
     const headers = { correlationId: row.business_key, sagaId: row.id, causationId: cause.messageId };
     for (let effects = t.effects; effects.length > 0;) {
       const next: typeof effects = [];
@@ -114,17 +116,20 @@ export class SagaOrchestrator<D extends SagaData> {
           }
           case 'completed':
             tx.send({ ...def.completed(row.data), ...headers });
-            log.info('saga completed');
+            this.log.info(named, 'saga completed');
             break;
           case 'cancelled': {
             const why = { reason: effect.reason, detail: effect.detail };
             await def.onCancelled?.(tx, row.data, why);
             tx.send({ ...def.cancelled(row.data, why), ...headers });
-            log.info(why, 'saga cancelled');
+            this.log.info({ ...named, ...why }, 'saga cancelled');
             break;
           }
           case 'failed':
-            log.error({ error: effect.error }, 'saga FAILED: a step that must finish did not; needs an operator (orderflow saga resume)');
+            this.log.error(
+              { ...named, error: effect.error },
+              'saga FAILED: a step that must finish did not; needs an operator (orderflow saga resume)',
+            );
             break;
         }
       }
