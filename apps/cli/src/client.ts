@@ -31,6 +31,7 @@ import {
   NatsCredentials,
   natsConnectProblem,
   natsServers,
+  PubAcks,
   publishRefusal,
   Signature,
   signatureHeaders,
@@ -59,6 +60,9 @@ export interface Outcome {
  * ask the owning service. It never touches a database.
  */
 export class PipelineClient {
+  /** Publishes wait for their streams' acks on one reply subscription (`PubAcks`). */
+  private readonly acks: PubAcks;
+
   private constructor(
     readonly nc: NatsConnection,
     readonly js: NatsJetStream,
@@ -66,7 +70,9 @@ export class PipelineClient {
     readonly url: string,
     readonly replicas: number,
     private readonly creds?: NatsCredentials,
-  ) {}
+  ) {
+    this.acks = new PubAcks(nc, creds?.inboxPrefix ?? '_INBOX', 5000);
+  }
 
   /**
    * `url` is one server or a comma-separated list; `replicas` is what the CLI's own bucket gets (NATS_STREAM_REPLICAS);
@@ -109,9 +115,10 @@ export class PipelineClient {
   ): Promise<string> {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    h.set('Nats-Msg-Id', msgId);
     const data = body instanceof Uint8Array ? body : Buffer.from(JSON.stringify(body));
     try {
-      await this.js.publish(this.ns.subject(subject), data, { msgID: msgId, headers: h });
+      await this.acks.publish(this.ns.subject(subject), data, h);
       return msgId;
     } catch (e) {
       const refusal = publishRefusal(e);
