@@ -86,7 +86,7 @@ describe('PubAcks: JetStream publishes on one reply subscription', () => {
     silent.unsubscribe();
   });
 
-  it('rejects what waits when the connection closes, without waiting for the timeout', async () => {
+  it('rejects what waits when the connection closes, without waiting for the timeout, and what comes after', async () => {
     const own = await connect({ servers: url, noAsyncTraces: true });
     own.subscribe(ns.subject('silent2'));
     const acks = new PubAcks(own, '_INBOX', 60_000);
@@ -94,6 +94,9 @@ describe('PubAcks: JetStream publishes on one reply subscription', () => {
     await own.flush();
     await own.close();
     expect(await waiting).toBeInstanceOf(ClosedConnectionError);
+    // After it: a rejected promise, not a throw.
+    const after = acks.publish(ns.subject('in.late'), body('x'), withId('late'));
+    await expect(after).rejects.toBeInstanceOf(ClosedConnectionError);
   });
 
   it("JetStreamClient.publish sends the message id as Nats-Msg-Id: the stream's duplicate window drops a second publish", async () => {

@@ -67,12 +67,12 @@ export class PubAcks {
    * @throws JetStreamApiError, RequestError (no stream), TimeoutError, ClosedConnectionError: see the class.
    */
   publish(subject: string, data: Uint8Array, headers: MsgHdrs): Promise<PubAck> {
-    this.sub ??= this.subscribe();
     const token = (this.next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
-      this.waiting.set(token, { resolve, reject, subject, deadline: performance.now() + this.timeoutMs });
-      this.timer ??= setTimeout(() => this.expire(), this.timeoutMs);
       try {
+        this.sub ??= this.subscribe();
+        this.waiting.set(token, { resolve, reject, subject, deadline: performance.now() + this.timeoutMs });
+        this.timer ??= setTimeout(() => this.expire(), this.timeoutMs);
         this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers });
       } catch (e) {
         // Refused before it left (a closed connection, a payload over the server's max_payload).
@@ -86,8 +86,12 @@ export class PubAcks {
     const sub = this.nc.subscribe(`${this.inbox}.*`, {
       callback: (err, msg) => (err ? this.rejectAll(err) : this.answer(msg)),
     });
-    // Closed with the connection (or by a permissions error, which it resolves with).
-    void sub.closed.then((e) => this.rejectAll(e instanceof Error ? e : new ClosedConnectionError()));
+    // Closed with the connection, or alone by a permissions error (which it resolves with): what waits fails with it,
+    // and the next publish subscribes again rather than waiting out its timeout for an answer nobody reads.
+    void sub.closed.then((e) => {
+      if (this.sub === sub) this.sub = undefined;
+      this.rejectAll(e instanceof Error ? e : new ClosedConnectionError());
+    });
     return sub;
   }
 
