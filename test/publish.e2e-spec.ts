@@ -21,11 +21,6 @@ const ns = new Namespace(`pubacks${process.pid}`);
 const STREAM = ns.prefix.toUpperCase();
 const url = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const body = (s: string) => Buffer.from(JSON.stringify({ s }));
-const withId = (id: string) => {
-  const h = headers();
-  h.set('Nats-Msg-Id', id);
-  return h;
-};
 
 describe('PubAcks: JetStream publishes on one reply subscription', () => {
   let nc: NatsConnection;
@@ -46,7 +41,7 @@ describe('PubAcks: JetStream publishes on one reply subscription', () => {
     const acks = new PubAcks(nc, '_INBOX', 5000);
     const first = (await jsm.streams.info(STREAM)).state.last_seq;
     const got = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => acks.publish(ns.subject(`in.${i}`), body(`m${i}`), withId(`id-${i}`))),
+      Array.from({ length: 200 }, (_, i) => acks.publish(ns.subject(`in.${i}`), body(`m${i}`), `id-${i}`, headers())),
     );
     expect(got.every((a) => a.stream === STREAM && !a.duplicate)).toBe(true);
     expect(new Set(got.map((a) => a.seq)).size).toBe(200);
@@ -57,17 +52,17 @@ describe('PubAcks: JetStream publishes on one reply subscription', () => {
     }
     expect(Math.min(...got.map((a) => a.seq))).toBe(first + 1);
 
-    const again = await acks.publish(ns.subject('in.57'), body('m57'), withId('id-57'));
+    const again = await acks.publish(ns.subject('in.57'), body('m57'), 'id-57', headers());
     expect(again).toMatchObject({ stream: STREAM, seq: got[57].seq, duplicate: true });
   });
 
   it("rejects a publish the stream refuses with JetStream's API error, and one no stream takes as no responders", async () => {
     const acks = new PubAcks(nc, '_INBOX', 5000);
-    const tooLarge = await acks.publish(ns.subject('in.big'), Buffer.alloc(2048, 'x'), withId('big')).catch((e: Error) => e);
+    const tooLarge = await acks.publish(ns.subject('in.big'), Buffer.alloc(2048, 'x'), 'big', headers()).catch((e: Error) => e);
     expect(tooLarge).toBeInstanceOf(JetStreamApiError);
     expect(publishRefusal(tooLarge)).toMatch(/STREAM_MAX_MSG_SIZE/);
 
-    const nowhere = await acks.publish(ns.subject('elsewhere'), body('x'), withId('nowhere')).catch((e: Error) => e);
+    const nowhere = await acks.publish(ns.subject('elsewhere'), body('x'), 'nowhere', headers()).catch((e: Error) => e);
     expect(isNoResponders(nowhere)).toBe(true);
     expect((nowhere as Error).message).toContain(ns.subject('elsewhere'));
   });
@@ -77,8 +72,8 @@ describe('PubAcks: JetStream publishes on one reply subscription', () => {
     const silent = nc.subscribe(ns.subject('silent'));
     const acks = new PubAcks(nc, '_INBOX', 300);
     const t0 = performance.now();
-    const unanswered = acks.publish(ns.subject('silent'), body('x'), withId('silent')).catch((e: Error) => e);
-    const answered = await acks.publish(ns.subject('in.after'), body('y'), withId('after'));
+    const unanswered = acks.publish(ns.subject('silent'), body('x'), 'silent', headers()).catch((e: Error) => e);
+    const answered = await acks.publish(ns.subject('in.after'), body('y'), 'after', headers());
     expect(answered.stream).toBe(STREAM);
     const e = await unanswered;
     expect(e).toBeInstanceOf(TimeoutError);
@@ -90,12 +85,12 @@ describe('PubAcks: JetStream publishes on one reply subscription', () => {
     const own = await connect({ servers: url, noAsyncTraces: true });
     own.subscribe(ns.subject('silent2'));
     const acks = new PubAcks(own, '_INBOX', 60_000);
-    const waiting = acks.publish(ns.subject('silent2'), body('x'), withId('closing')).catch((e: Error) => e);
+    const waiting = acks.publish(ns.subject('silent2'), body('x'), 'closing', headers()).catch((e: Error) => e);
     await own.flush();
     await own.close();
     expect(await waiting).toBeInstanceOf(ClosedConnectionError);
     // After it: a rejected promise, not a throw.
-    const after = acks.publish(ns.subject('in.late'), body('x'), withId('late'));
+    const after = acks.publish(ns.subject('in.late'), body('x'), 'late', headers());
     await expect(after).rejects.toBeInstanceOf(ClosedConnectionError);
   });
 

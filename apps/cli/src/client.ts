@@ -115,10 +115,9 @@ export class PipelineClient {
   ): Promise<string> {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    h.set('Nats-Msg-Id', msgId);
     const data = body instanceof Uint8Array ? body : Buffer.from(JSON.stringify(body));
     try {
-      await this.acks.publish(this.ns.subject(subject), data, h);
+      await this.acks.publish(this.ns.subject(subject), data, msgId, h);
       return msgId;
     } catch (e) {
       const refusal = publishRefusal(e);

@@ -367,9 +367,7 @@ export class JetStreamClient {
    *   `RequestError` caused by `NoRespondersError` when no stream takes the subject).
    */
   publish(msg: OutgoingMessage, msgId: string): Promise<PubAck> {
-    const h = toNatsHeaders(msg);
-    h.set('Nats-Msg-Id', msgId);
-    return this.acks.publish(this.ns.subject(msg.subject), encodeBody(msg.body), h);
+    return this.acks.publish(this.ns.subject(msg.subject), encodeBody(msg.body), msgId, toNatsHeaders(msg));
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   Subscription,
   TimeoutError,
 } from './nats';
+import { Headers } from '@orderflow/contracts';
 
 interface Waiting {
   resolve: (ack: PubAck) => void;
@@ -63,10 +64,12 @@ export class PubAcks {
   }
 
   /**
-   * Publishes `data` with `headers` to `subject` (its full name) and resolves with the stream's ack.
+   * Publishes `data` with `headers` to `subject` (its full name) and resolves with the stream's ack. `msgId` becomes
+   * `Nats-Msg-Id` (set on `headers`): the stream drops a second publish with the same id within its duplicate window.
    * @throws JetStreamApiError, RequestError (no stream), TimeoutError, ClosedConnectionError: see the class.
    */
-  publish(subject: string, data: Uint8Array, headers: MsgHdrs): Promise<PubAck> {
+  publish(subject: string, data: Uint8Array, msgId: string, headers: MsgHdrs): Promise<PubAck> {
+    headers.set(Headers.MsgId, msgId);
     const token = (this.next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
       try {
