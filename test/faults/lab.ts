@@ -7,7 +7,7 @@ import { Pool } from 'pg';
 import { Identity, Namespace, StreamName, Subjects } from '@orderflow/contracts';
 import { deleteNamespaceStreams, natsAuthOptions, natsServers } from '@orderflow/messaging';
 import { AppName, AppNames } from '@orderflow/contracts';
-import { loadConfig, natsCredentials, withAppNodeOptions } from '@orderflow/runtime';
+import { loadConfig, natsCredentials, withAppProcessEnv } from '@orderflow/runtime';
 import { runSetup } from '../../apps/cli/src/setup/setup';
 import {
   freePort,
@@ -119,7 +119,7 @@ export class AppInstance {
       this.logOffset = 0;
     }
     const out = openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [appEntry(this.app)], { env: withAppNodeOptions(this.env), stdio: ['ignore', out, out] });
+    this.child = spawn(process.execPath, [appEntry(this.app)], { env: withAppProcessEnv(this.env), stdio: ['ignore', out, out] });
     closeSync(out);
     await waitFor(
       () => {

@@ -13,4 +13,4 @@ export {
 export { runServiceMain, startService } from './bootstrap';
 export { natsCredentials, secretFileOf } from './credentials';
 export { packageVersion } from './version';
-export { APP_NODE_OPTIONS, withAppNodeOptions } from './node-options';
+export { APP_MALLOC_ENV, APP_NODE_OPTIONS, withAppProcessEnv } from './app-process-env';

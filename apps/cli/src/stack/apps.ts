@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AppName } from '@orderflow/contracts/permissions';
-import { withAppNodeOptions } from '@orderflow/runtime/node-options';
+import { withAppProcessEnv } from '@orderflow/runtime/app-process-env';
 import { CliFailure } from '../cli.errors';
 import { PipelineClient } from '../client';
 
@@ -29,7 +29,7 @@ export class AppProcesses {
       let instance: string = app;
       for (let n = 2; this.children.has(instance); n++) instance = `${app}-${n}`;
       const out = logDir ? openSync(join(logDir, `${instance}.log`), 'a') : 'inherit';
-      const child = spawn(process.execPath, [appEntry(app)], { env: withAppNodeOptions(env), stdio: ['ignore', out, out] });
+      const child = spawn(process.execPath, [appEntry(app)], { env: withAppProcessEnv(env), stdio: ['ignore', out, out] });
       this.children.set(instance, { app, child });
       child.once('exit', (code) => {
         this.children.delete(instance);

@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
-import { withAppNodeOptions } from '@orderflow/runtime/node-options';
+import { withAppProcessEnv } from '@orderflow/runtime/app-process-env';
 import type { AppName } from '@orderflow/contracts/permissions';
 import { CliFailure } from '../cli.errors';
 import { appEntry } from './apps';
@@ -116,7 +116,7 @@ export class Supervisor {
 
   private spawn(app: AppName, slot: Slot): void {
     const child = spawn(process.execPath, [appEntry(app)], {
-      env: withAppNodeOptions(this.env),
+      env: withAppProcessEnv(this.env),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const started = Date.now();
