@@ -158,6 +158,37 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     expect(waited?.value).toBeGreaterThanOrEqual(2);
   });
 
+  it('commits after the work handed to beforeCommit: handlers that act on their answers share one round trip, and its failure rolls back', async () => {
+    const metrics = new PipelineMetrics('db-test-before-commit');
+    const measured = new Transactor(ds, relay, new DatabaseBreaker(ds, silentLog), metrics);
+    const acted: string[] = [];
+    let refuse: string | undefined;
+    // As the notification app does: record, and act on the answer (send) before the commit, without waiting here.
+    const work = async (t: Tx, msg: InboundMessage) => {
+      const recorded = t.query<{ id: string }>('insert into effects (id, note) values ($1, $2) returning id', [randomUUID(), msg.inboxKey]);
+      t.beforeCommit(
+        recorded.then(async (rows) => {
+          await new Promise((r) => setTimeout(r, 5)); // acting takes a while: the commit waits for it
+          if (msg.inboxKey === refuse) throw new Error('the channel refused it');
+          acted.push(`${msg.inboxKey}:${rows.length}`);
+        }),
+      );
+    };
+    const spec = Consumers.inventoryCommands;
+    const handler = measured.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
+    await handler([restock('b1'), restock('b2'), restock('b3')]);
+    expect(acted).toEqual(['b1:1', 'b2:1', 'b3:1']);
+    expect(await effects()).toEqual(['b1', 'b2', 'b3']);
+    // BEGIN, its SET LOCAL, the inbox claim and the three inserts; then COMMIT: two round trips (waiting for each
+    // insert in its handler takes four).
+    const roundTrips = async () => (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values[0].value;
+    expect(await roundTrips()).toBe(2);
+
+    refuse = 'b5';
+    await expect(handler([restock('b4'), restock('b5')])).rejects.toThrow('the channel refused it');
+    expect(await effects()).toEqual(['b1', 'b2', 'b3']);
+  });
+
   it('pipelines a statement whose result is not needed: the next one sees its effect, and its failure fails the transaction', async () => {
     const id = randomUUID();
     const seen = await tx.run(async (t) => {

@@ -70,6 +70,8 @@ export function prepared(sql: string, params: unknown[]): Statement {
   return { text: sql, values: params, name };
 }
 
+const noop = () => undefined;
+
 /** SQLSTATE of "cached plan must not change result type": a prepared statement outlived a change of its table. */
 const STALE_PLAN = '0A000';
 
@@ -110,6 +112,9 @@ export class Tx implements TxSql {
   private sent: Promise<void> = Promise.resolve();
   /** The first statement that failed: the transaction is aborted, and what comes next throws it. */
   private failed: Error | undefined;
+  /** Work the commit waits for (`beforeCommit`), and the first of it that failed. */
+  private pending: Promise<void>[] = [];
+  private pendingFailed: Error | undefined;
   /** Round trips being waited for, and since when (`measured`). */
   private waiting = 0;
   private waitSince = 0;
@@ -142,6 +147,7 @@ export class Tx implements TxSql {
       },
     });
     const value = await work(tx);
+    await tx.settle();
     tx.flush();
     await tx.sent;
     tx.throwIfFailed();
@@ -155,6 +161,23 @@ export class Tx implements TxSql {
   send(msg: Message & Omit<OutgoingMessage, 'subject' | 'body'>): void {
     // The trace it continues: the span active where it is sent (the consume span of the message that caused it).
     this.outgoing.push({ ...msg, traceparent: msg.traceparent ?? traceparentOf() });
+  }
+
+  /**
+   * Makes the commit wait for `work`, and fail if it rejects (the transaction rolls back): for a handler that starts a
+   * statement whose answer it acts on, and returns without waiting for it, so the next messages of its batch queue
+   * their statements in the same round trip — one round trip for the batch, where waiting for each answer takes one per
+   * message.
+   */
+  beforeCommit(work: Promise<unknown>): void {
+    // Caught at once: a rejection nobody waits for yet would end the process (Node's unhandled rejections).
+    this.pending.push(work.then(noop, (e: Error) => void (this.pendingFailed ??= e)));
+  }
+
+  /** Waits for the work `beforeCommit` was given (and what it gave in turn). @throws the first of it that failed. */
+  private async settle(): Promise<void> {
+    while (this.pending.length > 0) await Promise.all(this.pending.splice(0));
+    if (this.pendingFailed) throw this.pendingFailed;
   }
 
   /** Runs `fn` once this transaction committed (not at all if it rolls back): for counting what became durable. */
@@ -198,12 +221,15 @@ export class Tx implements TxSql {
   }
 
   /**
-   * The delete of `published` outbox rows (the relay's, see `OutboxRelay.takeDeletes`), the outbox insert of what
-   * was sent, and COMMIT, in one round trip (one batch, behind the statements still queued).
+   * Once the work given to `beforeCommit` is done: the delete of `published` outbox rows (the relay's, see
+   * `OutboxRelay.takeDeletes`), the outbox insert of what was sent, and COMMIT, in one round trip (one batch, behind
+   * the statements still queued).
    * @returns the outbox rows written.
+   * @throws what that work or a statement threw.
    * @internal `Transactor` commits with it.
    */
   async close(published: string[] = []): Promise<OutboxRow[]> {
+    await this.settle();
     const rows: OutboxRow[] = this.outgoing.map(({ subject, body, id, ...headers }) => ({
       id: id ?? randomUUID(),
       subject,
