@@ -162,14 +162,14 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     const metrics = new PipelineMetrics('db-test-before-commit');
     const measured = new Transactor(ds, relay, new DatabaseBreaker(ds, silentLog), metrics);
     const acted: string[] = [];
-    let refuse: string | undefined;
+    const refused = new Set<string>();
     // As the notification app does: record, and act on the answer (send) before the commit, without waiting here.
     const work = async (t: Tx, msg: InboundMessage) => {
       const recorded = t.query<{ id: string }>('insert into effects (id, note) values ($1, $2) returning id', [randomUUID(), msg.inboxKey]);
       t.beforeCommit(
         recorded.then(async (rows) => {
           await new Promise((r) => setTimeout(r, 5)); // acting takes a while: the commit waits for it
-          if (msg.inboxKey === refuse) throw new Error('the channel refused it');
+          if (refused.has(msg.inboxKey)) throw new Error('the channel refused it');
           acted.push(`${msg.inboxKey}:${rows.length}`);
         }),
       );
@@ -184,7 +184,7 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     const roundTrips = async () => (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values[0].value;
     expect(await roundTrips()).toBe(2);
 
-    refuse = 'b5';
+    refused.add('b5');
     await expect(handler([restock('b4'), restock('b5')])).rejects.toThrow('the channel refused it');
     expect(await effects()).toEqual(['b1', 'b2', 'b3']);
   });
