@@ -189,6 +189,21 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     expect(await effects()).toEqual(['b1', 'b2', 'b3']);
   });
 
+  it('refuses a statement once the transaction is over: its connection may serve another one by then', async () => {
+    let kept: Tx | undefined;
+    await tx.run(async (t) => {
+      kept = t;
+      await t.query('select 1');
+    });
+    await expect(kept!.query('select 1')).rejects.toThrow('this transaction is over');
+    expect(() => kept!.execute('insert into effects (id, note) values ($1, $2)', [randomUUID(), 'late'])).toThrow(
+      'this transaction is over',
+    );
+    await expect(tx.run(async (t) => ((kept = t), Promise.reject(new Error('work failed'))))).rejects.toThrow('work failed');
+    await expect(kept!.query('select 1')).rejects.toThrow('this transaction is over');
+    expect(await effects()).toEqual([]);
+  });
+
   it('pipelines a statement whose result is not needed: the next one sees its effect, and its failure fails the transaction', async () => {
     const id = randomUUID();
     const seen = await tx.run(async (t) => {

@@ -115,6 +115,8 @@ export class Tx implements TxSql {
   /** Work the commit waits for (`beforeCommit`), and the first of it that failed. */
   private pending: Promise<void>[] = [];
   private pendingFailed: Error | undefined;
+  /** Committed or rolled back: its connection may be back in the pool, serving another transaction. */
+  private over = false;
   /** Round trips being waited for, and since when (`measured`). */
   private waiting = 0;
   private waitSince = 0;
@@ -240,12 +242,20 @@ export class Tx implements TxSql {
     if (rows.length > 0) this.execute(INSERT_OUTBOX, [JSON.stringify(rows)]);
     await this.query('commit');
     await this.sent;
+    this.over = true;
     this.throwIfFailed();
     return rows;
   }
 
-  /** ROLLBACK, once the batches sent are answered (what is still queued is dropped). @internal `Transactor` rolls back with it. */
+  /**
+   * ROLLBACK, once the work given to `beforeCommit` is done and the batches sent are answered (what is still queued is
+   * dropped). @internal `Transactor` rolls back with it.
+   */
   async rollback(): Promise<void> {
+    // Work still running (`beforeCommit`) may queue statements: it finishes first (they fail in the aborted
+    // transaction), and what comes after is refused.
+    await Promise.all(this.pending);
+    this.over = true;
     this.queue = [];
     await this.sent;
     const { error } = await this.connection.batch([{ text: 'rollback' }]);
@@ -291,6 +301,7 @@ export class Tx implements TxSql {
 
   /** Queues `statement` for the batch sent at the end of this tick (`answer` gets its rows, or its failure). */
   private enqueue(statement: Statement, answer?: Queued['answer']): void {
+    if (this.over) throw new Error('this transaction is over (committed or rolled back): a statement now would run outside it');
     this.stats.statements++;
     if (!this.flushDue) {
       this.flushDue = true;
