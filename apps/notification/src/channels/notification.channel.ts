@@ -11,7 +11,9 @@ export interface Notification {
 
 /**
  * Where notifications go. Implement this (e-mail, webhook, …) and provide it under `NotificationChannel`.
- * `send` may be called more than once for one notification (at-least-once); it throws to ask for a retry.
+ * `send` may be called more than once for one notification (at-least-once); it throws to ask for a retry. The sends
+ * of one consumer batch run concurrently, each once its record is written (`Tx.beforeCommit`), and the batch commits
+ * after all of them.
  */
 export abstract class NotificationChannel {
   abstract readonly name: string;
