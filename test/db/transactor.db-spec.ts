@@ -189,6 +189,38 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     expect(await effects()).toEqual(['b1', 'b2', 'b3']);
   });
 
+  it('runs a batch by ordering key: other keys concurrently, sharing round trips; one key in order; a failure waits for the rest', async () => {
+    const metrics = new PipelineMetrics('db-test-ordering-key');
+    const measured = new Transactor(ds, relay, new DatabaseBreaker(ds, silentLog), metrics);
+    const spec = { ...Consumers.inventoryCommands, orderingKey: (body: unknown) => (body as { sku: string }).sku };
+    const failing = new Set<string>();
+    // Reads what its key has, then writes after it: run concurrently, two messages of one key would both read 0.
+    const work = async (t: Tx, msg: InboundMessage) => {
+      const { sku } = msg.body as { sku: string };
+      if (failing.has(msg.inboxKey)) throw new Error(`${msg.inboxKey} failed`);
+      const [{ n }] = await t.query<{ n: number }>('select count(*)::int as n from effects where note like $1', [`${sku}:%`]);
+      await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), `${sku}:${n}`]);
+      finished.push(msg.inboxKey);
+    };
+    const finished: string[] = [];
+    const handler = measured.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
+    const msg = (inboxKey: string, sku: string) => ({ ...restock(inboxKey), body: { sku, quantity: 1 } });
+    await handler([msg('o1', 'a'), msg('o2', 'b'), msg('o3', 'a'), msg('o4', 'c')]);
+    expect(await effects()).toEqual(['a:0', 'a:1', 'b:0', 'c:0']);
+    // a, b and c read in the round trip of BEGIN and the claim, and write in the next; the second a reads and writes
+    // after the first; then COMMIT: five round trips (nine one message after another).
+    const roundTrips = async () => (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values[0].value;
+    expect(await roundTrips()).toBe(5);
+
+    // One fails at once, and the one after it in its key does not run; the others run to their end before the batch
+    // rolls back (none is left queuing statements on a transaction that is over).
+    failing.add('o6');
+    finished.length = 0;
+    await expect(handler([msg('o5', 'd'), msg('o6', 'e'), msg('o7', 'e'), msg('o8', 'f')])).rejects.toThrow('o6 failed');
+    expect(finished.sort()).toEqual(['o5', 'o8']);
+    expect(await effects()).toEqual(['a:0', 'a:1', 'b:0', 'c:0']);
+  });
+
   it('refuses a statement once the transaction is over: its connection may serve another one by then', async () => {
     let kept: Tx | undefined;
     await tx.run(async (t) => {

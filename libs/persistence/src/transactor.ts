@@ -375,6 +375,28 @@ function claimValues(claim: InboxClaim): unknown[] {
 const claimedKeys = (claimed: { message_id: string }[]) => new Set(claimed.map((r) => r.message_id));
 
 /**
+ * Runs `work` for each of `msgs`: those with the same ordering key one after another, in the order given (one whose
+ * predecessor failed does not run), the others concurrently, so their statements go to Postgres in the same batches.
+ * Waits until every one has settled, so none still queues statements when the transaction ends.
+ * @throws the first failure, in the order given.
+ */
+async function byOrderingKey(
+  msgs: InboundMessage[],
+  keyOf: (body: unknown) => string,
+  work: (msg: InboundMessage) => Promise<void>,
+): Promise<void> {
+  const last = new Map<string, Promise<void>>();
+  const runs = msgs.map((msg) => {
+    const key = keyOf(msg.body);
+    const run = (last.get(key) ?? Promise.resolve()).then(() => work(msg));
+    last.set(key, run);
+    return run;
+  });
+  const failed = (await Promise.allSettled(runs)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
  * A speculative transaction's claim found keys the inbox already held: it rolled back, and the batch runs again
  * with `fresh` (the keys that claim did get) only.
  */
@@ -483,8 +505,8 @@ export class Transactor {
   }
 
   /**
-   * The handler of a consumer: each message's `works[subject]` runs in one transaction for the whole batch,
-   * guarded by the inbox (pattern: "Idempotent consumer"): a message whose inbox key the inbox already holds
+   * The handler of a consumer: each message's `works[subject]` runs in one transaction for the whole batch (one
+   * after another, or by ordering key when the consumer has one: `ConsumerSpec.orderingKey`), guarded by the inbox (pattern: "Idempotent consumer"): a message whose inbox key the inbox already holds
    * (redelivered, re-published, or twice in the batch) changes nothing. The batch runs speculatively, as if each key
    * were new, its first statement pipelined behind BEGIN and the claim (one round trip fewer); when the claim finds a
    * key the inbox held, the transaction rolls back — whatever the work did or threw — and the batch runs again
@@ -515,7 +537,10 @@ export class Transactor {
           { consumer: inbox, keys: batch.map((msg) => msg.inboxKey) },
           async (tx, claimed) => {
             tx.messages = batch;
-            for (const msg of batch) if (claimed.delete(msg.inboxKey)) await works[msg.subject](tx, msg);
+            const fresh = batch.filter((msg) => claimed.delete(msg.inboxKey));
+            const work = (msg: InboundMessage) => works[msg.subject](tx, msg);
+            if (spec.orderingKey) await byOrderingKey(fresh, spec.orderingKey, work);
+            else for (const msg of fresh) await work(msg);
           },
           speculate,
         );

@@ -31,7 +31,7 @@ const notFound = (sagaId: string): Refusal => ({ code: 'not_found', reason: `no 
 export class Sagas {
   private readonly byType = new Map<string, SagaOrchestrator<SagaData>>();
   /** Per batch transaction, the attempts its replies name, locked together by the first of them (`locked`). */
-  private readonly lockedFor = new WeakMap<Tx, Map<string, SagaInstance>>();
+  private readonly lockedFor = new WeakMap<Tx, Promise<Map<string, SagaInstance>>>();
 
   constructor(
     @Inject(SAGA_DEFINITIONS) definitions: SagaDefinition<any>[],
@@ -93,18 +93,21 @@ export class Sagas {
 
   /**
    * The attempt `sagaId`, locked. The first reply of a batch locks every attempt the batch's replies name, in one
-   * statement (one round trip for the batch, not one per reply; a batch naming one attempt locks it alone). Each row
-   * is taken from there once: the reply changes it, so a second reply to the same attempt in the batch reads it
-   * again, after the first one's update.
+   * statement (one round trip for the batch, not one per reply; a batch naming one attempt locks it alone); the
+   * replies running alongside it (`ConsumerSpec.orderingKey`) wait for that statement. Each row is taken from there
+   * once: the reply changes it, so a second reply to the same attempt in the batch (which runs after the first) reads
+   * it again, after the first one's update.
    */
   private async locked(tx: Tx, sagaId: string): Promise<SagaInstance | undefined> {
-    let rows = this.lockedFor.get(tx);
-    if (!rows) {
+    let locking = this.lockedFor.get(tx);
+    if (!locking) {
       // Saga-Id is a header anyone could have set: only uuids go in the array (the id column's type).
       const ids = new Set(tx.messages.map((m) => m.sagaId).filter((id): id is string => !!id && isUUID(id)));
-      rows = new Map(ids.size > 1 ? (await this.store.lockAll(tx, [...ids])).map((r) => [r.id, r]) : []);
-      this.lockedFor.set(tx, rows);
+      locking =
+        ids.size > 1 ? this.store.lockAll(tx, [...ids]).then((all) => new Map(all.map((r) => [r.id, r]))) : Promise.resolve(new Map());
+      this.lockedFor.set(tx, locking);
     }
+    const rows = await locking;
     const row = rows.get(sagaId);
     if (!row) return this.store.lock(tx, sagaId);
     rows.delete(sagaId);
