@@ -201,6 +201,56 @@ describe('StockService: a batch of commands', () => {
       await relay.stop();
     }
   });
+  it("locks the stock of the batch's reservations with the rest: two instances' batches wait for each other, never deadlock", async () => {
+    const { relay, transactor } = batchTransactor(ds);
+    const repo = new StockRepository();
+    const stock = new StockService(repo);
+    await inTx(ds, async (tx) => {
+      await repo.restock(tx, 'S3', 10, 1000);
+      await repo.restock(tx, 'S5', 10, 1000);
+    });
+    const orderId = randomUUID();
+    let n = 0;
+    const command = (subject: string, type: new () => object, sagaId: string, items?: { sku: string; quantity: number }[]) =>
+      inbound(subject, parseMessage<object>(type, { orderId, sagaId, ...(items && { items }) }), `d${++n}`, 'INVENTORY');
+    const reserve = (sagaId: string, sku: string) => command(Subjects.InventoryReserve, ReserveStock, sagaId, [{ sku, quantity: 1 }]);
+    const commit = (sagaId: string) => command(Subjects.InventoryCommit, CommitStock, sagaId);
+    const [x, y, z, w] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    // Y holds S3 and W holds S5, reserved before.
+    let gate = Promise.resolve();
+    const spec = Consumers.inventoryCommands;
+    const handler = transactor.handler(spec, {
+      [Subjects.InventoryReserve]: async (tx, msg) => {
+        await stock.reserve(tx, msg.body);
+        await gate;
+      },
+      [Subjects.InventoryRelease]: (tx, msg) => stock.release(tx, msg.body),
+      [Subjects.InventoryCommit]: (tx, msg) => stock.commit(tx, msg.body),
+      [Subjects.InventoryRestock]: async (tx, msg) => void (await stock.restock(tx, msg.body)),
+    });
+    try {
+      await handler([reserve(y, 'S3'), reserve(w, 'S5')]);
+      // Batch A reserves S5 then commits Y (S3); batch B reserves S3 then commits W (S5). A pauses after its reserve
+      // while B starts: had A locked S5 alone, B would lock S3 and wait for S5, and A's commit would wait for S3.
+      let open!: () => void;
+      gate = new Promise<void>((r) => (open = r));
+      const a = handler([reserve(x, 'S5'), commit(y)]);
+      await new Promise((r) => setTimeout(r, 100));
+      gate = Promise.resolve();
+      const b = handler([reserve(z, 'S3'), commit(w)]);
+      await new Promise((r) => setTimeout(r, 200));
+      open();
+      const started = Date.now();
+      await Promise.all([a, b]);
+      // A deadlock is broken only after deadlock_timeout (1 s): one batch would fail with 40P01 after that wait.
+      expect(Date.now() - started).toBeLessThan(900);
+      const read = readSql(ds);
+      expect(await repo.level(read, 'S3')).toEqual({ sku: 'S3', available: 8, reserved: 1, sold: 1 });
+      expect(await repo.level(read, 'S5')).toEqual({ sku: 'S5', available: 8, reserved: 1, sold: 1 });
+    } finally {
+      await relay.stop();
+    }
+  });
 });
 
 describe('AccountsRepository', () => {

@@ -1,4 +1,4 @@
-import { CommitStock, isCanonicalUuid, isValidated, ReleaseStock, ReserveStock, Subjects } from '@orderflow/contracts';
+import { CommitStock, isCanonicalUuid, isValidated, ReleaseStock, ReserveStock, RestockSku, Subjects } from '@orderflow/contracts';
 import { Tx } from '@orderflow/persistence';
 import { ReservationRow, StockRepository } from './stock.repository';
 
@@ -14,7 +14,8 @@ const NAMING_A_RESERVATION = new Set<string>([Subjects.InventoryReserve, Subject
  * - A SKU's available units locked ahead stay exact: no other transaction can change a locked row, and this one's
  *   moves are applied here as they are queued (`moved`, `restocked`). A command naming a SKU not locked ahead reads
  *   its SKUs as it goes.
- * Locks are taken in one order, reservations then stock, each by key, as a single command takes them.
+ * Locks are taken in one order, reservations then stock, each by key, as a single command takes them; the stock of
+ * the batch's reservations (which its releases and commits move) is locked ahead with the rest.
  */
 export class StockLocks {
   private constructor(
@@ -27,8 +28,8 @@ export class StockLocks {
   ) {}
 
   /**
-   * For a batch of more than one message, locks what its inventory commands name: the reservations of their attempts
-   * and the stock of the SKUs they reserve. Only validated bodies (the consumer validates each before its batch) are
+   * For a batch of more than one message, locks what its inventory commands name: the reservations of their attempts,
+   * and the stock of the SKUs they reserve or restock and of those reservations. Only validated bodies (the consumer validates each before its batch) are
    * read ahead, and only saga ids as Postgres writes them (lower case), so a key read ahead equals its row's.
    */
   static async lockAhead(repo: StockRepository, tx: Tx): Promise<StockLocks> {
@@ -36,23 +37,24 @@ export class StockLocks {
     const skus = new Set<string>();
     if (tx.messages.length > 1) {
       for (const { subject, body } of tx.messages) {
-        if (!NAMING_A_RESERVATION.has(subject) || !isValidated(body)) continue;
+        if (!isValidated(body)) continue;
+        if (subject === Subjects.InventoryRestock) skus.add((body as RestockSku).sku);
+        if (!NAMING_A_RESERVATION.has(subject)) continue;
         const { sagaId } = body as ReleaseStock | CommitStock;
         if (isCanonicalUuid(sagaId)) sagaIds.add(sagaId);
         if (subject === Subjects.InventoryReserve) for (const line of (body as ReserveStock).items) skus.add(line.sku);
       }
     }
+    // The stock of the reservations too (their releases and commits move it): every stock row the batch changes is
+    // locked here, in SKU order, so batches of two instances cannot deadlock.
     const [reserved, available] = await Promise.all([
       sagaIds.size > 0 ? repo.lockReservations(tx, [...sagaIds]) : [],
-      skus.size > 0 ? repo.lockAvailable(tx, [...skus]) : new Map<string, number>(),
+      skus.size + sagaIds.size > 0 ? repo.lockStockOf(tx, [...skus], [...sagaIds]) : new Map<string, number>(),
     ]);
     const bySaga = new Map(reserved.map((r) => [r.saga_id, r]));
-    return new StockLocks(
-      repo,
-      tx,
-      new Map([...sagaIds].map((id) => [id, bySaga.get(id)])),
-      new Map([...skus].map((sku) => [sku, available.get(sku)])),
-    );
+    const levels = new Map<string, number | undefined>([...skus].map((sku) => [sku, undefined])); // undefined: no such SKU
+    for (const [sku, n] of available) levels.set(sku, n);
+    return new StockLocks(repo, tx, new Map([...sagaIds].map((id) => [id, bySaga.get(id)])), levels);
   }
 
   /** The attempt's reservation, locked; undefined when it has none. */

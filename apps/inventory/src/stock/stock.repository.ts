@@ -71,6 +71,25 @@ export class StockRepository {
   }
 
   /**
+   * `lockAvailable` for a batch: the stock of `skus` and of every SKU the reservations of `sagaIds` (uuids) hold, in
+   * one statement and in SKU order. A release or commit moves the units of its reservation's SKUs; locked here, with
+   * the batch's reservations, they are not locked later in another order, so two instances' batches cannot deadlock
+   * (each would wait `deadlock_timeout`, 1 s by default, before Postgres broke the cycle). Planned each time
+   * (`planEach`), as `lockReservations`.
+   */
+  async lockStockOf(tx: Sql, skus: string[], sagaIds: string[]): Promise<Map<string, number>> {
+    const rows = await tx.query<{ sku: string; available: number }>(
+      `select sku, available from stock
+        where sku = any($1::text[])
+           or sku in (select jsonb_array_elements(items) ->> 'sku' from reservations where saga_id = any($2::uuid[]))
+        order by sku for update`,
+      [skus, sagaIds],
+      { planEach: true },
+    );
+    return new Map(rows.map((r) => [r.sku, r.available]));
+  }
+
+  /**
    * Records the attempt's reservation (RESERVED or REJECTED with its reason) and, for a RESERVED one, moves its
    * `units` (by SKU) from available to reserved: one statement (a data-modifying `WITH`), pipelined (`TxSql.execute`). Fails with
    * 23514 (check_violation) when a SKU has fewer units available.
