@@ -29,8 +29,9 @@ export class StockLocks {
 
   /**
    * For a batch of more than one message, locks what its inventory commands name: the reservations of their attempts,
-   * and the stock of the SKUs they reserve or restock and of those reservations. Only validated bodies (the consumer validates each before its batch) are
-   * read ahead, and only saga ids as Postgres writes them (lower case), so a key read ahead equals its row's.
+   * and the stock of the SKUs they reserve or restock and of those reservations. Only validated bodies (the consumer
+   * validates each before its batch) are read ahead, and only saga ids as Postgres writes them (lower case), so a key
+   * read ahead equals its row's.
    */
   static async lockAhead(repo: StockRepository, tx: Tx): Promise<StockLocks> {
     const sagaIds = new Set<string>();
