@@ -426,12 +426,13 @@ describe('fault suite', () => {
 
   it('a saga deadline shorter than a payment outage: deadline_exceeded, then a bulk saga retry, interrupted and resumed, confirms them', () => {
     const BURST = 6_000;
+    const RETRY_RATE = 300;
     let cancelled = 0;
     let snapshotBytes = 0;
     let interrupted = '';
     return scenario(
       'saga deadline, bulk retry',
-      `SAGA_DEADLINE 8 s; payment stopped at 6 s, ${BURST} more orders at 8 s, payment back once every one of them has been given up on at its deadline; then \`saga retry --status CANCELLED --reason deadline_exceeded\`, Ctrl-C once it is sending, and the command it prints`,
+      `SAGA_DEADLINE 8 s; payment stopped at 6 s, ${BURST} more orders at 8 s, payment back once every one of them has been given up on at its deadline; then \`saga retry --status CANCELLED --reason deadline_exceeded --rate ${RETRY_RATE}\`, Ctrl-C once it is sending, and the command it prints`,
       { env: { SAGA_STEP_TIMEOUT_MS: '2000', SAGA_STEP_BACKOFF_MAX_MS: '4000', SAGA_DEADLINE: '8s' }, retried: true },
       (p, load, healed) =>
         during(load.run(RATE, 25_000), async () => {
@@ -475,6 +476,11 @@ describe('fault suite', () => {
             'deadline_exceeded',
             '--why',
             'payment is back',
+            // Paced below the pipeline's capacity, as an operator retrying thousands of sagas under an 8-s deadline
+            // would: all at once, the last new attempts would queue past that deadline on a slow machine and be
+            // cancelled again (deadline_exceeded), which is the deadline working, not the retry failing.
+            '--rate',
+            String(RETRY_RATE),
             '--yes',
             '--json',
           ];
