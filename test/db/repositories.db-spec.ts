@@ -201,6 +201,7 @@ describe('StockService: a batch of commands', () => {
       await relay.stop();
     }
   });
+
   it("locks the stock of the batch's reservations with the rest: two instances' batches wait for each other, never deadlock", async () => {
     const { relay, transactor } = batchTransactor(ds);
     const repo = new StockRepository();

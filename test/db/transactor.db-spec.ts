@@ -194,6 +194,7 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     const measured = new Transactor(ds, relay, new DatabaseBreaker(ds, silentLog), metrics);
     const spec = { ...Consumers.inventoryCommands, orderingKey: (body: unknown) => (body as { sku: string }).sku };
     const failing = new Set<string>();
+    const finished: string[] = [];
     // Reads what its key has, then writes after it: run concurrently, two messages of one key would both read 0.
     const work = async (t: Tx, msg: InboundMessage) => {
       const { sku } = msg.body as { sku: string };
@@ -202,7 +203,6 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
       await t.query('insert into effects (id, note) values ($1, $2)', [randomUUID(), `${sku}:${n}`]);
       finished.push(msg.inboxKey);
     };
-    const finished: string[] = [];
     const handler = measured.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
     const msg = (inboxKey: string, sku: string) => ({ ...restock(inboxKey), body: { sku, quantity: 1 } });
     await handler([msg('o1', 'a'), msg('o2', 'b'), msg('o3', 'a'), msg('o4', 'c')]);
