@@ -510,10 +510,11 @@ export class Transactor {
    * (pattern: "Idempotent consumer"): a message whose inbox key the inbox already holds (redelivered, re-published,
    * or twice in the batch) changes nothing. The batch runs speculatively, as if each key were new, its first
    * statement pipelined behind BEGIN and the claim (one round trip fewer); when the claim finds a key the inbox held,
-   * the transaction rolls back — whatever the work did or threw — and the batch runs again without that message. (So a repeat's work may run, but what it wrote never commits; an effect outside the
-   * transaction, such as a notification channel's, is at-least-once as it is for any rolled-back transaction.) Per
-   * batch it measures how long its messages waited in the stream, and its statements, round trips and time in
-   * Postgres (`orderflow_stream_wait_seconds`, `orderflow_pg_statements_total`, `orderflow_pg_round_trips_total`,
+   * the transaction rolls back — whatever the work did or threw — and the batch runs again without that message.
+   * (So a repeat's work may run, but what it wrote never commits; an effect outside the transaction, such as a
+   * notification channel's, is at-least-once as it is for any rolled-back transaction.) Per batch it measures how
+   * long its messages waited in the stream, and its statements, round trips and time in Postgres
+   * (`orderflow_stream_wait_seconds`, `orderflow_pg_statements_total`, `orderflow_pg_round_trips_total`,
    * `orderflow_pg_seconds_total`).
    * @throws Error at once when `works` lacks a subject the consumer handles.
    */
