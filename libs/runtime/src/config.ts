@@ -211,6 +211,16 @@ export class EnvConfig {
   @Max(100_000)
   CONSUMER_MAX_ACK_PENDING = 512;
 
+  /**
+   * Growth of the resident set, MB, after which an idle app asks V8 for a full, memory-reducing collection (once per
+   * burst: `IdleHeapCompaction`); 0 turns it off. Needs node's `--expose-gc` (the apps' NODE_OPTIONS have it).
+   */
+  @int()
+  @IsInt()
+  @Min(0)
+  @Max(4096)
+  IDLE_HEAP_COMPACTION_MB = 16;
+
   /** How long inbox rows are kept: at least DLQ_MAX_AGE, so a replay of a dead letter is still recognised. */
   @duration()
   @IsInt({ message: 'INBOX_RETENTION must be a duration such as 30d' })

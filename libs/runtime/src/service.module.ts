@@ -33,6 +33,7 @@ import {
 } from '@orderflow/persistence';
 import { adminDb, Config, EnvConfig, serviceDb, serviceRoles } from './config';
 import { natsCredentials } from './credentials';
+import { IdleHeapCompaction, processProbe } from './idle-heap-compaction';
 import { createLogger, Logger } from './logger';
 import { AppManifest } from './manifest';
 import { packageVersion } from './version';
@@ -112,7 +113,10 @@ export async function migrateServiceDatabase(config: Config, app: AppManifest, p
   }
 }
 
-/** Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land; the inbox pruner runs beside them. */
+/**
+ * Start/stop order of the shared machinery: consumers stop first so their last acks and outbox writes land; the inbox
+ * pruner and the idle heap compaction run beside them.
+ */
 @Injectable()
 class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
@@ -125,11 +129,13 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly endpoints: ServiceEndpoints,
     private readonly pruner: InboxPruner,
     private readonly breaker: DatabaseBreaker,
+    @Inject(IdleHeapCompaction) private readonly compaction: IdleHeapCompaction | null,
   ) {}
 
   onApplicationBootstrap() {
     this.relay.start();
     this.pruner.start();
+    this.compaction?.start();
     this.log.info(
       { namespace: this.client.ns.prefix || undefined, instance: this.endpoints.instanceId },
       `${this.app.name} service started`,
@@ -138,6 +144,7 @@ class ServiceLifecycle implements OnApplicationBootstrap, BeforeApplicationShutd
 
   async beforeApplicationShutdown() {
     this.log.info(`${this.app.name} service stopping`);
+    this.compaction?.stop();
     // Disconnected (the broker away, or this identity's key rotated and the server dropped it): there is nothing to
     // drain, and draining would wait for a connection that may never come back. Unacked messages are redelivered.
     if (!this.client.connected) {
@@ -281,6 +288,22 @@ export class ServiceModule {
             metrics: PipelineMetrics,
           ) => new JetStreamServer({ runner, transactor, endpoints, client, discovery, scanner, metrics, declared: app }),
           inject: [ConsumerRunner, Transactor, ServiceEndpoints, JetStreamClient, DiscoveryService, MetadataScanner, PipelineMetrics],
+        },
+        {
+          // Null when turned off, or when node runs without --expose-gc (said once, at start).
+          provide: IdleHeapCompaction,
+          useFactory: (metrics: PipelineMetrics) => {
+            if (config.IDLE_HEAP_COMPACTION_MB === 0) return null;
+            const probe = processProbe();
+            if (!probe) {
+              log.info('idle heap compaction off: node runs without --expose-gc');
+              return null;
+            }
+            return new IdleHeapCompaction(probe, config.IDLE_HEAP_COMPACTION_MB, log.child({ component: 'memory' }), 1000, () =>
+              metrics.heapCompactions.inc(),
+            );
+          },
+          inject: [PipelineMetrics],
         },
         ServiceLifecycle,
         ScrapeReadings,

@@ -118,6 +118,11 @@ export class PipelineMetrics {
     labelNames: ['stream', 'consumer'] as const,
     registers: [this.registry],
   });
+  readonly heapCompactions = new Counter({
+    name: 'orderflow_idle_heap_compactions_total',
+    help: 'Full, memory-reducing collections the app ran while idle, after its resident set grew by IDLE_HEAP_COMPACTION_MB (about one per burst).',
+    registers: [this.registry],
+  });
   readonly sagasStarted = new Counter({
     name: 'orderflow_sagas_started_total',
     help: 'Saga attempts started (an operator retry is a new attempt), by saga type.',

@@ -28,7 +28,10 @@ export interface BenchResult {
     cpu_ms_per_saga: Record<string, number>;
     server_cpu_ms_per_saga: Record<string, number>;
     peak_rss_mb: Record<string, number>;
-    /** `pss_mb_after`: each app's proportional set (the pages it shares with the others, the node binary's, split). */
+    /**
+     * `pss_mb_after`: each app's proportional set (the pages it shares with the others, the node binary's, split).
+     * `rss_mb_settled`: each app's resident set `SETTLE_MS` after the burst's last saga, once it had time to compact.
+     */
     burst?: {
       sagas: number;
       sagas_per_s: number;
@@ -36,6 +39,7 @@ export interface BenchResult {
       p99_ms: number;
       rss_mb_after: Record<string, number>;
       pss_mb_after?: Record<string, number>;
+      rss_mb_settled?: Record<string, number>;
     } | null;
     hops: HopFigures[];
     handler_ms: Record<string, number>;
@@ -130,6 +134,7 @@ export function benchMarkdown(r: BenchResult): string {
         'peak RSS MB',
         'RSS MB after the burst',
         'PSS MB after the burst',
+        'RSS MB 3 s after the burst',
         'floor: CPU ms per saga',
       ],
       [
@@ -140,14 +145,16 @@ export function benchMarkdown(r: BenchResult): string {
           o.peak_rss_mb[a] ?? '—',
           o.burst?.rss_mb_after[a] ?? '—',
           o.burst?.pss_mb_after?.[a] ?? '—',
+          o.burst?.rss_mb_settled?.[a] ?? '—',
           '',
         ]),
-        ['the floor itself', '', '', '', '', '', floorCpu.floor ?? '—'],
-        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], closedCpu[s] ?? '—', '', '', '', floorCpu[s] ?? '—']),
+        ['the floor itself', '', '', '', '', '', '', floorCpu.floor ?? '—'],
+        ...servers.map((s) => [s, o.server_cpu_ms_per_saga[s], closedCpu[s] ?? '—', '', '', '', '', floorCpu[s] ?? '—']),
         [
           '**all**',
           round2(sum(o.cpu_ms_per_saga) + sum(o.server_cpu_ms_per_saga)),
           o.closed_cpu_ms_per_saga ? round2(sum(closedCpu)) : '—',
+          '',
           '',
           '',
           '',

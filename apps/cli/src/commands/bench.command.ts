@@ -73,7 +73,7 @@ interface BenchOptions {
  * quarter, half and all of that throughput: p50/p95/p99), and a burst (`--burst` sagas published at once). With
  * `--instances N`, inventory and payment run N instances each. Inside the apps (each instance found through the NATS
  * service API) it measures each app's CPU per saga (over the windowed run; the sum of its instances), its peak RSS and
- * its RSS after the burst (its largest instance's), the servers' CPU per saga (every postgres and nats-server
+ * its RSS after the burst and 3 s later (its largest instance's), the servers' CPU per saga (every postgres and nats-server
  * process), and per hop (durable consumer, from the apps' counters, over the windowed run and over the one at a time)
  * messages per batch, statements, round trips and time in Postgres, time in the transaction and time waiting in the
  * stream. Then the raw floor (`bench/floor.mjs`: bare nats + pg, one transaction and one publish per hop, as many hops
@@ -214,6 +214,9 @@ export function benchCommand(): Command {
         if (burst) {
           burst.rss_mb_after = perApp(rssMb);
           burst.pss_mb_after = perApp(pssMb);
+          // And once idle apps had time to give back what the burst left (`IdleHeapCompaction` checks each second).
+          await new Promise((r) => setTimeout(r, SETTLE_MS));
+          burst.rss_mb_settled = perApp(rssMb);
         }
         const ours = {
           nats_server: client.nc.info?.version,
@@ -291,7 +294,7 @@ export function benchCommand(): Command {
 
 /**
  * Runs `n` sagas published all at once and resolves with their throughput and latency percentiles once each has
- * its outcome (`rss_mb_after` and `pss_mb_after` are filled in by the caller).
+ * its outcome (`rss_mb_after`, `pss_mb_after` and `rss_mb_settled` are filled in by the caller).
  */
 async function burstOf(n: number, saga: () => Promise<number>) {
   const t0 = performance.now();
@@ -303,6 +306,7 @@ async function burstOf(n: number, saga: () => Promise<number>) {
     p99_ms: round(pct(lat, 0.99)),
     rss_mb_after: {} as Record<string, number>,
     pss_mb_after: {} as Record<string, number>,
+    rss_mb_settled: {} as Record<string, number>,
   };
 }
 
@@ -320,6 +324,9 @@ async function cliMs(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   return Math.round(pct(times, 0.5));
 }
+
+/** How long after the burst's last saga the apps' resident sets are read again (`rss_mb_settled`). */
+const SETTLE_MS = 3000;
 
 /** Sagas in the warm-up's open loop at once. */
 const WARMUP_WINDOW = 32;
