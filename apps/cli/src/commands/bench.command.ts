@@ -73,13 +73,13 @@ interface BenchOptions {
  * quarter, half and all of that throughput: p50/p95/p99), and a burst (`--burst` sagas published at once). With
  * `--instances N`, inventory and payment run N instances each. Inside the apps (each instance found through the NATS
  * service API) it measures each app's CPU per saga (over the windowed run; the sum of its instances), its peak RSS and
- * its RSS after the burst and 3 s later (its largest instance's), the servers' CPU per saga (every postgres and nats-server
- * process), and per hop (durable consumer, from the apps' counters, over the windowed run and over the one at a time)
- * messages per batch, statements, round trips and time in Postgres, time in the transaction and time waiting in the
- * stream. Then the raw floor (`bench/floor.mjs`: bare nats + pg, one transaction and one publish per hop, as many hops
- * as PlaceOrder's, the same warm-up) runs in the same process tree on the same Postgres and nats-server binary, and the
- * figures are reported as ratios to it; and the CLI's own start-up (`--help`, and `saga list` against the running
- * apps). Prints one JSON line and writes it with a markdown summary to `bench/results/`.
+ * its RSS after the burst and 3 s later (its largest instance's), the servers' CPU per saga (every postgres and
+ * nats-server process), and per hop (durable consumer, from the apps' counters, over the windowed run and over the one
+ * at a time) messages per batch, statements, round trips and time in Postgres, time in the transaction and time
+ * waiting in the stream. Then the raw floor (`bench/floor.mjs`: bare nats + pg, one transaction and one publish per
+ * hop, as many hops as PlaceOrder's, the same warm-up) runs in the same process tree on the same Postgres and
+ * nats-server binary, and the figures are reported as ratios to it; and the CLI's own start-up (`--help`, and `saga
+ * list` against the running apps). Prints one JSON line and writes it with a markdown summary to `bench/results/`.
  */
 export function benchCommand(): Command {
   return new Command('bench')
