@@ -82,8 +82,8 @@ export class IdleHeapCompaction {
     const [cpuMs, now] = [this.probe.cpuMs(), this.probe.now()];
     const idle = cpuMs - this.lastCpuMs < IDLE_CPU_SHARE * (now - this.lastAt);
     const rssMb = this.probe.rssMb();
-    let compacted = false;
-    if (idle && rssMb - this.markMb >= this.growthMb) {
+    const compacting = idle && rssMb - this.markMb >= this.growthMb;
+    if (compacting) {
       this.probe.compact();
       this.markMb = this.probe.rssMb();
       this.log.info(
@@ -91,13 +91,11 @@ export class IdleHeapCompaction {
         'idle: heap compacted',
       );
       this.onCompacted?.();
-      compacted = true;
     } else if (rssMb < this.markMb) {
       this.markMb = rssMb; // it shrank by itself: growth counts from here
     }
-    // The compaction's own CPU and time are not the next interval's.
-    this.lastCpuMs = this.probe.cpuMs();
-    this.lastAt = this.probe.now();
-    return compacted;
+    // A compaction's own CPU and time are not the next interval's.
+    [this.lastCpuMs, this.lastAt] = compacting ? [this.probe.cpuMs(), this.probe.now()] : [cpuMs, now];
+    return compacting;
   }
 }
