@@ -475,6 +475,31 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     }
   });
 
+  it('deletes a published row itself only when no transaction took it within deleteAfterMs of its wait', async () => {
+    const metrics = new PipelineMetrics('db-test');
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    const timed = new OutboxRelay(ds, publisher, silentLog, 60_000, breaker, metrics, 1_000);
+    const t = new Transactor(ds, timed, breaker, metrics);
+    const relayDeletes = async () =>
+      (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values
+        .filter((v) => v.labels.consumer === 'outbox relay')
+        .reduce((n, v) => n + v.value, 0);
+    try {
+      // A transaction every 25 ms for 1.5 s, each sending one message: a published row always waits for the next.
+      const until = Date.now() + 1_500;
+      for (let i = 0; Date.now() < until; i++) {
+        await t.run(async (x) => x.send(restocked(`T${i}`)));
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(await relayDeletes()).toBe(0); // the transactions deleted every row, though the relay's wait passed
+      // The last row: no transaction follows, so the relay deletes it, in one statement.
+      await waitFor(async () => (await outboxCount()) === 0);
+      expect(await relayDeletes()).toBe(1);
+    } finally {
+      await timed.stop();
+    }
+  });
+
   it('refuses a handler that lacks work for a subject its consumer handles', () => {
     expect(() => tx.handler(Consumers.inventoryCommands, {})).toThrow(/inventory-commands handles inventory.cmd.reserve but has no work/);
   });

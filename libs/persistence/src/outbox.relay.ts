@@ -156,7 +156,9 @@ export class OutboxRelay {
   /**
    * Published rows are deleted by the next transaction of the app, in its closing round trip (`takeDeletes`), so under
    * load they cost no statement and no commit of their own; rows no transaction took within `deleteAfterMs` are
-   * deleted here, in one statement for all of them.
+   * deleted here, in one statement for all of them. The timer runs from when the list last became non-empty: a
+   * transaction that takes every id stops it, so an app whose transactions come more often than `deleteAfterMs` (one
+   * saga at a time, too) never spends a commit of its own on a delete.
    */
   private deleteSoon(id: string): void {
     this.toDelete.push(id);
@@ -171,7 +173,12 @@ export class OutboxRelay {
    * (`returnDeletes`) if it rolls back.
    */
   takeDeletes(max = 1000): string[] {
-    return this.toDelete.splice(0, max);
+    const ids = this.toDelete.splice(0, max);
+    if (this.toDelete.length === 0) {
+      clearTimeout(this.deleteTimer);
+      this.deleteTimer = undefined;
+    }
+    return ids;
   }
 
   /** Ids a transaction took (`takeDeletes`) and did not commit: deleted later. */
