@@ -63,6 +63,17 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     subject: Subjects.InventoryRestocked,
     body: { sku, available: 1, reserved: 0, sold: 0 },
   });
+  /** A relay that never sweeps and deletes on its own only after `deleteAfterMs`, and a transactor on it. */
+  const relayDeletingAfter = (deleteAfterMs: number, metrics?: PipelineMetrics) => {
+    const breaker = new DatabaseBreaker(ds, silentLog);
+    const own = new OutboxRelay(ds, publisher, silentLog, 60_000, breaker, metrics, deleteAfterMs);
+    return { own, t: new Transactor(ds, own, breaker, metrics) };
+  };
+  /** The round trips the relay made on its own (its deletes), in `metrics`. */
+  const relayRoundTrips = async (metrics: PipelineMetrics) =>
+    (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values
+      .filter((v) => v.labels.consumer === 'outbox relay')
+      .reduce((n, v) => n + v.value, 0);
 
   it('commits the state change and its messages together; publishes them after commit and deletes the rows', async () => {
     await tx.run(async (t) => {
@@ -353,27 +364,21 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
     // A relay that never deletes by itself: each batch deletes the row the last one published (the relay's own delete,
     // 50 ms after a publish, won a race on a slow CI machine and left a batch without it), and nothing but the batches
     // takes a connection.
-    const lazy = new OutboxRelay(ds, publisher, silentLog, 60_000, new DatabaseBreaker(ds, silentLog), undefined, 60_000);
-    const handler = new Transactor(ds, lazy, new DatabaseBreaker(ds, silentLog)).handler(
-      spec,
-      Object.fromEntries(spec.handles.map((s) => [s, work])),
-    );
-    // One batch after the other: the pool hands out the connection released last, so they share one.
-    const plans = await (async () => {
-      try {
-        for (let i = 0; i < 8; i++) {
-          await handler([restock(`g${i}`)]);
-          await waitFor(() => publisher.published.length === i + 1); // its row is deleted by the next batch
-        }
-        return await tx.run((t) =>
-          t.query<{ statement: string; generic_plans: number; custom_plans: number }>(
-            `select statement, generic_plans, custom_plans from pg_prepared_statements where statement ~ 'inbox|outbox|effects'`,
-          ),
-        );
-      } finally {
-        await lazy.stop();
+    const { own, t: transactor } = relayDeletingAfter(60_000);
+    const handler = transactor.handler(spec, Object.fromEntries(spec.handles.map((s) => [s, work])));
+    let plans: { statement: string; generic_plans: number; custom_plans: number }[];
+    try {
+      // One batch after the other: the pool hands out the connection released last, so they share one.
+      for (let i = 0; i < 8; i++) {
+        await handler([restock(`g${i}`)]);
+        await waitFor(() => publisher.published.length === i + 1); // its row is deleted by the next batch
       }
-    })();
+      plans = await tx.run((t) =>
+        t.query(`select statement, generic_plans, custom_plans from pg_prepared_statements where statement ~ 'inbox|outbox|effects'`),
+      );
+    } finally {
+      await own.stop();
+    }
     const of = (pattern: RegExp) => plans.find((p) => pattern.test(p.statement));
     for (const statement of [/insert into inbox/, /insert into outbox/, /delete from outbox/, /from effects/]) {
       expect(of(statement)).toMatchObject({ custom_plans: 0 });
@@ -448,10 +453,8 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
 
   it('deletes published rows in the next transaction as it commits, and gives them back when that one rolls back', async () => {
     const metrics = new PipelineMetrics('db-test');
-    const breaker = new DatabaseBreaker(ds, silentLog);
     // The relay would delete on its own only after a minute: here the transactions do it.
-    const lazy = new OutboxRelay(ds, publisher, silentLog, 60_000, breaker, metrics, 60_000);
-    const t = new Transactor(ds, lazy, breaker, metrics);
+    const { own, t } = relayDeletingAfter(60_000, metrics);
     try {
       await t.run(async (x) => x.send(restocked('D1')));
       await waitFor(() => publisher.published.length === 1);
@@ -466,24 +469,15 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
       // ...and the id goes back: the next one deletes it.
       await t.run(async () => undefined);
       expect(await outboxCount()).toBe(0);
-      const relayDeletes = (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values.filter(
-        (v) => v.labels.consumer === 'outbox relay',
-      );
-      expect(relayDeletes).toEqual([]); // no statement of its own
+      expect(await relayRoundTrips(metrics)).toBe(0); // no statement of its own
     } finally {
-      await lazy.stop();
+      await own.stop();
     }
   });
 
   it('deletes a published row itself only when no transaction took it within deleteAfterMs of its wait', async () => {
     const metrics = new PipelineMetrics('db-test');
-    const breaker = new DatabaseBreaker(ds, silentLog);
-    const timed = new OutboxRelay(ds, publisher, silentLog, 60_000, breaker, metrics, 1_000);
-    const t = new Transactor(ds, timed, breaker, metrics);
-    const relayDeletes = async () =>
-      (await metrics.registry.getSingleMetric('orderflow_pg_round_trips_total')!.get()).values
-        .filter((v) => v.labels.consumer === 'outbox relay')
-        .reduce((n, v) => n + v.value, 0);
+    const { own, t } = relayDeletingAfter(1_000, metrics);
     try {
       // A transaction every 25 ms for 1.5 s, each sending one message: a published row always waits for the next.
       const until = Date.now() + 1_500;
@@ -491,12 +485,12 @@ describe('Transactor and the outbox relay (Postgres only)', () => {
         await t.run(async (x) => x.send(restocked(`T${i}`)));
         await new Promise((r) => setTimeout(r, 25));
       }
-      expect(await relayDeletes()).toBe(0); // the transactions deleted every row, though the relay's wait passed
+      expect(await relayRoundTrips(metrics)).toBe(0); // the transactions deleted every row, though the relay's wait passed
       // The last row: no transaction follows, so the relay deletes it, in one statement.
       await waitFor(async () => (await outboxCount()) === 0);
-      expect(await relayDeletes()).toBe(1);
+      expect(await relayRoundTrips(metrics)).toBe(1);
     } finally {
-      await timed.stop();
+      await own.stop();
     }
   });
 
